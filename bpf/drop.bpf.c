@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Packet drops seen at the skb:kfree_skb tracepoint, aggregated per flow in the kernel.
+ *
+ * One object, four programs on the same tracepoint; userspace loads exactly one (autoload off for the rest):
+ *   npt_kfree_skb_btf         tp_btf, direct BTF loads, conntrack through bpf_rdonly_cast (kernels >= 6.2)
+ *   npt_kfree_skb_btf_compat  tp_btf, direct BTF loads, conntrack through probe reads (no bpf_rdonly_cast)
+ *   npt_kfree_skb_raw         raw_tp, probe reads (no usable BTF for tp_btf)
+ *   npt_kfree_skb_tp          classic tracepoint, probe reads (needs tracefs for the id)
+ * Kernels whose tracepoint has no reason argument (before 5.17) report NPT_REASON_UNKNOWN: every read of the
+ * reason sits behind a CO-RE existence check that resolves to a constant, so the verifier never sees it
+ * there.
+ *
+ * Hot path (flow dropped recently on this CPU): reason bitmap, one 64-byte read of the headers, a few skb
+ * loads, a per-CPU slot compare and increment. Other known flows add one LRU lookup and an atomic add. The IP
+ * filter, conntrack, the stack and the ring buffer are only touched for new flows.
+ */
+/* vmlinux.h first: it defines the kernel types every other header here needs. */
+// clang-format off
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "netpol_trace/drop_event.h"
+// clang-format on
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_HLEN 14
+#define NPT_IPPROTO_ICMP 1
+#define NPT_IPPROTO_TCP 6
+#define NPT_IPPROTO_UDP 17
+#define NPT_IPPROTO_IPV6_HOPOPTS 0
+#define NPT_IPPROTO_IPV6_ROUTING 43
+#define NPT_IPPROTO_IPV6_FRAGMENT 44
+#define NPT_IPPROTO_ICMPV6 58
+#define NPT_IPPROTO_IPV6_DSTOPTS 60
+#define NPT_IPPROTO_SCTP 132
+#define NPT_IPPROTO_UDPLITE 136
+#define NPT_NFCT_PTRMASK (~7UL)
+#define NPT_IP_CT_UNTRACKED 7
+#define NPT_HDR_READ 64 /* IPv6 header (40) + the first 24 bytes of TCP: ports and flags */
+
+/* Set by userspace before load; the verifier sees them as constants. */
+const volatile __u64 reason_mask[NPT_REASON_BITMAP_WORDS] = {};
+const volatile __u64 subsys_mask = 0;           /* bit n: keep every reason of subsystem n */
+const volatile bool keep_high_reasons = false;  /* core reasons >= NPT_REASON_BITMAP_BITS ("all") */
+const volatile bool keep_unknown_reason = true; /* tracepoint without a reason argument */
+const volatile bool ip_filter_enabled = false;
+const volatile __u64 quiet_gap_ns = 1000000000ULL; /* 0: never emit NPT_EVENT_RESUMED */
+const volatile __u32 nf_conn_btf_id = 0; /* vmlinux BTF id of struct nf_conn; 0: no conntrack cast */
+const volatile __u32 stack_skip = 0;     /* frames of tracing machinery above the drop site */
+/* Flow cache timing (see struct npt_flow_cache_slot). ns_per_tick 0: ticks are nanoseconds (HZ unknown). */
+const volatile __u64 ns_per_tick = 0;
+const volatile __u64 gap_ticks = 1000000000ULL;  /* quiet_gap_ns in ticks */
+const volatile __u64 flush_ticks = 250000000ULL; /* longest a slot holds drops back from the map */
+
+/* A ring buffer wakeup (irq_work + waking the reader) costs several µs: wake the reader at most this often;
+ * events in between wait for its poll timeout or the next wakeup. */
+const volatile __u64 wakeup_interval_ns = 10000000ULL;
+
+/* Bumped by userspace (mmap'ed .bss) to invalidate every flow_cache slot, e.g. after purging flows. */
+__u32 cache_generation = 0;
+__u64 last_wakeup_ns = 0; /* racy between CPUs by design: at worst an extra wakeup */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536); /* resized from userspace (CaptureOptions::max_flows) */
+    __type(key, struct npt_flow_key);
+    __type(value, struct npt_flow_value);
+} flows SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, NPT_FLOW_CACHE_SLOTS);
+    __type(key, __u32);
+    __type(value, struct npt_flow_cache_slot);
+} flow_cache SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1024 * 1024); /* ~8k events: a burst of new flows between two reads */
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+    __uint(max_entries, 4096);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, NPT_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct npt_ip_key);
+    __type(value, __u8);
+} watched_ips SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, NPT_CTR_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+extern void* bpf_rdonly_cast(const void* obj, __u32 btf_id) __ksym __weak;
+
+/* How a program reaches kernel memory. */
+enum npt_access {
+    NPT_ACCESS_BTF_CAST = 0,  /* direct loads, conntrack via bpf_rdonly_cast */
+    NPT_ACCESS_BTF_PROBE = 1, /* direct loads, conntrack via probe reads */
+    NPT_ACCESS_PROBE = 2,     /* probe reads everywhere (raw_tp, tracepoint) */
+};
+
+/*
+ * tp_btf pointers are typed: a plain load is a BPF_PROBE_MEM load (a few ns, faults read as 0). Other program
+ * types hold untyped addresses and need bpf_probe_read_kernel (~20-40 ns each). `direct` is a constant after
+ * inlining, so each program only contains its own variant.
+ */
+#define NPT_RD(direct, ptr, field) ((direct) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
+struct npt_packet {
+    __u16 sport;
+    __u8 tcp_flags;
+    __u8 icmp_type;
+    __u8 icmp_code;
+};
+
+/* Per-CPU, and programs on one tracepoint do not nest on a CPU (the kernel skips a recursive run): no
+ * atomics. */
+static __always_inline void counter_add(__u32 idx) {
+    __u64* c = bpf_map_lookup_elem(&counters, &idx);
+    if (c) *c += 1;
+}
+
+static __always_inline bool reason_wanted(__u32 reason) {
+    if (reason == NPT_REASON_UNKNOWN) return keep_unknown_reason;
+    if (reason >> NPT_REASON_SUBSYS_SHIFT) {
+        __u32 subsys = reason >> NPT_REASON_SUBSYS_SHIFT;
+        return subsys < NPT_MAX_SUBSYS && ((subsys_mask >> subsys) & 1);
+    }
+    if (reason >= NPT_REASON_BITMAP_BITS) return keep_high_reasons;
+    /* clang checks the bound on a copy of the register: hide the value from it and mask, for the verifier. */
+    __u32 word = reason / 64;
+    barrier_var(word);
+    word &= NPT_REASON_BITMAP_WORDS - 1;
+    return (reason_mask[word] >> (reason % 64)) & 1;
+}
+
+static __always_inline void parse_l4(const __u8* l4, __u8 protocol, struct npt_flow_key* key,
+                                     struct npt_packet* pkt) {
+    switch (protocol) {
+        case NPT_IPPROTO_TCP:
+            pkt->tcp_flags = l4[13];
+            /* fallthrough */
+        case NPT_IPPROTO_UDP:
+        case NPT_IPPROTO_UDPLITE:
+        case NPT_IPPROTO_SCTP:
+            pkt->sport = ((__u16)l4[0] << 8) | l4[1];
+            key->dport = ((__u16)l4[2] << 8) | l4[3];
+            break;
+        case NPT_IPPROTO_ICMP:
+        case NPT_IPPROTO_ICMPV6:
+            pkt->icmp_type = l4[0];
+            pkt->icmp_code = l4[1];
+            break;
+        default:
+            break;
+    }
+}
+
+static __always_inline bool l4_has_ports(__u8 protocol) {
+    return protocol == NPT_IPPROTO_TCP || protocol == NPT_IPPROTO_UDP || protocol == NPT_IPPROTO_UDPLITE ||
+           protocol == NPT_IPPROTO_SCTP || protocol == NPT_IPPROTO_ICMP || protocol == NPT_IPPROTO_ICMPV6;
+}
+
+/* Fills family, addresses, protocol, dport and the packet extras. Non-IP skbs keep family NPT_AF_UNSPEC. */
+static __always_inline void parse_packet(struct sk_buff* skb, const bool direct, struct npt_flow_key* key,
+                                         struct npt_packet* pkt) {
+    __u8 hdr[NPT_HDR_READ];
+    __u8 l4[16];
+    unsigned char* head = NPT_RD(direct, skb, head);
+    __u16 nh = NPT_RD(direct, skb, network_header);
+    __u16 proto_be = NPT_RD(direct, skb, protocol);
+
+    key->l3_proto = bpf_ntohs(proto_be);
+    if (proto_be && proto_be != bpf_htons(ETH_P_IP) && proto_be != bpf_htons(ETH_P_IPV6)) return;
+    if (!head) return;
+    /* An skb that never reached the IP layer has network_header 0 (allocation) or ~0: fall back to the MAC
+     * header, then to skb->data; the version nibble below rejects a wrong guess. */
+    if (nh == 0 || nh == 0xffff) {
+        __u16 mh = NPT_RD(direct, skb, mac_header);
+        if (mh != 0xffff)
+            nh = mh + ETH_HLEN;
+        else
+            nh = (__u16)(NPT_RD(direct, skb, data) - head);
+    }
+    if (bpf_probe_read_kernel(hdr, sizeof(hdr), head + nh)) return;
+
+    __u8 version = hdr[0] >> 4;
+    if (version == 4 && proto_be != bpf_htons(ETH_P_IPV6)) {
+        __u8 ihl = hdr[0] & 0xf;
+        if (ihl < 5) return;
+        key->family = NPT_AF_INET;
+        key->protocol = hdr[9];
+        __builtin_memcpy(key->saddr, hdr + 12, 4);
+        __builtin_memcpy(key->daddr, hdr + 16, 4);
+        if ((((__u16)hdr[6] << 8) | hdr[7]) & 0x1fff) /* not the first fragment: no L4 header */
+            return;
+        if (!l4_has_ports(key->protocol)) return;
+        if (ihl == 5)
+            __builtin_memcpy(l4, hdr + 20, sizeof(l4));
+        else if (bpf_probe_read_kernel(l4, sizeof(l4), head + nh + ihl * 4))
+            return;
+        parse_l4(l4, key->protocol, key, pkt);
+    } else if (version == 6 && proto_be != bpf_htons(ETH_P_IP)) {
+        __u8 next = hdr[6];
+        __u32 l4off = 40;
+        key->family = NPT_AF_INET6;
+        __builtin_memcpy(key->saddr, hdr + 8, 16);
+        __builtin_memcpy(key->daddr, hdr + 24, 16);
+        /* One extension header is followed (hop-by-hop, routing, destination options, fragment); deeper
+         * chains keep the extension header as the protocol and no ports. */
+        if (next == NPT_IPPROTO_IPV6_HOPOPTS || next == NPT_IPPROTO_IPV6_ROUTING ||
+            next == NPT_IPPROTO_IPV6_DSTOPTS) {
+            next = hdr[40];
+            l4off = 40 + ((__u32)hdr[41] + 1) * 8;
+        } else if (next == NPT_IPPROTO_IPV6_FRAGMENT) {
+            next = hdr[40];
+            l4off = 48;
+            if (((((__u16)hdr[42] << 8) | hdr[43]) & 0xfff8)) {
+                key->protocol = next;
+                return;
+            }
+        }
+        key->protocol = next;
+        if (!l4_has_ports(next)) return;
+        if (l4off == 40)
+            __builtin_memcpy(l4, hdr + 40, sizeof(l4));
+        else if (bpf_probe_read_kernel(l4, sizeof(l4), head + nh + l4off))
+            return;
+        parse_l4(l4, next, key, pkt);
+    }
+}
+
+static __always_inline bool ip_watched(const struct npt_flow_key* key) {
+    struct npt_ip_key ip = {};
+
+    if (key->family == NPT_AF_UNSPEC) return false;
+    ip.family = key->family;
+    __builtin_memcpy(ip.addr, key->saddr, NPT_ADDR_LEN);
+    if (bpf_map_lookup_elem(&watched_ips, &ip)) return true;
+    __builtin_memcpy(ip.addr, key->daddr, NPT_ADDR_LEN);
+    return bpf_map_lookup_elem(&watched_ips, &ip) != NULL;
+}
+
+static __always_inline __u8 ct_state_of(unsigned long nfct) {
+    if (nfct == 0) return NPT_CT_NONE;
+    if (nfct == NPT_IP_CT_UNTRACKED) return NPT_CT_UNTRACKED;
+    switch (nfct & 7) {
+        case 0: /* IP_CT_ESTABLISHED */
+            return NPT_CT_ESTABLISHED;
+        case 1: /* IP_CT_RELATED */
+            return NPT_CT_RELATED;
+        case 2: /* IP_CT_NEW */
+            return NPT_CT_NEW;
+        case 3: /* IP_CT_ESTABLISHED_REPLY */
+            return NPT_CT_REPLY;
+        case 4: /* IP_CT_RELATED_REPLY */
+            return NPT_CT_RELATED_REPLY;
+        default:
+            return NPT_CT_INVALID;
+    }
+}
+
+static __always_inline __u8 skb_ct_state(struct sk_buff* skb, const bool direct) {
+    if (!bpf_core_field_exists(skb->_nfct)) return NPT_CT_UNAVAILABLE;
+    return ct_state_of(NPT_RD(direct, skb, _nfct));
+}
+
+/* The Service VIP:port the client dialled, when conntrack DNATed the flow (read at the drop: a dropped NEW
+ * flow never reaches the conntrack table). */
+static __always_inline void read_conntrack(struct sk_buff* skb, const enum npt_access access,
+                                           struct npt_drop_event* e) {
+    const bool direct = access != NPT_ACCESS_PROBE;
+    unsigned long nfct;
+    unsigned long status;
+    struct nf_conn* ct;
+
+    if (!bpf_core_field_exists(skb->_nfct)) {
+        e->ct_state = NPT_CT_UNAVAILABLE;
+        return;
+    }
+    nfct = NPT_RD(direct, skb, _nfct);
+    e->ct_state = ct_state_of(nfct);
+    if (e->ct_state == NPT_CT_NONE || e->ct_state == NPT_CT_UNTRACKED) return;
+    ct = (struct nf_conn*)(nfct & NPT_NFCT_PTRMASK);
+
+    if (access == NPT_ACCESS_BTF_CAST) {
+        if (!nf_conn_btf_id) return;
+        ct = bpf_rdonly_cast(ct, nf_conn_btf_id);
+        status = ct->status;
+        if (!(status & bpf_core_enum_value(enum ip_conntrack_status, IPS_DST_NAT))) return;
+        __builtin_memcpy(e->orig_daddr, &ct->tuplehash[0].tuple.dst.u3, NPT_ADDR_LEN);
+        e->orig_dport = bpf_ntohs(ct->tuplehash[0].tuple.dst.u.all);
+    } else {
+        status = BPF_CORE_READ(ct, status);
+        if (!(status & bpf_core_enum_value(enum ip_conntrack_status, IPS_DST_NAT))) return;
+        BPF_CORE_READ_INTO(&e->orig_daddr, ct, tuplehash[0].tuple.dst.u3);
+        e->orig_dport = bpf_ntohs(BPF_CORE_READ(ct, tuplehash[0].tuple.dst.u.all));
+    }
+    e->orig_dst_family = e->key.family;
+}
+
+static __always_inline void emit_event(void* ctx, struct sk_buff* skb, const enum npt_access access,
+                                       const struct npt_flow_key* key, const struct npt_flow_value* val,
+                                       const struct npt_packet* pkt, __u8 kind, __u64 now) {
+    const bool direct = access != NPT_ACCESS_PROBE;
+    struct npt_drop_event* e;
+    struct net_device* dev;
+
+    e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        counter_add(NPT_CTR_LOST_EVENTS);
+        return;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    __builtin_memcpy(&e->key, key, sizeof(*key));
+    e->kind = kind;
+    e->count = val->count;
+    e->first_ns = val->first_ns;
+    e->ts_ns = now;
+    e->sport = pkt->sport;
+    e->tcp_flags = pkt->tcp_flags;
+    e->icmp_type = pkt->icmp_type;
+    e->icmp_code = pkt->icmp_code;
+    e->skb_iif = NPT_RD(direct, skb, skb_iif);
+    dev = NPT_RD(direct, skb, dev);
+    if (dev) e->dev_ifindex = NPT_RD(direct, dev, ifindex);
+    e->stack_id = NPT_NO_STACK;
+    if (kind == NPT_EVENT_NEW_FLOW) {
+        long id = bpf_get_stackid(ctx, &stacks, stack_skip & BPF_F_SKIP_FIELD_MASK);
+        if (id >= 0)
+            e->stack_id = id;
+        else
+            counter_add(NPT_CTR_STACK_ERRORS);
+        read_conntrack(skb, access, e);
+    } else {
+        e->ct_state = val->ct_state;
+    }
+    if (now - last_wakeup_ns >= wakeup_interval_ns) {
+        last_wakeup_ns = now;
+        bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+    } else {
+        bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    }
+    counter_add(NPT_CTR_EVENTS);
+}
+
+static __always_inline bool keys_equal(const struct npt_flow_key* a, const struct npt_flow_key* b) {
+    const __u64* x = (const __u64*)a;
+    const __u64* y = (const __u64*)b;
+
+#pragma unroll
+    for (int i = 0; i < (int)(sizeof(*a) / sizeof(__u64)); i++) {
+        if (x[i] != y[i]) return false;
+    }
+    return true;
+}
+
+static __always_inline __u64 now_tick(void) {
+    /* bpf_jiffies64 is inlined by the verifier into one load; bpf_ktime_get_ns costs ~45 ns in a VM. */
+    return ns_per_tick ? bpf_jiffies64() : bpf_ktime_get_ns();
+}
+
+static __always_inline __u64 slot_last_ns(const struct npt_flow_cache_slot* c) {
+    return c->base_ns + (c->last_tick - c->base_tick) * (ns_per_tick ? ns_per_tick : 1);
+}
+
+/* Folds the drops a slot holds back into the flows map. Programs on one tracepoint do not nest on a CPU (the
+ * kernel skips a recursive run), so per-CPU slots need no atomics. */
+static __always_inline void flush_slot(struct npt_flow_cache_slot* c, __u64 now, __u64 tick) {
+    struct npt_flow_value* v;
+
+    bool current;
+
+    if (!c->valid) return;
+    /* A stale generation means userspace purged flows: fold into flows still present, never re-insert. */
+    current = c->generation == cache_generation;
+    if (c->pending) {
+        __u64 last_ns = slot_last_ns(c);
+        v = bpf_map_lookup_elem(&flows, &c->key);
+        if (v) {
+            __sync_fetch_and_add(&v->count, c->pending);
+            if (last_ns > v->last_ns) v->last_ns = last_ns;
+            v->last_sport = c->last_sport;
+            v->tcp_flags |= c->tcp_flags;
+            v->icmp_type = c->icmp_type;
+            v->icmp_code = c->icmp_code;
+        } else if (current) {
+            /* Evicted by the LRU while this CPU held drops of it: put it back with what this CPU saw. */
+            struct npt_flow_value nv = {};
+            nv.count = c->pending;
+            nv.first_ns = c->base_ns;
+            nv.last_ns = last_ns;
+            nv.last_sport = c->last_sport;
+            nv.tcp_flags = c->tcp_flags;
+            nv.icmp_type = c->icmp_type;
+            nv.icmp_code = c->icmp_code;
+            if (bpf_map_update_elem(&flows, &c->key, &nv, BPF_NOEXIST) == 0) {
+                counter_add(NPT_CTR_FLOWS_INSERTED);
+            } else {
+                v = bpf_map_lookup_elem(&flows, &c->key);
+                if (v)
+                    __sync_fetch_and_add(&v->count, c->pending);
+                else
+                    counter_add(NPT_CTR_UPDATE_ERRORS);
+            }
+        }
+    }
+    c->pending = 0;
+    c->tcp_flags = 0;
+    c->base_ns = now;
+    c->base_tick = tick;
+    c->last_tick = tick;
+    c->valid = current;
+}
+
+static __always_inline void claim_slot(struct npt_flow_cache_slot* c, const struct npt_flow_key* key,
+                                       const struct npt_packet* pkt, __u64 now, __u64 tick) {
+    __builtin_memcpy(&c->key, key, sizeof(*key));
+    c->pending = 0;
+    c->base_ns = now;
+    c->base_tick = tick;
+    c->last_tick = tick;
+    c->generation = cache_generation;
+    c->last_sport = pkt->sport;
+    c->tcp_flags = 0;
+    c->icmp_type = pkt->icmp_type;
+    c->icmp_code = pkt->icmp_code;
+    c->valid = 1;
+}
+
+static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 location, __u32 reason,
+                                       const enum npt_access access) {
+    const bool direct = access != NPT_ACCESS_PROBE;
+    struct npt_flow_key key;
+    struct npt_packet pkt = {};
+    struct npt_flow_cache_slot* c;
+    struct npt_flow_value* val;
+    struct net_device* dev;
+    struct sock* sk;
+    __u32 slot;
+    __u64 tick;
+    __u64 now;
+
+    if (!reason_wanted(reason) || !skb) return 0;
+
+    __builtin_memset(&key, 0, sizeof(key));
+    key.reason = reason;
+    key.location = location;
+    parse_packet(skb, direct, &key, &pkt);
+
+    dev = NPT_RD(direct, skb, dev);
+    sk = NPT_RD(direct, skb, sk);
+    if (NPT_RD(direct, skb, _skb_refdst)) key.path |= NPT_PATH_HAS_ROUTE;
+    if (sk) key.path |= NPT_PATH_HAS_SOCK;
+    if (dev) {
+        key.path |= NPT_PATH_HAS_DEV;
+        if (NPT_RD(direct, skb, skb_iif) == NPT_RD(direct, dev, ifindex)) key.path |= NPT_PATH_IIF_IS_DEV;
+        struct net* net = NPT_RD(direct, dev, nd_net.net);
+        key.netns_inum = NPT_RD(direct, net, ns.inum);
+    } else if (sk) {
+        /* OUTPUT inside a pod: no device yet, the socket's netns is the pod's. */
+        key.path |= NPT_PATH_NETNS_FROM_SOCK;
+        struct net* net = NPT_RD(direct, sk, __sk_common.skc_net.net);
+        key.netns_inum = NPT_RD(direct, net, ns.inum);
+    }
+
+    tick = now_tick();
+    slot = npt_flow_cache_slot_of(&key);
+    c = bpf_map_lookup_elem(&flow_cache, &slot);
+    if (!c) return 0;
+
+    /* Fast path: this CPU dropped the same flow recently. */
+    if (c->valid && c->generation == cache_generation && keys_equal(&c->key, &key) &&
+        (!quiet_gap_ns || tick - c->last_tick < gap_ticks) && tick - c->base_tick < flush_ticks) {
+        c->pending++;
+        c->last_tick = tick;
+        c->last_sport = pkt.sport;
+        c->tcp_flags |= pkt.tcp_flags;
+        c->icmp_type = pkt.icmp_type;
+        c->icmp_code = pkt.icmp_code;
+        return 0;
+    }
+
+    /* Slow path: the map becomes current for the slot's flow (so the quiet-gap test below sees this CPU's
+     * latest drop), then this drop is counted there and the slot taken over. */
+    now = bpf_ktime_get_ns();
+    flush_slot(c, now, tick);
+
+    val = bpf_map_lookup_elem(&flows, &key);
+    if (val) {
+        __u64 last = val->last_ns;
+        __sync_fetch_and_add(&val->count, 1);
+        val->last_ns = now;
+        val->last_sport = pkt.sport;
+        val->tcp_flags |= pkt.tcp_flags;
+        val->icmp_type = pkt.icmp_type;
+        val->icmp_code = pkt.icmp_code;
+        /* Drops still held in other CPUs' slots (at most flush_interval_ns old) can make a flow look quiet
+         * slightly early; two CPUs may also both emit. Accepted: "resumed" is a hint, counts stay exact. */
+        if (quiet_gap_ns && now > last && now - last >= quiet_gap_ns)
+            emit_event(ctx, skb, access, &key, val, &pkt, NPT_EVENT_RESUMED, now);
+        claim_slot(c, &key, &pkt, now, tick);
+        return 0;
+    }
+
+    if (ip_filter_enabled && !ip_watched(&key)) {
+        counter_add(NPT_CTR_IP_FILTERED);
+        return 0;
+    }
+
+    struct npt_flow_value nv = {};
+    nv.count = 1;
+    nv.first_ns = now;
+    nv.last_ns = now;
+    nv.last_sport = pkt.sport;
+    nv.tcp_flags = pkt.tcp_flags;
+    nv.icmp_type = pkt.icmp_type;
+    nv.icmp_code = pkt.icmp_code;
+    nv.ct_state = skb_ct_state(skb, direct);
+    if (bpf_map_update_elem(&flows, &key, &nv, BPF_NOEXIST)) {
+        /* Another CPU inserted the flow first: count the drop there. */
+        val = bpf_map_lookup_elem(&flows, &key);
+        if (val)
+            __sync_fetch_and_add(&val->count, 1);
+        else
+            counter_add(NPT_CTR_UPDATE_ERRORS);
+        return 0;
+    }
+    counter_add(NPT_CTR_FLOWS_INSERTED);
+    emit_event(ctx, skb, access, &key, &nv, &pkt, NPT_EVENT_NEW_FLOW, now);
+    claim_slot(c, &key, &pkt, now, tick);
+    return 0;
+}
+
+/* Only kernels >= 5.17 pass a reason; the enum appeared with it. */
+#define NPT_TRACEPOINT_HAS_REASON() \
+    bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED)
+
+SEC("tp_btf/kfree_skb")
+int npt_kfree_skb_btf(unsigned long long* ctx) {
+    __u32 reason = NPT_REASON_UNKNOWN;
+    if (NPT_TRACEPOINT_HAS_REASON()) reason = (__u32)ctx[2];
+    return handle_drop(ctx, (struct sk_buff*)ctx[0], ctx[1], reason, NPT_ACCESS_BTF_CAST);
+}
+
+SEC("tp_btf/kfree_skb")
+int npt_kfree_skb_btf_compat(unsigned long long* ctx) {
+    __u32 reason = NPT_REASON_UNKNOWN;
+    if (NPT_TRACEPOINT_HAS_REASON()) reason = (__u32)ctx[2];
+    return handle_drop(ctx, (struct sk_buff*)ctx[0], ctx[1], reason, NPT_ACCESS_BTF_PROBE);
+}
+
+SEC("raw_tp/kfree_skb")
+int npt_kfree_skb_raw(struct bpf_raw_tracepoint_args* ctx) {
+    __u32 reason = NPT_REASON_UNKNOWN;
+    if (NPT_TRACEPOINT_HAS_REASON()) reason = (__u32)ctx->args[2];
+    return handle_drop(ctx, (struct sk_buff*)ctx->args[0], ctx->args[1], reason, NPT_ACCESS_PROBE);
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int npt_kfree_skb_tp(struct trace_event_raw_kfree_skb* ctx) {
+    __u32 reason = NPT_REASON_UNKNOWN;
+    if (bpf_core_field_exists(ctx->reason)) reason = (__u32)ctx->reason;
+    return handle_drop(ctx, (struct sk_buff*)ctx->skbaddr, (__u64)ctx->location, reason, NPT_ACCESS_PROBE);
+}

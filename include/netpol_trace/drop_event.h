@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Structures shared by bpf/drop.bpf.c and userspace/bpf/. Plain C so the BPF side (clang -target bpf, with
+ * vmlinux.h) and the C++ side compile the same definitions; the layout is the ABI between the two, hence
+ * fixed-width fields, explicit padding, no bitfields, no packing, and the static asserts at the end.
+ */
+#ifndef NETPOL_TRACE_DROP_EVENT_H
+#define NETPOL_TRACE_DROP_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#ifdef __cplusplus
+#define NPT_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define NPT_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+#define NPT_ADDR_LEN 16
+/* Frames kept per kernel stack; the enforcement point is always within the first dozen above the drop. */
+#define NPT_STACK_DEPTH 32
+/* Core drop reasons below this value are filtered by the bitmap (kernel 6.18 has 128; room to grow). */
+#define NPT_REASON_BITMAP_WORDS 16
+#define NPT_REASON_BITMAP_BITS (NPT_REASON_BITMAP_WORDS * 64)
+/* The tracepoint of this kernel has no reason argument (before 5.17). */
+#define NPT_REASON_UNKNOWN 0xffffffffu
+/* Reasons of other subsystems carry the subsystem id in the upper 16 bits (SKB_DROP_REASON_SUBSYS_SHIFT). */
+#define NPT_REASON_SUBSYS_SHIFT 16
+#define NPT_MAX_SUBSYS 64
+/* bpf_get_stackid() failed or was not called (resumed flows). */
+#define NPT_NO_STACK (-1)
+
+#define NPT_AF_UNSPEC 0 /* not IPv4/IPv6: only l3_proto (ethertype) is meaningful */
+#define NPT_AF_INET 2
+#define NPT_AF_INET6 10
+
+enum npt_event_kind {
+    NPT_EVENT_NEW_FLOW = 1, /* first drop of a flow (or first after an LRU eviction) */
+    NPT_EVENT_RESUMED = 2,  /* first drop after the flow was quiet for at least quiet_gap_ns */
+};
+
+/* Conntrack state of the first dropped packet, from skb->_nfct (ctinfo in the low 3 bits). */
+enum npt_ct_state {
+    NPT_CT_NONE =
+        0, /* _nfct == 0: no conntrack in that netns, or the packet was invalid (the kernel clears it) */
+    NPT_CT_NEW = 1,
+    NPT_CT_ESTABLISHED = 2,
+    NPT_CT_RELATED = 3,
+    NPT_CT_REPLY = 4,         /* IP_CT_ESTABLISHED_REPLY */
+    NPT_CT_RELATED_REPLY = 5, /* IP_CT_RELATED_REPLY */
+    NPT_CT_UNTRACKED = 6,     /* _nfct == IP_CT_UNTRACKED (7) */
+    NPT_CT_INVALID = 7,       /* ctinfo value the kernel never attaches; kept for completeness */
+    NPT_CT_UNAVAILABLE = 8,   /* kernel built without conntrack (no skb->_nfct) */
+};
+
+/*
+ * How the skb looked at the drop. Part of the flow key: with the drop location it separates enforcement
+ * points that share a location (every netfilter hook drops in nf_hook_slow): PREROUTING has no route yet,
+ * OUTPUT has no device yet, POSTROUTING of forwarded traffic has skb_iif != dev. INPUT and FORWARD of the
+ * same flow in the same netns cannot both happen (the destination is local or it is not).
+ */
+enum npt_path_bits {
+    NPT_PATH_HAS_DEV = 1 << 0,
+    NPT_PATH_IIF_IS_DEV = 1 << 1,
+    NPT_PATH_HAS_ROUTE = 1 << 2,
+    NPT_PATH_HAS_SOCK = 1 << 3,
+    NPT_PATH_NETNS_FROM_SOCK = 1 << 4, /* netns_inum is the socket's: skb->dev was NULL */
+};
+
+/* Per-CPU counters (BPF_MAP_TYPE_PERCPU_ARRAY "counters"). */
+enum npt_counter {
+    NPT_CTR_LOST_EVENTS = 0,    /* ring buffer full: bpf_ringbuf_reserve() failed */
+    NPT_CTR_FLOWS_INSERTED = 1, /* successful inserts into the flow LRU */
+    NPT_CTR_EVENTS = 2,         /* events submitted */
+    NPT_CTR_UPDATE_ERRORS = 3,  /* flow insert failed for another reason than a concurrent insert */
+    NPT_CTR_STACK_ERRORS = 4,   /* bpf_get_stackid() failed (bucket taken by another stack, or no memory) */
+    NPT_CTR_IP_FILTERED = 5,    /* drops of new flows skipped by the IP filter */
+    NPT_CTR_MAX = 6,
+};
+
+/*
+ * A flow: (family, saddr, daddr, protocol, dport, reason, location + path, netns). The source port is not
+ * part of it (kept as last seen in the value) so a client retrying from new ports stays one flow. All fields
+ * in host byte order except the addresses (network order, IPv4 in the first 4 bytes, rest zero).
+ */
+struct npt_flow_key {
+    __u8 family;      /* NPT_AF_* */
+    __u8 protocol;    /* IPPROTO_*; for IPv6 the upper-layer header after at most one extension header */
+    __u16 dport;      /* TCP/UDP/SCTP destination port; 0 for other protocols */
+    __u32 reason;     /* enum skb_drop_reason value, or NPT_REASON_UNKNOWN */
+    __u32 netns_inum; /* netns of skb->dev, or of the socket when skb->dev is NULL; 0 if neither */
+    __u16 l3_proto;   /* ethertype from skb->protocol */
+    __u8 path;        /* enum npt_path_bits */
+    __u8 pad0;
+    __u64 location; /* kernel text address that freed the skb */
+    __u8 saddr[NPT_ADDR_LEN];
+    __u8 daddr[NPT_ADDR_LEN];
+};
+
+struct npt_flow_value {
+    __u64 count;
+    __u64 first_ns; /* bpf monotonic clock */
+    __u64 last_ns;
+    __u16 last_sport;
+    __u8 tcp_flags; /* OR of the flags of every dropped segment (racy between CPUs: bits may be missed) */
+    __u8 ct_state;  /* enum npt_ct_state at first sight */
+    __u8 icmp_type; /* last seen, ICMP/ICMPv6 only */
+    __u8 icmp_code;
+    __u8 pad0[2];
+};
+
+struct npt_drop_event {
+    struct npt_flow_key key;
+    __u64 count;       /* drops of the flow so far, this one included */
+    __u64 first_ns;    /* bpf monotonic clock */
+    __u64 ts_ns;       /* this drop */
+    __s32 stack_id;    /* id in the "stacks" map, NPT_NO_STACK if none */
+    __u32 skb_iif;     /* ingress ifindex (0 for locally generated packets) */
+    __u32 dev_ifindex; /* skb->dev at the drop (bridged: the egress port), 0 if NULL */
+    __u16 sport;
+    __u16 orig_dport; /* pre-DNAT destination port (host order), valid when orig_dst_family != 0 */
+    __u8 kind;        /* enum npt_event_kind */
+    __u8 ct_state;    /* enum npt_ct_state */
+    __u8 tcp_flags;
+    __u8 icmp_type;
+    __u8 icmp_code;
+    __u8 orig_dst_family; /* NPT_AF_* of orig_daddr; 0: no DNAT seen in conntrack */
+    __u8 pad0[2];
+    __u8 orig_daddr[NPT_ADDR_LEN]; /* pre-DNAT destination address (network order) */
+};
+
+/*
+ * Per-CPU front cache of recently dropped flows ("flow_cache", BPF_MAP_TYPE_PERCPU_ARRAY of
+ * NPT_FLOW_CACHE_SLOTS). A hash-map lookup costs ~120 ns on the reference VM and bpf_ktime_get_ns ~45 ns,
+ * more than the rest of the program: a drop of the flow held in this CPU's slot only bumps `pending` and
+ * stamps the time in ticks (jiffies, an inlined load; nanoseconds when the kernel's HZ is unknown). The slot
+ * is folded into the "flows" map when another flow takes it, after flush_ticks, or when the flow was quiet
+ * for gap_ticks. Readers of counts add the pending drops of matching slots (same generation) to the map's
+ * value; the time of a slot's last drop is base_ns + (last_tick - base_tick) * ns_per_tick.
+ */
+#define NPT_FLOW_CACHE_SLOTS 16
+
+struct npt_flow_cache_slot {
+    struct npt_flow_key key;
+    __u64 pending;    /* drops of `key` on this CPU not yet added to the map */
+    __u64 base_ns;    /* bpf monotonic clock when the slot was claimed or last flushed */
+    __u64 base_tick;  /* tick at that moment */
+    __u64 last_tick;  /* tick of the last drop of `key` on this CPU */
+    __u32 generation; /* slot is valid only while equal to the program's cache_generation */
+    __u16 last_sport;
+    __u8 tcp_flags; /* OR over the pending drops */
+    __u8 valid;
+    __u8 icmp_type;
+    __u8 icmp_code;
+    __u8 pad0[6];
+};
+
+/* Slot of a flow: a cheap mix of the fields that vary most between flows. Same function on both sides. */
+static inline __u32 npt_flow_cache_slot_of(const struct npt_flow_key* k) {
+    __u32 s0, s3, d0, d3;
+    __builtin_memcpy(&s0, &k->saddr[0], 4);
+    __builtin_memcpy(&s3, &k->saddr[12], 4);
+    __builtin_memcpy(&d0, &k->daddr[0], 4);
+    __builtin_memcpy(&d3, &k->daddr[12], 4);
+    __u32 h = s0 ^ s3 ^ d0 ^ d3 ^ k->reason ^ ((__u32)k->dport << 16) ^ k->protocol ^ (__u32)k->location;
+    h ^= h >> 16;
+    h ^= h >> 8;
+    return h & (NPT_FLOW_CACHE_SLOTS - 1);
+}
+
+/* Key of the "watched_ips" map (IP filter). */
+struct npt_ip_key {
+    __u8 family;
+    __u8 pad0[3];
+    __u8 addr[NPT_ADDR_LEN];
+};
+
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_key) == 56, "npt_flow_key layout");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, reason) == 4, "npt_flow_key.reason");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, l3_proto) == 12, "npt_flow_key.l3_proto");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, location) == 16, "npt_flow_key.location");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, saddr) == 24, "npt_flow_key.saddr");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, daddr) == 40, "npt_flow_key.daddr");
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_value) == 32, "npt_flow_value layout");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_value, last_sport) == 24, "npt_flow_value.last_sport");
+NPT_STATIC_ASSERT(sizeof(struct npt_drop_event) == 120, "npt_drop_event layout");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, count) == 56, "npt_drop_event.count");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, stack_id) == 80, "npt_drop_event.stack_id");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, sport) == 92, "npt_drop_event.sport");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, kind) == 96, "npt_drop_event.kind");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, orig_daddr) == 104, "npt_drop_event.orig_daddr");
+NPT_STATIC_ASSERT(sizeof(struct npt_ip_key) == 20, "npt_ip_key layout");
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_slot) == 104, "npt_flow_cache_slot layout");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, pending) == 56,
+                  "npt_flow_cache_slot.pending");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, last_tick) == 80,
+                  "npt_flow_cache_slot.last_tick");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, generation) == 88,
+                  "npt_flow_cache_slot.generation");
+NPT_STATIC_ASSERT((NPT_FLOW_CACHE_SLOTS & (NPT_FLOW_CACHE_SLOTS - 1)) == 0, "slots: power of two");
+
+#endif /* NETPOL_TRACE_DROP_EVENT_H */

@@ -1,0 +1,660 @@
+"""The lab's node: network namespaces, links, addresses, kube-proxy's DNAT, and the policy rules of one CNI flavour.
+
+Everything lives inside the lab's own network namespaces (nothing in the host's): deleting them removes every link,
+rule, qdisc and BPF program the lab created.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import os
+import struct
+import subprocess
+import tempfile
+
+from lab_cluster import Cluster, CompiledPod
+
+CALICO_GW4 = "169.254.1.1"
+CALICO_MAC = "ee:ee:ee:ee:ee:ee"
+CALICO_GW6 = "fe80::ecee:eeff:feee:eeee"  # the EUI-64 link-local address of ee:ee:ee:ee:ee:ee
+TC_BLOCK = 1
+
+DATAPLANES = {
+    "kube-router": "iptables (nf_tables backend) chains as kube-router programs them: REJECT for isolated pods",
+    "kube-router-legacy": "the same rules through iptables-legacy (x_tables)",
+    "calico": "Calico's iptables endpoint chains (cali-fw-/cali-tw-) and policy chains (cali-pi-/cali-po-), DROP",
+    "nftables": "a plain nftables table: per-pod ingress/egress chains ending in drop",
+    "tc": "an eBPF program at tc ingress of every pod veth (eBPF-CNI-style), TC_ACT_SHOT",
+    "pod": "nftables inside each pod: egress in the sender's OUTPUT, ingress in the receiver's INPUT",
+}
+
+
+class CommandError(RuntimeError):
+    pass
+
+
+def run(cmd, input_text=None, check=True, capture=True):
+    r = subprocess.run(cmd, input=input_text, text=True, stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.PIPE if capture else None)
+    if check and r.returncode != 0:
+        raise CommandError(f"{' '.join(cmd)}: exit {r.returncode}: {(r.stderr or '').strip()}")
+    return r
+
+
+def in_ns(ns: str, *cmd):
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+def ip_batch(ns: str, lines):
+    if lines:
+        run(["ip", "-n", ns, "-batch", "-"], "\n".join(lines) + "\n")
+
+
+def sysctl(ns: str, settings: dict):
+    run(in_ns(ns, "sysctl", "-q", "-w", *[f"{k}={v}" for k, v in settings.items()]))
+
+
+def _b32(text: str, n: int = 16) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
+
+
+def _b64(text: str, n: int) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
+
+
+def host_veth(pod) -> str:
+    """The pod's interface in the node namespace: Calico names it cali + sha1("ns.pod")[:11], flannel vethXXXXXXXX."""
+    digest = hashlib.sha1(f"{pod.namespace}.{pod.name}".encode()).hexdigest()
+    return ("cali" + digest[:11]) if pod.attach == "routed" else ("veth" + digest[:8])
+
+
+def proto_number(proto: str) -> int:
+    return {"tcp": 6, "udp": 17, "sctp": 132}[proto]
+
+
+# ------------------------------------------------------------------------------------------ topology
+
+def create_topology(c: Cluster):
+    for ns in c.all_netns():
+        run(["ip", "netns", "add", ns])
+    no_dad = {"net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0,
+              "net.ipv6.conf.all.dad_transmits": 0, "net.ipv6.conf.default.dad_transmits": 0}
+    sysctl(c.node, {**no_dad, "net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1,
+                    # Flannel's bridge: bridged pod-to-pod traffic goes through iptables/nftables (br_netfilter).
+                    "net.bridge.bridge-nf-call-iptables": 1, "net.bridge.bridge-nf-call-ip6tables": 1})
+    node = ["link set lo up",
+            # The node's own interface (this kernel has no dummy driver): a veth whose peer stands for the uplink.
+            "link add name eth0 type veth peer name uplink0", "link set uplink0 up", "link set eth0 up",
+            f"addr add {c.node_ip4}/24 dev eth0", f"addr add {c.node_ip6}/64 dev eth0 nodad",
+            # Proxy ARP answers for Calico's 169.254.1.1 only when the node routes it elsewhere: a default route, as
+            # every node has (nothing answers there; the lab sends nothing to it).
+            f"route add default via 10.{c.octet}.0.254 dev eth0",
+            "link add name cni0 type bridge", "link set cni0 up",
+            f"addr add {c.bridge_gw4}/24 dev cni0", f"addr add {c.bridge_gw6}/64 dev cni0 nodad"]
+    for p in c.pods:
+        node.append(f"link add name {host_veth(p)} type veth peer name eth0 netns {c.netns(p)}")
+    ip_batch(c.node, node)
+    routed = []
+    for p in c.pods:
+        ns, veth = c.netns(p), host_veth(p)
+        sysctl(ns, no_dad)
+        if p.attach == "bridge":
+            routed += [f"link set {veth} master cni0", f"link set {veth} up"]
+            ip_batch(ns, ["link set lo up", "link set eth0 up", f"addr add {p.ip4}/24 dev eth0",
+                          f"addr add {p.ip6}/64 dev eth0 nodad", f"route add default via {c.bridge_gw4}",
+                          f"route add ::/0 via {c.bridge_gw6}"])
+        else:
+            # Calico: a /32 on the pod side, a link-scoped gateway the host answers by proxy ARP, host routes.
+            routed += [f"link set {veth} address {CALICO_MAC}", f"link set {veth} up",
+                       f"route add {p.ip4}/32 dev {veth} scope link", f"route add {p.ip6}/128 dev {veth}"]
+            ip_batch(ns, ["link set lo up", "link set eth0 up", f"addr add {p.ip4}/32 dev eth0",
+                          f"addr add {p.ip6}/128 dev eth0 nodad", f"route add {CALICO_GW4} dev eth0 scope link",
+                          f"route add default via {CALICO_GW4} dev eth0",
+                          f"route add ::/0 via {CALICO_GW6} dev eth0"])
+    ip_batch(c.node, routed)
+    # Calico also answers proxy ARP at once (the default delays replies by up to 0.8 s).
+    routed_settings = {}
+    for p in c.pods:
+        if p.attach == "routed":
+            routed_settings[f"net.ipv4.conf.{host_veth(p)}.proxy_arp"] = 1
+            routed_settings[f"net.ipv4.neigh.{host_veth(p)}.proxy_delay"] = 0
+    sysctl(c.node, routed_settings)
+
+
+# ------------------------------------------------------------------------------------------ kube-proxy
+
+def kube_proxy_rules(c: Cluster, family: int) -> list:
+    """iptables-restore lines of kube-proxy's iptables mode for the lab's Services (one endpoint each)."""
+    chains, rules = ["KUBE-SERVICES"], []
+    rules.append('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
+    rules.append('-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
+    plen = 32 if family == 4 else 128
+    for s in c.services:
+        for sp in s.ports:
+            spn = f"{s.namespace}/{s.name}:{sp.name}"
+            proto = sp.protocol.lower()
+            svc_chain = "KUBE-SVC-" + _b32(spn + sp.protocol + str(family))
+            chains.append(svc_chain)
+            rules.append(f'-A KUBE-SERVICES -d {s.ip(family)}/{plen} -p {proto} -m comment --comment "{spn} cluster '
+                         f'IP" -m {proto} --dport {sp.port} -j {svc_chain}')
+            for ep in c.endpoints(s):
+                target = ep.ip(family) if family == 4 else f"[{ep.ip(family)}]"
+                sep = "KUBE-SEP-" + _b32(spn + sp.protocol + ep.ip(family))
+                chains.append(sep)
+                rules.append(f'-A {svc_chain} -m comment --comment "{spn} -> {target}:{sp.target_port}" -j {sep}')
+                rules.append(f'-A {sep} -s {ep.ip(family)}/{plen} -m comment --comment "{spn}" -j KUBE-MARK-MASQ')
+                rules.append(f'-A {sep} -p {proto} -m comment --comment "{spn}" -m {proto} -j DNAT '
+                             f'--to-destination {target}:{sp.target_port}')
+    chains.append("KUBE-MARK-MASQ")
+    rules.append("-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000")
+    return ["*nat"] + [f":{ch} - [0:0]" for ch in chains] + rules + ["COMMIT"]
+
+
+# ------------------------------------------------------------------------------------------ flavours
+
+def _ipt_match(atom, family: int, peer_flag: str) -> str:
+    parts = []
+    if atom.peer:
+        net = ipaddress.ip_network(atom.peer, strict=False)
+        parts.append(f"{peer_flag} {net}")
+    if atom.protocol:
+        parts.append(f"-p {atom.protocol} -m {atom.protocol}")
+        if atom.port is not None:
+            parts.append(f"--dport {atom.port}")
+    return " ".join(parts)
+
+
+class Dataplane:
+    name = ""
+
+    def __init__(self, c: Cluster, compiled: dict, run_dir: str):
+        self.c, self.compiled, self.run_dir = c, compiled, run_dir
+
+    def apply(self):
+        raise NotImplementedError
+
+    def stale_rule(self, src, dst, family: int, proto: str, port: int, add: bool):
+        """Adds (or removes) a per-packet drop of src -> dst:port that ignores connection state: the rules of an
+        older policy still programmed (the established-connection case)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class IptablesDataplane(Dataplane):
+    legacy = False
+
+    def ipt(self, family: int) -> str:
+        base = "iptables" if family == 4 else "ip6tables"
+        return f"{base}-legacy" if self.legacy else f"{base}-nft"
+
+    def lock_wait(self) -> list:
+        # iptables-legacy serialises on the host-wide xtables lock (any namespace): wait for it instead of failing.
+        return ["-w", "10"] if self.legacy else []
+
+    def restore(self, family: int, lines: list):
+        run(in_ns(self.c.node, f"{self.ipt(family)}-restore", *self.lock_wait()), "\n".join(lines) + "\n")
+
+    def filter_rules(self, family: int) -> list:
+        raise NotImplementedError
+
+    def apply(self):
+        for family in (4, 6):
+            self.restore(family, kube_proxy_rules(self.c, family) + self.filter_rules(family))
+
+    def describe(self) -> str:
+        out = []
+        for family in (4, 6):
+            out.append(run(in_ns(self.c.node, f"{self.ipt(family)}-save")).stdout)
+        return "".join(out)
+
+    def stale_rule(self, src, dst, family, proto, port, add):
+        chain, target, comment = self.stale_spec(src)
+        cmd = [self.ipt(family), *self.lock_wait(), "-I" if add else "-D", chain] + (["1"] if add else [])
+        cmd += ["-s", src.ip(family), "-d", dst.ip(family), "-p", proto, "-m", proto, "--dport", str(port),
+                "-m", "comment", "--comment", comment, "-j", target]
+        run(in_ns(self.c.node, *cmd))
+
+
+class KubeRouter(IptablesDataplane):
+    name = "kube-router"
+
+    def pod_chain(self, pod) -> str:
+        return "KUBE-POD-FW-" + _b32(pod.namespace + pod.name + "lab-sync")
+
+    def policy_chain(self, ident: str) -> str:
+        return "KUBE-NWPLCY-" + _b32(ident + "lab-sync")
+
+    def stale_spec(self, src):
+        return ("KUBE-ROUTER-FORWARD", "REJECT",
+                f"rule to REJECT traffic from POD name:{src.name} namespace:{src.namespace} (policy sync pending)")
+
+    def filter_rules(self, family: int) -> list:
+        chains, rules = ["KUBE-ROUTER-FORWARD"], []
+        rules.append('-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD')
+        policy_rules = {}  # policy chain -> rules
+        nflog = os.environ.get("NPT_LAB_NFLOG") == "1"
+        for cp in self.compiled.values():
+            p = cp.pod
+            if not (cp.ingress.isolated or cp.egress.isolated):
+                continue
+            ip = p.ip(family)
+            fw = self.pod_chain(p)
+            chains.append(fw)
+            if cp.ingress.isolated:
+                rules.append(f'-A KUBE-ROUTER-FORWARD -d {ip} -m comment --comment "rule to jump traffic destined to '
+                             f'POD name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
+            if cp.egress.isolated:
+                rules.append(f'-A KUBE-ROUTER-FORWARD -s {ip} -m comment --comment "rule to jump traffic from POD '
+                             f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
+            rules.append(f'-A {fw} -m comment --comment "rule for stateful firewall for pod" '
+                         f'-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
+            rules.append(f'-A {fw} -m comment --comment "rule to drop invalid state for pod" '
+                         f'-m conntrack --ctstate INVALID -j DROP')
+            if family == 6:  # bridged neighbour discovery crosses FORWARD too (br_netfilter)
+                for t in ("neighbour-solicitation", "neighbour-advertisement"):
+                    rules.append(f'-A {fw} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment "rule to '
+                                 f'allow ICMPv6 neighbour discovery for pod" -j ACCEPT')
+            for direction, flag, peer_flag in (("ingress", "-d", "-s"), ("egress", "-s", "-d")):
+                side = cp.side(direction)
+                for ident in side.policies:
+                    pc = self.policy_chain(ident)
+                    rules.append(f'-A {fw} {flag} {ip} -m comment --comment "run through nw policy {ident}" -j {pc}')
+                    body = policy_rules.setdefault(pc, [])
+                    pol_ns, pol_name = ident.split("/")
+                    what = "from source pods to dest pods" if direction == "ingress" else "from selected pods to"
+                    for rule in side.rules:
+                        if rule.policy != ident:
+                            continue
+                        for atom in rule.atoms[family]:
+                            match = _ipt_match(atom, family, peer_flag)
+                            body.append(f'-A {pc} {flag} {ip} {match} -m comment --comment "rule to ACCEPT traffic '
+                                        f'{what} selected by policy name: {pol_name} namespace {pol_ns}" '
+                                        f'-j MARK --set-xmark 0x10000/0x10000')
+                            body.append(f'-A {pc} {flag} {ip} {match} -m mark --mark 0x10000/0x10000 -j RETURN')
+            who = f"POD name:{p.name} namespace:{p.namespace}"
+            if nflog:
+                rules.append(f'-A {fw} -m comment --comment "rule to log dropped traffic {who}" -m mark ! --mark '
+                             f'0x10000/0x10000 -m limit --limit 10/minute --limit-burst 10 -j NFLOG --nflog-group 100')
+            rules.append(f'-A {fw} -m comment --comment "rule to REJECT traffic destined for {who}" '
+                         f'-m mark ! --mark 0x10000/0x10000 -j REJECT')
+            rules.append(f'-A {fw} -j MARK --set-xmark 0x0/0x10000')
+            rules.append(f'-A {fw} -m comment --comment "set mark to ACCEPT traffic that comply to network policies" '
+                         f'-j MARK --set-xmark 0x20000/0x20000')
+        for pc, body in policy_rules.items():
+            chains.append(pc)
+            rules += body
+        return ["*filter"] + [f":{ch} - [0:0]" for ch in dict.fromkeys(chains)] + rules + ["COMMIT"]
+
+
+class KubeRouterLegacy(KubeRouter):
+    name = "kube-router-legacy"
+    legacy = True
+
+
+class Calico(IptablesDataplane):
+    name = "calico"
+
+    def endpoint(self, pod) -> str:
+        return host_veth(pod)
+
+    def policy_chain(self, ident: str, direction: str) -> str:
+        ns, name = ident.split("/")
+        chain = f"cali-p{'i' if direction == 'ingress' else 'o'}-{ns}/knp.default.{name}"
+        if len(chain) > 28:
+            chain = chain[:8] + "_" + _b64(f"{ns}/knp.default.{name}", 19)
+        return chain
+
+    def cali_id(self, *parts) -> str:
+        return "cali:" + _b64("|".join(parts), 16)
+
+    def stale_spec(self, src):
+        return ("cali-FORWARD", "DROP", f"cali:stale-{self.endpoint(src)} policy sync pending")
+
+    def endpoint_chain(self, chain: str, cp: CompiledPod, direction: str, family: int) -> list:
+        p, side = cp.pod, cp.side(direction)
+        r = [f'-A {chain} -m comment --comment "{self.cali_id(chain, "ct")}" -m conntrack --ctstate '
+             f'RELATED,ESTABLISHED -j ACCEPT',
+             f'-A {chain} -m comment --comment "{self.cali_id(chain, "inv")}" -m conntrack --ctstate INVALID -j DROP',
+             f'-A {chain} -m comment --comment "{self.cali_id(chain, "clr")}" -j MARK --set-xmark 0x0/0x10000']
+        if family == 6:
+            r += [f'-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment '
+                  f'"{self.cali_id(chain, str(t))}" -j ACCEPT' for t in (130, 131, 132, 133, 135, 136)]
+        if side.isolated:
+            r.append(f'-A {chain} -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000')
+            for ident in side.policies:
+                r.append(f'-A {chain} -m mark --mark 0x0/0x20000 -j {self.policy_chain(ident, direction)}')
+                r.append(f'-A {chain} -m mark --mark 0x10000/0x10000 -m comment --comment "Return if policy '
+                         f'accepted" -j RETURN')
+            r.append(f'-A {chain} -m mark --mark 0x0/0x20000 -m comment --comment "End of tier default. Drop if no '
+                     f'policies passed packet" -j DROP')
+        r.append(f'-A {chain} -j cali-pri-kns.{p.namespace}')
+        r.append(f'-A {chain} -m mark --mark 0x10000/0x10000 -m comment --comment "Return if profile accepted" '
+                 f'-j RETURN')
+        r.append(f'-A {chain} -m comment --comment "Drop if no profiles matched" -j DROP')
+        return r
+
+    def filter_rules(self, family: int) -> list:
+        chains = ["cali-FORWARD", "cali-from-wl-dispatch", "cali-to-wl-dispatch"]
+        rules = ['-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD',
+                 '-A cali-FORWARD -m comment --comment "cali:vjrMJCRpqwy5oRoX" -j MARK --set-xmark 0x0/0xe0000']
+        # Calico dispatches by interface; the lab's bridged pods share cni0, so they are dispatched by address.
+        rules.append('-A cali-FORWARD -i cali+ -m comment --comment "cali:9wCY5dCuNqrD7Z-J" -j cali-from-wl-dispatch')
+        for cp in self.compiled.values():
+            if cp.pod.attach == "bridge":
+                rules.append(f'-A cali-FORWARD -s {cp.pod.ip(family)} -j cali-fw-{self.endpoint(cp.pod)}')
+        rules.append('-A cali-FORWARD -o cali+ -m comment --comment "cali:PsTVoy5Zf3IeXzBv" -j cali-to-wl-dispatch')
+        for cp in self.compiled.values():
+            if cp.pod.attach == "bridge":
+                rules.append(f'-A cali-FORWARD -d {cp.pod.ip(family)} -j cali-tw-{self.endpoint(cp.pod)}')
+        rules.append('-A cali-FORWARD -m mark --mark 0x10000/0x10000 -m comment --comment "Policy explicitly accepted '
+                     'packet." -j ACCEPT')
+        body = []
+        for cp in self.compiled.values():
+            ep = self.endpoint(cp.pod)
+            fw, tw = f"cali-fw-{ep}", f"cali-tw-{ep}"
+            chains += [fw, tw]
+            if cp.pod.attach == "routed":
+                rules.append(f'-A cali-from-wl-dispatch -i {ep} -g {fw}')
+                rules.append(f'-A cali-to-wl-dispatch -o {ep} -g {tw}')
+            body += self.endpoint_chain(fw, cp, "egress", family) + self.endpoint_chain(tw, cp, "ingress", family)
+        rules.append('-A cali-from-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
+        rules.append('-A cali-to-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
+        for ns in self.c.namespaces:
+            prof = f"cali-pri-kns.{ns}"
+            chains.append(prof)
+            body.append(f'-A {prof} -m comment --comment "{self.cali_id(prof)}" -j MARK --set-xmark 0x10000/0x10000')
+            body.append(f'-A {prof} -m mark --mark 0x10000/0x10000 -j RETURN')
+        seen = set()
+        for cp in self.compiled.values():
+            for direction, peer_flag in (("ingress", "-s"), ("egress", "-d")):
+                side = cp.side(direction)
+                for ident in side.policies:
+                    pc = self.policy_chain(ident, direction)
+                    if pc not in seen:
+                        seen.add(pc)
+                        chains.append(pc)
+                    for rule in side.rules:
+                        if rule.policy != ident:
+                            continue
+                        for atom in rule.atoms[family]:
+                            match = _ipt_match(atom, family, peer_flag)
+                            # Policy chains are shared by every endpoint the policy selects: the endpoint's own
+                            # address keeps one endpoint's rules from passing another's packets.
+                            own = ("-d" if direction == "ingress" else "-s") + f" {cp.pod.ip(family)}"
+                            body.append(f'-A {pc} {own} {match} -m comment --comment '
+                                        f'"{self.cali_id(pc, str(rule.index))}" -j MARK --set-xmark 0x10000/0x10000')
+                            body.append(f'-A {pc} {own} -m mark --mark 0x10000/0x10000 -j RETURN')
+        return ["*filter"] + [f":{ch} - [0:0]" for ch in dict.fromkeys(chains)] + rules + body + ["COMMIT"]
+
+
+def _nft_match(atom, family: int, peer_key: str) -> str:
+    parts = []
+    if atom.peer:
+        parts.append(f"{'ip' if family == 4 else 'ip6'} {peer_key} {ipaddress.ip_network(atom.peer, strict=False)}")
+    if atom.protocol:
+        parts.append(f"meta l4proto {atom.protocol}")
+        if atom.port is not None:
+            parts.append(f"th dport {atom.port}")
+    return " ".join(parts)
+
+
+def _chain_name(direction: str, pod) -> str:
+    return f"{direction}_{pod.namespace}_{pod.name}".replace("-", "_")
+
+
+class Nftables(Dataplane):
+    name = "nftables"
+    table = "netpol_lab"
+
+    def apply(self):
+        lines = [f"table inet {self.table} {{",
+                 "  chain forward {", "    type filter hook forward priority filter; policy accept;",
+                 '    ct state established,related accept comment "replies and established connections"',
+                 '    ct state invalid drop',
+                 '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept comment "bridged neighbour '
+                 'discovery"']
+        chains = []
+        for cp in self.compiled.values():
+            p = cp.pod
+            for direction, key in (("egress", "saddr"), ("ingress", "daddr")):
+                side = cp.side(direction)
+                if not side.isolated:
+                    continue
+                name = _chain_name(direction, p)
+                for family in (4, 6):
+                    lines.append(f"    {'ip' if family == 4 else 'ip6'} {key} {p.ip(family)} jump {name}")
+                peer_key = "daddr" if direction == "egress" else "saddr"
+                body = [f"  chain {name} {{"]
+                for rule in side.rules:
+                    for family in (4, 6):
+                        for atom in rule.atoms[family]:
+                            body.append(f'    {_nft_match(atom, family, peer_key)} return comment '
+                                        f'"{rule.policy} {direction}[{rule.index}]"')
+                body.append(f'    counter drop comment "{p.namespace}/{p.name} {direction} isolated by '
+                            f'{", ".join(side.policies)}: no rule allows it"')
+                body.append("  }")
+                chains += body
+        lines.append("  }")
+        lines += chains + ["}"]
+        run(in_ns(self.c.node, "nft", "-f", "-"), "\n".join(lines) + "\n")
+        for family in (4, 6):
+            run(in_ns(self.c.node, f"{'iptables' if family == 4 else 'ip6tables'}-nft-restore"),
+                "\n".join(kube_proxy_rules(self.c, family)) + "\n")
+
+    def describe(self) -> str:
+        return run(in_ns(self.c.node, "nft", "list", "table", "inet", self.table)).stdout
+
+    def stale_rule(self, src, dst, family, proto, port, add):
+        fam = "ip" if family == 4 else "ip6"
+        comment = f"stale: {src.namespace}/{src.name} policy sync pending"
+        if add:
+            run(in_ns(self.c.node, "nft", "insert", "rule", "inet", self.table, "forward", fam, "saddr",
+                      src.ip(family), fam, "daddr", dst.ip(family), proto, "dport", str(port), "drop", "comment",
+                      f'"{comment}"'))
+            return
+        listing = json.loads(run(in_ns(self.c.node, "nft", "-j", "-a", "list", "chain", "inet", self.table,
+                                       "forward")).stdout)
+        for item in listing["nftables"]:
+            rule = item.get("rule")
+            if rule and rule.get("comment") == comment:
+                run(in_ns(self.c.node, "nft", "delete", "rule", "inet", self.table, "forward", "handle",
+                          str(rule["handle"])))
+
+
+class NodeFirewall:
+    """The conntrack rule every node has (and kube-proxy): the tc and pod flavours add no FORWARD rules of their
+    own, yet conntrack must track the node's flows, as on real nodes."""
+
+    @staticmethod
+    def apply(c: Cluster):
+        for family in (4, 6):
+            tool = "iptables" if family == 4 else "ip6tables"
+            lines = kube_proxy_rules(c, family) + [
+                "*filter", '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "node '
+                'firewall: established connections" -j ACCEPT', "COMMIT"]
+            run(in_ns(c.node, f"{tool}-nft-restore"), "\n".join(lines) + "\n")
+
+
+def _addr16(ip: str) -> bytes:
+    a = ipaddress.ip_address(ip)
+    return a.packed + bytes(16 - len(a.packed))
+
+
+def _fam(ip: str) -> int:
+    return ipaddress.ip_address(ip).version
+
+
+def _hex(b: bytes) -> str:
+    return " ".join(f"{x:02x}" for x in b)
+
+
+class TcBpf(Dataplane):
+    """eBPF-CNI-style: bpf/lab_tc_deny.bpf.c on a shared tc block of every pod's host-side veth."""
+    name = "tc"
+
+    def object_file(self) -> str:
+        obj = os.environ.get("NPT_LAB_TC_OBJ")
+        if obj and os.path.exists(obj):
+            return obj
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        src = os.path.join(root, "bpf", "lab_tc_deny.bpf.c")
+        obj = os.path.join(self.run_dir, "lab_tc_deny.bpf.o")
+        arch = {"x86_64": "x86", "aarch64": "arm64"}.get(os.uname().machine, "x86")
+        run(["clang", "-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
+             "-I", os.path.join(root, "bpf", "vmlinux", arch), "-c", src, "-o", obj])
+        return obj
+
+    def maps(self) -> dict:
+        shown = json.loads(run(in_ns(self.c.node, "tc", "-j", "filter", "show", "block", str(TC_BLOCK),
+                                     "ingress")).stdout)
+        prog_id = next(f["options"]["prog"]["id"] for f in shown if "options" in f)
+        prog = json.loads(run(["bpftool", "-j", "prog", "show", "id", str(prog_id)]).stdout)
+        out = {}
+        for map_id in prog.get("map_ids", []):
+            m = json.loads(run(["bpftool", "-j", "map", "show", "id", str(map_id)]).stdout)
+            out[m["name"]] = map_id
+        return out
+
+    def map_update(self, updates: list):
+        """updates: (map name, key bytes, value bytes)."""
+        ids = self.maps()
+        with tempfile.NamedTemporaryFile("w", dir=self.run_dir, suffix=".bpftool", delete=False) as f:
+            for name, key, value in updates:
+                f.write(f"map update id {ids[name]} key hex {_hex(key)} value hex {_hex(value)}\n")
+            path = f.name
+        try:
+            run(["bpftool", "batch", "file", path])
+        finally:
+            os.unlink(path)
+
+    def apply(self):
+        NodeFirewall.apply(self.c)
+        obj = self.object_file()
+        for p in self.c.pods:
+            run(in_ns(self.c.node, "tc", "qdisc", "add", "dev", host_veth(p), "ingress_block", str(TC_BLOCK),
+                      "clsact"))
+        run(in_ns(self.c.node, "tc", "filter", "add", "block", str(TC_BLOCK), "ingress", "bpf", "direct-action",
+                  "object-file", obj, "section", "tc"))
+        updates = []
+        for cp in self.compiled.values():
+            for family in (4, 6):
+                ip = cp.pod.ip(family)
+                updates.append(("lab_endpoints", _addr16(ip) + struct.pack("<B3x", family),
+                                struct.pack("<BB2x", int(cp.ingress.isolated), int(cp.egress.isolated))))
+                for direction, code in (("ingress", 1), ("egress", 2)):
+                    for rule in cp.side(direction).rules:
+                        for atom in rule.atoms[family]:
+                            if atom.peer and "/" in atom.peer and not atom.peer.endswith(("/32", "/128")):
+                                raise NotImplementedError("the tc dataplane allows single addresses, not CIDRs")
+                            peer = _addr16(atom.peer.split("/")[0]) if atom.peer else bytes(16)
+                            key = (_addr16(ip) + peer + struct.pack("<BBBxH2x", family, code,
+                                   proto_number(atom.protocol) if atom.protocol else 0, atom.port or 0))
+                            updates.append(("lab_allow", key, b"\x01"))
+        for s in self.c.services:
+            eps = self.c.endpoints(s)
+            if not eps:
+                continue
+            for family in (4, 6):
+                for sp in s.ports:
+                    key = _addr16(s.ip(family)) + struct.pack("<BBH", family, proto_number(sp.protocol.lower()),
+                                                              sp.port)
+                    updates.append(("lab_services", key, _addr16(eps[0].ip(family)) + struct.pack("<H2x",
+                                                                                                   sp.target_port)))
+        self.map_update(updates)
+
+    def describe(self) -> str:
+        out = [run(in_ns(self.c.node, "tc", "filter", "show", "block", str(TC_BLOCK), "ingress")).stdout]
+        for name, map_id in self.maps().items():
+            if name in ("lab_endpoints", "lab_allow", "lab_services", "lab_stale"):
+                n = len(json.loads(run(["bpftool", "-j", "map", "dump", "id", str(map_id)]).stdout))
+                out.append(f"map {name} (id {map_id}): {n} entries\n")
+        return "".join(out)
+
+    def stale_rule(self, src, dst, family, proto, port, add):
+        key = (_addr16(src.ip(family)) + _addr16(dst.ip(family)) +
+               struct.pack("<BBH", family, proto_number(proto), port))
+        if add:
+            self.map_update([("lab_stale", key, b"\x01")])
+        else:
+            run(["bpftool", "map", "delete", "id", str(self.maps()["lab_stale"]), "key", "hex", *_hex(key).split()])
+
+
+class PodNftables(Dataplane):
+    """Policy enforced inside the pods: egress in the sender's OUTPUT hook, ingress in the receiver's INPUT hook.
+    Egress runs before kube-proxy's DNAT on the node, so a Service IP is allowed when its endpoint is."""
+    name = "pod"
+    table = "pod_policy"
+
+    def egress_atoms(self, rule, family: int) -> list:
+        atoms = list(rule.atoms[family])
+        for atom in rule.atoms[family]:
+            if not atom.peer:
+                continue
+            peer = self.c.pod_by_ip(atom.peer.split("/")[0])
+            for s in self.c.services:
+                if peer is None or peer not in self.c.endpoints(s):
+                    continue
+                for sp in s.ports:
+                    proto = sp.protocol.lower()
+                    if atom.protocol in (None, proto) and atom.port in (None, sp.target_port):
+                        atoms.append(type(atom)(s.ip(family), proto, sp.port))
+        return atoms
+
+    def apply(self):
+        NodeFirewall.apply(self.c)
+        for cp in self.compiled.values():
+            p = cp.pod
+            lines = [f"table inet {self.table} {{"]
+            for direction, hook, peer_key, lo in (("egress", "output", "daddr", "oifname"),
+                                                  ("ingress", "input", "saddr", "iifname")):
+                side = cp.side(direction)
+                lines += [f"  chain {hook} {{", f"    type filter hook {hook} priority filter; policy accept;",
+                          '    ct state established,related accept', f'    {lo} "lo" accept']
+                if side.isolated:
+                    for rule in side.rules:
+                        for family in (4, 6):
+                            atoms = self.egress_atoms(rule, family) if direction == "egress" else rule.atoms[family]
+                            for atom in atoms:
+                                m = _nft_match(atom, family, peer_key)
+                                if not atom.peer:  # keep the rule to this family
+                                    m = f"meta nfproto {'ipv4' if family == 4 else 'ipv6'} {m}"
+                                lines.append(f'    {m} accept comment "{rule.policy} {direction}[{rule.index}]"')
+                    lines.append(f'    meta l4proto {{ tcp, udp, sctp }} counter drop comment "{direction} isolated '
+                                 f'by {", ".join(side.policies)}: no rule allows it"')
+                lines.append("  }")
+            lines.append("}")
+            run(in_ns(self.c.netns(p), "nft", "-f", "-"), "\n".join(lines) + "\n")
+
+    def describe(self) -> str:
+        out = []
+        for p in self.c.pods:
+            out.append(f"# {p.id} (netns {self.c.netns(p)})\n")
+            out.append(run(in_ns(self.c.netns(p), "nft", "list", "table", "inet", self.table)).stdout)
+        return "".join(out)
+
+    def stale_rule(self, src, dst, family, proto, port, add):
+        fam = "ip" if family == 4 else "ip6"
+        ns = self.c.netns(src)
+        comment = "stale: policy sync pending"
+        if add:
+            run(in_ns(ns, "nft", "insert", "rule", "inet", self.table, "output", fam, "daddr", dst.ip(family), proto,
+                      "dport", str(port), "drop", "comment", f'"{comment}"'))
+            return
+        listing = json.loads(run(in_ns(ns, "nft", "-j", "-a", "list", "chain", "inet", self.table, "output")).stdout)
+        for item in listing["nftables"]:
+            rule = item.get("rule")
+            if rule and rule.get("comment") == comment:
+                run(in_ns(ns, "nft", "delete", "rule", "inet", self.table, "output", "handle", str(rule["handle"])))
+
+
+FLAVOURS = {cls.name: cls for cls in (KubeRouter, KubeRouterLegacy, Calico, Nftables, TcBpf, PodNftables)}
+
+
+def make(name: str, c: Cluster, run_dir: str) -> Dataplane:
+    if name not in FLAVOURS:
+        raise ValueError(f"unknown dataplane {name!r} (one of: {', '.join(FLAVOURS)})")
+    return FLAVOURS[name](c, c.compile(), run_dir)

@@ -1,0 +1,98 @@
+// Engine figures: probe evaluations per second on one core, single explain latency, snapshot
+// build time and resident bytes per pod. Prints figures; asserts nothing (machines are noisy).
+#include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "cluster_generator.hpp"
+#include "policy/evaluator.hpp"
+#include "policy/explainer.hpp"
+#include "state/cluster_state.hpp"
+
+using namespace npt;
+using Clock = std::chrono::steady_clock;
+
+static long rss_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    long size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int main(int argc, char** argv) {
+    const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+    bench::ClusterShape shape;
+    auto objects = bench::generate_cluster(shape);
+    auto state = ClusterState::build(std::move(objects));
+
+    // Probes between random pods on a mix of ports: a realistic share of allowed and denied.
+    std::mt19937_64 rng(7);
+    const size_t n_probes = 4096;
+    std::vector<Flow> flows;
+    const uint16_t ports[] = {8080, 9090, 5432, 53, 8050};
+    for (size_t i = 0; i < n_probes; ++i) {
+        const auto a = static_cast<uint32_t>(rng() % state->pods().size());
+        const auto b = static_cast<uint32_t>(rng() % state->pods().size());
+        Flow f;
+        f.src = resolve_endpoint(*state, *state->pods()[a].ip4);
+        f.dst = resolve_endpoint(*state, *state->pods()[b].ip4);
+        f.port = ports[rng() % 5];
+        f.protocol = f.port == 53 ? Protocol::UDP : Protocol::TCP;
+        flows.push_back(f);
+    }
+    Verdict v;
+    size_t allowed = 0;
+    const size_t iterations = quick ? 200'000 : 3'000'000;
+    auto t0 = Clock::now();
+    for (size_t i = 0; i < iterations; ++i) {
+        evaluate(*state, flows[i % n_probes], v);
+        allowed += v.allowed();
+    }
+    const double eval_s = seconds_since(t0);
+    fmt::print("engine: {} pods, {} policies, {} namespaces\n", state->pods().size(), state->policies().size(),
+               state->namespaces().size());
+    fmt::print("probe evaluations/s (one core):   {:.0f}  ({:.0f} ns each, {:.0f}% allowed)\n", iterations / eval_s,
+               eval_s / iterations * 1e9, 100.0 * allowed / iterations);
+
+    // A full explanation (diagnosis and hints) is what `explain` and the tail pay per new flow.
+    const size_t explains = quick ? 2'000 : 20'000;
+    t0 = Clock::now();
+    size_t hints = 0;
+    for (size_t i = 0; i < explains; ++i) {
+        const auto& f = flows[i % n_probes];
+        auto e = explain_flow(*state, f.src.ip, f.dst.ip, f.protocol, f.port, "a", "b");
+        hints += e.hints.size();
+    }
+    const double explain_s = seconds_since(t0);
+    fmt::print("single explain latency:           {:.1f} us  ({} hints over {} explanations)\n",
+               explain_s / explains * 1e6, hints, explains);
+    state.reset();
+
+    // Snapshot build and memory at 100,000 pods (objects generated first, then indexed).
+    bench::ClusterShape big;
+    big.pods = quick ? 20'000 : 100'000;
+    big.namespaces = 500;
+    malloc_trim(0);
+    const long rss_before = rss_bytes();
+    auto big_objects = bench::generate_cluster(big);
+    t0 = Clock::now();
+    auto big_state = ClusterState::build(std::move(big_objects));
+    const double build_s = seconds_since(t0);
+    big_objects = ClusterObjects{};
+    malloc_trim(0);  // what remains is the snapshot (and allocator slack), not the input objects
+    const long rss_after = rss_bytes();
+    fmt::print("snapshot build for {} pods:      {:.3f} s\n", big.pods, build_s);
+    fmt::print("resident bytes per pod (RSS delta): {:.0f}  (estimate from the indexes: {:.0f})\n",
+               double(rss_after - rss_before) / big.pods, double(big_state->approximate_bytes()) / big.pods);
+    return 0;
+}

@@ -1,0 +1,49 @@
+# Tests of the live tail on the network-namespace lab (scripts/lab). Included from tests/integration/CMakeLists.txt.
+#   npt_tail_dataplane_<flavour>  root: every runbook case, IPv4 and IPv6, through one CNI flavour of the lab
+#   npt_tail_scope_test           root: --namespace, --pod and the kernel IP filter keep other drops out
+#   npt_tail_teardown_test        root: a failing test and scripts/lab down leave nothing behind
+#   npt_tail_nonroot_test         the tail without privileges: one line, exit 1
+# The tests are Python 3 scripts (standard library only) run by /usr/bin/python3. Not root: exit 77 (skipped), except
+# under CI=true, where they fail.
+if(NOT TARGET npt_capture)
+  return()  # NPT_BUILD_BPF=OFF: no tail
+endif()
+
+set(NPT_TAIL_PYTHON /usr/bin/python3)
+
+# The lab's eBPF-CNI dataplane program, built with the project so a compile error shows in the build.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+  set(npt_lab_arch arm64)
+else()
+  set(npt_lab_arch x86)
+endif()
+set(NPT_LAB_TC_OBJ ${CMAKE_CURRENT_BINARY_DIR}/lab_tc_deny.bpf.o)
+add_custom_command(
+  OUTPUT ${NPT_LAB_TC_OBJ}
+  COMMAND ${NPT_BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${npt_lab_arch} -Wall -Wextra -Werror
+          -I${PROJECT_SOURCE_DIR}/bpf/vmlinux/${npt_lab_arch} -I${NPT_LIBBPF_BPF_INCLUDE_DIR}
+          -c ${PROJECT_SOURCE_DIR}/bpf/lab_tc_deny.bpf.c -o ${NPT_LAB_TC_OBJ}
+  DEPENDS ${PROJECT_SOURCE_DIR}/bpf/lab_tc_deny.bpf.c
+  COMMENT "BPF object lab_tc_deny.bpf.o (the lab's tc dataplane)"
+  VERBATIM)
+add_custom_target(npt_lab_tc_deny ALL DEPENDS ${NPT_LAB_TC_OBJ})
+
+set(npt_tail_env
+    "NPT_BINARY=$<TARGET_FILE:netpol-trace>"
+    "NPT_LAB=${PROJECT_SOURCE_DIR}/scripts/lab"
+    "NPT_LAB_TC_OBJ=${NPT_LAB_TC_OBJ}")
+
+# The BPF program sees every drop of the host and the labs share the host's CPU: one at a time.
+function(npt_tail_test name timeout)
+  add_test(NAME ${name} COMMAND ${NPT_TAIL_PYTHON} ${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS root RUN_SERIAL TRUE TIMEOUT ${timeout} SKIP_RETURN_CODE 77
+                                          ENVIRONMENT "${npt_tail_env}")
+endfunction()
+
+foreach(dataplane kube-router kube-router-legacy calico nftables tc pod)
+  npt_tail_test(npt_tail_dataplane_${dataplane} 60 ${CMAKE_CURRENT_LIST_DIR}/tail_dataplane_test.py
+                --dataplane ${dataplane})
+endforeach()
+npt_tail_test(npt_tail_scope_test 60 ${CMAKE_CURRENT_LIST_DIR}/tail_scope_test.py)
+npt_tail_test(npt_tail_teardown_test 90 ${CMAKE_CURRENT_LIST_DIR}/tail_teardown_test.py)
+npt_tail_test(npt_tail_nonroot_test 30 ${CMAKE_CURRENT_LIST_DIR}/tail_nonroot_test.py)

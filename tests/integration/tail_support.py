@@ -1,0 +1,212 @@
+"""Shared pieces of the live-tail integration tests (tests/integration/tail_*_test.py).
+
+The tests drive the real binary against the network-namespace lab (scripts/lab): bring up a lab instance of their
+own (prefix and address octet of their own), start `netpol-trace -o json --ready-file`, send a case's bounded
+traffic once the file exists, stop the tail, and assert on its JSON lines. Everything they create is removed in
+`finally` blocks, and a leftover of a killed run is removed when the same test starts again.
+
+Environment (set by tests/integration/tail.cmake): NPT_BINARY, NPT_LAB, NPT_LAB_TC_OBJ (optional).
+"""
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BINARY = os.environ.get("NPT_BINARY", os.path.join(ROOT, "build", "netpol-trace"))
+LAB = os.environ.get("NPT_LAB", os.path.join(ROOT, "scripts", "lab"))
+SKIP = 77  # SKIP_RETURN_CODE in tail.cmake
+
+# Address octets per test: instances never share addresses, so one test's drops cannot be attributed by another's
+# tail (the kernel program sees every drop of the host).
+OCTETS = {"kube-router": 231, "kube-router-legacy": 232, "calico": 233, "nftables": 234, "tc": 235, "pod": 236,
+          "scope": 237, "teardown": 238}
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def require_root(what: str):
+    """Root tests: skipped (exit 77) when not root, except under CI=true where a skip is a failure."""
+    if os.geteuid() == 0:
+        return
+    if os.environ.get("CI") == "true":
+        print(f"{what}: needs root (network namespaces, BPF); CI=true forbids skipping", file=sys.stderr)
+        sys.exit(1)
+    print(f"{what}: skipped: needs root (network namespaces, BPF)")
+    sys.exit(SKIP)
+
+
+def terminate_on_sigterm():
+    """ctest's TIMEOUT sends SIGTERM first: turn it into an exception so the finally blocks tear the lab down."""
+    def handler(signum, frame):
+        raise SystemExit(f"terminated by signal {signum}")
+    signal.signal(signal.SIGTERM, handler)
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def norm_ip(ip):
+    return str(ipaddress.ip_address(ip))
+
+
+class Lab:
+    """One scripts/lab instance: `with Lab("calico", "npttail-calico", 233) as lab: ...`."""
+
+    def __init__(self, dataplane: str, prefix: str, octet: int):
+        self.dataplane, self.prefix, self.octet = dataplane, prefix, octet
+        self.env = {**os.environ, "NPT_LAB_PREFIX": prefix, "NPT_LAB_OCTET": str(octet)}
+        self.config = None
+
+    def run(self, *args, check_rc=True, timeout=120):
+        r = subprocess.run([sys.executable, LAB, *args], env=self.env, text=True, capture_output=True,
+                           timeout=timeout)
+        if check_rc and r.returncode != 0:
+            raise TestFailure(f"scripts/lab {' '.join(args)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        return r
+
+    def __enter__(self):
+        self.run("down")  # a leftover of a killed run
+        self.config = json.loads(self.run("up", "--dataplane", self.dataplane, "--json").stdout)
+        return self
+
+    def __exit__(self, *exc):
+        self.run("down", check_rc=exc[0] is None)
+        return False
+
+    @property
+    def state(self):
+        return self.config["state"]
+
+    @property
+    def namespaces(self):
+        return self.config["namespaces"]
+
+    def traffic(self, *cases, family="all", count=3):
+        r = self.run("traffic", *cases, "--family", family, "--count", str(count), "--json")
+        return json.loads(r.stdout)
+
+    def status(self):
+        return json.loads(self.run("status", "--json").stdout)
+
+
+class Tail:
+    """netpol-trace's live tail as a child process; `lines()` after `stop()` or `wait()`."""
+
+    def __init__(self, args, name="tail"):
+        self.dir = tempfile.mkdtemp(prefix=f"npt-{name}-")
+        self.ready = os.path.join(self.dir, "ready")
+        self.stdout_path = os.path.join(self.dir, "stdout")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.args = [BINARY, *args, "--ready-file", self.ready]
+        self.proc = None
+
+    def __enter__(self):
+        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=err)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.ready):
+            if self.proc.poll() is not None:
+                raise TestFailure(f"netpol-trace exited ({self.proc.returncode}) before attaching: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise TestFailure(f"netpol-trace did not attach within 30 s: {self.stderr()}")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.ready, self.stdout_path, self.stderr_path):
+            if os.path.exists(f):
+                os.unlink(f)
+        os.rmdir(self.dir)
+        return False
+
+    def stop(self, grace=0.5):
+        """SIGINT after `grace` seconds (drops still in flight land in the kernel map first)."""
+        time.sleep(grace)
+        self.proc.send_signal(signal.SIGINT)
+        return self.wait()
+
+    def wait(self, timeout=30):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise TestFailure("netpol-trace did not exit")
+        check(rc == 0, f"netpol-trace exited {rc}: {self.stderr()}")
+        return self.lines()
+
+    def lines(self):
+        out = []
+        with open(self.stdout_path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise TestFailure(f"stdout line {n} is not JSON ({e}): {line!r}")
+        return out
+
+    def stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+
+def lab_tail_args(lab: Lab, namespaces=None, extra=()):
+    args = ["-o", "json", "--state", lab.state, "--node", lab.config["node"]]
+    for ns in (lab.namespaces if namespaces is None else namespaces):
+        args += ["-n", ns]
+    return args + list(extra)
+
+
+def flow_key(src_ip, dst_ip, protocol, port):
+    return (norm_ip(src_ip), norm_ip(dst_ip), protocol.upper(), int(port))
+
+
+def line_key(line):
+    return flow_key(line["src"]["ip"], line["dst"]["ip"], line["protocol"], line["port"])
+
+
+def index_lines(lines, lab_ips):
+    """{flow key: {"drop": [...], "resumed": [...], "summary": [...]}} for lines touching the lab's addresses."""
+    out = {}
+    for line in lines:
+        if norm_ip(line["src"]["ip"]) not in lab_ips and norm_ip(line["dst"]["ip"]) not in lab_ips:
+            continue
+        out.setdefault(line_key(line), {"drop": [], "resumed": [], "summary": []})[line["event"]].append(line)
+    return out
+
+
+def lab_ips(lab: Lab):
+    st = lab.status()
+    ips = set()
+    for p in st["pods"]:
+        ips |= {norm_ip(p["ipv4"]), norm_ip(p["ipv6"])}
+    for s in st["services"]:
+        ips |= {norm_ip(s["ipv4"]), norm_ip(s["ipv6"])}
+    return ips
+
+
+def main(test, name):
+    """Runs test(); prints one verdict line; exit 0 / 1."""
+    require_root(name)
+    terminate_on_sigterm()
+    started = time.monotonic()
+    try:
+        test()
+    except TestFailure as e:
+        print(f"{name}: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"{name}: passed in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,38 @@
+#include "policy/near_miss.hpp"
+
+#include <gtest/gtest.h>
+
+using npt::edit_distance;
+using npt::is_near_key;
+using npt::is_near_string;
+
+TEST(NearMiss, EditDistanceIsBounded) {
+    EXPECT_EQ(edit_distance("kitten", "sitting", 5), 3u);
+    EXPECT_EQ(edit_distance("", "abc", 5), 3u);
+    EXPECT_EQ(edit_distance("same", "same", 1), 0u);
+    EXPECT_GT(edit_distance("abcdefgh", "zzzzzzzz", 2), 2u);  // gives up past the limit
+}
+
+TEST(NearMiss, TyposAndSeparatorsAreNear) {
+    EXPECT_TRUE(is_near_string("frontend", "frontnd"));
+    EXPECT_TRUE(is_near_string("front-end", "frontend"));
+    EXPECT_TRUE(is_near_string("my_app", "my-app"));
+    EXPECT_TRUE(is_near_string("Postgres", "postgres"));
+    EXPECT_TRUE(is_near_string("backend", "backends"));
+    EXPECT_TRUE(is_near_string("postgresql", "postgres-ql"));
+}
+
+TEST(NearMiss, PlainlyDifferentValuesAreNot) {
+    EXPECT_FALSE(is_near_string("web", "db"));
+    EXPECT_FALSE(is_near_string("api", "app"));  // short values: one letter is a different app
+    EXPECT_FALSE(is_near_string("frontend", "backend"));
+    EXPECT_FALSE(is_near_string("same", "same"));
+    EXPECT_FALSE(is_near_string("", "x"));
+}
+
+TEST(NearMiss, KeysUnderAPrefixAreNear) {
+    EXPECT_TRUE(is_near_key("name", "app.kubernetes.io/name"));
+    EXPECT_TRUE(is_near_key("app.kubernetes.io/name", "app.kubernetes.io/nmae"));
+    EXPECT_FALSE(is_near_key("app", "tier"));
+    EXPECT_FALSE(is_near_key("app", "app"));
+}

@@ -1,0 +1,6 @@
+# The --state file loader: formats, defaulting, validation messages, merging, bad input.
+add_executable(state_loader_test ${CMAKE_CURRENT_LIST_DIR}/state_loader_test.cpp)
+target_link_libraries(state_loader_test PRIVATE npt_state GTest::gtest_main)
+target_compile_definitions(state_loader_test PRIVATE NPT_FIXTURES_DIR="${NPT_FIXTURES_DIR}"
+                                                     NPT_EXAMPLES_DIR="${NPT_EXAMPLES_DIR}")
+gtest_discover_tests(state_loader_test)

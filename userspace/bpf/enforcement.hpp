@@ -1,0 +1,40 @@
+// Where in the dataplane a packet was dropped, from the drop reason and the symbolized kernel stack.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace npt::capture {
+
+struct Enforcement {
+    // Short and stable: "netfilter/FORWARD", "netfilter/FORWARD(bridge)", "netfilter/INPUT",
+    // "netfilter/OUTPUT", "netfilter/PREROUTING", "netfilter/POSTROUTING", "netfilter/unknown", "tc/ingress",
+    // "tc/egress", "cgroup/egress", "cgroup/ingress", "xdp", or "other" (a drop that is not a policy
+    // decision).
+    std::string point;
+    // "nftables" (iptables-nft included), "iptables-legacy", "tc", "cgroup", "xdp", "unknown".
+    std::string backend;
+
+    bool operator==(const Enforcement&) const = default;
+};
+
+// Facts about the drop's network namespace that the stack cannot show.
+struct NetnsHints {
+    // The netns has iptables-legacy tables (/proc/net/ip_tables_names or ip6_tables_names not empty). Needed
+    // because a legacy DROP is freed by nf_hook_slow after ipt_do_table returned: the table is not on the
+    // stack. On kernels where nftables frees its drops inside nft_do_chain (6.18 does), a netfilter drop at
+    // nf_hook_slow in a netns with legacy tables is iptables-legacy.
+    bool iptables_legacy_tables = false;
+};
+
+// `reason`: canonical reason name ("NETFILTER_DROP", "unknown", ...). `frames`: function names from the drop
+// site outward (the drop location first, then its callers); compiler suffixes such as ".part.0" are ignored.
+// Pure.
+Enforcement classify_enforcement(std::string_view reason, const std::vector<std::string_view>& frames,
+                                 const NetnsHints& hints = {});
+
+// True when a netfilter drop at this site could come from iptables-legacy and the netns should be probed.
+bool needs_legacy_probe(std::string_view reason, const std::vector<std::string_view>& frames);
+
+}  // namespace npt::capture

@@ -1,0 +1,52 @@
+// Kernel text addresses to function names, from /proc/kallsyms (loaded once) or from a given table (tests).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace npt::capture {
+
+struct KernelSymbol {
+    uint64_t addr = 0;
+    std::string name;
+};
+
+class KernelSymbolizer {
+  public:
+    struct Resolved {
+        std::string_view name;  // as listed, e.g. "br_nf_forward_ip.part.0"
+        uint64_t offset = 0;
+    };
+
+    KernelSymbolizer() = default;
+    explicit KernelSymbolizer(const std::vector<KernelSymbol>& symbols);
+
+    // Text symbols of /proc/kallsyms (or `path`). Fails when addresses are hidden (kptr_restrict, no
+    // privilege).
+    static std::optional<KernelSymbolizer> from_kallsyms(const std::string& path, std::string* error);
+
+    std::optional<Resolved> resolve(uint64_t addr) const;
+    // "nf_hook_slow+0x9e", or "0xffffffff81f81cee" when unknown.
+    std::string describe(uint64_t addr) const;
+    size_t size() const { return entries_.size(); }
+
+  private:
+    struct Entry {
+        uint64_t addr;
+        uint32_t name_off;
+        uint32_t name_len;
+    };
+    void add(uint64_t addr, std::string_view name);
+    void finish();
+
+    std::vector<Entry> entries_;  // sorted by addr
+    std::string names_;           // all names, back to back
+};
+
+// "br_nf_forward_ip.part.0" -> "br_nf_forward_ip": compiler clones keep the function's behaviour.
+std::string_view base_symbol_name(std::string_view name);
+
+}  // namespace npt::capture

@@ -1,0 +1,188 @@
+#include "cli/explain_command.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "output/json_output.hpp"
+#include "output/text_output.hpp"
+#include "policy/explainer.hpp"
+#include "cli/cluster_source.hpp"
+
+namespace npt::cli {
+
+void register_explain(CLI::App& app, ExplainOptions& o) {
+    auto* cmd = app.add_subcommand("explain",
+                                   "Explain why a connection is allowed or denied by NetworkPolicies, offline.\n"
+                                   "Exit status: 0 allowed, 1 denied (or partial), 2 usage or input error.");
+    cmd->add_option("--from", o.from, "Source: NAMESPACE/POD or an IP address");
+    cmd->add_option("--to", o.to, "Destination: NAMESPACE/POD, a pod IP, a Service ClusterIP or any IP");
+    cmd->add_option("--port", o.port, "Destination port (a Service port for a ClusterIP); PORT or PORT/PROTOCOL");
+    cmd->add_option("--protocol", o.protocol, "TCP, UDP or SCTP (default TCP)");
+    cmd->add_option("--family", o.family, "Address family for dual-stack pods given by name: 4 or 6 (default 4)")
+        ->check(CLI::IsMember({4, 6}));
+    cmd->add_option("--state", o.state_files,
+                    "Cluster state: kubectl get namespaces,pods,networkpolicies,services,endpointslices -A -o json "
+                    "(or -o yaml, or manifests); repeatable; - reads stdin")
+        ->type_name("FILE");
+    cmd->add_option("--kubeconfig", o.kubeconfig,
+                    "Kubeconfig for reading the state from the cluster when no --state is given (default: "
+                    "$KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
+        ->type_name("PATH");
+    cmd->add_option("--context", o.context, "Kubeconfig context to use (default: its current-context)");
+    cmd->add_option("-o,--output", o.output, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
+    cmd->add_option("--probes", o.probes,
+                    "Batch mode: read JSON lines {\"from\",\"to\",\"port\",\"protocol\"} from FILE (- = stdin) and "
+                    "write one result line per input line")
+        ->type_name("FILE");
+    cmd->footer(
+        "Examples:\n"
+        "  netpol-trace explain --state cluster.json --from prod/frontend --to prod/db --port 5432\n"
+        "  netpol-trace explain --state cluster.json --from ops/operator --to 10.43.0.1 --port 443 -o json\n"
+        "  kubectl get ns,pods,netpol,svc,endpointslices -A -o json > cluster.json\n");
+}
+
+namespace {
+
+struct PortSpec {
+    uint16_t port = 0;
+    Protocol protocol = Protocol::TCP;
+};
+
+Result<PortSpec> parse_port(std::string_view text, std::string_view default_protocol) {
+    PortSpec spec;
+    std::string_view num = text, proto = default_protocol;
+    if (auto slash = text.find('/'); slash != std::string_view::npos) {
+        num = text.substr(0, slash);
+        proto = text.substr(slash + 1);
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), value);
+    if (num.empty() || ec != std::errc() || end != num.data() + num.size() || value < 1 || value > 65535)
+        return Error{fmt::format("invalid port {:?}: expected a number 1-65535, optionally with /TCP, /UDP or /SCTP",
+                                 std::string(text))};
+    auto p = parse_protocol(proto);
+    if (!p) return Error{fmt::format("invalid protocol {:?}: expected TCP, UDP or SCTP", std::string(proto))};
+    spec.port = static_cast<uint16_t>(value);
+    spec.protocol = *p;
+    return spec;
+}
+
+int verdict_status(const Explanation& e) { return e.allowed() ? 0 : 1; }
+
+void render(const Explanation& e, const std::string& format, std::ostream& out) {
+    if (format == "json")
+        write_json_line(out, explanation_json(e));
+    else
+        write_explanation_text(out, e);
+}
+
+int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream& out, std::ostream& err) {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (o.probes != "-") {
+        file.open(o.probes);
+        if (!file) {
+            err << fmt::format("netpol-trace: {}: cannot read: {}\n", o.probes, std::strerror(errno));
+            return 2;
+        }
+        in = &file;
+    }
+    bool any_error = false, any_denied = false;
+    std::string line;
+    size_t lineno = 0;
+    while (std::getline(*in, line)) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        Json result;
+        auto fail = [&](const Json& from, const std::string& msg) {
+            any_error = true;
+            Json j;
+            j["from"] = from;
+            j["error"] = fmt::format("line {}: {}", lineno, msg);
+            write_json_line(out, j);
+        };
+        auto probe = Json::parse(line, nullptr, false);
+        if (probe.is_discarded() || !probe.is_object()) {
+            fail(nullptr, "not a JSON object");
+            continue;
+        }
+        const Json from = probe.contains("from") ? probe["from"] : Json(nullptr);
+        if (!probe.contains("from") || !probe["from"].is_string() || !probe.contains("to") || !probe["to"].is_string()) {
+            fail(from, "\"from\" and \"to\" must be strings");
+            continue;
+        }
+        std::string port_text;
+        if (probe.contains("port") && probe["port"].is_number_integer())
+            port_text = std::to_string(probe["port"].get<long long>());
+        else if (probe.contains("port") && probe["port"].is_string())
+            port_text = probe["port"].get<std::string>();
+        else {
+            fail(from, "\"port\" must be a number");
+            continue;
+        }
+        std::string proto = o.protocol;
+        if (probe.contains("protocol")) {
+            if (!probe["protocol"].is_string()) {
+                fail(from, "\"protocol\" must be a string");
+                continue;
+            }
+            proto = probe["protocol"].get<std::string>();
+        }
+        auto port = parse_port(port_text, proto);
+        if (!port) {
+            fail(from, port.error().message);
+            continue;
+        }
+        ExplainQuery q{probe["from"].get<std::string>(), probe["to"].get<std::string>(), port->port, port->protocol,
+                       std::nullopt};
+        if (o.family) q.family = *o.family == 6 ? IpFamily::V6 : IpFamily::V4;
+        auto e = explain_query(state, q);
+        if (!e) {
+            fail(from, e.error().message);
+            continue;
+        }
+        any_denied = any_denied || !e->allowed();
+        render(*e, o.output, out);
+        if (o.output == "text") out << '\n';
+        out.flush();
+    }
+    if (any_error) return 2;
+    return any_denied ? 1 : 0;
+}
+
+}  // namespace
+
+int run_explain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
+    const bool batch = !o.probes.empty();
+    if (!batch && (o.from.empty() || o.to.empty() || o.port.empty())) {
+        err << "netpol-trace: explain needs --from, --to and --port (or --probes FILE for a batch)\n";
+        return 2;
+    }
+    auto state = load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
+    if (!state) {
+        err << "netpol-trace: " << state.error().message << '\n';
+        return 2;
+    }
+    if (batch) return run_probes(**state, o, out, err);
+
+    auto port = parse_port(o.port, o.protocol);
+    if (!port) {
+        err << "netpol-trace: --port: " << port.error().message << '\n';
+        return 2;
+    }
+    ExplainQuery q{o.from, o.to, port->port, port->protocol, std::nullopt};
+    if (o.family) q.family = *o.family == 6 ? IpFamily::V6 : IpFamily::V4;
+    auto e = explain_query(**state, q);
+    if (!e) {
+        err << "netpol-trace: " << e.error().message << '\n';
+        return 2;
+    }
+    render(*e, o.output, out);
+    return verdict_status(*e);
+}
+
+}  // namespace npt::cli

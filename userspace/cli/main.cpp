@@ -1,0 +1,47 @@
+// netpol-trace: which NetworkPolicy dropped this packet, and why the policy that looks right does
+// not allow it.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/explain_command.hpp"
+#ifdef NPT_HAVE_CAPTURE
+#include "cli/tail_command.hpp"
+#endif
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "netpol-trace: for every packet a Kubernetes node drops, which NetworkPolicy did it and why the policy\n"
+        "that looks right does not allow it.\n\n"
+        "Without a subcommand it tails the drops of this node (root, or CAP_BPF+CAP_PERFMON):\n"
+        "  netpol-trace --state cluster.json -n shop\n"
+        "Exit status: 0 after a clean stop, 1 when the kernel capture cannot run, 2 usage or input error.",
+        "netpol-trace"};
+    app.set_version_flag("--version", std::string("netpol-trace ") + NPT_VERSION);
+    app.require_subcommand(0, 1);
+    app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection.");
+#ifdef NPT_HAVE_CAPTURE
+    npt::cli::TailOptions tail;
+    npt::cli::register_tail(app, tail);
+#endif
+    npt::cli::ExplainOptions explain;
+    npt::cli::register_explain(app, explain);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "netpol-trace: " << e.what() << "\nRun 'netpol-trace --help' for usage.\n";
+        return 2;
+    }
+    if (app.got_subcommand("explain")) return npt::cli::run_explain(explain, std::cout, std::cerr);
+#ifdef NPT_HAVE_CAPTURE
+    return npt::cli::run_tail(tail, std::cout, std::cerr);
+#else
+    std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain' works\n";
+    return 1;
+#endif
+}

@@ -1,0 +1,36 @@
+// The live tail (the default command): every packet this node drops for the watched pods, each
+// flow once when first seen, with the engine's explanation of why it is (not) allowed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace npt::cli {
+
+struct TailOptions {
+    std::vector<std::string> namespaces;
+    std::string pod;
+    std::vector<std::string> state_files;
+    std::string kubeconfig;
+    std::string context;
+    bool no_kubernetes = false;  // neither --state nor the API: drops without attribution
+    double sync_timeout = 60;
+    std::string output = "table";
+    double duration = 0;  // seconds; 0 = until interrupted
+    uint64_t count = 0;   // stop after this many flows; 0 = no limit
+    std::string reasons;  // comma-separated kernel drop reason names
+    bool all_reasons = false;
+    bool debug = false;
+    std::string node;
+    std::string ready_file;
+    double quiet_gap = 1.0;  // seconds without drops after which a flow's next drop is reported again
+};
+
+void register_tail(CLI::App& app, TailOptions& opts);
+
+// Exit status: 0 after a clean stop, 1 when the kernel capture cannot run, 2 usage or input error.
+int run_tail(const TailOptions& opts, std::ostream& out, std::ostream& err);
+
+}  // namespace npt::cli

@@ -1,0 +1,34 @@
+// Errors as values: the engine and the loaders never throw across room boundaries.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace npt {
+
+struct Error {
+    std::string message;  // one line: what is wrong and, where it helps, what to do
+};
+
+template <typename T>
+class Result {
+public:
+    Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+    Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+
+    bool ok() const { return v_.index() == 0; }
+    explicit operator bool() const { return ok(); }
+    T& value() { return std::get<0>(v_); }
+    const T& value() const { return std::get<0>(v_); }
+    T& operator*() { return value(); }
+    const T& operator*() const { return value(); }
+    T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
+    const Error& error() const { return std::get<1>(v_); }
+
+private:
+    std::variant<T, Error> v_;
+};
+
+}  // namespace npt

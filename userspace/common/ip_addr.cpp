@@ -1,0 +1,115 @@
+#include "ip_addr.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace npt {
+
+std::optional<IpAddr> IpAddr::parse(std::string_view text) {
+    if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
+    char buf[INET6_ADDRSTRLEN + 1];
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    IpAddr out;
+    if (text.find(':') == std::string_view::npos) {
+        if (inet_pton(AF_INET, buf, out.bytes.data()) != 1) return std::nullopt;
+        out.family = IpFamily::V4;
+        return out;
+    }
+    if (inet_pton(AF_INET6, buf, out.bytes.data()) != 1) return std::nullopt;
+    out.family = IpFamily::V6;
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address on the wire.
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(out.bytes.data(), kMapped, 12) == 0) {
+        IpAddr v4;
+        std::memcpy(v4.bytes.data(), out.bytes.data() + 12, 4);
+        return v4;
+    }
+    return out;
+}
+
+IpAddr IpAddr::v4(uint32_t host_order) {
+    IpAddr out;
+    out.bytes[0] = static_cast<uint8_t>(host_order >> 24);
+    out.bytes[1] = static_cast<uint8_t>(host_order >> 16);
+    out.bytes[2] = static_cast<uint8_t>(host_order >> 8);
+    out.bytes[3] = static_cast<uint8_t>(host_order);
+    return out;
+}
+
+IpAddr IpAddr::from_bytes(IpFamily family, const uint8_t* data) {
+    IpAddr out;
+    out.family = family;
+    std::memcpy(out.bytes.data(), data, family == IpFamily::V4 ? 4 : 16);
+    return out;
+}
+
+std::string IpAddr::str() const {
+    char buf[INET6_ADDRSTRLEN];
+    if (!inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes.data(), buf, sizeof(buf))) return "?";
+    return buf;
+}
+
+size_t IpAddrHash::operator()(const IpAddr& a) const noexcept {
+    // FNV-1a over the significant bytes; addresses are short and this keeps the index cheap.
+    uint64_t h = 1469598103934665603ull ^ static_cast<uint8_t>(a.family);
+    const size_t n = a.is_v4() ? 4 : 16;
+    for (size_t i = 0; i < n; ++i) {
+        h ^= a.bytes[i];
+        h *= 1099511628211ull;
+    }
+    return static_cast<size_t>(h);
+}
+
+namespace {
+
+void mask_to_prefix(IpAddr& addr, unsigned prefix) {
+    const unsigned width = addr.bit_width();
+    for (unsigned bit = prefix; bit < width; ++bit) addr.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+}
+
+bool prefix_equal(const IpAddr& a, const IpAddr& b, unsigned prefix) {
+    const unsigned full = prefix / 8;
+    if (std::memcmp(a.bytes.data(), b.bytes.data(), full) != 0) return false;
+    const unsigned rest = prefix % 8;
+    if (rest == 0) return true;
+    const uint8_t mask = static_cast<uint8_t>(0xffu << (8 - rest));
+    return (a.bytes[full] & mask) == (b.bytes[full] & mask);
+}
+
+}  // namespace
+
+std::optional<Cidr> Cidr::parse(std::string_view text, bool* had_host_bits) {
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    auto addr = IpAddr::parse(text.substr(0, slash));
+    if (!addr) return std::nullopt;
+    // An IPv4-mapped literal keeps IPv6 prefix lengths; treat it as what it was written as.
+    if (addr->is_v4() && text.substr(0, slash).find(':') != std::string_view::npos) return std::nullopt;
+    const auto len_text = text.substr(slash + 1);
+    unsigned prefix = 0;
+    if (len_text.empty() || len_text.size() > 3) return std::nullopt;
+    const auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), prefix);
+    if (ec != std::errc() || end != len_text.data() + len_text.size()) return std::nullopt;
+    if (prefix > addr->bit_width()) return std::nullopt;
+    Cidr out;
+    out.base = *addr;
+    out.prefix = static_cast<uint8_t>(prefix);
+    mask_to_prefix(out.base, prefix);
+    if (had_host_bits) *had_host_bits = !(out.base == *addr);
+    return out;
+}
+
+bool Cidr::contains(const IpAddr& ip) const {
+    return ip.family == base.family && prefix_equal(ip, base, prefix);
+}
+
+bool Cidr::contains(const Cidr& other) const {
+    return other.base.family == base.family && other.prefix >= prefix && prefix_equal(other.base, base, prefix);
+}
+
+std::string Cidr::str() const { return base.str() + "/" + std::to_string(prefix); }
+
+}  // namespace npt

@@ -1,0 +1,55 @@
+// IP addresses and CIDR blocks for both families, as the policy engine and the capture share them.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace npt {
+
+enum class IpFamily : uint8_t { V4 = 4, V6 = 6 };
+
+// An IPv4 or IPv6 address. IPv4 lives in the first four bytes; the rest stay zero so that
+// equality and hashing are plain byte comparisons.
+struct IpAddr {
+    std::array<uint8_t, 16> bytes{};
+    IpFamily family = IpFamily::V4;
+
+    static std::optional<IpAddr> parse(std::string_view text);
+    static IpAddr v4(uint32_t host_order);
+    static IpAddr from_bytes(IpFamily family, const uint8_t* data);
+
+    bool is_v4() const { return family == IpFamily::V4; }
+    unsigned bit_width() const { return is_v4() ? 32 : 128; }
+    std::string str() const;
+
+    friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+    friend bool operator==(const IpAddr&, const IpAddr&) = default;
+};
+
+struct IpAddrHash {
+    size_t operator()(const IpAddr& a) const noexcept;
+};
+
+// A CIDR block, always stored masked (a block written with host bits set, e.g. 10.0.0.1/24, is
+// the block 10.0.0.0/24, as Kubernetes treats it).
+struct Cidr {
+    IpAddr base;
+    uint8_t prefix = 0;
+
+    // Parses "a.b.c.d/n" or "x::y/n". When host bits were set, *had_host_bits is set to true.
+    static std::optional<Cidr> parse(std::string_view text, bool* had_host_bits = nullptr);
+
+    bool contains(const IpAddr& ip) const;
+    bool contains(const Cidr& other) const;
+    std::string str() const;
+
+    friend bool operator==(const Cidr&, const Cidr&) = default;
+};
+
+}  // namespace npt

@@ -1,0 +1,105 @@
+#include "output/json_output.hpp"
+
+namespace npt {
+
+const char* exemption_name(Exemption e) {
+    switch (e) {
+        case Exemption::None: return nullptr;
+        case Exemption::NotIsolated: return "not_isolated";
+        case Exemption::NoPod: return "not_a_pod";
+        case Exemption::SamePod: return "same_pod";
+        case Exemption::LocalNode: return "local_node";
+    }
+    return nullptr;
+}
+
+namespace {
+
+Json nullable(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
+
+Json endpoint_json(const EndpointRef& r, bool with_port) {
+    Json j;
+    j["ip"] = r.ip.str();
+    j["pod"] = nullable(r.pod);
+    if (with_port) j["port"] = r.port;
+    if (r.host_network) j["host_network"] = true;
+    if (r.node) j["node"] = *r.node;
+    if (r.service) j["service"] = *r.service;
+    return j;
+}
+
+Json side_json(const SideExplanation& s) {
+    Json j;
+    j["isolated"] = s.isolated;
+    j["allowed"] = s.allowed;
+    j["policies"] = s.policies;
+    j["allowed_by"] = s.allowed_by;
+    if (const char* ex = exemption_name(s.exemption)) j["exemption"] = ex;
+    if (!s.diagnoses.empty()) {
+        Json diags = Json::array();
+        for (const auto& d : s.diagnoses) {
+            Json dj;
+            dj["policy"] = d.policy;
+            dj["summary"] = d.summary;
+            if (d.closest) {
+                Json cj;
+                cj["rule"] = d.closest->rule;
+                cj["peer"] = d.closest->peer >= 0 ? Json(d.closest->peer) : Json(nullptr);
+                cj["ports_match"] = d.closest->ports_match;
+                cj["peers_match"] = d.closest->peers_match;
+                Json misses = Json::array();
+                for (const auto& m : d.closest->misses)
+                    misses.push_back(Json{{"kind", miss_kind_name(m.kind)}, {"near", m.near}, {"message", m.message}});
+                cj["misses"] = std::move(misses);
+                dj["closest_rule"] = std::move(cj);
+            } else {
+                dj["closest_rule"] = nullptr;
+            }
+            diags.push_back(std::move(dj));
+        }
+        j["diagnosis"] = std::move(diags);
+    }
+    return j;
+}
+
+}  // namespace
+
+Json explanation_json(const Explanation& e) {
+    Json j;
+    j["from"] = e.from;
+    j["to"] = e.to;
+    j["port"] = e.port;
+    j["protocol"] = protocol_name(e.protocol);
+    j["verdict"] = e.verdict;
+    j["src"] = endpoint_json(e.src, false);
+    j["dst"] = endpoint_json(e.dst, true);
+    j["egress"] = side_json(e.egress);
+    j["ingress"] = side_json(e.ingress);
+    Json hints = Json::array();
+    for (const auto& h : e.hints) {
+        hints.push_back(Json{{"code", h.code},
+                             {"direction", direction_name(h.direction)},
+                             {"policy", nullable(h.policy)},
+                             {"message", h.message}});
+    }
+    j["hints"] = std::move(hints);
+    if (!e.notes.empty()) j["notes"] = e.notes;
+    if (!e.service.empty()) {
+        const auto& s = e.service.front();
+        Json sj;
+        sj["name"] = s.name;
+        sj["port"] = s.port;
+        if (!s.port_name.empty()) sj["port_name"] = s.port_name;
+        Json eps = Json::array();
+        for (const auto& ep : s.endpoints) eps.push_back(explanation_json(ep));
+        sj["endpoints"] = std::move(eps);
+        j["service"] = std::move(sj);
+    }
+    return j;
+}
+
+void write_json_line(std::ostream& out, const Json& j) {
+    out << j.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace npt

@@ -1,0 +1,20 @@
+// The JSON contract of `explain -o json` (and the base of the tail's JSON lines): field names and
+// shapes are stable; scripts parse them.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "policy/explanation.hpp"
+
+namespace npt {
+
+using Json = nlohmann::ordered_json;
+
+Json explanation_json(const Explanation& e);
+const char* exemption_name(Exemption e);
+
+// One compact JSON document and a newline.
+void write_json_line(std::ostream& out, const Json& j);
+
+}  // namespace npt

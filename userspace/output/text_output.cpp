@@ -1,0 +1,119 @@
+#include "output/text_output.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+
+namespace npt {
+
+std::string endpoint_label(const EndpointRef& r) {
+    const std::string ip = r.ip.str();
+    if (r.pod) return fmt::format("{}{} ({})", *r.pod, r.host_network ? " [hostNetwork]" : "", ip);
+    if (r.service) return fmt::format("{} (Service {})", ip, *r.service);
+    if (r.node) return fmt::format("{} (node {})", ip, *r.node);
+    return ip;
+}
+
+namespace {
+
+std::string upper_verdict(const std::string& v) {
+    if (v == "allowed") return "ALLOWED";
+    if (v == "denied") return "DENIED";
+    if (v == "partial") return "PARTIAL";
+    return v;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+    return out;
+}
+
+void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& local, const std::string& indent) {
+    const bool ingress = s.direction == Direction::Ingress;
+    const std::string head = fmt::format("{}{:<8}{} {}", indent, ingress ? "ingress" : "egress", ingress ? "to  " : "from",
+                                         s.pod ? *s.pod : local.ip.str());
+    std::string state;
+    switch (s.exemption) {
+        case Exemption::NoPod:
+            state = local.host_network ? "allowed: a hostNetwork pod, policies do not apply"
+                                       : "allowed: not a pod, no policy applies";
+            break;
+        case Exemption::NotIsolated: state = "allowed: not isolated (no policy selects it for " +
+                                             std::string(direction_name(s.direction)) + ")";
+            break;
+        case Exemption::SamePod: state = "allowed: a pod cannot block traffic to itself"; break;
+        case Exemption::LocalNode: state = "allowed: traffic with its own node is always allowed"; break;
+        case Exemption::None:
+            state = s.allowed ? fmt::format("allowed by {}", join(s.allowed_by))
+                              : fmt::format("DENIED: isolated by {}", join(s.policies));
+            break;
+    }
+    out << head << "  " << state << '\n';
+    for (const auto& d : s.diagnoses) {
+        out << indent << "    " << d.policy << ": " << d.summary << '\n';
+        if (!d.closest) continue;
+        for (const auto& m : d.closest->misses) out << indent << "      - " << m.message << '\n';
+    }
+}
+
+// What makes two endpoint results read the same: verdicts, policies and the kinds of misses.
+std::string signature(const Explanation& e) {
+    std::string sig = e.verdict;
+    for (const auto* side : {&e.egress, &e.ingress}) {
+        sig += side->allowed ? "|a" : "|d";
+        for (const auto& p : side->policies) sig += "," + p;
+        for (const auto& d : side->diagnoses) {
+            sig += ";" + d.policy + ":" + (d.closest ? std::to_string(d.closest->rule) : "-");
+            if (d.closest)
+                for (const auto& m : d.closest->misses) sig += miss_kind_name(m.kind);
+        }
+    }
+    return sig;
+}
+
+void write_body(std::ostream& out, const Explanation& e, const std::string& indent) {
+    out << indent
+        << fmt::format("{} {} {} -> {}:{}", upper_verdict(e.verdict), protocol_name(e.protocol), endpoint_label(e.src),
+                       endpoint_label(e.dst), e.dst.port)
+        << '\n';
+    if (!e.service.empty()) {
+        const auto& svc = e.service.front();
+        write_side(out, e.egress, e.src, indent);
+        if (svc.endpoints.empty()) {
+            out << indent << "  Service " << svc.name << " has no endpoints for this port\n";
+        }
+        // Endpoints that fail for the same reasons are listed once in full, then by address.
+        std::vector<std::string> shown;
+        for (const auto& ep : svc.endpoints) {
+            const std::string sig = signature(ep);
+            const bool seen = std::find(shown.begin(), shown.end(), sig) != shown.end();
+            out << indent << fmt::format("  endpoint {}: {}{}\n", endpoint_label(ep.dst) + ":" + std::to_string(ep.dst.port),
+                                         upper_verdict(ep.verdict), seen ? ", for the same reasons as above" : "");
+            if (seen) continue;
+            shown.push_back(sig);
+            if (!ep.egress.allowed) write_side(out, ep.egress, ep.src, indent + "    ");
+            write_side(out, ep.ingress, ep.dst, indent + "    ");
+        }
+    } else {
+        write_side(out, e.egress, e.src, indent);
+        write_side(out, e.ingress, e.dst, indent);
+    }
+    for (const auto& n : e.notes) out << indent << "  note: " << n << '\n';
+}
+
+}  // namespace
+
+void write_explanation_text(std::ostream& out, const Explanation& e) {
+    write_body(out, e, "");
+    if (!e.hints.empty()) {
+        out << "hints:\n";
+        for (const auto& h : e.hints) {
+            out << fmt::format("  {} [{}{}]\n      {}\n", h.code, direction_name(h.direction),
+                               h.policy ? ", " + *h.policy : std::string(), h.message);
+        }
+    }
+}
+
+}  // namespace npt

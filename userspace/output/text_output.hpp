@@ -1,0 +1,16 @@
+// The human rendering of an Explanation: a verdict line, then each direction with its isolating
+// policies, and for a denying side the closest rule of each policy and why it misses; hints last.
+#pragma once
+
+#include <ostream>
+
+#include "policy/explanation.hpp"
+
+namespace npt {
+
+void write_explanation_text(std::ostream& out, const Explanation& e);
+
+// "prod/web (10.0.0.5)" or "10.0.0.5"; the short form the tail also uses.
+std::string endpoint_label(const EndpointRef& r);
+
+}  // namespace npt

@@ -1,0 +1,123 @@
+// The answer netpol-trace gives for one connection: a plain value that renderers read. It says
+// which policies isolate each end, which allow the flow, and for a denied side the closest rule of
+// each isolating policy with the exact reason it misses, plus hints for the "looks right but is
+// still blocked" cases.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ip_addr.hpp"
+#include "policy/evaluator.hpp"
+#include "state/cluster_state.hpp"
+
+namespace npt {
+
+// Hint codes are a contract: scripts match on them.
+namespace hint {
+inline constexpr const char* kLabelMismatch = "LABEL_MISMATCH";
+inline constexpr const char* kNamedPortUnresolved = "NAMED_PORT_UNRESOLVED";
+inline constexpr const char* kPortNotAllowed = "PORT_NOT_ALLOWED";
+inline constexpr const char* kDnsEgressBlocked = "DNS_EGRESS_BLOCKED";
+inline constexpr const char* kServiceVipDnat = "SERVICE_VIP_DNAT";
+inline constexpr const char* kIpBlockExcept = "IPBLOCK_EXCEPT";
+inline constexpr const char* kDefaultDeny = "DEFAULT_DENY";            // isolated by policies without rules
+inline constexpr const char* kNamespaceScope = "PEER_NAMESPACE_SCOPE";  // podSelector alone: own namespace only
+inline constexpr const char* kNotAPod = "PEER_NOT_A_POD";              // selector peers cannot match this IP
+inline constexpr const char* kServiceNoEndpoints = "SERVICE_NO_ENDPOINTS";
+inline constexpr const char* kServicePortUnknown = "SERVICE_PORT_UNKNOWN";
+inline constexpr const char* kNotExplainedByPolicy = "NOT_EXPLAINED_BY_POLICY";
+}  // namespace hint
+
+struct Hint {
+    std::string code;
+    Direction direction = Direction::Ingress;
+    std::optional<std::string> policy;  // "ns/name"
+    std::string message;
+
+    friend bool operator==(const Hint&, const Hint&) = default;
+};
+
+enum class MissKind : uint8_t {
+    PodLabels,        // podSelector does not match the remote pod's labels
+    NamespaceLabels,  // namespaceSelector does not match the remote pod's namespace
+    PodNamespace,     // podSelector alone selects only the policy's namespace
+    NotAPod,          // selector peer, but the remote end is not a pod
+    IpBlockRange,     // remote IP outside the ipBlock cidr (or other family)
+    IpBlockExcept,    // remote IP inside the cidr but in an except range
+    Port,             // no port entry matches the port/protocol
+    NamedPort,        // a named port the destination pod does not define
+};
+const char* miss_kind_name(MissKind k);
+
+struct Miss {
+    MissKind kind = MissKind::PodLabels;
+    bool near = false;  // a near miss (label drift, small edit)
+    std::string message;
+};
+
+struct RuleDiagnosis {
+    int rule = -1;  // index in spec.ingress / spec.egress
+    int peer = -1;  // index of the closest peer in from/to; -1 when the rule has no peers
+    bool ports_match = false;
+    bool peers_match = false;
+    std::vector<Miss> misses;
+    int cost = 0;
+};
+
+struct PolicyDiagnosis {
+    std::string policy;  // "ns/name"
+    bool allows = false;
+    std::string summary;  // one line on what the policy does for this side
+    std::optional<RuleDiagnosis> closest;
+};
+
+struct SideExplanation {
+    Direction direction = Direction::Egress;
+    std::optional<std::string> pod;  // the local end's pod ("ns/name")
+    bool isolated = false;
+    bool allowed = true;
+    Exemption exemption = Exemption::NotIsolated;
+    std::vector<std::string> policies;
+    std::vector<std::string> allowed_by;
+    std::vector<PolicyDiagnosis> diagnoses;  // per isolating policy, when the side denies
+};
+
+struct EndpointRef {
+    IpAddr ip;
+    std::optional<std::string> pod;  // "ns/name"
+    bool host_network = false;       // the pod runs in its node's network namespace
+    std::optional<std::string> node;   // a node IP
+    std::optional<std::string> service;  // the IP is a Service's (ClusterIP or external IP)
+    uint16_t port = 0;
+};
+
+struct Explanation;
+
+struct ServiceExplanation {
+    std::string name;  // "ns/name"
+    std::string port_name;
+    uint16_t port = 0;
+    std::vector<Explanation> endpoints;
+};
+
+struct Explanation {
+    std::string from;  // as asked
+    std::string to;
+    uint16_t port = 0;
+    Protocol protocol = Protocol::TCP;
+    std::string verdict;  // "allowed" | "denied" | "partial"
+    EndpointRef src;
+    EndpointRef dst;
+    SideExplanation egress;
+    SideExplanation ingress;
+    std::vector<Hint> hints;
+    std::vector<std::string> notes;  // facts that are not problems (e.g. traffic to itself)
+    std::vector<ServiceExplanation> service;  // zero or one: set when the destination is a Service
+
+    bool allowed() const { return verdict == "allowed"; }
+};
+
+}  // namespace npt

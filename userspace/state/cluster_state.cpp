@@ -1,0 +1,338 @@
+#include "state/cluster_state.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace npt {
+
+const char* direction_name(Direction d) { return d == Direction::Ingress ? "ingress" : "egress"; }
+
+namespace {
+
+constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
+
+// A byte key for interning a label set or port set: the ids/values packed end to end.
+template <typename T>
+void append_raw(std::string& key, const T& v) {
+    key.append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+bool requirement_matches(const LabelRequirement& req, std::optional<StrId> value) {
+    switch (req.op) {
+        case LabelRequirement::Op::Exists:
+            return value.has_value();
+        case LabelRequirement::Op::DoesNotExist:
+            return !value.has_value();
+        case LabelRequirement::Op::In:
+            return value && std::find(req.value_ids.begin(), req.value_ids.end(), *value) != req.value_ids.end();
+        case LabelRequirement::Op::NotIn:
+            // Kubernetes: NotIn matches when the key is absent, or present with another value.
+            return !value || std::find(req.value_ids.begin(), req.value_ids.end(), *value) == req.value_ids.end();
+    }
+    return false;
+}
+
+}  // namespace
+
+LabelSetId ClusterState::intern_labels(const LabelMap& labels) {
+    std::vector<Label> set;
+    set.reserve(labels.size());
+    for (const auto& [k, v] : labels) set.push_back(Label{strings_.intern(k), strings_.intern(v)});
+    std::sort(set.begin(), set.end(), [](const Label& a, const Label& b) { return a.key < b.key; });
+    set.erase(std::unique(set.begin(), set.end(), [](const Label& a, const Label& b) { return a.key == b.key; }),
+              set.end());
+    std::string key;
+    key.reserve(set.size() * sizeof(Label));
+    for (const auto& l : set) {
+        append_raw(key, l.key);
+        append_raw(key, l.value);
+    }
+    if (auto it = label_set_index_.find(key); it != label_set_index_.end()) return it->second;
+    const auto id = static_cast<LabelSetId>(label_sets_.size());
+    label_sets_.emplace_back(static_cast<uint32_t>(label_storage_.size()), static_cast<uint32_t>(set.size()));
+    label_storage_.insert(label_storage_.end(), set.begin(), set.end());
+    label_set_index_.emplace(std::move(key), id);
+    return id;
+}
+
+PortSetId ClusterState::intern_ports(const std::vector<ContainerPort>& ports) {
+    std::string key;
+    for (const auto& p : ports) {
+        key += p.name;
+        key.push_back('\0');
+        append_raw(key, p.port);
+        append_raw(key, p.protocol);
+    }
+    if (auto it = port_set_index_.find(key); it != port_set_index_.end()) return it->second;
+    const auto id = static_cast<PortSetId>(port_sets_.size());
+    port_sets_.push_back(ports);
+    port_set_index_.emplace(std::move(key), id);
+    return id;
+}
+
+void ClusterState::resolve_selector_ids(LabelSelector& sel) {
+    for (auto& req : sel.requirements) {
+        req.key_id = strings_.intern(req.key);
+        req.value_ids.clear();
+        for (const auto& v : req.values) req.value_ids.push_back(strings_.intern(v));
+    }
+}
+
+std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) {
+    auto state = std::shared_ptr<ClusterState>(new ClusterState());
+    ClusterState& s = *state;
+    s.label_sets_.emplace_back(0, 0);  // label set 0: no labels
+    s.label_set_index_.emplace(std::string(), 0);
+    s.port_sets_.emplace_back();
+    s.port_set_index_.emplace(std::string(), 0);
+
+    auto ensure_namespace = [&s](std::string_view name) -> uint32_t {
+        const StrId id = s.strings_.intern(name);
+        if (auto it = s.namespace_index_.find(id); it != s.namespace_index_.end()) return it->second;
+        const auto idx = static_cast<uint32_t>(s.namespaces_.size());
+        NamespaceRecord rec;
+        rec.name = id;
+        rec.labels = s.intern_labels({{std::string(kNamespaceNameLabel), std::string(name)}});
+        s.namespaces_.push_back(std::move(rec));
+        s.namespace_index_.emplace(id, idx);
+        return idx;
+    };
+
+    for (auto& ns : objects.namespaces) {
+        // The API server always sets kubernetes.io/metadata.name; plain manifests often omit it.
+        auto labels = ns.labels;
+        std::erase_if(labels, [](const auto& kv) { return kv.first == kNamespaceNameLabel; });
+        labels.emplace_back(std::string(kNamespaceNameLabel), ns.name);
+        const uint32_t idx = ensure_namespace(ns.name);
+        s.namespaces_[idx].labels = s.intern_labels(labels);
+    }
+
+    // Policies first, so that pods can be assigned their selection entry as they are indexed.
+    std::sort(objects.policies.begin(), objects.policies.end(), [](const NetworkPolicy& a, const NetworkPolicy& b) {
+        return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+    });
+    s.policies_ = std::move(objects.policies);
+    for (uint32_t i = 0; i < s.policies_.size(); ++i) {
+        auto& pol = s.policies_[i];
+        s.resolve_selector_ids(pol.pod_selector);
+        for (auto* rules : {&pol.ingress, &pol.egress}) {
+            for (auto& rule : *rules) {
+                for (auto& peer : rule.peers) {
+                    if (peer.pod_selector) s.resolve_selector_ids(*peer.pod_selector);
+                    if (peer.namespace_selector) s.resolve_selector_ids(*peer.namespace_selector);
+                }
+            }
+        }
+        s.namespaces_[ensure_namespace(pol.ns)].policies.push_back(i);
+    }
+
+    std::unordered_map<uint64_t, uint32_t> selection_index;  // (ns << 32 | labels) -> selection
+    s.pods_.reserve(objects.pods.size());
+    for (auto& pi : objects.pods) {
+        // Finished pods release their IPs, which new pods may already hold.
+        if (pi.phase == "Succeeded" || pi.phase == "Failed") continue;
+        PodRecord rec;
+        rec.ns = ensure_namespace(pi.ns);
+        rec.name = s.strings_.intern(pi.name);
+        rec.labels = s.intern_labels(pi.labels);
+        rec.ports = s.intern_ports(pi.ports);
+        rec.node = s.strings_.intern(pi.node);
+        rec.host_network = pi.host_network;
+        rec.host_ip = pi.host_ip;
+        for (const auto& ip : pi.ips) {
+            auto& slot = ip.is_v4() ? rec.ip4 : rec.ip6;
+            if (!slot) slot = ip;
+        }
+        const uint64_t name_key = (static_cast<uint64_t>(rec.ns) << 32) | rec.name;
+        const uint64_t sel_key = (static_cast<uint64_t>(rec.ns) << 32) | rec.labels;
+        auto [sel_it, inserted] = selection_index.emplace(sel_key, static_cast<uint32_t>(s.selections_.size()));
+        if (inserted) {
+            SelectionEntry entry;
+            // hostNetwork pods share the node's network namespace: NetworkPolicy does not apply to
+            // them (implementations leave them unaffected), so nothing isolates them.
+            for (uint32_t p : s.namespaces_[rec.ns].policies) {
+                const auto& pol = s.policies_[p];
+                if (!s.selector_matches(pol.pod_selector, rec.labels)) continue;
+                if (pol.affects_ingress) entry.ingress.push_back(p);
+                if (pol.affects_egress) entry.egress.push_back(p);
+            }
+            s.selections_.push_back(std::move(entry));
+        }
+        rec.selection = sel_it->second;
+
+        const auto idx = static_cast<uint32_t>(s.pods_.size());
+        if (auto [it, fresh] = s.pod_name_index_.emplace(name_key, idx); !fresh) {
+            // The same pod given twice (several files): the later one wins.
+            const uint32_t old = it->second;
+            for (const auto* ip : {&s.pods_[old].ip4, &s.pods_[old].ip6}) {
+                if (*ip) {
+                    auto pit = s.pod_ip_index_.find(**ip);
+                    if (pit != s.pod_ip_index_.end() && pit->second == old) s.pod_ip_index_.erase(pit);
+                }
+            }
+            s.pods_[old] = rec;
+            for (const auto& ip : {rec.ip4, rec.ip6})
+                if (ip && !rec.host_network) s.pod_ip_index_[*ip] = old;
+            continue;
+        }
+        s.pods_.push_back(rec);
+        if (!rec.host_network) {
+            for (const auto& ip : {rec.ip4, rec.ip6})
+                if (ip) s.pod_ip_index_.insert_or_assign(*ip, idx);
+        }
+    }
+
+    s.nodes_ = std::move(objects.nodes);
+    for (uint32_t i = 0; i < s.nodes_.size(); ++i)
+        for (const auto& ip : s.nodes_[i].addresses) s.node_ip_index_.emplace(ip, i);
+
+    s.services_ = std::move(objects.services);
+    for (uint32_t i = 0; i < s.services_.size(); ++i) {
+        for (const auto& ip : s.services_[i].cluster_ips) s.service_ip_index_.insert_or_assign(ip, i);
+        for (const auto& ip : s.services_[i].external_ips) s.service_ip_index_.emplace(ip, i);
+    }
+    s.slices_ = std::move(objects.endpoint_slices);
+    for (uint32_t i = 0; i < s.slices_.size(); ++i)
+        s.slices_by_service_[s.slices_[i].ns + "/" + s.slices_[i].service].push_back(i);
+    return state;
+}
+
+std::span<const Label> ClusterState::labels(LabelSetId id) const {
+    const auto [off, n] = label_sets_[id];
+    return {label_storage_.data() + off, n};
+}
+
+std::optional<StrId> ClusterState::label_value(LabelSetId set, StrId key) const {
+    for (const auto& l : labels(set)) {
+        if (l.key == key) return l.value;
+        if (l.key > key) break;
+    }
+    return std::nullopt;
+}
+
+std::span<const ContainerPort> ClusterState::ports(PortSetId id) const { return port_sets_[id]; }
+
+bool ClusterState::selector_matches(const LabelSelector& sel, LabelSetId set) const {
+    for (const auto& req : sel.requirements)
+        if (!requirement_matches(req, label_value(set, req.key_id))) return false;
+    return true;
+}
+
+std::optional<uint32_t> ClusterState::find_namespace(std::string_view name) const {
+    auto id = strings_.find(name);
+    if (!id) return std::nullopt;
+    auto it = namespace_index_.find(*id);
+    if (it == namespace_index_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<uint32_t> ClusterState::find_pod(std::string_view ns, std::string_view name) const {
+    auto ns_idx = find_namespace(ns);
+    auto name_id = strings_.find(name);
+    if (!ns_idx || !name_id) return std::nullopt;
+    auto it = pod_name_index_.find((static_cast<uint64_t>(*ns_idx) << 32) | *name_id);
+    if (it == pod_name_index_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<uint32_t> ClusterState::pod_by_ip(const IpAddr& ip) const {
+    auto it = pod_ip_index_.find(ip);
+    if (it == pod_ip_index_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<uint32_t> ClusterState::node_by_ip(const IpAddr& ip) const {
+    auto it = node_ip_index_.find(ip);
+    if (it == node_ip_index_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<uint32_t> ClusterState::service_by_ip(const IpAddr& ip) const {
+    auto it = service_ip_index_.find(ip);
+    if (it == service_ip_index_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string ClusterState::pod_id(uint32_t pod) const {
+    std::string out(pod_namespace(pod));
+    out += '/';
+    out += str(pods_[pod].name);
+    return out;
+}
+
+std::span<const uint32_t> ClusterState::isolating_policies(uint32_t pod, Direction dir) const {
+    const auto& rec = pods_[pod];
+    if (rec.host_network) return {};
+    const auto& entry = selections_[rec.selection];
+    return dir == Direction::Ingress ? std::span<const uint32_t>(entry.ingress) : std::span<const uint32_t>(entry.egress);
+}
+
+std::vector<ClusterState::ResolvedEndpoint> ClusterState::service_endpoints(uint32_t service, const ServicePort& port,
+                                                                            IpFamily family) const {
+    std::vector<ResolvedEndpoint> out;
+    const auto& svc = services_[service];
+    auto slices = slices_by_service_.find(svc.id());
+    if (slices != slices_by_service_.end()) {
+        for (uint32_t si : slices->second) {
+            const auto& slice = slices_[si];
+            // The slice port that serves this Service port carries the Service port's name.
+            const EndpointPort* ep_port = nullptr;
+            for (const auto& p : slice.ports)
+                if (p.name == port.name && p.protocol == port.protocol) ep_port = &p;
+            if (!ep_port && slice.ports.size() == 1 && svc.ports.size() == 1) ep_port = &slice.ports[0];
+            if (!ep_port) continue;
+            for (const auto& ep : slice.endpoints) {
+                // kube-proxy forwards only to ready endpoints.
+                if (ep.ip.family != family || !ep.ready) continue;
+                ResolvedEndpoint r{ep.ip, ep_port->port, ep_port->protocol, std::nullopt, ep.ready};
+                if (!ep.pod_name.empty()) r.pod = find_pod(ep.pod_ns, ep.pod_name);
+                if (!r.pod) r.pod = pod_by_ip(ep.ip);
+                out.push_back(r);
+            }
+        }
+        return out;
+    }
+    if (!svc.selector || svc.selector->empty()) return out;
+    // No EndpointSlices given: derive the endpoints as the EndpointSlice controller would.
+    auto ns = find_namespace(svc.ns);
+    if (!ns) return out;
+    for (uint32_t i = 0; i < pods_.size(); ++i) {
+        const auto& pod = pods_[i];
+        if (pod.ns != *ns) continue;
+        const auto& ip = pod.ip(family);
+        if (!ip) continue;
+        bool match = true;
+        for (const auto& [k, v] : *svc.selector) {
+            auto kid = strings_.find(k);
+            auto vid = strings_.find(v);
+            auto have = kid ? label_value(pod.labels, *kid) : std::nullopt;
+            if (!have || !vid || *have != *vid) {
+                match = false;
+                break;
+            }
+        }
+        if (!match) continue;
+        uint16_t target = port.target_port ? port.target_port : port.port;
+        if (!port.target_port_name.empty()) {
+            target = 0;
+            for (const auto& cp : ports(pod.ports))
+                if (cp.name == port.target_port_name && cp.protocol == port.protocol) target = cp.port;
+            if (target == 0) continue;  // the pod does not define the named target port
+        }
+        out.push_back(ResolvedEndpoint{*ip, target, port.protocol, i, true});
+    }
+    return out;
+}
+
+size_t ClusterState::approximate_bytes() const {
+    size_t total = sizeof(*this);
+    total += pods_.capacity() * sizeof(PodRecord);
+    total += label_storage_.capacity() * sizeof(Label) + label_sets_.capacity() * 8;
+    total += pod_ip_index_.size() * (sizeof(IpAddr) + 4 + 16) + pod_ip_index_.bucket_count() * 8;
+    total += pod_name_index_.size() * 32 + pod_name_index_.bucket_count() * 8;
+    total += selections_.capacity() * sizeof(SelectionEntry);
+    for (size_t i = 0; i < strings_.size(); ++i) total += 32 + strings_.view(static_cast<StrId>(i)).size() + 40;
+    return total;
+}
+
+}  // namespace npt

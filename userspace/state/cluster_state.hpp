@@ -1,0 +1,135 @@
+// The cluster snapshot the engine evaluates against: immutable once built, indexed for the
+// questions a probe asks (IP -> pod, namespace -> policies, pod -> policies selecting it,
+// ClusterIP -> Service -> endpoints).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/ip_addr.hpp"
+#include "common/string_pool.hpp"
+#include "state/objects.hpp"
+
+namespace npt {
+
+enum class Direction : uint8_t { Ingress, Egress };
+const char* direction_name(Direction d);  // "ingress" / "egress"
+
+struct Label {
+    StrId key;
+    StrId value;
+};
+
+using LabelSetId = uint32_t;
+using PortSetId = uint32_t;
+inline constexpr uint32_t kNone = UINT32_MAX;
+
+struct PodRecord {
+    uint32_t ns = 0;      // index into namespaces()
+    StrId name = kNoStr;
+    LabelSetId labels = 0;
+    PortSetId ports = 0;
+    uint32_t selection = 0;  // index of the (namespace, labels) selection entry
+    StrId node = kNoStr;
+    std::optional<IpAddr> ip4, ip6, host_ip;
+    bool host_network = false;
+
+    const std::optional<IpAddr>& ip(IpFamily f) const { return f == IpFamily::V4 ? ip4 : ip6; }
+};
+
+struct NamespaceRecord {
+    StrId name = kNoStr;
+    LabelSetId labels = 0;
+    std::vector<uint32_t> policies;  // indexes into policies(), sorted by name
+};
+
+class ClusterState {
+public:
+    // Indexes the objects. Namespaces referenced by pods or policies but not given are created
+    // with the labels the API server always sets (kubernetes.io/metadata.name).
+    static std::shared_ptr<const ClusterState> build(ClusterObjects objects);
+
+    const StringPool& strings() const { return strings_; }
+    std::string_view str(StrId id) const { return strings_.view(id); }
+    std::optional<StrId> find_str(std::string_view s) const { return strings_.find(s); }
+
+    std::span<const Label> labels(LabelSetId id) const;
+    std::optional<StrId> label_value(LabelSetId set, StrId key) const;
+    std::span<const ContainerPort> ports(PortSetId id) const;
+
+    const std::vector<NamespaceRecord>& namespaces() const { return namespaces_; }
+    const std::vector<PodRecord>& pods() const { return pods_; }
+    const std::vector<NetworkPolicy>& policies() const { return policies_; }
+    const std::vector<ServiceInfo>& services() const { return services_; }
+    const std::vector<NodeInfo>& nodes() const { return nodes_; }
+
+    std::optional<uint32_t> find_namespace(std::string_view name) const;
+    std::optional<uint32_t> find_pod(std::string_view ns, std::string_view name) const;
+    // The pod that holds this IP (non-hostNetwork pods only: a hostNetwork pod's IP is its node's).
+    std::optional<uint32_t> pod_by_ip(const IpAddr& ip) const;
+    // Pods whose IP this is as hostNetwork pods, or whose node has it: the "node" of a flow.
+    std::optional<uint32_t> node_by_ip(const IpAddr& ip) const;
+    std::optional<uint32_t> service_by_ip(const IpAddr& ip) const;  // ClusterIP or external IP
+
+    std::string pod_id(uint32_t pod) const;  // "ns/name"
+    std::string_view pod_namespace(uint32_t pod) const { return str(namespaces_[pods_[pod].ns].name); }
+
+    // Policies that select this pod and affect the given direction (sorted by "ns/name").
+    std::span<const uint32_t> isolating_policies(uint32_t pod, Direction dir) const;
+
+    // Whether a selector matches a label set (ids must have been resolved by build()).
+    bool selector_matches(const LabelSelector& sel, LabelSetId labels) const;
+
+    struct ResolvedEndpoint {
+        IpAddr ip;
+        uint16_t port = 0;
+        Protocol protocol = Protocol::TCP;
+        std::optional<uint32_t> pod;  // when the endpoint is a known pod
+        bool ready = true;
+    };
+    // The endpoints a Service port forwards to (EndpointSlices, else the Service's selector over
+    // pods with targetPort resolved). Only endpoints of the given family.
+    std::vector<ResolvedEndpoint> service_endpoints(uint32_t service, const ServicePort& port,
+                                                    IpFamily family) const;
+
+    size_t approximate_bytes() const;
+
+private:
+    struct SelectionEntry {
+        std::vector<uint32_t> ingress;
+        std::vector<uint32_t> egress;
+    };
+
+    void resolve_selector_ids(LabelSelector& sel);
+    LabelSetId intern_labels(const LabelMap& labels);
+    PortSetId intern_ports(const std::vector<ContainerPort>& ports);
+
+    StringPool strings_;
+    std::vector<Label> label_storage_;
+    std::vector<std::pair<uint32_t, uint32_t>> label_sets_;  // (offset, count) into label_storage_
+    std::unordered_map<std::string, LabelSetId> label_set_index_;
+    std::vector<std::vector<ContainerPort>> port_sets_;
+    std::unordered_map<std::string, PortSetId> port_set_index_;
+
+    std::vector<NamespaceRecord> namespaces_;
+    std::unordered_map<StrId, uint32_t> namespace_index_;
+    std::vector<PodRecord> pods_;
+    std::unordered_map<uint64_t, uint32_t> pod_name_index_;  // (ns << 32 | name) -> pod
+    std::unordered_map<IpAddr, uint32_t, IpAddrHash> pod_ip_index_;
+    std::unordered_map<IpAddr, uint32_t, IpAddrHash> node_ip_index_;  // -> node index
+    std::vector<NetworkPolicy> policies_;
+    std::vector<SelectionEntry> selections_;
+    std::vector<ServiceInfo> services_;
+    std::unordered_map<IpAddr, uint32_t, IpAddrHash> service_ip_index_;
+    std::vector<EndpointSliceInfo> slices_;
+    std::unordered_map<std::string, std::vector<uint32_t>> slices_by_service_;  // "ns/name"
+    std::vector<NodeInfo> nodes_;
+};
+
+}  // namespace npt
