@@ -48,6 +48,7 @@ function(npt_bpf_skeleton name)
   if(NOT NPT_LIBBPF_BPF_INCLUDE_DIR STREQUAL "/usr/include")
     list(APPEND include_flags -I${NPT_LIBBPF_BPF_INCLUDE_DIR})  # clang searches /usr/include already
   endif()
+  file(GLOB shared_headers CONFIGURE_DEPENDS ${NPT_BPF_INCLUDE_DIR}/netpol_trace/*.h)
   foreach(dir IN LISTS ARG_INCLUDES)
     list(APPEND include_flags -I${dir})
   endforeach()
@@ -56,10 +57,12 @@ function(npt_bpf_skeleton name)
     OUTPUT ${skel}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${NPT_BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${NPT_BPF_ARCH} -Wall -Wextra -Werror
-            ${include_flags} -MD -MF ${obj}.d -c ${ARG_SOURCE} -o ${obj}
+            ${include_flags} -MD -MF ${obj}.d -MT ${skel} -c ${ARG_SOURCE} -o ${obj}
     COMMAND ${NPT_BPFTOOL} gen object ${linked} ${obj}
     COMMAND sh -c "'${NPT_BPFTOOL}' gen skeleton '${linked}' name ${name} > '${skel}.tmp' && mv '${skel}.tmp' '${skel}'"
-    DEPENDS ${ARG_SOURCE}
+    # The depfile names the skeleton (-MT): Makefile generators only apply it to the command's OUTPUT. The shared
+    # headers are listed as well so a layout change always regenerates the skeleton.
+    DEPENDS ${ARG_SOURCE} ${NPT_BPF_VMLINUX_DIR}/vmlinux.h ${shared_headers}
     DEPFILE ${obj}.d
     COMMENT "BPF skeleton ${name}.skel.h"
     VERBATIM)

@@ -19,7 +19,7 @@
 
 #define NPT_ADDR_LEN 16
 /* Frames kept per kernel stack; the enforcement point is always within the first dozen above the drop. */
-#define NPT_STACK_DEPTH 32
+#define NPT_STACK_DEPTH 16
 /* Core drop reasons below this value are filtered by the bitmap (kernel 6.18 has 128; room to grow). */
 #define NPT_REASON_BITMAP_WORDS 16
 #define NPT_REASON_BITMAP_BITS (NPT_REASON_BITMAP_WORDS * 64)

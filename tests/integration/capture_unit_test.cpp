@@ -237,6 +237,8 @@ TEST(Enforcement, NetfilterHookFromTheCallerOfTheHook) {
     EXPECT_EQ(
         classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "__ip6_local_out", "ip6_local_out"}),
         (Enforcement{"netfilter/OUTPUT", "nftables"}));
+    EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "ip6_xmit", "inet6_csk_xmit"}),
+              (Enforcement{"netfilter/OUTPUT", "nftables"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nf_hook_slow", "ipv6_rcv"}),
               (Enforcement{"netfilter/PREROUTING", "unknown"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "br_nf_forward_ip.part.0",

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tail_support import (OCTETS, Lab, Tail, TestFailure, check, flow_key, index_lines, lab_ips,  # noqa: E402
                           lab_tail_args, main, norm_ip)

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tail_support import OCTETS, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main  # noqa: E402
 

@@ -10,6 +10,7 @@ Environment (set by tests/integration/tail.cmake): NPT_BINARY, NPT_LAB, NPT_LAB_
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,33 +104,38 @@ class Tail:
     """netpol-trace's live tail as a child process; `lines()` after `stop()` or `wait()`."""
 
     def __init__(self, args, name="tail"):
-        self.dir = tempfile.mkdtemp(prefix=f"npt-{name}-")
-        self.ready = os.path.join(self.dir, "ready")
-        self.stdout_path = os.path.join(self.dir, "stdout")
-        self.stderr_path = os.path.join(self.dir, "stderr")
-        self.args = [BINARY, *args, "--ready-file", self.ready]
+        self.args, self.name = args, name
+        self.dir = None
         self.proc = None
 
     def __enter__(self):
-        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=err)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(self.ready):
-            if self.proc.poll() is not None:
-                raise TestFailure(f"netpol-trace exited ({self.proc.returncode}) before attaching: {self.stderr()}")
-            if time.monotonic() > deadline:
-                raise TestFailure(f"netpol-trace did not attach within 30 s: {self.stderr()}")
-            time.sleep(0.05)
+        self.dir = tempfile.mkdtemp(prefix=f"npt-{self.name}-")
+        self.ready = os.path.join(self.dir, "ready")
+        self.stdout_path = os.path.join(self.dir, "stdout")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        try:
+            with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+                self.proc = subprocess.Popen([BINARY, *self.args, "--ready-file", self.ready], stdout=out, stderr=err)
+            deadline = time.monotonic() + 30
+            while not os.path.exists(self.ready):
+                if self.proc.poll() is not None:
+                    raise TestFailure(f"netpol-trace exited ({self.proc.returncode}) before attaching: "
+                                      f"{self.stderr()}")
+                if time.monotonic() > deadline:
+                    raise TestFailure(f"netpol-trace did not attach within 30 s: {self.stderr()}")
+                time.sleep(0.05)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for f in (self.ready, self.stdout_path, self.stderr_path):
-            if os.path.exists(f):
-                os.unlink(f)
-        os.rmdir(self.dir)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
         return False
 
     def stop(self, grace=0.5):

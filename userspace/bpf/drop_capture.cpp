@@ -444,6 +444,15 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     for (bpf_program* p : progs) {
         bpf_program__set_autoload(p, p == chosen);
     }
+    // The kernel copies map values into buffers sized from drop_event.h: refuse an object built from another
+    // version of it (a stale skeleton) rather than let it overrun them.
+    if (bpf_map__key_size(s->maps.flows) != sizeof(npt_flow_key) ||
+        bpf_map__value_size(s->maps.flows) != sizeof(npt_flow_value) ||
+        bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_slot) ||
+        bpf_map__value_size(s->maps.stacks) != NPT_STACK_DEPTH * sizeof(uint64_t) ||
+        bpf_map__key_size(s->maps.watched_ips) != sizeof(npt_ip_key)) {
+        return "the BPF object does not match include/netpol_trace/drop_event.h (stale build?)";
+    }
 
     for (size_t i = 0; i < selection.bitmap.size(); ++i) {
         s->rodata->reason_mask[i] = selection.bitmap[i];

@@ -11,7 +11,7 @@ namespace {
 
 // The function that called the netfilter hook names it (NF_HOOK is inlined into these). The first of them
 // above the drop wins: a FORWARD drop has ip_forward above it and ip_rcv further up.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 28> kHookCallers{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 29> kHookCallers{{
     {"ip_forward", "FORWARD"},
     {"ip6_forward", "FORWARD"},
     {"br_nf_forward_ip", "FORWARD(bridge)"},
@@ -26,6 +26,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 28> kHookCal
     {"ip_local_out", "OUTPUT"},
     {"__ip6_local_out", "OUTPUT"},
     {"ip6_local_out", "OUTPUT"},
+    {"ip6_xmit", "OUTPUT"},  // TCP over IPv6 (inet6_csk_xmit) runs NF_INET_LOCAL_OUT inline
     {"ip_rcv", "PREROUTING"},
     {"ip_rcv_core", "PREROUTING"},
     {"ip_list_rcv", "PREROUTING"},

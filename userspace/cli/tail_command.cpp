@@ -417,8 +417,6 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     } else if (!o.namespaces.empty() || !o.pod.empty()) {
         err << "netpol-trace: --namespace and --pod need the cluster state (--state FILE or the Kubernetes API)\n";
         return 2;
-    } else {
-        err << "netpol-trace: no cluster state: drops are shown without policy attribution\n";
     }
 
     Tail tail(o, state, out, err);
@@ -441,6 +439,8 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: " << error << '\n';
         return 1;
     }
+    // Only once the capture runs: a run that cannot capture prints its one error line and nothing else.
+    if (!state) err << "netpol-trace: no cluster state: drops are shown without policy attribution\n";
     if (copts.ip_filter && !cap->set_watched_ips(*watched, &error)) {
         err << "netpol-trace: " << error << '\n';
         return 1;
@@ -494,8 +494,9 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     tail.summary(*cap);
     if (o.debug) {
         const auto st = cap->stats();
-        err << fmt::format("netpol-trace: capture stats: {} events, {} lost, {} flows tracked, {} LRU evictions\n",
-                           st.events, st.lost_events, st.flows_tracked, st.lru_evictions);
+        err << fmt::format(
+            "netpol-trace: capture stats: {} events, {} lost, {} flows tracked, {} LRU evictions, {} filtered by IP\n",
+            st.events, st.lost_events, st.flows_tracked, st.lru_evictions, st.ip_filtered);
     }
     return 0;
 }
