@@ -77,14 +77,8 @@ Protocol engine_protocol(uint8_t ip_proto) {
 }
 
 std::string display_protocol(uint8_t ip_proto) {
-    switch (ip_proto) {
-        case 6: return "TCP";
-        case 17: return "UDP";
-        case 132: return "SCTP";
-        case 1: return "ICMP";
-        case 58: return "ICMPv6";
-        default: return fmt::format("IP/{}", ip_proto);
-    }
+    const Protocol p = engine_protocol(ip_proto);
+    return p == Protocol::Other ? fmt::format("IP/{}", ip_proto) : protocol_name(p);
 }
 
 std::optional<IpAddr> engine_ip(const capture::IpAddress& a) {
@@ -376,6 +370,9 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: --pod NAME needs exactly one --namespace (or write --pod NAMESPACE/NAME)\n";
         return 2;
     }
+    // Before any thread starts (the informer's), so that every thread inherits the blocked mask and
+    // SIGINT/SIGTERM reach only the descriptor.
+    SignalWatch signals;
     std::shared_ptr<const ClusterState> state;
     std::unique_ptr<k8s::ClusterInformer> informer;
     if (!o.state_files.empty()) {
@@ -452,7 +449,6 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     }
     if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << '\n';
 
-    SignalWatch signals;
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     auto last_refresh = start;

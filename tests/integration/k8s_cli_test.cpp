@@ -1,0 +1,87 @@
+// `netpol-trace explain` with only a kubeconfig: the state comes from the (fake) API server.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/explain_command.hpp"
+#include "fake_apiserver.hpp"
+#include "k8s_test_objects.hpp"
+
+using npt::testing::FakeApiServer;
+using npt::testing::TempDir;
+
+namespace {
+
+std::string kubeconfig(const FakeApiServer& srv, const std::string& token) {
+    return "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
+           "clusters:\n- name: lab\n  cluster:\n    server: " +
+           srv.server() + "\n    certificate-authority: " + srv.ca_file() +
+           "\nusers:\n- name: sre\n  user:\n    token: " + token +
+           "\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: sre\n";
+}
+
+void apply_cluster(FakeApiServer& srv) {
+    using namespace npt::testing;
+    srv.apply(items({namespace_json("shop"), namespace_json("other"),
+                     pod_json("shop", "web-1", "10.0.0.1", R"({"app":"web"})"),
+                     pod_json("shop", "db-1", "10.0.0.2", R"({"app":"db"})"),
+                     pod_json("other", "x", "10.0.1.1", R"({"app":"web"})"),
+                     policy_json("shop", "db-ingress", "db", "web", 5432),
+                     service_json("shop", "db", "10.96.0.10", "db", 5432),
+                     endpoint_slice_json("shop", "db", "10.0.0.2", "db-1", 5432)}));
+}
+
+struct Run {
+    int status;
+    std::string out, err;
+};
+
+Run explain(const std::string& config, const std::string& from, const std::string& to) {
+    npt::cli::ExplainOptions o;
+    o.kubeconfig = config;
+    o.from = from;
+    o.to = to;
+    o.port = "5432";
+    o.output = "json";
+    std::ostringstream out, err;
+    const int status = npt::cli::run_explain(o, out, err);
+    return {status, out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST(K8sCli, ExplainWithOnlyAKubeconfig) {
+    FakeApiServer srv;
+    apply_cluster(srv);
+    TempDir dir;
+    const auto config = dir.write("config", kubeconfig(srv, "test-token"));
+
+    auto allowed = explain(config, "shop/web-1", "shop/db-1");
+    EXPECT_EQ(allowed.status, 0) << allowed.err;
+    EXPECT_EQ(nlohmann::json::parse(allowed.out)["ingress"]["allowed_by"], nlohmann::json({"shop/db-ingress"}));
+
+    auto denied = explain(config, "other/x", "shop/db-1");
+    EXPECT_EQ(denied.status, 1) << denied.err;
+    auto j = nlohmann::json::parse(denied.out);
+    EXPECT_EQ(j["verdict"], "denied");
+    EXPECT_EQ(j["ingress"]["policies"], nlohmann::json({"shop/db-ingress"}));
+
+    auto via_service = explain(config, "shop/web-1", "10.96.0.10");
+    EXPECT_EQ(via_service.status, 0) << via_service.err;
+    EXPECT_EQ(nlohmann::json::parse(via_service.out)["service"]["name"], "shop/db");
+}
+
+TEST(K8sCli, RejectedTokenIsOneLineNamingContextAndServer) {
+    FakeApiServer srv;
+    apply_cluster(srv);
+    TempDir dir;
+    const auto config = dir.write("config", kubeconfig(srv, "wrong-token"));
+    auto r = explain(config, "shop/web-1", "shop/db-1");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(r.out.empty());
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("\"lab\""), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(srv.server()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("401"), std::string::npos) << r.err;
+}
