@@ -143,6 +143,7 @@ TEST(ExplainCli, ApiServerThroughServiceVipIsDeniedOnTheEndpoints) {
         EXPECT_EQ(ep["verdict"], "denied");
         EXPECT_EQ(ep["egress"]["policies"],
                   json({"operators/allow-k8s-api-egress", "operators/default-deny-egress"}));
+        EXPECT_TRUE(has_hint(ep, "SERVICE_VIP_DNAT", "egress", "operators/allow-k8s-api-egress")) << ep.dump(2);
     }
     EXPECT_TRUE(has_hint(j, "SERVICE_VIP_DNAT", "egress", "operators/allow-k8s-api-egress")) << j.dump(2);
 }

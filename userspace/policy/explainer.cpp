@@ -597,13 +597,15 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         for (const auto& ep : se.endpoints) targets.push_back(ep.dst.port ? std::to_string(ep.dst.port) : "?");
         std::sort(targets.begin(), targets.end());
         targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-        add_hint(top.hints,
-                 {hint::kServiceVipDnat, Direction::Egress, about,
+        const Hint dnat{hint::kServiceVipDnat, Direction::Egress, about,
                   fmt::format("{}:{} is Service {}; policies see its endpoints after DNAT ({}), so rules must allow "
                               "the endpoint IPs and target port {}, not the Service IP and port{}",
                               dst_ip.str(), port, svc.id(), join(endpoint_texts, ", "), join(targets, "/"),
-                              about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")});
-        // The per-endpoint hints stay with each endpoint; the top level lists them too.
+                              about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")};
+        add_hint(top.hints, dnat);
+        // Each endpoint result stands alone (scripts read them one by one): the denied ones carry it too.
+        for (auto& ep : se.endpoints)
+            if (!ep.allowed()) add_hint(ep.hints, dnat);
     }
     top.service.push_back(std::move(se));
     return top;
