@@ -264,7 +264,8 @@ TEST(K8sInformer, StopIsPrompt) {
     std::this_thread::sleep_for(100ms);  // every reflector is now inside a watch
     const auto start = std::chrono::steady_clock::now();
     informer->stop();
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    // The open watches last up to 30 s (watch_timeout): stopping must cancel them, not wait them out.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
     informer.reset();
 }
 

@@ -931,12 +931,10 @@ TEST(StateLoader, YamlAliasExpansionIsBounded) {
         times("a") + "\n" + "e: &e {key: k, operator: In, values: *v}\n" + "es: &es " + times("*e") + "\n" +
         "p: &p {podSelector: {matchExpressions: *es}}\n" + "ps: &ps " + times("*p") + "\n" +
         "r: &r {from: *ps}\n" + "spec: {ingress: " + times("*r") + "}\n";
-    const auto start = std::chrono::steady_clock::now();
+    // Without the bound this would not return (10^8 nodes); with it, the load stops with an error.
     const std::string err = load_error(text, "bomb.yaml");
-    const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(err.rfind("bomb.yaml: NetworkPolicy default/p: spec.ingress[", 0), 0u) << err;
     EXPECT_NE(err.find(": document expands to too many nodes (YAML aliases?)"), std::string::npos) << err;
-    EXPECT_LT(elapsed, std::chrono::seconds(5));
 
     // Nested Lists of aliased objects that cost nothing to decode: 100^4 Namespaces.
     const std::string lists =
@@ -945,9 +943,7 @@ TEST(StateLoader, YamlAliasExpansionIsBounded) {
         "l1: &l1 {kind: List, items: " +
         times("*ns") + "}\n" + "l2: &l2 {kind: List, items: " + times("*l1") + "}\n" +
         "l3: &l3 {kind: List, items: " + times("*l2") + "}\n" + "items: " + times("*l3") + "\n";
-    const auto start2 = std::chrono::steady_clock::now();
     const std::string err2 = load_error(lists, "lists.yaml");
-    EXPECT_LT(std::chrono::steady_clock::now() - start2, std::chrono::seconds(5));
     EXPECT_NE(err2.find(": document expands to too many nodes (YAML aliases?)"), std::string::npos) << err2;
 }
 
