@@ -149,14 +149,8 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
 
 void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind,
                      const std::string& subject, const std::string& selector_name, std::vector<Miss>& out) {
-    for (const auto& req : sel.requirements) {
-        const auto have = s.label_value(set, req.key_id);
-        LabelSelector single;
-        single.requirements.push_back(req);
-        if (s.selector_matches(single, set)) continue;
-        (void)have;
-        out.push_back(requirement_miss(s, req, set, kind, subject, selector_name));
-    }
+    for (const auto& req : sel.requirements)
+        if (!s.requirement_matches(req, set)) out.push_back(requirement_miss(s, req, set, kind, subject, selector_name));
 }
 
 int misses_cost(const std::vector<Miss>& misses) {
@@ -307,25 +301,27 @@ void rule_hints(const ClusterState& s, const NetworkPolicy& pol, const PolicyRul
                 Direction dir, std::vector<Hint>& hints) {
     const std::string id = pol.id();
     const FlowEndpoint& remote = remote_end(flow, dir);
-    const bool ports_match = rule_ports_match(s, rule, flow);
-    bool peers_match = rule.peers.empty();
-    for (size_t i = 0; i < rule.peers.size() && !peers_match; ++i)
-        peers_match = peer_misses(s, pol, rule.peers[i], remote, dir).empty();
+    const std::vector<Miss> port_result = port_misses(s, rule, flow);
+    const bool ports_match = port_result.empty();
+    std::vector<std::vector<Miss>> peer_results;
+    for (const auto& peer : rule.peers) peer_results.push_back(peer_misses(s, pol, peer, remote, dir));
+    const bool peers_match = rule.peers.empty() || std::any_of(peer_results.begin(), peer_results.end(),
+                                                               [](const auto& m) { return m.empty(); });
 
     if (peers_match && !ports_match) {
-        for (const auto& m : port_misses(s, rule, flow)) {
-            if (m.kind != MissKind::NamedPort) continue;
-            add_hint(hints, {hint::kNamedPortUnresolved, dir, id, fmt::format("{} {}: {}", id, rule_ref(dir, index), m.message)});
-        }
-        for (const auto& m : port_misses(s, rule, flow)) {
-            if (m.kind == MissKind::Port)
+        // port_misses lists the unresolved named ports first, then the port mismatch.
+        for (const auto& m : port_result) {
+            if (m.kind == MissKind::NamedPort)
+                add_hint(hints, {hint::kNamedPortUnresolved, dir, id,
+                                 fmt::format("{} {}: {}", id, rule_ref(dir, index), m.message)});
+            else if (m.kind == MissKind::Port)
                 add_hint(hints, {hint::kPortNotAllowed, dir, id,
                                  fmt::format("{} {} matches the {} but not the port: {}", id, rule_ref(dir, index),
                                              remote_role(dir), m.message)});
         }
     }
     for (size_t i = 0; i < rule.peers.size(); ++i) {
-        const auto misses = peer_misses(s, pol, rule.peers[i], remote, dir);
+        const auto& misses = peer_results[i];
         if (misses.empty()) continue;
         const std::string where = fmt::format("{} {}.{}[{}]", id, rule_ref(dir, index), peers_field(dir), i);
         if (misses.size() == 1 && misses[0].kind == MissKind::IpBlockExcept) {

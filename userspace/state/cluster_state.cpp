@@ -212,9 +212,13 @@ std::optional<StrId> ClusterState::label_value(LabelSetId set, StrId key) const 
 
 std::span<const ContainerPort> ClusterState::ports(PortSetId id) const { return port_sets_[id]; }
 
+bool ClusterState::requirement_matches(const LabelRequirement& req, LabelSetId set) const {
+    return npt::requirement_matches(req, label_value(set, req.key_id));
+}
+
 bool ClusterState::selector_matches(const LabelSelector& sel, LabelSetId set) const {
     for (const auto& req : sel.requirements)
-        if (!requirement_matches(req, label_value(set, req.key_id))) return false;
+        if (!requirement_matches(req, set)) return false;
     return true;
 }
 

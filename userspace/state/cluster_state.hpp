@@ -85,6 +85,7 @@ public:
 
     // Whether a selector matches a label set (ids must have been resolved by build()).
     bool selector_matches(const LabelSelector& sel, LabelSetId labels) const;
+    bool requirement_matches(const LabelRequirement& req, LabelSetId labels) const;
 
     struct ResolvedEndpoint {
         IpAddr ip;
