@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
     Timing t = time_text(json, "bench.json", kRuns);
     report("load_state_text:", t);
 
-    // The CLI's path: a file read into a padded buffer, parsed in place (no copy).
+    // The CLI's path: a file read in pieces into one reused buffer, its list parsed item by item.
     char path[] = "/tmp/npt-state-bench-XXXXXX";
     const int fd = mkstemp(path);
     if (fd < 0 || write(fd, json.data(), json.size()) != static_cast<ssize_t>(json.size())) {

@@ -1020,6 +1020,111 @@ TEST(StateLoader, LargeFileAndStdin) {
     EXPECT_EQ(stats.objects, static_cast<size_t>(n));
 }
 
+// A text loaded from a file (read piece by piece) and from memory; both must give `expected_error`
+// (empty: no error) and the same objects.
+ClusterObjects load_both_ways(const std::string& text, const std::string& expected_error = "") {
+    char path[] = "/tmp/npt-state-test-XXXXXX";
+    const int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    auto from_file = load_state_files({path});
+    unlink(path);
+    ClusterObjects from_text;
+    const auto err = load_state_text(text, path, from_text);
+    if (expected_error.empty()) {
+        EXPECT_TRUE(from_file.ok()) << from_file.error().message;
+        EXPECT_FALSE(err.has_value()) << err->message;
+    } else {
+        EXPECT_FALSE(from_file.ok());
+        if (!from_file.ok()) {
+            EXPECT_EQ(from_file.error().message, std::string(path) + ": " + expected_error);
+        }
+        EXPECT_TRUE(err.has_value());
+        if (err) {
+            EXPECT_EQ(err->message, std::string(path) + ": " + expected_error);
+        }
+        return {};
+    }
+    if (!from_file.ok()) return {};
+    EXPECT_EQ(from_file->pods.size(), from_text.pods.size());
+    EXPECT_EQ(from_file->namespaces.size(), from_text.namespaces.size());
+    EXPECT_EQ(from_file->policies.size(), from_text.policies.size());
+    return std::move(*from_file);
+}
+
+// The simdjson message for the whole text, as the loader reports invalid JSON.
+std::string whole_document_error(const std::string& text) {
+    simdjson::dom::parser parser;
+    return std::string("invalid JSON: ") + simdjson::error_message(parser.parse(text).error());
+}
+
+// Large lists are parsed item by item; what loads, and every error, must be as if parsed whole.
+TEST(StateLoader, JsonListsItemByItem) {
+    const std::string pod = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"a"}})";
+    // Brackets, quotes and backslashes inside strings do not end an item.
+    const auto tricky = load_both_ways(
+        R"({"apiVersion":"v1","items":[{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},)"
+        R"("data":{"k]}":"v\"}]\\","x\\":"[{\\\"\\\\"}},)" +
+        pod + R"(],"kind":"List","metadata":{"note":"]}\""}})");
+    ASSERT_EQ(tricky.pods.size(), 1u);
+    EXPECT_EQ(tricky.pods[0].ns + "/" + tricky.pods[0].name, "a/p");
+
+    // kind and apiVersion after the items (kubectl sorts keys): items that omit them take the list's.
+    const auto typed =
+        load_both_ways(R"({"items":[{"metadata":{"name":"p"}}],"kind":"PodList","apiVersion":"v1"})");
+    ASSERT_EQ(typed.pods.size(), 1u);
+    EXPECT_EQ(typed.pods[0].ns + "/" + typed.pods[0].name, "default/p");
+    const auto calico = load_both_ways(
+        R"({"items":[{"metadata":{"name":"p"}}],"kind":"NetworkPolicyList","apiVersion":"crd.projectcalico.org/v1"})");
+    EXPECT_TRUE(calico.policies.empty());
+    // A list whose kind is not a list kind is one object; the first of two "items" is the list's.
+    EXPECT_TRUE(load_both_ways(R"({"items":[)" + pod + R"(],"kind":"Namespace","metadata":{"name":"n"}})")
+                    .pods.empty());
+    const auto twice = load_both_ways(R"({"kind":"List","items":[)" + pod + R"(],"items":[]})");
+    EXPECT_EQ(twice.pods.size(), 1u);
+    EXPECT_EQ(load_both_ways(R"({"kind":"List","\u0069tems":[)" + pod + "]}").pods.size(), 1u);
+    // Top-level arrays, byte order mark, whitespace everywhere, empty lists.
+    const std::string pod2 = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p2","namespace":"a"}})";
+    EXPECT_EQ(load_both_ways("\xEF\xBB\xBF \n[ " + pod + " ,\n\t" + pod2 + " ]\r\n").pods.size(), 2u);
+    EXPECT_TRUE(load_both_ways(R"({"kind":"List","items":[ ]})").pods.empty());
+
+    // Invalid JSON anywhere is reported as the whole-document parser reports it, before any object
+    // error in an earlier item.
+    const std::string bad_ip =
+        R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"q"},"status":{"podIP":"x"}})";
+    for (const std::string& text : std::vector<std::string>{
+             R"({"kind":"List","items":[)" + pod + "," + bad_ip + R"(,{"kind":}]})",
+             R"({"kind":"List","items":[)" + pod + R"(]} trailing)",
+             R"({"kind":"List","items":[)" + pod + R"(,]})",
+             R"({"kind":"List","items":[)" + pod + " " + pod + "]}",
+             R"({"kind":"List","metadata":{"a":tru},"items":[)" + pod + "]}",
+             R"({"kind":"List","items":[)" + pod + R"(],"x":"\x"})",
+             std::string(
+                 "{\"kind\":\"List\",\"items\":[{\"kind\":\"Pod\",\"metadata\":{\"name\":\"\xff\"}}]}"),
+             // One level past the parser's depth limit, counting the list's own levels.
+             "[" + pod + "," + std::string(1024, '[') + std::string(1024, ']') + "]",
+             R"({"kind":"List","items":[)" + std::string(1023, '[') + std::string(1023, ']') + "]}",
+         }) {
+        SCOPED_TRACE(text.substr(0, 120));
+        load_both_ways(text, whole_document_error(text));
+    }
+    load_both_ways(R"({"kind":"List","items":[)" + pod + "," + bad_ip + "]}",
+                   R"(Pod default/q: status.podIP: invalid IP address "x")");
+
+    // Items larger than the pieces a file is read in, and pieces ending inside strings and escapes.
+    std::string big = R"({"kind":"List","apiVersion":"v1","items":[)";
+    for (int i = 0; i < 3; ++i) {
+        big += R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},"data":{"d":")";
+        for (int k = 0; k < 300'000; ++k) big += k % 7 ? "ab]}\\\"" : "{[";
+        big += R"("}},)";
+        big += R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p)" + std::to_string(i) + R"("}},)";
+    }
+    big += pod + "]}";
+    const auto large = load_both_ways(big);
+    EXPECT_EQ(large.pods.size(), 4u);
+}
+
 TEST(StateLoader, OutputUntouchedOnError) {
     ClusterObjects out = load_ok(R"({"kind":"Pod","metadata":{"name":"kept"}})");
     const auto err = load_state_text(R"({"kind":"List","items":[{"kind":"Pod","metadata":{"name":"new"}},

@@ -289,6 +289,7 @@ bool check_label_value(Ctx& c, std::string_view value, const Path& p) {
 template <TreeNode N>
 bool read_label_map(Ctx& c, const N& n, const Path& p, LabelMap& out) {
     if (!expect(c, n, NodeType::Map, p)) return false;
+    out.reserve(out.size() + n.field_count());
     const bool ok = n.for_each_field([&](std::string_view key, const N& v) {
         const Path kp = p.key(key);
         if (!c.visit(kp) || !check_label_key(c, key, p)) return false;

@@ -44,6 +44,7 @@ concept TreeNode = std::copyable<N> && requires(const N& n, std::string_view key
     { n.integer() } -> std::same_as<std::optional<int64_t>>;  // set when type() is Int
     { n.boolean() } -> std::same_as<bool>;                    // meaningful when type() is Bool
     { n.for_each_field(FieldVisitorArchetype{}) } -> std::same_as<bool>;
+    { n.field_count() } -> std::same_as<size_t>;  // of a map (0 for anything else), to reserve for them
     { n.for_each_item(ItemVisitorArchetype{}) } -> std::same_as<bool>;
 };
 
@@ -100,6 +101,12 @@ class JsonNode {
         bool v = false;
         if (!present_ || el_.get_bool().get(v) != simdjson::SUCCESS) return false;
         return v;
+    }
+
+    size_t field_count() const {
+        simdjson::dom::object obj;
+        if (!present_ || el_.get_object().get(obj) != simdjson::SUCCESS) return 0;
+        return obj.size();
     }
 
     template <typename F>
@@ -177,6 +184,8 @@ class YamlNode {
         return type_ == NodeType::Int ? std::optional<int64_t>(int_value_) : std::nullopt;
     }
     bool boolean() const { return type_ == NodeType::Bool && bool_value_; }
+
+    size_t field_count() const { return type_ == NodeType::Map ? n_.size() : 0; }
 
     template <typename F>
     bool for_each_field(F&& f) const {
