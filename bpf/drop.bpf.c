@@ -12,8 +12,9 @@
  * there.
  *
  * Hot path (flow dropped recently on this CPU): reason bitmap, one 64-byte read of the headers, a few skb
- * loads, a per-CPU slot compare and increment. Other known flows add one LRU lookup and an atomic add. The IP
- * filter, conntrack, the stack and the ring buffer are only touched for new flows.
+ * loads, a hash of the flow key, a compare with the two slots of its per-CPU set and an increment. Other
+ * known flows add one LRU lookup and an atomic add. The IP filter, conntrack, the stack and the ring buffer
+ * are only touched for new flows.
  */
 /* vmlinux.h first: it defines the kernel types every other header here needs. */
 // clang-format off
@@ -75,9 +76,9 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, NPT_FLOW_CACHE_SLOTS);
+    __uint(max_entries, NPT_FLOW_CACHE_SETS);
     __type(key, __u32);
-    __type(value, struct npt_flow_cache_slot);
+    __type(value, struct npt_flow_cache_set);
 } flow_cache SEC(".maps");
 
 struct {
@@ -429,6 +430,26 @@ static __always_inline void flush_slot(struct npt_flow_cache_slot* c, __u64 now,
     c->valid = current;
 }
 
+/* The slot holds drops of `key` counted since the last purge. */
+static __always_inline bool slot_holds(const struct npt_flow_cache_slot* c, const struct npt_flow_key* key,
+                                       __u32 generation) {
+    return c->valid && c->generation == generation && keys_equal(&c->key, key);
+}
+
+_Static_assert(NPT_FLOW_CACHE_WAYS == 2, "handle_drop looks at ways[0] and ways[1]");
+
+/* The slot of a set a new flow takes: an empty one, else one left from before a purge, else the one whose
+ * flow dropped least recently. */
+static __always_inline struct npt_flow_cache_slot* victim_slot(struct npt_flow_cache_slot* c0,
+                                                               struct npt_flow_cache_slot* c1,
+                                                               __u32 generation) {
+    if (!c0->valid) return c0;
+    if (!c1->valid) return c1;
+    if (c0->generation != generation) return c0;
+    if (c1->generation != generation) return c1;
+    return c1->last_tick < c0->last_tick ? c1 : c0;
+}
+
 static __always_inline void claim_slot(struct npt_flow_cache_slot* c, const struct npt_flow_key* key,
                                        const struct npt_packet* pkt, __u64 now, __u64 tick) {
     __builtin_memcpy(&c->key, key, sizeof(*key));
@@ -449,11 +470,13 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     const bool direct = access != NPT_ACCESS_PROBE;
     struct npt_flow_key key;
     struct npt_packet pkt = {};
-    struct npt_flow_cache_slot* c;
+    struct npt_flow_cache_slot *c, *c0, *c1;
+    struct npt_flow_cache_set* set;
     struct npt_flow_value* val;
     struct net_device* dev;
     struct sock* sk;
-    __u32 slot;
+    __u32 generation;
+    __u32 set_index;
     __u64 tick;
     __u64 now;
 
@@ -481,13 +504,21 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     }
 
     tick = now_tick();
-    slot = npt_flow_cache_slot_of(&key);
-    c = bpf_map_lookup_elem(&flow_cache, &slot);
-    if (!c) return 0;
+    set_index = npt_flow_cache_set_of(&key);
+    set = bpf_map_lookup_elem(&flow_cache, &set_index);
+    if (!set) return 0;
+    c0 = &set->ways[0];
+    c1 = &set->ways[1];
+    generation = cache_generation;
+    if (slot_holds(c0, &key, generation))
+        c = c0;
+    else if (slot_holds(c1, &key, generation))
+        c = c1;
+    else
+        c = NULL;
 
     /* Fast path: this CPU dropped the same flow recently. */
-    if (c->valid && c->generation == cache_generation && keys_equal(&c->key, &key) &&
-        (!quiet_gap_ns || tick - c->last_tick < gap_ticks) && tick - c->base_tick < flush_ticks) {
+    if (c && (!quiet_gap_ns || tick - c->last_tick < gap_ticks) && tick - c->base_tick < flush_ticks) {
         c->pending++;
         c->last_tick = tick;
         c->last_sport = pkt.sport;
@@ -498,7 +529,9 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     }
 
     /* Slow path: the map becomes current for the slot's flow (so the quiet-gap test below sees this CPU's
-     * latest drop), then this drop is counted there and the slot taken over. */
+     * latest drop), then this drop is counted there and the slot taken over: the flow's own slot when it is
+     * due for a flush, else the set's victim. */
+    if (!c) c = victim_slot(c0, c1, generation);
     now = bpf_ktime_get_ns();
     flush_slot(c, now, tick);
 

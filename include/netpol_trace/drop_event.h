@@ -132,41 +132,50 @@ struct npt_drop_event {
 
 /*
  * Per-CPU front cache of recently dropped flows ("flow_cache", BPF_MAP_TYPE_PERCPU_ARRAY of
- * NPT_FLOW_CACHE_SLOTS). A hash-map lookup costs ~120 ns on the reference VM and bpf_ktime_get_ns ~45 ns,
- * more than the rest of the program: a drop of the flow held in this CPU's slot only bumps `pending` and
- * stamps the time in ticks (jiffies, an inlined load; nanoseconds when the kernel's HZ is unknown). The slot
- * is folded into the "flows" map when another flow takes it, after flush_ticks, or when the flow was quiet
- * for gap_ticks. Readers of counts add the pending drops of matching slots (same generation) to the map's
- * value; the time of a slot's last drop is base_ns + (last_tick - base_tick) * ns_per_tick.
+ * NPT_FLOW_CACHE_SETS sets). A hash-map lookup costs ~120 ns on the reference VM and bpf_ktime_get_ns ~45 ns,
+ * more than the rest of the program: a drop of a flow held in one of this CPU's slots only bumps `pending`
+ * and stamps the time in ticks (jiffies, an inlined load; nanoseconds when the kernel's HZ is unknown). The
+ * cache is 2-way set associative: a flow lives in one of the two slots of the set its key hashes to (one map
+ * element, one lookup), so a storm of many concurrent flows still hits it (a direct-mapped cache of a few
+ * slots sent most drops of 16 flows to the maps). A slot is folded into the "flows" map when another flow
+ * takes it (the least recently dropped of the set), after flush_ticks, or when the flow was quiet for
+ * gap_ticks. Readers of counts add the pending drops of matching slots (same generation) to the map's value;
+ * the time of a slot's last drop is base_ns + (last_tick - base_tick) * ns_per_tick.
  */
-#define NPT_FLOW_CACHE_SLOTS 16
+#define NPT_FLOW_CACHE_WAYS 2
+#define NPT_FLOW_CACHE_SETS 128
 
+/* What a hit compares (key, generation, valid) comes first, in the slot's first 64 bytes. */
 struct npt_flow_cache_slot {
     struct npt_flow_key key;
-    __u64 pending;    /* drops of `key` on this CPU not yet added to the map */
-    __u64 base_ns;    /* bpf monotonic clock when the slot was claimed or last flushed */
-    __u64 base_tick;  /* tick at that moment */
-    __u64 last_tick;  /* tick of the last drop of `key` on this CPU */
     __u32 generation; /* slot is valid only while equal to the program's cache_generation */
-    __u16 last_sport;
-    __u8 tcp_flags; /* OR over the pending drops */
     __u8 valid;
+    __u8 tcp_flags; /* OR over the pending drops */
+    __u16 last_sport;
+    __u64 pending;   /* drops of `key` on this CPU not yet added to the map */
+    __u64 base_ns;   /* bpf monotonic clock when the slot was claimed or last flushed */
+    __u64 base_tick; /* tick at that moment */
+    __u64 last_tick; /* tick of the last drop of `key` on this CPU */
     __u8 icmp_type;
     __u8 icmp_code;
     __u8 pad0[6];
 };
 
-/* Slot of a flow: a cheap mix of the fields that vary most between flows. Same function on both sides. */
-static inline __u32 npt_flow_cache_slot_of(const struct npt_flow_key* k) {
-    __u32 s0, s3, d0, d3;
-    __builtin_memcpy(&s0, &k->saddr[0], 4);
-    __builtin_memcpy(&s3, &k->saddr[12], 4);
-    __builtin_memcpy(&d0, &k->daddr[0], 4);
-    __builtin_memcpy(&d3, &k->daddr[12], 4);
-    __u32 h = s0 ^ s3 ^ d0 ^ d3 ^ k->reason ^ ((__u32)k->dport << 16) ^ k->protocol ^ (__u32)k->location;
-    h ^= h >> 16;
-    h ^= h >> 8;
-    return h & (NPT_FLOW_CACHE_SLOTS - 1);
+struct npt_flow_cache_set {
+    struct npt_flow_cache_slot ways[NPT_FLOW_CACHE_WAYS];
+};
+
+/* Set of a flow (its index in "flow_cache"): a multiplicative hash of the whole key (padding is zero on both
+ * sides), high bits kept. Same function on both sides. */
+static inline __u32 npt_flow_cache_set_of(const struct npt_flow_key* k) {
+    const unsigned char* p = (const unsigned char*)k;
+    __u64 h = 0;
+    for (int i = 0; i < (int)(sizeof(*k) / sizeof(__u64)); i++) {
+        __u64 w;
+        __builtin_memcpy(&w, p + i * sizeof(__u64), sizeof(w));
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+    return (__u32)(h >> 40) & (NPT_FLOW_CACHE_SETS - 1);
 }
 
 /* Key of the "watched_ips" map (IP filter). */
@@ -192,12 +201,15 @@ NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, kind) == 96, "npt_dr
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, orig_daddr) == 104, "npt_drop_event.orig_daddr");
 NPT_STATIC_ASSERT(sizeof(struct npt_ip_key) == 20, "npt_ip_key layout");
 NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_slot) == 104, "npt_flow_cache_slot layout");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, pending) == 56,
-                  "npt_flow_cache_slot.pending");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, last_tick) == 80,
-                  "npt_flow_cache_slot.last_tick");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, generation) == 88,
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, generation) == 56,
                   "npt_flow_cache_slot.generation");
-NPT_STATIC_ASSERT((NPT_FLOW_CACHE_SLOTS & (NPT_FLOW_CACHE_SLOTS - 1)) == 0, "slots: power of two");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, pending) == 64,
+                  "npt_flow_cache_slot.pending");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, last_tick) == 88,
+                  "npt_flow_cache_slot.last_tick");
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_set) == 104 * NPT_FLOW_CACHE_WAYS,
+                  "npt_flow_cache_set layout");
+NPT_STATIC_ASSERT((NPT_FLOW_CACHE_SETS & (NPT_FLOW_CACHE_SETS - 1)) == 0, "sets: power of two");
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_key) % 8 == 0, "the set hash reads the key as 64-bit words");
 
 #endif /* NETPOL_TRACE_DROP_EVENT_H */

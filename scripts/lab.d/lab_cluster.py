@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 # Addresses: pods 10.<octet>.1.0/24 on the bridge, 10.<octet>.2.x/32 routed, node 10.<octet>.0.1, Services
 # 10.96.<octet>.0/24; IPv6 fd00:<octet>:1::/64, fd00:<octet>:2::x/128, fd00:<octet>::1, fd00:96:<octet>::/112.
+# The control plane (the endpoint of default/kubernetes, not a pod): 10.<octet>.0.11 and fd00:<octet>::11, addresses
+# of the node namespace listening on TCP 6443 while the lab probes or sends to it.
 # The octet keeps lab instances (tests, the demo, other engineers' labs) apart: the tail attributes by IP.
 
 
@@ -54,14 +56,31 @@ class ServicePort:
 
 
 @dataclass(eq=False)
+class External:
+    """A Service endpoint that is not a pod (the API server's control plane): an address outside the pod network."""
+    name: str
+    host: int
+    ip4: str = ""
+    ip6: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def ip(self, family: int) -> str:
+        return self.ip4 if family == 4 else self.ip6
+
+
+@dataclass(eq=False)
 class Service:
     namespace: str
     name: str
-    selector: dict
+    selector: dict  # {}: no selector, endpoints from `external` (as the API server's own Service)
     ports: list
     host: int
     ip4: str = ""
     ip6: str = ""
+    external: list = field(default_factory=list)  # External endpoints of a Service without selector
 
     @property
     def id(self) -> str:
@@ -78,6 +97,8 @@ NAMESPACES = {
     "payments": {"team": "finance"},
     "databases": {},
     "monitoring": {},
+    "ops": {},
+    "default": {},
 }
 
 PODS = [
@@ -94,13 +115,22 @@ PODS = [
     Pod("postgres", "databases", "postgres-0", {"app": "postgres", "role": "primary"},
         [Port("postgresql", 5432)], "routed", 41),
     Pod("prometheus", "monitoring", "prometheus-0", {"app": "prometheus"}, [Port("web", 9090)], "routed", 51),
+    # Runbook issue 6: an operator talking to the API server, on the bridge (a flannel node, as k3s runs it).
+    Pod("operator", "ops", "operator-7c6d9f5b8-w2x9r", {"app": "operator"}, [Port("metrics", 8080)], "bridge", 71),
 ]
+
+# The API server, reached from pods through default/kubernetes: an address of the node namespace that is neither a
+# pod's nor the Node's (a control plane machine), TCP 6443.
+CONTROL_PLANE = External("control-plane", 11)
 
 SERVICES = [
     Service("kube-system", "kube-dns", {"k8s-app": "kube-dns"},
             [ServicePort("dns", 53, 53, "UDP"), ServicePort("dns-tcp", 53, 53, "TCP"),
              ServicePort("metrics", 9153, 9153, "TCP")], 10),
     Service("payments", "api", {"app": "payments-api"}, [ServicePort("https", 443, 8443, "TCP")], 31),
+    # The first address of the Service range, as 10.43.0.1 on k3s; no selector, its EndpointSlices name the control
+    # plane.
+    Service("default", "kubernetes", {}, [ServicePort("https", 443, 6443, "TCP")], 1, external=[CONTROL_PLANE]),
 ]
 
 
@@ -141,6 +171,17 @@ POLICIES = [
 ]
 
 
+def octet_policies(api_vip4: str, api_vip6: str) -> list:
+    """Policies naming the lab's own addresses."""
+    # Runbook issue 6 as people write it: the Service IP of the API server and its port, 443. Every dataplane
+    # enforces egress after kube-proxy's DNAT, on the endpoint (the control plane, TCP 6443): nothing matches.
+    return [{"namespace": "ops", "name": "allow-k8s-api-egress",
+             "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                      "egress": [{"to": [{"ipBlock": {"cidr": f"{api_vip4}/32"}},
+                                         {"ipBlock": {"cidr": f"{api_vip6}/128"}}],
+                                  "ports": [{"protocol": "TCP", "port": 443}]}]}}]
+
+
 class Cluster:
     def __init__(self, prefix: str, octet: int):
         if not 1 <= octet <= 255:
@@ -159,14 +200,18 @@ class Cluster:
             pod.ip4 = f"10.{octet}.{subnet}.{pod.host}"
             pod.ip6 = f"fd00:{octet}:{subnet}::{pod.host}"
             self.pods.append(pod)
+        self.control_plane = External(CONTROL_PLANE.name, CONTROL_PLANE.host, f"10.{octet}.0.{CONTROL_PLANE.host}",
+                                      f"fd00:{octet}::{CONTROL_PLANE.host}")
         self.services = []
         for s in SERVICES:
-            svc = Service(s.namespace, s.name, dict(s.selector), list(s.ports), s.host)
+            svc = Service(s.namespace, s.name, dict(s.selector), list(s.ports), s.host,
+                          external=[self.control_plane for x in s.external if x is CONTROL_PLANE])
             svc.ip4 = f"10.96.{octet}.{svc.host}"
             svc.ip6 = f"fd00:96:{octet}::{svc.host:x}"
             self.services.append(svc)
         self.namespaces = {name: {"kubernetes.io/metadata.name": name, **labels} for name, labels in NAMESPACES.items()}
-        self.policies = POLICIES
+        api = self.service("default/kubernetes")
+        self.policies = POLICIES + octet_policies(api.ip4, api.ip6)
 
     # --- lookups ---
     def pod(self, key: str) -> Pod:
@@ -188,8 +233,15 @@ class Cluster:
         return [self.node] + [self.netns(p) for p in self.pods]
 
     def endpoints(self, svc: Service) -> list:
+        """The Service's endpoint pods (its selector's); a Service without selector has none."""
+        if not svc.selector:
+            return []
         selector = {"matchLabels": svc.selector}
         return [p for p in self.pods if p.namespace == svc.namespace and matches(selector, p.labels)]
+
+    def all_endpoints(self, svc: Service) -> list:
+        """Pods and External addresses (both have .ip(family) and .id)."""
+        return self.endpoints(svc) + list(svc.external)
 
     def pod_by_ip(self, ip: str):
         ip = str(ipaddress.ip_address(ip))
@@ -221,21 +273,25 @@ class Cluster:
                            "hostIPs": [{"ip": self.node_ip4}, {"ip": self.node_ip6}],
                            "podIP": p.ip4, "podIPs": [{"ip": p.ip4}, {"ip": p.ip6}]}})
         for s in self.services:
-            items.append({
-                "apiVersion": "v1", "kind": "Service", "metadata": {"name": s.name, "namespace": s.namespace},
-                "spec": {"type": "ClusterIP", "selector": s.selector, "clusterIP": s.ip4, "clusterIPs": [s.ip4, s.ip6],
-                         "ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "RequireDualStack",
-                         "ports": [{"name": x.name, "port": x.port, "targetPort": x.target_port,
-                                    "protocol": x.protocol} for x in s.ports]}})
+            spec = {"type": "ClusterIP", "selector": s.selector, "clusterIP": s.ip4, "clusterIPs": [s.ip4, s.ip6],
+                    "ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "RequireDualStack",
+                    "ports": [{"name": x.name, "port": x.port, "targetPort": x.target_port,
+                               "protocol": x.protocol} for x in s.ports]}
+            if not s.selector:
+                del spec["selector"]  # endpoints maintained by their owner (the API server for default/kubernetes)
+            items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": s.name, "namespace": s.namespace},
+                          "spec": spec})
             for family in (4, 6):
+                endpoints = [{"addresses": [p.ip(family)], "conditions": {"ready": True}, "nodeName": self.node,
+                              "targetRef": {"kind": "Pod", "namespace": p.namespace, "name": p.name}}
+                             for p in self.endpoints(s)]
+                endpoints += [{"addresses": [x.ip(family)], "conditions": {"ready": True}} for x in s.external]
                 items.append({
                     "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                     "metadata": {"name": f"{s.name}-ipv{family}", "namespace": s.namespace,
                                  "labels": {"kubernetes.io/service-name": s.name}},
                     "addressType": f"IPv{family}",
-                    "endpoints": [{"addresses": [p.ip(family)], "conditions": {"ready": True}, "nodeName": self.node,
-                                   "targetRef": {"kind": "Pod", "namespace": p.namespace, "name": p.name}}
-                                  for p in self.endpoints(s)],
+                    "endpoints": endpoints,
                     "ports": [{"name": x.name, "port": x.target_port, "protocol": x.protocol} for x in s.ports]})
         for pol in self.policies:
             items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",

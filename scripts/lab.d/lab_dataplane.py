@@ -88,6 +88,9 @@ def create_topology(c: Cluster):
             # The node's own interface (this kernel has no dummy driver): a veth whose peer stands for the uplink.
             "link add name eth0 type veth peer name uplink0", "link set uplink0 up", "link set eth0 up",
             f"addr add {c.node_ip4}/24 dev eth0", f"addr add {c.node_ip6}/64 dev eth0 nodad",
+            # The control plane (default/kubernetes' endpoint), outside the pod network: pods reach it through the
+            # node's INPUT hook, after kube-proxy's DNAT, as they would reach an API server on the node's network.
+            f"addr add {c.control_plane.ip4}/32 dev eth0", f"addr add {c.control_plane.ip6}/128 dev eth0 nodad",
             # Proxy ARP answers for Calico's 169.254.1.1 only when the node routes it elsewhere: a default route, as
             # every node has (nothing answers there; the lab sends nothing to it).
             f"route add default via 10.{c.octet}.0.254 dev eth0",
@@ -126,7 +129,8 @@ def create_topology(c: Cluster):
 # ------------------------------------------------------------------------------------------ kube-proxy
 
 def kube_proxy_rules(c: Cluster, family: int) -> list:
-    """iptables-restore lines of kube-proxy's iptables mode for the lab's Services (one endpoint each)."""
+    """iptables-restore lines of kube-proxy's iptables mode for the lab's Services (one endpoint each: a pod, or the
+    control plane for default/kubernetes)."""
     chains, rules = ["KUBE-SERVICES"], []
     rules.append('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
     rules.append('-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
@@ -139,7 +143,7 @@ def kube_proxy_rules(c: Cluster, family: int) -> list:
             chains.append(svc_chain)
             rules.append(f'-A KUBE-SERVICES -d {s.ip(family)}/{plen} -p {proto} -m comment --comment "{spn} cluster '
                          f'IP" -m {proto} --dport {sp.port} -j {svc_chain}')
-            for ep in c.endpoints(s):
+            for ep in c.all_endpoints(s):
                 target = ep.ip(family) if family == 4 else f"[{ep.ip(family)}]"
                 sep = "KUBE-SEP-" + _b32(spn + sp.protocol + ep.ip(family))
                 chains.append(sep)
@@ -233,8 +237,11 @@ class KubeRouter(IptablesDataplane):
                 f"rule to REJECT traffic from POD name:{src.name} namespace:{src.namespace} (policy sync pending)")
 
     def filter_rules(self, family: int) -> list:
-        chains, rules = ["KUBE-ROUTER-FORWARD"], []
+        chains, rules = ["KUBE-ROUTER-FORWARD", "KUBE-ROUTER-INPUT"], []
         rules.append('-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD')
+        # Traffic from a pod to an address of the node (the control plane behind default/kubernetes) meets the pod's
+        # egress policy in INPUT, after kube-proxy's DNAT.
+        rules.append('-A INPUT -m comment --comment "kube-router netpol - 4IA2OSFRMVNDXBVV" -j KUBE-ROUTER-INPUT')
         policy_rules = {}  # policy chain -> rules
         nflog = os.environ.get("NPT_LAB_NFLOG") == "1"
         for cp in self.compiled.values():
@@ -249,6 +256,8 @@ class KubeRouter(IptablesDataplane):
                              f'POD name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
             if cp.egress.isolated:
                 rules.append(f'-A KUBE-ROUTER-FORWARD -s {ip} -m comment --comment "rule to jump traffic from POD '
+                             f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
+                rules.append(f'-A KUBE-ROUTER-INPUT -s {ip} -m comment --comment "rule to jump traffic from POD '
                              f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
             rules.append(f'-A {fw} -m comment --comment "rule for stateful firewall for pod" '
                          f'-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
@@ -362,6 +371,18 @@ class Calico(IptablesDataplane):
                 rules.append(f'-A cali-to-wl-dispatch -o {ep} -g {tw}')
             body += self.endpoint_chain(fw, cp, "egress", family) + self.endpoint_chain(tw, cp, "ingress", family)
         rules.append('-A cali-from-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
+        # Workload to host (the control plane behind default/kubernetes is an address of the node): the workload's
+        # egress policy in INPUT, after kube-proxy's DNAT; bridged pods dispatched by address.
+        chains += ["cali-INPUT", "cali-wl-to-host"]
+        rules.append('-A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT')
+        rules.append('-A cali-INPUT -i cali+ -m comment --comment "cali:FewJpBykm9iJ-YNH" -g cali-wl-to-host')
+        rules.append('-A cali-INPUT -i cni0 -g cali-wl-to-host')
+        rules.append('-A cali-wl-to-host -i cali+ -m comment --comment "cali:Ee9Sbo10IpVujdIY" '
+                     '-j cali-from-wl-dispatch')
+        for cp in self.compiled.values():
+            if cp.pod.attach == "bridge":
+                rules.append(f'-A cali-wl-to-host -s {cp.pod.ip(family)} -j cali-fw-{self.endpoint(cp.pod)}')
+        rules.append('-A cali-wl-to-host -m comment --comment "Configured DefaultEndpointToHostAction" -j ACCEPT')
         rules.append('-A cali-to-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
         for ns in self.c.namespaces:
             prof = f"cali-pri-kns.{ns}"
@@ -417,9 +438,13 @@ class Nftables(Dataplane):
                  '    ct state invalid drop',
                  '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept comment "bridged neighbour '
                  'discovery"']
-        chains = []
+        chains, to_node = [], []
         for cp in self.compiled.values():
             p = cp.pod
+            if cp.egress.isolated:
+                for family in (4, 6):
+                    to_node.append(f"    {'ip' if family == 4 else 'ip6'} saddr {p.ip(family)} jump "
+                                   f"{_chain_name('egress', p)}")
             for direction, key in (("egress", "saddr"), ("ingress", "daddr")):
                 side = cp.side(direction)
                 if not side.isolated:
@@ -439,6 +464,12 @@ class Nftables(Dataplane):
                 body.append("  }")
                 chains += body
         lines.append("  }")
+        # Pod to an address of the node (the control plane behind default/kubernetes): the pod's egress, after DNAT.
+        lines += ["  chain input {", "    type filter hook input priority filter; policy accept;",
+                  '    ct state established,related accept comment "replies and established connections"',
+                  '    ct state invalid drop',
+                  '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept comment "neighbour discovery"',
+                  *to_node, "  }"]
         lines += chains + ["}"]
         run(in_ns(self.c.node, "nft", "-f", "-"), "\n".join(lines) + "\n")
         for family in (4, 6):
@@ -555,7 +586,7 @@ class TcBpf(Dataplane):
                                    proto_number(atom.protocol) if atom.protocol else 0, atom.port or 0))
                             updates.append(("lab_allow", key, b"\x01"))
         for s in self.c.services:
-            eps = self.c.endpoints(s)
+            eps = self.c.all_endpoints(s)
             if not eps:
                 continue
             for family in (4, 6):
@@ -585,24 +616,34 @@ class TcBpf(Dataplane):
 
 class PodNftables(Dataplane):
     """Policy enforced inside the pods: egress in the sender's OUTPUT hook, ingress in the receiver's INPUT hook.
-    Egress runs before kube-proxy's DNAT on the node, so a Service IP is allowed when its endpoint is."""
+    Egress runs before kube-proxy's DNAT on the node, so a Service IP is decided on its endpoint (IP and target port),
+    as NetworkPolicy requires: a rule naming the Service IP or port allows nothing."""
     name = "pod"
     table = "pod_policy"
 
-    def egress_atoms(self, rule, family: int) -> list:
-        atoms = list(rule.atoms[family])
-        for atom in rule.atoms[family]:
-            if not atom.peer:
-                continue
-            peer = self.c.pod_by_ip(atom.peer.split("/")[0])
-            for s in self.c.services:
-                if peer is None or peer not in self.c.endpoints(s):
+    def service_rules(self, cp, family: int) -> list:
+        """The sender's verdict on each Service port, from its endpoint, ahead of the rules for direct peers."""
+        out = []
+        side = cp.egress
+        for s in self.c.services:
+            for sp in s.ports:
+                proto = sp.protocol.lower()
+                eps = self.c.all_endpoints(s)
+                if not eps:
                     continue
-                for sp in s.ports:
-                    proto = sp.protocol.lower()
-                    if atom.protocol in (None, proto) and atom.port in (None, sp.target_port):
-                        atoms.append(type(atom)(s.ip(family), proto, sp.port))
-        return atoms
+                ep_ip = ipaddress.ip_address(eps[0].ip(family))
+                allowed_by = next((rule for rule in side.rules for atom in rule.atoms[family]
+                                   if (atom.peer is None or ep_ip in ipaddress.ip_network(atom.peer, strict=False))
+                                   and atom.protocol in (None, proto) and atom.port in (None, sp.target_port)), None)
+                m = f"{'ip' if family == 4 else 'ip6'} daddr {s.ip(family)} meta l4proto {proto} th dport {sp.port}"
+                # (nft comments: 128 characters at most)
+                if allowed_by:
+                    out.append(f'    {m} accept comment "{allowed_by.policy} egress[{allowed_by.index}] (Service '
+                               f'{s.id}, endpoint port {sp.target_port})"')
+                else:
+                    out.append(f'    {m} counter drop comment "egress: no rule allows Service {s.id}\'s endpoint '
+                               f'(port {sp.target_port})"')
+        return out
 
     def apply(self):
         NodeFirewall.apply(self.c)
@@ -615,10 +656,12 @@ class PodNftables(Dataplane):
                 lines += [f"  chain {hook} {{", f"    type filter hook {hook} priority filter; policy accept;",
                           '    ct state established,related accept', f'    {lo} "lo" accept']
                 if side.isolated:
+                    if direction == "egress":
+                        for family in (4, 6):
+                            lines += self.service_rules(cp, family)
                     for rule in side.rules:
                         for family in (4, 6):
-                            atoms = self.egress_atoms(rule, family) if direction == "egress" else rule.atoms[family]
-                            for atom in atoms:
+                            for atom in rule.atoms[family]:
                                 m = _nft_match(atom, family, peer_key)
                                 if not atom.peer:  # keep the rule to this family
                                     m = f"meta nfproto {'ipv4' if family == 4 else 'ipv6'} {m}"

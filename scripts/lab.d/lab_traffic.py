@@ -24,7 +24,14 @@ CASES = {
                          "coredns is answered once, then the dataplane drops it per packet (rules of the policy "
                          "before billing/allow-dns); the state's policies allow it",
 }
+# Not in "all" (other tests count the flows of "all"): the Service DNAT cases, on TCP.
 EXTRA_CASES = {
+    "service-dnat": "a Service on TCP, denied at its endpoint: monitoring/prometheus connects to the payments/api "
+                    "Service (ClusterIP:443); kube-proxy DNATs it to the api pod's 8443, whose ingress policy admits "
+                    "the shop frontend only",
+    "api-server": "runbook issue 6, API access blocked: ops/operator connects to default/kubernetes (the first "
+                  "Service IP, 443); its egress policy allows ipBlock <Service IP>/32 port 443, but the dataplane "
+                  "sees the control plane endpoint (an address of the node, TCP 6443) after DNAT",
     "noise": "64 UDP flows monitoring/prometheus -> payments/api ports 20000-20063 (dropped, unrelated to shop)",
     "allowed": "flows the policies allow (frontend -> api:8443, checkout -> kube-dns, invoicer -> coredns): no drop",
 }
@@ -53,6 +60,14 @@ def plan(c: Cluster, case: str, family: int, count: int = COUNT) -> list:
         return [flow(pod("checkout"), pod("postgres"), "tcp", 5432)]
     if case == "stale-established":
         return [flow(pod("invoicer"), pod("coredns"), "udp", 53, established=True)]
+    if case == "service-dnat":
+        api = svc("payments/api")
+        return [flow(pod("prometheus"), api, "tcp", 443, dst_ip=api.ip(family), endpoint=pod("api").id,
+                     endpoint_ip=pod("api").ip(family), endpoint_port=8443)]
+    if case == "api-server":
+        k8s, cp = svc("default/kubernetes"), c.control_plane
+        return [flow(pod("operator"), k8s, "tcp", 443, dst_ip=k8s.ip(family), endpoint=None,
+                     endpoint_ip=cp.ip(family), endpoint_port=6443)]
     if case == "noise":
         return [flow(pod("prometheus"), pod("api"), "udp", 20000, n=64, port_step=True)]
     if case == "allowed":
@@ -99,10 +114,20 @@ def run_cases(c: Cluster, dataplane, cases: list, families: list, count: int = C
     """Sends every flow of the cases at once (each flow's packets in order); returns the flows with what was sent."""
     flows = [f for case in cases for fam in families for f in plan(c, case, fam, count)]
     servers = {}
+
+    def listen(ns, proto, port):
+        if (proto, port) not in servers.setdefault(ns, []):
+            servers[ns].append((proto, port))
+
     if any(f.get("established") or f.get("expect") for f in flows):
-        servers[c.netns(c.pod("coredns"))] = [("udp", 53)]
+        listen(c.netns(c.pod("coredns")), "udp", 53)
     if any(f.get("expect") for f in flows):
-        servers[c.netns(c.pod("api"))] = [("tcp", 8443)]
+        listen(c.netns(c.pod("api")), "tcp", 8443)
+    # The Service endpoints listen, as they would in a cluster: a connection the dataplane let through connects.
+    if any(f["case"] == "service-dnat" for f in flows):
+        listen(c.netns(c.pod("api")), "tcp", 8443)
+    if any(f["case"] == "api-server" for f in flows):
+        listen(c.node, "tcp", 6443)
     lock = threading.Lock()
 
     def one(f):
@@ -127,6 +152,8 @@ def check(c: Cluster, state_path: str, binary: str, families=(4, 6), out=sys.std
     """Probes every pod -> every other pod's declared ports and every Service port, and compares what the dataplane
     let through with netpol-trace explain's verdict. Returns the number of disagreements."""
     servers = {c.netns(p): [(x.protocol.lower(), x.number) for x in p.ports] for p in c.pods}
+    # The control plane behind default/kubernetes: addresses of the node namespace.
+    servers[c.node] = [(sp.protocol.lower(), sp.target_port) for s in c.services if s.external for sp in s.ports]
     targets = []  # (src pod, dst label, dst ip, proto, port)
     for src in c.pods:
         for family in families:

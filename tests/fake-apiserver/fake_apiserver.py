@@ -20,6 +20,7 @@ Tests drive it through /_control/* (no authentication; loopback only):
   POST /_control/drop-watches   cut every open watch connection (no clean end of the stream)
   POST /_control/config         {"bookmark_interval": s, "gone_as_status": b, "tokens": {tok: user},
                                  "forbid": [resource, ...], "proxy_target": "host:port",
+                                 "proxy_targets": {"ns/pod": "host:port"},
                                  "refuse_watches": b (503 to new watches), "fail": {prefix: [status, n]}}
   POST /_control/generate       {"pods": N, "namespaces": M, "policies": P, "nodes": K}: bulk objects
   POST /_control/churn          {"events": N}: N pod relabels (MODIFIED events), for benchmarks
@@ -72,6 +73,28 @@ def status_body(code, reason, message, details=None):
     if details:
         body["details"] = details
     return body
+
+
+def label_selector_matches(selector, obj):
+    """The equality-based label selectors kube-apiserver takes: k=v, k==v, k!=v, k, !k (comma = AND)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in (t.strip() for t in selector.split(",")):
+        if not term:
+            continue
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k.strip()) == v.strip():
+                return False
+        elif "=" in term:
+            k, v = term.replace("==", "=").split("=", 1)
+            if labels.get(k.strip()) != v.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
 
 
 def dumps(obj):
@@ -171,6 +194,7 @@ class FakeApiServer(ThreadingHTTPServer):
         self.bookmark_interval = 1.0
         self.gone_as_status = False
         self.proxy_target = None
+        self.proxy_targets = {}  # "ns/pod" -> "host:port"; with any set, unknown pods get 404
         self.refuse_watches = False
         self.fail = {}  # path prefix -> [status, remaining count]
         self.stats = {"lists": 0, "watches": 0, "requests": 0, "unauthorized": 0, "gone": 0, "proxied": 0}
@@ -353,6 +377,9 @@ class Handler(BaseHTTPRequestHandler):
                 objs = store.objects[resource]
                 keys = sorted(k for k in objs if not ns or k.startswith(ns + "/"))
                 items = [objs[k][1] for k in keys]
+                selector = query.get("labelSelector", "")
+                if selector:
+                    items = [i for i in items if label_selector_matches(selector, json.loads(i))]
                 list_id = store.next_list
                 store.next_list += 1
                 offset = 0
@@ -478,9 +505,15 @@ class Handler(BaseHTTPRequestHandler):
                 srv.active_watches -= 1
 
     def proxy(self, method, match, query):
+        """Forwards to the pod's configured address, streaming the answer as it arrives (like kube-apiserver, which
+        keeps pod proxy requests open as long-running)."""
         srv = self.server
         ns, pod, port, path = match
-        target = srv.proxy_target
+        with srv.store.cond:
+            exists = f"{ns}/{pod}" in srv.store.objects["pods"]
+            target = srv.proxy_targets.get(f"{ns}/{pod}", srv.proxy_target)
+        if srv.proxy_targets and not exists:
+            return self.send_status(404, "NotFound", f'pods "{pod}" not found')
         if not target:
             return self.send_status(503, "ServiceUnavailable", f"no proxy target for pod {ns}/{pod}")
         body = self.read_body() if method in ("POST", "PUT") else None
@@ -492,15 +525,32 @@ class Handler(BaseHTTPRequestHandler):
             conn.request(method, path + ("?" + query if query else ""), body=body,
                          headers={"X-Forwarded-Pod": f"{ns}/{pod}:{port}"})
             resp = conn.getresponse()
-            data = resp.read()
-            conn.close()
         except OSError as e:
             return self.send_status(503, "ServiceUnavailable", f"error trying to reach pod {pod}: {e}")
+        streaming = resp.getheader("Content-Length") is None
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.getheader("Content-Type", "text/plain"))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            if not streaming:
+                data = resp.read()
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            conn.sock.settimeout(None)  # a stream may be silent for long
+            while True:
+                data = resp.read1(65536)
+                if not data:
+                    break
+                self.write_chunk(data)
+                self.wfile.flush()
+            self.write_chunk(b"")
+        except (OSError, http.client.HTTPException):
+            self.close_connection = True  # either side went away: end the client's stream uncleanly
+        finally:
+            conn.close()
 
     # ---- control ----
 
@@ -559,6 +609,8 @@ class Handler(BaseHTTPRequestHandler):
                         srv.refuse_watches = bool(arg["refuse_watches"])
                     if "proxy_target" in arg:
                         srv.proxy_target = arg["proxy_target"]
+                    if "proxy_targets" in arg:
+                        srv.proxy_targets = dict(arg["proxy_targets"])
                     if "fail" in arg:
                         # {"path prefix": [status, count]}
                         srv.fail = {k: [int(v[0]), int(v[1])] for k, v in arg["fail"].items()}

@@ -3,6 +3,7 @@
 //
 //   npt_capture_tool [--mode tp_btf|raw_tp|tracepoint] [--reasons A,B|all] [--watch IP,IP] [--seconds N]
 //                    [--max-flows N] [--quiet-gap-ms N] [--ready-file PATH] [--no-events] [--enable-stats]
+//                    [--no-rule-attribution]
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <unistd.h>
@@ -66,7 +67,7 @@ void usage() {
     std::cerr
         << "usage: npt_capture_tool [--mode tp_btf|raw_tp|tracepoint] [--reasons A,B|all] [--watch IP,IP]\n"
            "       [--seconds N] [--max-flows N] [--quiet-gap-ms N] [--ready-file PATH] [--no-events]\n"
-           "       [--enable-stats] [--debug]\n";
+           "       [--enable-stats] [--no-rule-attribution] [--debug]\n";
 }
 
 }  // namespace
@@ -120,6 +121,8 @@ int main(int argc, char** argv) {
             print_events = false;
         } else if (arg == "--enable-stats") {
             enable_stats = true;
+        } else if (arg == "--no-rule-attribution") {
+            opts.rule_attribution = false;
         } else if (arg == "--debug") {
             opts.debug = true;
         } else {
@@ -152,7 +155,7 @@ int main(int argc, char** argv) {
 
     std::cout << "attached mode=" << capture->attach_mode() << " program=" << capture->program_name()
               << " prog_id=" << prog_id(capture->program_fd()) << " hz=" << capture->features().hz
-              << std::endl;
+              << " rules=\"" << capture->rule_attribution_status() << "\"" << std::endl;
     if (!ready_file.empty()) {
         std::ofstream(ready_file) << getpid() << "\n";
     }
@@ -176,7 +179,12 @@ int main(int argc, char** argv) {
                       << " backend=" << e.backend << " ct=" << e.ct_state
                       << (e.original_dst ? " original_dst=" + e.original_dst->to_string() : std::string())
                       << " netns=" << e.netns_inum << " ifindex=" << e.ifindex << " iif=" << e.ingress_ifindex
-                      << " location=" << e.location_symbol << " count=" << e.count << std::endl;
+                      << " location=" << e.location_symbol << " count=" << e.count;
+            if (e.rule) {
+                std::cout << " rule=" << e.rule->table << "/" << e.rule->chain << "/"
+                          << (e.rule->handle ? std::to_string(*e.rule->handle) : "-");
+            }
+            std::cout << std::endl;
         });
     }
     const ProgStats after = prog_stats(capture->program_fd());

@@ -266,6 +266,20 @@ TEST(Enforcement, LegacyIptablesNeedsTheTableOnTheStackOrTheNetnsHint) {
     EXPECT_FALSE(needs_legacy_probe("TC_INGRESS", legacy_stack));
 }
 
+TEST(Enforcement, NftablesDropFreedByTheHookNeedsTheNetnsHint) {
+    // Measured on 5.10 (kernel matrix): an nftables FORWARD drop is freed by nf_hook_slow.
+    const std::vector<std::string_view> stack{"nf_hook_slow", "ip_forward", "__netif_receive_skb_one_core"};
+    EXPECT_TRUE(needs_legacy_probe("unknown", stack));
+    NetnsHints nft_only;
+    nft_only.nftables_tables = true;
+    EXPECT_EQ(classify("unknown", stack, nft_only), (Enforcement{"netfilter/FORWARD", "nftables"}));
+    // Legacy tables present: iptables-legacy, as before (its drops are never on the stack).
+    NetnsHints both;
+    both.nftables_tables = true;
+    both.iptables_legacy_tables = true;
+    EXPECT_EQ(classify("unknown", stack, both), (Enforcement{"netfilter/FORWARD", "iptables-legacy"}));
+}
+
 TEST(Enforcement, ReasonsThatNameTheirDataplane) {
     EXPECT_EQ(classify("TC_INGRESS", {"__netif_receive_skb_core"}), (Enforcement{"tc/ingress", "tc"}));
     EXPECT_EQ(classify("TC_EGRESS", {"__dev_queue_xmit"}), (Enforcement{"tc/egress", "tc"}));
@@ -286,6 +300,17 @@ TEST(Enforcement, KernelsWithoutReasonsUseTheStack) {
     EXPECT_EQ(classify("unknown", {"sch_handle_egress", "__dev_queue_xmit"}),
               (Enforcement{"tc/egress", "tc"}));
     EXPECT_EQ(classify("unknown", {"udp_queue_rcv_one_skb"}), (Enforcement{"other", "unknown"}));
+    // Measured on 5.10 (kernel matrix): sch_handle_ingress is inlined, the TC_ACT_SHOT packet is freed by
+    // __netif_receive_skb_core itself.
+    NetnsHints ip;
+    ip.ip_packet = true;
+    EXPECT_EQ(classify("unknown", {"__netif_receive_skb_core", "__netif_receive_skb_one_core", "process_backlog"},
+                       ip),
+              (Enforcement{"tc/ingress", "tc"}));
+    EXPECT_EQ(classify("unknown", {"__dev_queue_xmit", "ip_finish_output2"}, ip), (Enforcement{"tc/egress", "tc"}));
+    // Another ethertype without a protocol handler is freed at the same place: not a tc drop.
+    EXPECT_EQ(classify("unknown", {"__netif_receive_skb_core", "__netif_receive_skb_one_core"}),
+              (Enforcement{"other", "unknown"}));
 }
 
 TEST(KernelFeatures, HzSnapsToUsualValues) {
@@ -327,7 +352,7 @@ TEST(FlowCacheSlot, SameFunctionOnBothSidesStaysInRange) {
     for (int i = 0; i < 1000; ++i) {
         k.dport = static_cast<uint16_t>(i);
         k.saddr[3] = static_cast<uint8_t>(i);
-        EXPECT_LT(npt_flow_cache_slot_of(&k), static_cast<uint32_t>(NPT_FLOW_CACHE_SLOTS));
+        EXPECT_LT(npt_flow_cache_set_of(&k), static_cast<uint32_t>(NPT_FLOW_CACHE_SETS));
     }
 }
 

@@ -12,10 +12,12 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -168,6 +170,66 @@ class Tail:
     def stderr(self):
         with open(self.stderr_path) as f:
             return f.read()
+
+
+FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fake-apiserver", "fake_apiserver.py")
+
+
+class FakeApiServer:
+    """tests/fake-apiserver/fake_apiserver.py on a port of its own, TLS, bearer token lab-token."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.proc = None
+
+    def __enter__(self):
+        certs = os.path.join(self.dir, "certs")
+        subprocess.run([sys.executable, FAKE, "--gen-certs", certs], check=True, capture_output=True)
+        ready = os.path.join(self.dir, "api-ready")
+        self.proc = subprocess.Popen([sys.executable, FAKE, "--certs", certs, "--ready-file", ready,
+                                      "--token", "lab-token=sre", "--exit-with-parent"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(ready):
+            check(self.proc.poll() is None, "the fake API server exited at start")
+            check(time.monotonic() < deadline, "the fake API server did not start")
+            time.sleep(0.05)
+        with open(ready) as f:
+            self.port = int(f.read().strip())
+        self.ca = os.path.join(certs, "ca.crt")
+        self.server = f"https://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        return False
+
+    def control(self, op, body):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        req = urllib.request.Request(f"{self.server}/_control/{op}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            check(r.status == 200, f"/_control/{op}: {r.status}")
+
+    def kubeconfig(self):
+        path = os.path.join(self.dir, "kubeconfig")
+        with open(path, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+current-context: lab
+clusters:
+- name: lab
+  cluster: {{server: "{self.server}", certificate-authority: "{self.ca}"}}
+users:
+- name: sre
+  user: {{token: lab-token}}
+contexts:
+- name: lab
+  context: {{cluster: lab, user: sre}}
+""")
+        return path
 
 
 def lab_tail_args(lab: Lab, namespaces=None, extra=()):

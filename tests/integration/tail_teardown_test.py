@@ -71,7 +71,7 @@ def run():
     with Lab("tc", PREFIX, OCTETS["teardown"]) as lab:
         first = tc_programs_of(lab.config["node"])
         lab.run("up", "--dataplane", "tc")
-        check(len(netns_with_prefix()) == 8, f"second up: {netns_with_prefix()}")
+        check(len(netns_with_prefix()) == len(lab.status()["pods"]) + 1, f"second up: {netns_with_prefix()}")
         programs = tc_programs_of(lab.config["node"])
         check(len(programs) == 1, f"tc programs on the lab's block: {programs}")
         check(lab_traces(host_view()) == before, f"the lab shows in the host namespace: {lab_traces(host_view())}")

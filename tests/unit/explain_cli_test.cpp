@@ -278,3 +278,43 @@ TEST(ExplainCli, ProbesAllAllowedExitZeroAnyDeniedExitOne) {
     std::filesystem::remove(ok);
     std::filesystem::remove(mixed);
 }
+
+// Dual-stack ipBlock rules: an IPv6 destination is diagnosed against the IPv6 block of the rule, not the first
+// (IPv4) one, and the IPv6 text brackets addresses with ports.
+TEST(ExplainCli, Ipv6DestinationIsDiagnosedAgainstTheIpv6Block) {
+    const std::string cluster = temp_file(R"(apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: ops, labels: {kubernetes.io/metadata.name: ops}}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: operator, namespace: ops, labels: {app: operator}}
+  spec: {nodeName: n1, containers: [{name: c}]}
+  status: {phase: Running, podIP: 10.0.0.5, podIPs: [{ip: 10.0.0.5}, {ip: "fd00::5"}]}
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: allow-api, namespace: ops}
+  spec:
+    podSelector: {}
+    policyTypes: [Egress]
+    egress:
+    - to: [{ipBlock: {cidr: 10.43.0.1/32}}, {ipBlock: {cidr: "fd00:43::1/128"}}]
+      ports: [{port: 443, protocol: TCP}]
+)");
+    ExplainOptions o;
+    o.state_files = {cluster};
+    o.from = "ops/operator";
+    o.to = "fd00:50::11";
+    o.port = "443";
+    o.output = "json";
+    auto r = explain(o);
+    std::filesystem::remove(cluster);
+    ASSERT_EQ(r.status, 1) << r.err;
+    const auto j = json::parse(r.out);
+    const auto& closest = j["egress"]["diagnosis"][0]["closest_rule"];
+    EXPECT_EQ(closest["peer"], 1) << j.dump(2);
+    ASSERT_EQ(closest["misses"].size(), 1u);
+    EXPECT_NE(closest["misses"][0]["message"].get<std::string>().find("fd00:43::1/128"), std::string::npos);
+}

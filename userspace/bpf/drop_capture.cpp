@@ -304,6 +304,8 @@ struct DropCapture::Impl {
     bpf_program* program = nullptr;
     std::unique_ptr<bpf_link, LinkDeleter> link;
     std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+    std::unique_ptr<RuleAttribution> rules;  // null where fexit is refused or turned off
+    std::string rules_status;
 
     std::set<IpAddress> watched;
     uint64_t deleted_flows = 0;
@@ -337,22 +339,27 @@ struct DropCapture::Impl {
     DropEvent decode(const npt_drop_event& e);
     int flows_fd() const { return bpf_map__fd(skel->maps.flows); }
     uint32_t generation() const { return __atomic_load_n(&skel->bss->cache_generation, __ATOMIC_RELAXED); }
-    std::vector<npt_flow_cache_slot> read_slot(uint32_t index) const;
+    std::vector<npt_flow_cache_slot> read_set(uint32_t index) const;
     void add_pending(const npt_flow_cache_slot& slot, npt_flow_value& v) const;
     std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> snapshot() const;
     size_t delete_flows_outside(const std::set<IpAddress>& watched);
 };
 
-// Slots of one index (one per CPU) holding drops back. A slot of an older generation still counts for a flow
-// the map has: the program folds it into flows still present and drops it for purged ones.
-std::vector<npt_flow_cache_slot> DropCapture::Impl::read_slot(uint32_t index) const {
+// Slots of one set (its ways on every CPU) holding drops back. A slot of an older generation still counts for
+// a flow the map has: the program folds it into flows still present and drops it for purged ones.
+std::vector<npt_flow_cache_slot> DropCapture::Impl::read_set(uint32_t index) const {
     const int ncpus = libbpf_num_possible_cpus();
     if (ncpus <= 0) {
         return {};
     }
-    std::vector<npt_flow_cache_slot> slots(static_cast<size_t>(ncpus));
-    if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.flow_cache), &index, slots.data()) != 0) {
+    std::vector<npt_flow_cache_set> sets(static_cast<size_t>(ncpus));
+    if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.flow_cache), &index, sets.data()) != 0) {
         return {};
+    }
+    std::vector<npt_flow_cache_slot> slots;
+    slots.reserve(sets.size() * NPT_FLOW_CACHE_WAYS);
+    for (const auto& set : sets) {
+        slots.insert(slots.end(), std::begin(set.ways), std::end(set.ways));
     }
     slots.erase(std::remove_if(slots.begin(), slots.end(),
                                [](const npt_flow_cache_slot& c) { return !c.valid || c.pending == 0; }),
@@ -381,8 +388,8 @@ std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> DropCapture::Impl::snap
     std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> flows;
     visit_flows(flows_fd(), [&](const FlowKey& k, const npt_flow_value& v) { flows.emplace(k, v); });
     const uint32_t gen = generation();
-    for (uint32_t i = 0; i < NPT_FLOW_CACHE_SLOTS; ++i) {
-        for (const auto& c : read_slot(i)) {
+    for (uint32_t i = 0; i < NPT_FLOW_CACHE_SETS; ++i) {
+        for (const auto& c : read_set(i)) {
             auto it = flows.find(c.key);
             if (it != flows.end()) {
                 add_pending(c, it->second);
@@ -448,7 +455,7 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     // version of it (a stale skeleton) rather than let it overrun them.
     if (bpf_map__key_size(s->maps.flows) != sizeof(npt_flow_key) ||
         bpf_map__value_size(s->maps.flows) != sizeof(npt_flow_value) ||
-        bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_slot) ||
+        bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_set) ||
         bpf_map__value_size(s->maps.stacks) != NPT_STACK_DEPTH * sizeof(uint64_t) ||
         bpf_map__key_size(s->maps.watched_ips) != sizeof(npt_ip_key)) {
         return "the BPF object does not match include/netpol_trace/drop_event.h (stale build?)";
@@ -542,8 +549,12 @@ Attribution DropCapture::Impl::attribute(const npt_drop_event& e, const std::str
     }
     a.location_symbol = sym ? sym->describe(e.key.location) : KernelSymbolizer().describe(e.key.location);
     NetnsHints hints;
+    hints.ip_packet = e.key.family == NPT_AF_INET || e.key.family == NPT_AF_INET6;
     if (needs_legacy_probe(reason, names)) {
         hints.iptables_legacy_tables = netns.has_iptables_legacy_tables(e.key.netns_inum).value_or(false);
+        if (!hints.iptables_legacy_tables) {
+            hints.nftables_tables = netns.has_nftables_tables(e.key.netns_inum).value_or(false);
+        }
     }
     a.enforcement = classify_enforcement(reason, names, hints);
     return a;
@@ -595,6 +606,21 @@ DropEvent DropCapture::Impl::decode(const npt_drop_event& e) {
     out.location_symbol = attribution->location_symbol;
     if (e.kind == NPT_EVENT_NEW_FLOW) {
         out.stack = attribution->stack;
+    }
+
+    if (rules && (e.key.family == NPT_AF_INET || e.key.family == NPT_AF_INET6)) {
+        npt_rule_key rk{};
+        rk.family = e.key.family;
+        rk.protocol = e.key.protocol;
+        rk.dport = e.key.dport;
+        rk.netns_inum = e.key.netns_inum;
+        std::memcpy(rk.saddr, e.key.saddr, sizeof(rk.saddr));
+        std::memcpy(rk.daddr, e.key.daddr, sizeof(rk.daddr));
+        out.rule = rules->lookup(rk);
+        // The verdict names the backend where the stack could not (a drop freed by nf_hook_slow).
+        if (out.rule && out.backend == "unknown") {
+            out.backend = out.rule->backend;
+        }
     }
 
     out.ct_state = std::string(ct_state_name(e.ct_state));
@@ -708,6 +734,14 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
         return nullptr;
     }
 
+    if (options.rule_attribution) {
+        std::string why_not;
+        impl->rules = RuleAttribution::open(debug_sink_of(options), &why_not);
+        impl->rules_status = impl->rules ? impl->rules->description() : "off: " + why_not;
+    } else {
+        impl->rules_status = "off";
+    }
+
     impl->netns_inum = own_netns_inum();
     if (options.symbolize) {
         impl->symbolizer_loading = std::async(
@@ -722,6 +756,10 @@ std::string DropCapture::attach_mode() const {
 
 std::string DropCapture::program_name() const {
     return impl_->program ? bpf_program__name(impl_->program) : "";
+}
+
+std::string DropCapture::rule_attribution_status() const {
+    return impl_->rules_status;
 }
 
 const KernelFeatures& DropCapture::features() const {
@@ -811,8 +849,8 @@ int DropCapture::poll(int timeout_ms, const std::function<void(const DropEvent&)
     for (;;) {
         int slice = kSliceMs;
         if (timeout_ms >= 0) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
+            // Rounded up: a remainder under 1 ms must still sleep, not spin on zero-timeout polls.
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             slice = static_cast<int>(std::clamp<int64_t>(left.count(), 0, kSliceMs));
         }
         rc = ring_buffer__poll(impl_->ring.get(), slice);
@@ -832,6 +870,30 @@ int DropCapture::poll(int timeout_ms, const std::function<void(const DropEvent&)
     return impl_->handled;
 }
 
+std::optional<DropEvent> DropCapture::recover_event(const FlowKey& key) {
+    npt_flow_value v{};
+    if (bpf_map_lookup_elem(impl_->flows_fd(), &key, &v) != 0) {
+        return std::nullopt;
+    }
+    npt_drop_event e{};
+    e.key = key;
+    e.count = v.count;
+    e.first_ns = v.first_ns;
+    e.ts_ns = v.last_ns;
+    e.stack_id = NPT_NO_STACK;
+    e.sport = v.last_sport;
+    e.kind = NPT_EVENT_NEW_FLOW;
+    e.ct_state = v.ct_state;
+    e.tcp_flags = v.tcp_flags;
+    e.icmp_type = v.icmp_type;
+    e.icmp_code = v.icmp_code;
+    DropEvent out = impl_->decode(e);
+    if (auto c = counts(key)) {
+        out.count = c->count;  // with the drops still pending in the per-CPU cache
+    }
+    return out;
+}
+
 std::optional<FlowCounts> DropCapture::counts(const FlowKey& key) const {
     npt_flow_value v{};
     const bool in_map = bpf_map_lookup_elem(impl_->flows_fd(), &key, &v) == 0;
@@ -840,7 +902,7 @@ std::optional<FlowCounts> DropCapture::counts(const FlowKey& key) const {
     }
     bool in_slot = false;
     const uint32_t gen = impl_->generation();
-    for (const auto& c : impl_->read_slot(npt_flow_cache_slot_of(&key))) {
+    for (const auto& c : impl_->read_set(npt_flow_cache_set_of(&key))) {
         if (c.key == key && (in_map || c.generation == gen)) {
             impl_->add_pending(c, v);
             in_slot = true;

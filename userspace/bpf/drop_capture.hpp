@@ -20,6 +20,7 @@
 #include "kernel_features.hpp"
 #include "libbpf_log.hpp"
 #include "netpol_trace/drop_event.h"
+#include "rule_attribution.hpp"
 
 namespace npt::capture {
 
@@ -61,6 +62,9 @@ struct CaptureOptions {
     std::optional<AttachMode> force_mode;   // tests and troubleshooting; default: best that loads
     bool symbolize = true;                  // read /proc/kallsyms for enforcement points and stacks
     bool use_rdonly_cast = true;  // tp_btf: read conntrack via bpf_rdonly_cast when the kernel has it
+    // Name the netfilter rule of DROP verdicts with fexit programs (rule_attribution.hpp) where the kernel
+    // allows them; silently off where it does not.
+    bool rule_attribution = true;
 };
 
 enum class EventKind { kNewFlow, kResumed };
@@ -98,6 +102,8 @@ struct DropEvent {
     uint32_t ingress_ifindex = 0;  // skb_iif
     uint32_t netns_inum = 0;       // of skb->dev, or of the socket when there is no device
     bool netns_from_socket = false;
+
+    std::optional<RuleVerdict> rule;  // the netfilter rule that returned the DROP (rule attribution on)
 
     uint64_t count = 0;     // drops of this flow so far
     uint64_t first_ns = 0;  // kernel monotonic clock
@@ -141,6 +147,8 @@ class DropCapture {
 
     std::string attach_mode() const;   // "tp_btf", "raw_tp", "tracepoint"
     std::string program_name() const;  // the loaded program, e.g. "npt_kfree_skb_btf"
+    // "fexit on nft_do_chain, ..." when rule attribution runs, else "off: <why>".
+    std::string rule_attribution_status() const;
     const KernelFeatures& features() const;
     std::vector<std::string> selected_reasons() const;
 
@@ -153,6 +161,9 @@ class DropCapture {
     // µs per event in a storm); the rest is picked up in 100 ms slices, so an event is seen within ~100 ms.
     int poll(int timeout_ms, const std::function<void(const DropEvent&)>& on_event);
 
+    // A new-flow event rebuilt from the kernel's flow map, for a flow whose event the full ring buffer lost:
+    // no stack (the enforcement point comes from the drop location), no interface, no pre-DNAT destination.
+    std::optional<DropEvent> recover_event(const FlowKey& key);
     std::optional<FlowCounts> counts(const FlowKey& key) const;
     void for_each_flow(const std::function<void(const FlowKey&, const FlowCounts&)>& fn) const;
     CaptureStats stats() const;

@@ -109,11 +109,13 @@ Enforcement classify_enforcement(std::string_view reason, const std::vector<std:
                            has_frame(frames, is_nftables) || has_frame(frames, is_iptables_legacy);
     if (netfilter) {
         std::string backend = "unknown";
+        const bool freed_by_hook = !frames.empty() && is_netfilter_core(frames[0]);
         if (has_frame(frames, is_nftables)) {
             backend = "nftables";
-        } else if (has_frame(frames, is_iptables_legacy) ||
-                   (hints.iptables_legacy_tables && !frames.empty() && is_netfilter_core(frames[0]))) {
+        } else if (has_frame(frames, is_iptables_legacy) || (freed_by_hook && hints.iptables_legacy_tables)) {
             backend = "iptables-legacy";
+        } else if (freed_by_hook && hints.nftables_tables) {
+            backend = "nftables";
         }
         // Callers of the hook come after nf_hook_slow; before it are the table functions themselves.
         auto from = std::find_if(frames.begin(), frames.end(), is_netfilter_core);
@@ -132,6 +134,19 @@ Enforcement classify_enforcement(std::string_view reason, const std::vector<std:
 
     // Kernels without a drop reason (before 5.17): recognise the dataplane from the stack alone.
     if (reason == "unknown") {
+        // There the tc hooks are inlined (5.10, measured): sch_handle_ingress into __netif_receive_skb_core,
+        // sch_handle_egress into __dev_queue_xmit, which free a TC_ACT_SHOT packet themselves. Neither frees a
+        // well-formed IP packet directly for any other reason (a missing protocol handler concerns other
+        // ethertypes; a device that is down frees through kfree_skb_list), so an IP packet freed right there
+        // was shot by tc.
+        if (hints.ip_packet && !frames.empty()) {
+            if (frames[0] == "__netif_receive_skb_core") {
+                return {"tc/ingress", "tc"};
+            }
+            if (frames[0] == "__dev_queue_xmit") {
+                return {"tc/egress", "tc"};
+            }
+        }
         for (auto f : frames) {
             if (f == "sch_handle_ingress") {
                 return {"tc/ingress", "tc"};

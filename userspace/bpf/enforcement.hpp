@@ -19,13 +19,19 @@ struct Enforcement {
     bool operator==(const Enforcement&) const = default;
 };
 
-// Facts about the drop's network namespace that the stack cannot show.
+// Facts about the drop (its packet, its network namespace) that the stack cannot show.
 struct NetnsHints {
     // The netns has iptables-legacy tables (/proc/net/ip_tables_names or ip6_tables_names not empty). Needed
     // because a legacy DROP is freed by nf_hook_slow after ipt_do_table returned: the table is not on the
-    // stack. On kernels where nftables frees its drops inside nft_do_chain (6.18 does), a netfilter drop at
-    // nf_hook_slow in a netns with legacy tables is iptables-legacy.
+    // stack. On kernels where nftables frees its drops inside nft_do_chain (6.1 and later do), a netfilter drop
+    // at nf_hook_slow in a netns with legacy tables is iptables-legacy.
     bool iptables_legacy_tables = false;
+    // The netns has nftables tables (iptables-nft's included). Before 6.1 (5.10, measured in the kernel
+    // matrix) nftables drops are freed by nf_hook_slow as well: a netfilter drop at nf_hook_slow in a netns
+    // with nftables tables and no legacy ones is nftables'. Only consulted without legacy tables.
+    bool nftables_tables = false;
+    // The dropped packet is IPv4 or IPv6 (its headers parsed).
+    bool ip_packet = false;
 };
 
 // `reason`: canonical reason name ("NETFILTER_DROP", "unknown", ...). `frames`: function names from the drop
@@ -34,7 +40,8 @@ struct NetnsHints {
 Enforcement classify_enforcement(std::string_view reason, const std::vector<std::string_view>& frames,
                                  const NetnsHints& hints = {});
 
-// True when a netfilter drop at this site could come from iptables-legacy and the netns should be probed.
+// True when the stack does not name the netfilter backend of this drop (a drop freed by nf_hook_slow) and the
+// netns should be probed for its iptables-legacy and nftables tables.
 bool needs_legacy_probe(std::string_view reason, const std::vector<std::string_view>& frames);
 
 }  // namespace npt::capture

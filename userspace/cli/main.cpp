@@ -5,6 +5,7 @@
 
 #include "cli/explain_command.hpp"
 #ifdef NPT_HAVE_CAPTURE
+#include "agent/agent_command.hpp"
 #include "cli/tail_command.hpp"
 #endif
 
@@ -20,10 +21,13 @@ int main(int argc, char** argv) {
         "netpol-trace"};
     app.set_version_flag("--version", std::string("netpol-trace ") + NPT_VERSION);
     app.require_subcommand(0, 1);
-    app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection.");
+    app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection, and\n"
+               "'netpol-trace agent --help' for the node agent a DaemonSet runs.");
 #ifdef NPT_HAVE_CAPTURE
     npt::cli::TailOptions tail;
     npt::cli::register_tail(app, tail);
+    npt::agent::AgentOptions agent;
+    npt::agent::register_agent(app, agent);
 #endif
     npt::cli::ExplainOptions explain;
     npt::cli::register_explain(app, explain);
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("explain")) return npt::cli::run_explain(explain, std::cout, std::cerr);
 #ifdef NPT_HAVE_CAPTURE
+    if (app.got_subcommand("agent")) return npt::agent::run_agent(agent, std::cerr);
     return npt::cli::run_tail(tail, std::cout, std::cerr);
 #else
     std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain' works\n";

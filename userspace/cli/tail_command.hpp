@@ -26,6 +26,12 @@ struct TailOptions {
     std::string node;
     std::string ready_file;
     double quiet_gap = 1.0;  // seconds without drops after which a flow's next drop is reported again
+    // The cluster-wide tail: agents found by label in a namespace, streamed through the pod proxy.
+    bool local = false;  // capture on this machine even when agents run in the cluster
+    std::string agent_namespace = "netpol-trace";
+    std::string agent_selector = "app.kubernetes.io/name=netpol-trace,app.kubernetes.io/component=agent";
+    int agent_port = 9842;
+    double agent_refresh = 10;  // seconds between lists of the agents
 };
 
 void register_tail(CLI::App& app, TailOptions& opts);

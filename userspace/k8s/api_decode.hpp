@@ -50,6 +50,8 @@ class ApiDecoder {
   public:
     Result<ListPage> decode_list(Resource r, std::string_view body);
     Result<WatchEvent> decode_watch_event(Resource r, std::string_view line);
+    // Frees the parser's buffers (sized to the largest document so far); the next decode allocates anew.
+    void release_buffers() { parser_ = simdjson::dom::parser{}; }
 
   private:
     simdjson::dom::parser parser_;

@@ -170,6 +170,17 @@ Result<std::shared_ptr<const ClusterState>> ClusterInformer::wait_synced(std::ch
                              client_->config().describe(), seconds_phrase(timeout), missing)};
 }
 
+std::optional<std::string> ClusterInformer::permanent_failure() const {
+    std::lock_guard lock(mu_);
+    for (const auto& r : reflectors_) {
+        const auto& st = r->status();
+        if (st.synced.load()) continue;
+        std::lock_guard sl(st.mu);
+        if (st.last_error_permanent && !st.last_error.empty()) return st.last_error;
+    }
+    return std::nullopt;
+}
+
 std::shared_ptr<const ClusterState> ClusterInformer::snapshot() const {
     std::lock_guard lock(mu_);
     return snapshot_;

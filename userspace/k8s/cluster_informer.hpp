@@ -80,6 +80,10 @@ class ClusterInformer {
     // latest failure), or stop().
     Result<std::shared_ptr<const ClusterState>> wait_synced(std::chrono::milliseconds timeout);
 
+    // The error of a first list that failed in a way retrying will not fix (401, 403, certificate
+    // verification), if any resource has one.
+    std::optional<std::string> permanent_failure() const;
+
     // The latest snapshot (nullptr before the first sync). Cheap: no rebuild.
     std::shared_ptr<const ClusterState> snapshot() const;
     // A snapshot of everything received so far, rebuilt now if anything changed (ignores the interval).

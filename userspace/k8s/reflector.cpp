@@ -86,6 +86,8 @@ void Reflector::run() {
 
 bool Reflector::list() {
     ListOutcome out = list_resource(client_, resource_, options_.page_size, decoder_, &cancel_);
+    // The parser grew to the largest page; watch events are small: give that memory back.
+    decoder_.release_buffers();
     if (!out.ok) {
         if (out.failure.cancelled) return false;
         // A cluster older than 1.21 has no discovery.k8s.io/v1: explain Services from their selectors.

@@ -25,12 +25,36 @@ std::string tcp_flags_text(uint8_t flags) {
 
 }  // namespace
 
+DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
+                        std::optional<std::string> comment) {
+    DropRule r{std::move(table), std::move(chain), handle, std::move(comment), std::nullopt, std::nullopt};
+    const auto starts = [&](std::string_view prefix) { return r.chain.rfind(prefix, 0) == 0; };
+    if (starts("KUBE-NWPLCY-") || starts("KUBE-POD-FW-") || starts("KUBE-ROUTER-")) {
+        r.cni = "kube-router";
+    } else if (starts("cali-")) {
+        r.cni = "calico";
+    }
+    // kube-router names the policy in its rule comments: "<namespace>/<name> policy".
+    if (r.comment) {
+        const std::string_view c = *r.comment;
+        constexpr std::string_view kSuffix = " policy";
+        const auto slash = c.find('/');
+        if (c.size() > kSuffix.size() && c.substr(c.size() - kSuffix.size()) == kSuffix &&
+            slash != std::string_view::npos && slash > 0 && c.find(' ') == c.size() - kSuffix.size()) {
+            r.policy = std::string(c.substr(0, c.size() - kSuffix.size()));
+            r.cni = r.cni.value_or("kube-router");
+        }
+    }
+    return r;
+}
+
 std::string format_time(std::chrono::system_clock::time_point t) {
     const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(t);
     return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", ms);
 }
 
 void annotate_drop(DropRecord& r) {
+    const auto host = [](const IpAddr& ip) { return ip.is_v4() ? ip.str() : "[" + ip.str() + "]"; };
     auto& e = r.explanation;
     if (r.original_dst && !r.explanation.dst.service) {
         const auto& od = *r.original_dst;
@@ -39,8 +63,8 @@ void annotate_drop(DropRecord& r) {
                 {hint::kServiceVipDnat, Direction::Egress, std::nullopt,
                  fmt::format("the client dialled {}:{}{}; conntrack translated it to {}:{} before the policy hook, so "
                              "policies see the endpoint, not the Service IP and port",
-                             od.ip.str(), od.port, od.service ? " (Service " + *od.service + ")" : std::string(),
-                             e.dst.ip.str(), e.dst.port)});
+                             host(od.ip), od.port, od.service ? " (Service " + *od.service + ")" : std::string(),
+                             host(e.dst.ip), e.dst.port)});
         }
     }
     if (!r.attributed || !e.allowed()) return;
@@ -79,6 +103,18 @@ Json drop_json(const DropRecord& r, const char* event) {
     j["src"]["port"] = r.sport;
     if (r.tcp_flags) j["tcp_flags"] = tcp_flags_text(r.tcp_flags);
     if (r.icmp) j["icmp"] = Json{{"type", r.icmp->first}, {"code", r.icmp->second}};
+    if (r.rule) {
+        const auto& rule = *r.rule;
+        const auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+        j["rule"] = Json{{"table", rule.table},
+                         {"chain", rule.chain},
+                         {"handle", rule.handle ? Json(*rule.handle) : Json(nullptr)},
+                         {"comment", opt(rule.comment)},
+                         {"cni", opt(rule.cni)},
+                         {"policy", opt(rule.policy)}};
+    } else {
+        j["rule"] = nullptr;
+    }
     if (r.original_dst) {
         j["original_dst"] = Json{{"ip", r.original_dst->ip.str()},
                                  {"port", r.original_dst->port},

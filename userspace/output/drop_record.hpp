@@ -19,6 +19,20 @@ struct OriginalDestination {
     std::optional<std::string> service;  // "ns/name" when the state knows the VIP
 };
 
+// The netfilter rule that returned the DROP verdict: the JSON `rule` object.
+struct DropRule {
+    std::string table;
+    std::string chain;
+    std::optional<uint64_t> handle;       // nftables rule handle
+    std::optional<std::string> comment;
+    std::optional<std::string> cni;       // "kube-router", "calico": from the chain's naming convention
+    std::optional<std::string> policy;    // "ns/name", when the comment names it (kube-router)
+};
+
+// A DropRule with cni and policy filled where the chain and comment follow a CNI's conventions. Pure.
+DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
+                        std::optional<std::string> comment);
+
 struct DropRecord {
     std::chrono::system_clock::time_point first_seen;
     std::chrono::system_clock::time_point last_seen;
@@ -34,6 +48,7 @@ struct DropRecord {
     uint8_t tcp_flags = 0;
     std::optional<std::pair<uint8_t, uint8_t>> icmp;  // type, code
     std::optional<OriginalDestination> original_dst;
+    std::optional<DropRule> rule;  // known where the kernel allows rule attribution (fexit)
     bool attributed = false;  // false when no cluster state was available
     Explanation explanation;
 };

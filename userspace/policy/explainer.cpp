@@ -161,7 +161,7 @@ int misses_cost(const std::vector<Miss>& misses) {
             case MissKind::NamespaceLabels: cost += m.near ? kNearCost : kFarCost; break;
             case MissKind::PodNamespace: cost += kFarCost; break;
             case MissKind::NotAPod: cost += kNotAPodCost; break;
-            case MissKind::IpBlockRange: cost += kRangeCost; break;
+            case MissKind::IpBlockRange: cost += m.other_family ? kRangeCost + kFarCost : kRangeCost; break;
             case MissKind::IpBlockExcept: cost += kExceptCost; break;
             case MissKind::Port: cost += kPortCost; break;
             case MissKind::NamedPort: cost += kNamedPortCost; break;
@@ -177,8 +177,10 @@ std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, c
     if (peer.ip_block) {
         const auto& b = *peer.ip_block;
         if (!b.cidr.contains(remote.ip)) {
+            const bool other_family = b.cidr.base.family != remote.ip.family;
             out.push_back({MissKind::IpBlockRange, false,
-                           fmt::format("ipBlock {} does not contain {} {}", b.cidr.str(), role, remote.ip.str())});
+                           fmt::format("ipBlock {} does not contain {} {}", b.cidr.str(), role, remote.ip.str()),
+                           other_family});
         } else {
             for (const auto& ex : b.except) {
                 if (ex.contains(remote.ip)) {
@@ -596,7 +598,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         const Hint dnat{hint::kServiceVipDnat, Direction::Egress, about,
                   fmt::format("{}:{} is Service {}; policies see its endpoints after DNAT ({}), so rules must allow "
                               "the endpoint IPs and target port {}, not the Service IP and port{}",
-                              dst_ip.str(), port, svc.id(), join(endpoint_texts, ", "), join(targets, "/"),
+                              dst_ip.is_v4() ? dst_ip.str() : "[" + dst_ip.str() + "]", port, svc.id(), join(endpoint_texts, ", "), join(targets, "/"),
                               about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")};
         add_hint(top.hints, dnat);
         // Each endpoint result stands alone (scripts read them one by one): the denied ones carry it too.

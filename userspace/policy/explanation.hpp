@@ -56,6 +56,7 @@ struct Miss {
     MissKind kind = MissKind::PodLabels;
     bool near = false;  // a near miss (label drift, small edit)
     std::string message;
+    bool other_family = false;  // IpBlockRange: the block is of the other IP family (farther than a range miss)
 };
 
 struct RuleDiagnosis {

@@ -1,0 +1,88 @@
+// Dropped flows as users see them: kernel flows (which also differ by source port) folded into one
+// flow per source, destination, protocol, port, reason and enforcement point, each explained once by
+// the engine when first seen, with counts refreshed from the kernel's per-flow map. Shared by the live
+// tail and the agent; not thread-safe (the capture loop owns it).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/error.hpp"
+#include "drop_capture.hpp"
+#include "cli/pod_scope.hpp"
+#include "output/drop_record.hpp"
+#include "state/cluster_state.hpp"
+
+namespace npt::cli {
+
+struct TrackedFlow {
+    DropRecord record;
+    std::vector<capture::FlowKey> kernel_flows;  // the kernel keys aggregated into this flow
+    std::string key;                             // source|destination|protocol|port|reason|enforcement
+    bool in_scope = true;
+    uint64_t metered = 0;    // drops already added to metrics (the agent's)
+    uint64_t published = 0;  // count in the last line published for it (the agent's)
+};
+
+class FlowTracker {
+public:
+    FlowTracker(PodScope scope, std::string node, std::shared_ptr<const ClusterState> state)
+        : scope_(std::move(scope)), node_(std::move(node)), state_(std::move(state)) {}
+
+    void set_state(std::shared_ptr<const ClusterState> state) { state_ = std::move(state); }
+    const std::shared_ptr<const ClusterState>& state() const { return state_; }
+    const std::string& node() const { return node_; }
+    const PodScope& scope() const { return scope_; }
+
+    // The IPs of the watched pods (empty when every drop is watched); warns on `err` once per
+    // namespace missing from the state. Error: --pod names no pod with an IP.
+    Result<std::vector<capture::IpAddress>> watched_ips(std::ostream& err);
+
+    struct Report {
+        TrackedFlow* flow = nullptr;
+        const char* event = nullptr;  // "drop" (first seen), "resumed", or null: nothing to report
+    };
+    // Folds one kernel event in. A new flow is explained now, with the state of this moment.
+    Report on_event(const capture::DropEvent& ev, capture::DropCapture& cap);
+
+    // Reads every flow's count from the kernel map (an evicted kernel entry keeps the last count read). With
+    // `recover`, kernel flows never reported (their event was lost to a full ring buffer) are rebuilt from the
+    // map and folded in like events: the new flows among them are returned, to be reported as drops.
+    std::vector<Report> refresh_counts(capture::DropCapture& cap, bool recover = false);
+
+    // Forgets flows not seen since `idle_before`, then the least recently seen beyond `max_flows`
+    // (a long-running agent's memory stays bounded). Returns how many were forgotten.
+    size_t expire(std::chrono::system_clock::time_point idle_before, size_t max_flows);
+
+    const std::vector<TrackedFlow>& flows() const { return flows_; }
+    std::vector<TrackedFlow>& flows() { return flows_; }
+    uint64_t reported() const { return reported_; }  // new flows in scope so far
+
+private:
+    void reindex();
+
+    PodScope scope_;
+    std::string node_;
+    std::shared_ptr<const ClusterState> state_;
+    std::vector<TrackedFlow> flows_;
+    std::unordered_map<std::string, size_t> index_;
+    std::unordered_map<capture::FlowKey, size_t, capture::FlowKeyHash> by_kernel_key_;
+    uint64_t reported_ = 0;
+    std::set<std::string> warned_namespaces_;
+};
+
+// Engine protocol of an IP protocol number, and the name the tail shows ("TCP", "IP/47").
+Protocol engine_protocol(uint8_t ip_proto);
+std::string display_protocol(uint8_t ip_proto);
+
+// $NODE_NAME, else the host name.
+std::string default_node_name();
+
+}  // namespace npt::cli

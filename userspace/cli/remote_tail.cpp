@@ -1,0 +1,331 @@
+#include "cli/remote_tail.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <ostream>
+#include <fstream>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include "k8s/api_resources.hpp"
+#include "k8s/cancellation.hpp"
+
+namespace npt::cli {
+
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string str(const Json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string endpoint_label(const Json& e) {
+    const std::string ip = str(e, "ip");
+    if (auto pod = str(e, "pod"); !pod.empty()) return fmt::format("{} ({})", pod, ip);
+    if (auto svc = str(e, "service"); !svc.empty()) return fmt::format("{} (Service {})", ip, svc);
+    if (auto node = str(e, "node"); !node.empty()) return fmt::format("{} (node {})", ip, node);
+    return ip;
+}
+
+// The same line the local tail prints for a drop, from the agent's JSON object.
+void write_text(std::ostream& out, const Json& j, bool with_details) {
+    const auto port = j.value("port", 0);
+    const std::string verdict = str(j, "verdict");
+    const std::string policy = verdict.empty() || verdict == "unknown" ? "" : "  policy: " + verdict;
+    out << fmt::format("{}{} {} {} {} -> {}{} {} at {} ct={} x{}{}\n", str(j, "event") == "resumed" ? "(resumed) " : "",
+                       str(j, "time"), str(j, "node"), str(j, "protocol"), endpoint_label(j.value("src", Json::object())),
+                       endpoint_label(j.value("dst", Json::object())), port ? fmt::format(":{}", port) : "",
+                       str(j, "reason"), str(j, "enforcement"), str(j, "ct_state"), j.value("count", 0), policy);
+    if (!with_details || policy.empty()) return;
+    for (const char* dir : {"egress", "ingress"}) {
+        const Json side = j.value(dir, Json::object());
+        if (side.value("allowed", true)) continue;
+        const Json& local = std::string(dir) == "egress" ? j["src"] : j["dst"];
+        std::vector<std::string> policies = side.value("policies", std::vector<std::string>{});
+        out << fmt::format("    {} of {} denied: isolated by {}\n", dir, str(local, "pod"), fmt::join(policies, ", "));
+        for (const auto& d : side.value("diagnosis", Json::array())) {
+            const auto closest = d.find("closest_rule");
+            if (closest == d.end() || closest->is_null()) {
+                out << "      " << str(d, "policy") << ": " << str(d, "summary") << '\n';
+                continue;
+            }
+            for (const auto& m : closest->value("misses", Json::array()))
+                out << "      " << str(d, "policy") << ": " << str(m, "message") << '\n';
+        }
+    }
+    for (const auto& h : j.value("hints", Json::array()))
+        out << "    " << str(h, "code") << ": " << str(h, "message") << '\n';
+}
+
+struct Line {
+    std::string agent;
+    std::string text;
+};
+
+// Lines from every agent's stream, in arrival order.
+class Inbox {
+public:
+    void push(Line line) {
+        std::lock_guard lock(mu_);
+        if (lines_.size() >= kMax) {
+            ++overflowed_;
+            return;
+        }
+        lines_.push_back(std::move(line));
+        cv_.notify_one();
+    }
+    std::deque<Line> take(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, timeout, [&] { return !lines_.empty(); });
+        std::deque<Line> out;
+        out.swap(lines_);
+        return out;
+    }
+    uint64_t overflowed() {
+        std::lock_guard lock(mu_);
+        return overflowed_;
+    }
+
+private:
+    static constexpr size_t kMax = 100000;  // lines waiting for the terminal; more are counted, not kept
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Line> lines_;
+    uint64_t overflowed_ = 0;
+};
+
+// One agent's /events stream, reconnected with backoff until cancelled.
+class AgentStream {
+public:
+    AgentStream(std::shared_ptr<k8s::ApiClient> client, AgentPod agent, std::string path, Inbox& inbox,
+                std::ostream& err, std::mutex& err_mu, bool debug)
+        : agent_(std::move(agent)) {
+        thread_ = std::thread([this, client = std::move(client), path = std::move(path), &inbox, &err, &err_mu, debug] {
+            auto backoff = std::chrono::milliseconds(500);
+            while (!cancel_.cancelled()) {
+                const auto started = Clock::now();
+                auto r = client->stream_lines(
+                    path,
+                    [&](std::string_view line) {
+                        if (!line.empty() && line.find_first_not_of(" \t\r") != std::string_view::npos)
+                            inbox.push({agent_.name, std::string(line)});
+                        return true;
+                    },
+                    &cancel_);
+                if (cancel_.cancelled()) break;
+                if (Clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(500);
+                {
+                    std::lock_guard lock(err_mu);
+                    if (!r.ok() || debug)
+                        err << fmt::format("netpol-trace: the stream from agent {} (node {}) ended{}; reconnecting\n",
+                                           agent_.name, agent_.node,
+                                           r.ok() ? "" : ": " + client->error_for(r, "stream /events").message);
+                }
+                if (!cancel_.sleep_for(backoff)) break;
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+            }
+        });
+    }
+    ~AgentStream() {
+        cancel_.cancel();
+        if (thread_.joinable()) thread_.join();
+    }
+    const AgentPod& agent() const { return agent_; }
+
+private:
+    AgentPod agent_;
+    k8s::Cancellation cancel_;
+    std::thread thread_;
+};
+
+// Lists the agent pods every --agent-refresh seconds in a thread of its own, so that a slow API server never
+// holds up the lines of the agents already streaming.
+class AgentLister {
+public:
+    AgentLister(std::shared_ptr<k8s::ApiClient> client, const TailOptions& o, std::ostream& err, std::mutex& err_mu) {
+        thread_ = std::thread([this, client = std::move(client), &o, &err, &err_mu] {
+            const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::duration<double>(o.agent_refresh));
+            while (cancel_.sleep_for(interval)) {
+                auto agents = list_agents(*client, o, &cancel_);
+                if (cancel_.cancelled()) break;
+                if (!agents) {
+                    std::lock_guard lock(err_mu);
+                    err << "netpol-trace: " << agents.error().message << " (keeping the current streams)\n";
+                    continue;
+                }
+                std::lock_guard lock(mu_);
+                latest_ = std::move(*agents);
+            }
+        });
+    }
+    ~AgentLister() {
+        cancel_.cancel();
+        if (thread_.joinable()) thread_.join();
+    }
+    // The newest list not taken yet.
+    std::optional<std::vector<AgentPod>> take() {
+        std::lock_guard lock(mu_);
+        auto out = std::move(latest_);
+        latest_.reset();
+        return out;
+    }
+
+private:
+    k8s::Cancellation cancel_;
+    std::mutex mu_;
+    std::optional<std::vector<AgentPod>> latest_;
+    std::thread thread_;
+};
+
+struct SeenFlow {
+    Json last;  // the latest line of the flow
+};
+
+}  // namespace
+
+Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const TailOptions& o,
+                                         const k8s::Cancellation* cancel) {
+    const std::string path = fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}", k8s::url_escape(o.agent_namespace),
+                                         k8s::url_escape(o.agent_selector));
+    auto r = client.get(path, cancel);
+    if (!r.ok())
+        return client.error_for(r, fmt::format("list the netpol-trace agents in namespace {}", o.agent_namespace),
+                                "needs list on pods and get on pods/proxy in that namespace");
+    Json list = Json::parse(r.body, nullptr, false);
+    if (list.is_discarded() || !list.is_object())
+        return Error{fmt::format("listing the agents in namespace {}: the API server's answer is not JSON",
+                                 o.agent_namespace)};
+    std::vector<AgentPod> agents;
+    for (const auto& item : list.value("items", Json::array())) {
+        const Json meta = item.value("metadata", Json::object());
+        const Json status = item.value("status", Json::object());
+        if (meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null()) continue;
+        if (str(status, "phase") != "Running") continue;
+        agents.push_back({str(meta, "name"), str(item.value("spec", Json::object()), "nodeName")});
+    }
+    std::sort(agents.begin(), agents.end(), [](const AgentPod& a, const AgentPod& b) { return a.name < b.name; });
+    return agents;
+}
+
+std::string agent_events_path(const TailOptions& o, const AgentPod& agent) {
+    std::vector<std::string> query;
+    for (const auto& ns : o.namespaces) query.push_back("namespace=" + k8s::url_escape(ns));
+    if (!o.pod.empty()) query.push_back("pod=" + k8s::url_escape(o.pod));
+    if (!o.reasons.empty()) query.push_back("reason=" + k8s::url_escape(o.reasons));
+    return fmt::format("/api/v1/namespaces/{}/pods/{}:{}/proxy/events{}{}", k8s::url_escape(o.agent_namespace),
+                       k8s::url_escape(agent.name), o.agent_port, query.empty() ? "" : "?",
+                       fmt::join(query, "&"));
+}
+
+int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client, std::vector<AgentPod> agents,
+                    SignalWatch& signals, std::ostream& out, std::ostream& err) {
+    std::mutex err_mu;
+    Inbox inbox;
+    std::map<std::string, std::unique_ptr<AgentStream>> streams;  // by pod name
+    auto follow = [&](const std::vector<AgentPod>& now) {
+        for (auto it = streams.begin(); it != streams.end();) {
+            const bool present = std::any_of(now.begin(), now.end(),
+                                             [&](const AgentPod& a) { return a == it->second->agent(); });
+            if (present) {
+                ++it;
+                continue;
+            }
+            {
+                std::lock_guard lock(err_mu);
+                err << fmt::format("netpol-trace: agent {} (node {}) is gone\n", it->second->agent().name,
+                                   it->second->agent().node);
+            }
+            it = streams.erase(it);
+        }
+        for (const auto& a : now) {
+            if (streams.count(a.name)) continue;
+            {
+                std::lock_guard lock(err_mu);
+                err << fmt::format("netpol-trace: streaming drops from agent {}/{} on node {}\n", o.agent_namespace,
+                                   a.name, a.node);
+            }
+            streams.emplace(a.name, std::make_unique<AgentStream>(client, a, agent_events_path(o, a), inbox, err,
+                                                                  err_mu, o.debug));
+        }
+    };
+    follow(agents);
+    if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << '\n';
+
+    AgentLister lister(client, o, err, err_mu);
+    std::map<std::string, SeenFlow> flows;  // node|from|to|protocol|port|reason|enforcement
+    uint64_t reported = 0;
+    const auto start = Clock::now();
+    bool stop = false;
+    while (!stop) {
+        for (auto& line : inbox.take(std::chrono::milliseconds(100))) {
+            if (o.count && reported >= o.count) break;
+            Json j = Json::parse(line.text, nullptr, false);
+            if (j.is_discarded() || !j.is_object()) {
+                std::lock_guard lock(err_mu);
+                err << fmt::format("netpol-trace: agent {} sent a line that is not JSON; skipped\n", line.agent);
+                continue;
+            }
+            const std::string event = str(j, "event");
+            if (event != "drop" && event != "resumed" && event != "update") continue;
+            const std::string key =
+                fmt::format("{}|{}|{}|{}|{}|{}|{}", str(j, "node"), str(j, "from"), str(j, "to"), str(j, "protocol"),
+                            j.value("port", 0), str(j, "reason"), str(j, "enforcement"));
+            flows[key].last = j;
+            if (event == "update") continue;  // a newer count, for the summary
+            if (event == "drop") ++reported;
+            if (o.output == "json")
+                out << j.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+            else
+                write_text(out, j, event == "drop");
+        }
+        out.flush();
+        const auto now = Clock::now();
+        if (auto latest = lister.take()) follow(*latest);
+        if (signals.received()) stop = true;
+        if (o.duration > 0 && now - start >= std::chrono::duration<double>(o.duration)) stop = true;
+        if (o.count && reported >= o.count) stop = true;
+    }
+    streams.clear();
+    if (o.output == "json") {
+        for (auto& [key, f] : flows) {
+            f.last["event"] = "summary";
+            out << f.last.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+        }
+    } else {
+        uint64_t drops = 0;
+        std::set<std::string> nodes;
+        for (const auto& [key, f] : flows) {
+            drops += f.last.value("count", uint64_t{0});
+            nodes.insert(str(f.last, "node"));
+        }
+        out << fmt::format("\nsummary: {} dropped flow{} on {} node{}, {} drop{} (counts as the agents last "
+                           "reported them, every 5 s)\n",
+                           flows.size(), flows.size() == 1 ? "" : "s", nodes.size(), nodes.size() == 1 ? "" : "s",
+                           drops, drops == 1 ? "" : "s");
+        for (const auto& [key, f] : flows) {
+            const auto& j = f.last;
+            const auto port = j.value("port", 0);
+            out << fmt::format("  {:>8}  {} {} {} -> {}{} {} at {}  ({})\n", j.value("count", 0), str(j, "node"),
+                               str(j, "protocol"), endpoint_label(j.value("src", Json::object())),
+                               endpoint_label(j.value("dst", Json::object())), port ? fmt::format(":{}", port) : "",
+                               str(j, "reason"), str(j, "enforcement"), str(j, "verdict"));
+        }
+    }
+    out.flush();
+    if (auto lost = inbox.overflowed())
+        err << fmt::format("netpol-trace: {} lines were dropped because the terminal could not keep up\n", lost);
+    return 0;
+}
+
+}  // namespace npt::cli
