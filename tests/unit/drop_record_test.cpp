@@ -80,3 +80,24 @@ TEST(DropRecord, ConntrackDnatAddsTheServiceTheClientDialled) {
     EXPECT_EQ(j["original_dst"]["port"], 443);
     EXPECT_EQ(j["original_dst"]["service"], "default/kubernetes");
 }
+
+TEST(DropRule, KubeRouterCommentsNameThePolicy) {
+    auto r = npt::make_drop_rule("filter", "KUBE-NWPLCY-ABCDEF", 42, std::string("shop/allow-web policy"));
+    EXPECT_EQ(r.cni, "kube-router");
+    EXPECT_EQ(r.policy, "shop/allow-web");
+    // A rule in a chain of no known CNI with such a comment is still kube-router's naming.
+    r = npt::make_drop_rule("filter", "FORWARD", 7, std::string("db/allow-api policy"));
+    EXPECT_EQ(r.cni, "kube-router");
+    EXPECT_EQ(r.policy, "db/allow-api");
+}
+
+TEST(DropRule, CalicoChainsAndUnknownRules) {
+    auto r = npt::make_drop_rule("filter", "cali-tw-cali1234", 9, std::string("cali:abc; End of tier default"));
+    EXPECT_EQ(r.cni, "calico");
+    EXPECT_FALSE(r.policy);
+    r = npt::make_drop_rule("inet lab", "forward", std::nullopt, std::nullopt);
+    EXPECT_FALSE(r.cni);
+    EXPECT_FALSE(r.policy);
+    auto j = npt::drop_json(npt::DropRecord{}, "drop");
+    EXPECT_TRUE(j.contains("rule") && j["rule"].is_null());  // the key is always there
+}

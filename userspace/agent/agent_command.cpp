@@ -432,6 +432,8 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     Shared shared;
     shared.metrics = DropMetrics(o.max_pod_series);
     EventHub hub(o.max_clients);
+    // Declared before the HTTP frontend, so that it outlives the handlers reading its stats.
+    std::unique_ptr<k8s::ClusterInformer> informer;
     HttpFrontend http(shared, hub, node, o.debug, err);
     if (!http.start(addr, o.max_clients, error)) {
         err << "netpol-trace agent: " << error << '\n';
@@ -441,7 +443,6 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
                        addr.host.find(':') != std::string::npos ? "[" + addr.host + "]" : addr.host, http.port(), node);
 
     std::shared_ptr<const ClusterState> state;
-    std::unique_ptr<k8s::ClusterInformer> informer;
     if (!o.state_files.empty()) {
         auto objects = load_state_files(o.state_files);
         if (!objects) {

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
         "netpol-trace: for every packet a Kubernetes node drops, which NetworkPolicy did it and why the policy\n"
         "that looks right does not allow it.\n\n"
         "Without a subcommand it tails the drops of this node (root, or CAP_BPF+CAP_PERFMON), with the cluster\n"
-        "state from the kubeconfig (or the in-cluster service account), or offline from --state files:\n"
+        "state from the kubeconfig (or the in-cluster service account), or offline from --state files. When the\n"
+        "cluster runs netpol-trace agents (deploy/), it tails every node through them, without privileges:\n"
         "  netpol-trace -n shop\n"
         "  netpol-trace --state cluster.json -n shop -o json --duration 60\n"
         "Exit status: 0 after a clean stop, 1 when the kernel capture cannot run, 2 usage or input error.",
