@@ -19,10 +19,10 @@
 
 #include "agent/drop_metrics.hpp"
 #include "agent/event_hub.hpp"
+#include "cli/cluster_source.hpp"
 #include "cli/flow_tracker.hpp"
 #include "cli/signal_watch.hpp"
 #include "drop_capture.hpp"
-#include "k8s/client_config.hpp"
 #include "k8s/cluster_informer.hpp"
 #include "output/json_output.hpp"
 #include "state/state_loader.hpp"
@@ -451,18 +451,15 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         }
         state = ClusterState::build(std::move(*objects));
     } else if (!o.no_kubernetes) {
-        k8s::ClientOptions copts;
-        copts.kubeconfig = o.kubeconfig;
-        copts.context = o.context;
-        auto config = k8s::load_client_config(copts);
-        if (!config) {
-            err << "netpol-trace agent: " << config.error().message
+        auto client = cli::connect_api(o.kubeconfig, o.context);
+        if (!client) {
+            err << "netpol-trace agent: " << client.error().message
                 << " (run it with a service account, pass --kubeconfig, or --no-kubernetes)\n";
             return 2;
         }
         k8s::InformerOptions iopts;
         iopts.log = [&err](std::string_view msg) { err << "netpol-trace agent: " << msg << '\n'; };
-        informer = std::make_unique<k8s::ClusterInformer>(std::make_shared<k8s::ApiClient>(std::move(*config)), iopts);
+        informer = std::make_unique<k8s::ClusterInformer>(std::move(*client), iopts);
         informer->start();
         http.set_informer(informer.get());
         set_not_ready(shared, "waiting for the first list of the cluster state from the Kubernetes API");

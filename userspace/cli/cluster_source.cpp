@@ -2,6 +2,7 @@
 
 #include <ostream>
 
+#include "k8s/client_config.hpp"
 #include "k8s/fetch_cluster_state.hpp"
 #include "state/state_loader.hpp"
 
@@ -26,6 +27,15 @@ Result<std::shared_ptr<const ClusterState>> load_cluster_state(const std::vector
                      " (or pass --state FILE with kubectl get namespaces,pods,networkpolicies,services,endpointslices "
                      "-A -o json)"};
     return state;
+}
+
+Result<std::shared_ptr<k8s::ApiClient>> connect_api(const std::string& kubeconfig, const std::string& context) {
+    k8s::ClientOptions opts;
+    opts.kubeconfig = kubeconfig;
+    opts.context = context;
+    auto config = k8s::load_client_config(opts);
+    if (!config) return config.error();
+    return std::make_shared<k8s::ApiClient>(std::move(*config));
 }
 
 }  // namespace npt::cli

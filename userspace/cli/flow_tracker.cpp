@@ -116,7 +116,8 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
             auto pod = s.pod_by_ip(ip);
             return pod ? s.pod_id(*pod) : ip.str();
         };
-        r.explanation = explain_flow(s, *src, *dst, engine_protocol(ev.protocol), ev.dport, name(*src), name(*dst));
+        const Protocol protocol = engine_protocol(ev.protocol);
+        bool explained = false;
         if (ev.original_dst) {
             if (auto od = engine_ip(ev.original_dst->ip)) {
                 OriginalDestination orig{*od, ev.original_dst->port, std::nullopt};
@@ -124,12 +125,12 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
                     orig.service = s.services()[*svc].id();
                     // What `explain` says of the Service the client dialled, for the endpoint the packet went to:
                     // the same verdict, plus the SERVICE_VIP_DNAT hint naming the rule written for the VIP.
-                    auto dialled = explain_flow(s, *src, *od, engine_protocol(ev.protocol), orig.port, name(*src),
-                                                *orig.service);
+                    auto dialled = explain_flow(s, *src, *od, protocol, orig.port, name(*src), *orig.service);
                     if (!dialled.service.empty()) {
                         for (auto& ep : dialled.service.front().endpoints) {
                             if (ep.dst.ip == *dst && ep.dst.port == ev.dport) {
                                 r.explanation = std::move(ep);
+                                explained = true;
                                 break;
                             }
                         }
@@ -138,6 +139,8 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
                 r.original_dst = orig;
             }
         }
+        // No DNAT, or an endpoint the state does not list for that Service (yet): the packet as the kernel saw it.
+        if (!explained) r.explanation = explain_flow(s, *src, *dst, protocol, ev.dport, name(*src), name(*dst));
         flow.in_scope = scope_.flow_in_scope(r.explanation);
     } else {
         r.explanation.from = ev.src.to_string();

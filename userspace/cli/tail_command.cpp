@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/cluster_source.hpp"
 #include "cli/flow_tracker.hpp"
 #include "cli/remote_tail.hpp"
 #include "cli/signal_watch.hpp"
@@ -17,7 +18,6 @@
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
 #include "k8s/cluster_informer.hpp"
-#include "k8s/client_config.hpp"
 #include "state/state_loader.hpp"
 
 namespace npt::cli {
@@ -201,16 +201,13 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                                state->pods().size(), state->policies().size(), state->services().size(),
                                state->namespaces().size(), o.state_files.size());
     } else if (!o.no_kubernetes) {
-        k8s::ClientOptions copts;
-        copts.kubeconfig = o.kubeconfig;
-        copts.context = o.context;
-        auto config = k8s::load_client_config(copts);
-        if (!config) {
-            err << "netpol-trace: " << config.error().message
+        auto connected = connect_api(o.kubeconfig, o.context);
+        if (!connected) {
+            err << "netpol-trace: " << connected.error().message
                 << " (pass --state FILE for offline state, or --no-kubernetes to tail without attribution)\n";
             return 2;
         }
-        auto client = std::make_shared<k8s::ApiClient>(std::move(*config));
+        auto client = std::move(*connected);
         if (!o.local) {
             // Agents in the cluster: tail every node through them (no privileges needed here).
             auto agents = list_agents(*client, o);
