@@ -243,7 +243,8 @@ class KubeRouter(IptablesDataplane):
         # egress policy in INPUT, after kube-proxy's DNAT.
         rules.append('-A INPUT -m comment --comment "kube-router netpol - 4IA2OSFRMVNDXBVV" -j KUBE-ROUTER-INPUT')
         policy_rules = {}  # policy chain -> rules
-        nflog = os.environ.get("NPT_LAB_NFLOG") == "1"
+        nflog = os.environ.get("NPT_LAB_NFLOG") in ("1", "k3s")
+        nflog_k3s = os.environ.get("NPT_LAB_NFLOG") == "k3s"
         for cp in self.compiled.values():
             p = cp.pod
             if not (cp.ingress.isolated or cp.egress.isolated):
@@ -286,8 +287,14 @@ class KubeRouter(IptablesDataplane):
                             body.append(f'-A {pc} {flag} {ip} {match} -m mark --mark 0x10000/0x10000 -j RETURN')
             who = f"POD name:{p.name} namespace:{p.namespace}"
             if nflog:
+                # k3s's kube-router names a policy of the pod in the log prefix; upstream logs without one.
+                prefix = ""
+                if nflog_k3s:
+                    named = (cp.ingress.policies if cp.ingress.isolated else []) + list(cp.egress.policies)
+                    prefix = f' --nflog-prefix "DROP by policy {named[0]}"' if named else ""
                 rules.append(f'-A {fw} -m comment --comment "rule to log dropped traffic {who}" -m mark ! --mark '
-                             f'0x10000/0x10000 -m limit --limit 10/minute --limit-burst 10 -j NFLOG --nflog-group 100')
+                             f'0x10000/0x10000 -m limit --limit 10/minute --limit-burst 10 -j NFLOG --nflog-group 100'
+                             f'{prefix}')
             rules.append(f'-A {fw} -m comment --comment "rule to REJECT traffic destined for {who}" '
                          f'-m mark ! --mark 0x10000/0x10000 -j REJECT')
             rules.append(f'-A {fw} -j MARK --set-xmark 0x0/0x10000')

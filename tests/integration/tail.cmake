@@ -3,6 +3,7 @@
 #   npt_tail_scope_test           root: --namespace, --pod and the kernel IP filter keep other drops out
 #   npt_tail_teardown_test        root: a failing test and scripts/lab down leave nothing behind
 #   npt_tail_nonroot_test         the tail without privileges: one line, exit 1
+#   npt_tail_rule_trace_test      root: --rule-trace and --nflog-group name the rule (kube-router, Calico, legacy)
 #   npt_agent_test                root: the agent (events, metrics, Prometheus) and the cluster-wide tail
 # The tests are Python 3 scripts (standard library only) run by /usr/bin/python3. Not root: exit 77 (skipped), except
 # under CI=true, where they fail.
@@ -51,3 +52,6 @@ npt_tail_test(npt_tail_nonroot_test 30 ${CMAKE_CURRENT_LIST_DIR}/tail_nonroot_te
 npt_tail_test(npt_tail_kubeconfig_test 90 ${CMAKE_CURRENT_LIST_DIR}/tail_kubeconfig_test.py)
 # The node agent (HTTP, metrics, Prometheus scrape) and the cluster-wide tail through the pod proxy.
 npt_tail_test(npt_agent_test 180 ${CMAKE_CURRENT_LIST_DIR}/agent_test.py)
+# --rule-trace and --nflog-group on kube-router (k3s NFLOG), Calico and iptables-legacy rulesets; the trace table's
+# cleanup after exit and SIGKILL.
+npt_tail_test(npt_tail_rule_trace_test 240 ${CMAKE_CURRENT_LIST_DIR}/tail_rule_trace_test.py)

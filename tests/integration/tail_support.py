@@ -65,9 +65,9 @@ def norm_ip(ip):
 class Lab:
     """One scripts/lab instance: `with Lab("calico", "npttail-calico", 233) as lab: ...`."""
 
-    def __init__(self, dataplane: str, prefix: str, octet: int):
+    def __init__(self, dataplane: str, prefix: str, octet: int, env=None):
         self.dataplane, self.prefix, self.octet = dataplane, prefix, octet
-        self.env = {**os.environ, "NPT_LAB_PREFIX": prefix, "NPT_LAB_OCTET": str(octet)}
+        self.env = {**os.environ, "NPT_LAB_PREFIX": prefix, "NPT_LAB_OCTET": str(octet), **(env or {})}
         self.config = None
 
     def run(self, *args, check_rc=True, timeout=120):
@@ -103,10 +103,12 @@ class Lab:
 
 
 class Tail:
-    """netpol-trace's live tail as a child process; `lines()` after `stop()` or `wait()`."""
+    """netpol-trace's live tail as a child process; `lines()` after `stop()` or `wait()`. With `netns`, it runs in
+    that network namespace (ip netns exec: the process keeps the pid)."""
 
-    def __init__(self, args, name="tail"):
+    def __init__(self, args, name="tail", netns=None):
         self.args, self.name = args, name
+        self.wrapper = ["ip", "netns", "exec", netns] if netns else []
         self.dir = None
         self.proc = None
 
@@ -117,7 +119,8 @@ class Tail:
         self.stderr_path = os.path.join(self.dir, "stderr")
         try:
             with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-                self.proc = subprocess.Popen([BINARY, *self.args, "--ready-file", self.ready], stdout=out, stderr=err)
+                self.proc = subprocess.Popen([*self.wrapper, BINARY, *self.args, "--ready-file", self.ready],
+                                             stdout=out, stderr=err)
             deadline = time.monotonic() + 30
             while not os.path.exists(self.ready):
                 if self.proc.poll() is not None:
@@ -248,12 +251,14 @@ def line_key(line):
 
 
 def index_lines(lines, lab_ips):
-    """{flow key: {"drop": [...], "resumed": [...], "summary": [...]}} for lines touching the lab's addresses."""
+    """{flow key: {"drop": [...], "resumed": [...], "summary": [...], "rule": [...]}} for lines touching the lab's
+    addresses."""
     out = {}
     for line in lines:
         if norm_ip(line["src"]["ip"]) not in lab_ips and norm_ip(line["dst"]["ip"]) not in lab_ips:
             continue
-        out.setdefault(line_key(line), {"drop": [], "resumed": [], "summary": []})[line["event"]].append(line)
+        events = out.setdefault(line_key(line), {"drop": [], "resumed": [], "summary": [], "rule": []})
+        events[line["event"]].append(line)
     return out
 
 

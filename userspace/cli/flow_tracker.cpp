@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "output/cni_naming.hpp"
 #include "policy/explainer.hpp"
 
 namespace npt::cli {
@@ -16,6 +17,21 @@ std::optional<IpAddr> engine_ip(const capture::IpAddress& a) {
     if (a.family == NPT_AF_INET) return IpAddr::from_bytes(IpFamily::V4, a.bytes.data());
     if (a.family == NPT_AF_INET6) return IpAddr::from_bytes(IpFamily::V6, a.bytes.data());
     return std::nullopt;
+}
+
+std::optional<DropLookup> drop_lookup(const capture::IpAddress& src, const capture::IpAddress& dst, uint8_t protocol,
+                                      uint16_t sport, uint16_t dport, uint64_t at_ns) {
+    auto s = engine_ip(src), d = engine_ip(dst);
+    if (!s || !d) return std::nullopt;
+    return DropLookup{*s, *d, protocol, sport, dport, at_ns};
+}
+
+// The tail's own hints depend on the rule: computed again when a rule arrives after the flow was explained.
+void reannotate_drop(DropRecord& r) {
+    std::erase_if(r.explanation.hints, [](const Hint& h) {
+        return h.code == hint::kNotExplainedByPolicy || h.code == hint::kUnmodelledPolicy;
+    });
+    annotate_drop(r);
 }
 
 const ClusterState& empty_state() {
@@ -51,6 +67,28 @@ std::string default_node_name() {
     char host[256] = {};
     if (gethostname(host, sizeof(host) - 1) == 0) return host;
     return "unknown";
+}
+
+void FlowTracker::set_state(std::shared_ptr<const ClusterState> state) {
+    state_ = std::move(state);
+    naming_prepared_ = false;
+}
+
+const ClusterState* FlowTracker::naming_state() {
+    // The CNI naming maps (Calico's hashed chain names) of this state: built once, when a first rule needs them.
+    if (state_ && !naming_prepared_) cni::prepare_naming_index(state_);
+    naming_prepared_ = true;
+    return state_.get();
+}
+
+void FlowTracker::mark_rule_trace(DropRecord& r) const {
+    if (!rule_trace_) return;
+    if (r.rule && r.rule->via == "nftrace")
+        r.rule_trace = "traced";
+    else if (r.backend == "iptables-legacy" || r.backend == "tc" || r.backend == "cgroup" || r.backend == "xdp")
+        r.rule_trace = "not_visible";
+    else
+        r.rule_trace = "not_traced";
 }
 
 Result<std::vector<capture::IpAddress>> FlowTracker::watched_ips(std::ostream& err) {
@@ -97,7 +135,10 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
     r.reason = ev.reason;
     r.enforcement = ev.enforcement;
     r.backend = ev.backend;
-    if (ev.rule) r.rule = make_drop_rule(ev.rule->table, ev.rule->chain, ev.rule->handle, ev.rule->comment);
+    if (ev.rule) {
+        r.rule = make_drop_rule(ev.rule->table, ev.rule->chain, ev.rule->handle, ev.rule->comment, naming_state());
+        r.rule->via = "fexit";
+    }
     r.ct_state = ev.ct_state;
     r.count = ev.count;
     r.sport = ev.sport;
@@ -147,6 +188,13 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
         r.explanation.to = ev.dst.to_string();
         flow.in_scope = scope_.everything();
     }
+    if (rule_source_) {
+        if (auto lookup = drop_lookup(ev.src, ev.dst, ev.protocol, ev.sport, ev.dport, ev.last_ns)) {
+            if (rule_source_(*lookup, r.rule)) attribute_drop_rule(*r.rule, naming_state());
+            flow.rule_wanted = !r.rule || r.rule->chain.empty();
+        }
+        mark_rule_trace(r);
+    }
     annotate_drop(r);
     flows_.push_back(std::move(flow));
     index_.emplace(key, flows_.size() - 1);
@@ -186,6 +234,30 @@ std::vector<FlowTracker::Report> FlowTracker::refresh_counts(capture::DropCaptur
         if (seen[i] && sums[i] > flows_[i].record.count) flows_[i].record.count = sums[i];
     std::vector<Report> out;
     for (const auto& key : recovered) out.push_back({&flows_[index_.at(key)], "drop"});
+    return out;
+}
+
+std::vector<TrackedFlow*> FlowTracker::attach_late_rules(capture::DropCapture& cap,
+                                                         std::chrono::system_clock::time_point since) {
+    std::vector<TrackedFlow*> out;
+    if (!rule_source_) return out;
+    for (auto& flow : flows_) {
+        if (!flow.rule_wanted || flow.record.last_seen < since) continue;
+        for (const auto& k : flow.kernel_flows) {
+            const auto c = cap.counts(k);
+            if (!c) continue;
+            const auto src = capture::IpAddress::from_raw(k.family, k.saddr);
+            const auto dst = capture::IpAddress::from_raw(k.family, k.daddr);
+            auto lookup = drop_lookup(src, dst, k.protocol, c->last_sport, k.dport, c->last_ns);
+            if (!lookup || !rule_source_(*lookup, flow.record.rule)) continue;
+            attribute_drop_rule(*flow.record.rule, naming_state());
+            reannotate_drop(flow.record);
+            flow.rule_wanted = flow.record.rule->chain.empty();
+            mark_rule_trace(flow.record);
+            out.push_back(&flow);
+            break;
+        }
+    }
     return out;
 }
 

@@ -22,6 +22,19 @@
 
 namespace npt::cli {
 
+// One dropped packet as the dataplane's other witnesses (nftables traces, NFLOG records) identify it.
+struct DropLookup {
+    IpAddr src;
+    IpAddr dst;
+    uint8_t protocol = 0;
+    uint16_t sport = 0;
+    uint16_t dport = 0;
+    uint64_t at_ns = 0;  // kernel monotonic clock
+};
+
+// Fills or extends `rule` with what a witness recorded of that packet's drop; true when it changed it.
+using RuleSource = std::function<bool(const DropLookup&, std::optional<DropRule>& rule)>;
+
 struct TrackedFlow {
     DropRecord record;
     std::vector<capture::FlowKey> kernel_flows;  // the kernel keys aggregated into this flow
@@ -29,14 +42,17 @@ struct TrackedFlow {
     bool in_scope = true;
     uint64_t metered = 0;    // drops already added to metrics (the agent's)
     uint64_t published = 0;  // count in the last line published for it (the agent's)
+    bool rule_wanted = false;  // the rule source had nothing yet when the flow was first seen
 };
 
 class FlowTracker {
 public:
     FlowTracker(PodScope scope, std::string node, std::shared_ptr<const ClusterState> state)
-        : scope_(std::move(scope)), node_(std::move(node)), state_(std::move(state)) {}
+        : scope_(std::move(scope)), node_(std::move(node)) {
+        set_state(std::move(state));
+    }
 
-    void set_state(std::shared_ptr<const ClusterState> state) { state_ = std::move(state); }
+    void set_state(std::shared_ptr<const ClusterState> state);
     const std::shared_ptr<const ClusterState>& state() const { return state_; }
     const std::string& node() const { return node_; }
     const PodScope& scope() const { return scope_; }
@@ -49,6 +65,14 @@ public:
         TrackedFlow* flow = nullptr;
         const char* event = nullptr;  // "drop" (first seen), "resumed", or null: nothing to report
     };
+    // Asked for the rule of every new flow (before it is explained) and, through attach_late_rules(), again for
+    // flows it had nothing for (a rate-limited trace may catch a later packet of the flow).
+    // `rule_trace`: the source includes --rule-trace (lines then say whether the trace named the rule).
+    void set_rule_source(RuleSource source, bool rule_trace) {
+        rule_source_ = std::move(source);
+        rule_trace_ = rule_trace;
+    }
+
     // Folds one kernel event in. A new flow is explained now, with the state of this moment.
     Report on_event(const capture::DropEvent& ev, capture::DropCapture& cap);
 
@@ -56,6 +80,10 @@ public:
     // `recover`, kernel flows never reported (their event was lost to a full ring buffer) are rebuilt from the
     // map and folded in like events: the new flows among them are returned, to be reported as drops.
     std::vector<Report> refresh_counts(capture::DropCapture& cap, bool recover = false);
+
+    // Asks the rule source again for flows still without a rule (seen since `since`); returns those that got one,
+    // re-explained with it.
+    std::vector<TrackedFlow*> attach_late_rules(capture::DropCapture& cap, std::chrono::system_clock::time_point since);
 
     // Forgets flows not seen since `idle_before`, then the least recently seen beyond `max_flows`
     // (a long-running agent's memory stays bounded). Returns how many were forgotten.
@@ -67,6 +95,8 @@ public:
 
 private:
     void reindex();
+    const ClusterState* naming_state();
+    void mark_rule_trace(DropRecord& r) const;
 
     PodScope scope_;
     std::string node_;
@@ -76,6 +106,9 @@ private:
     std::unordered_map<capture::FlowKey, size_t, capture::FlowKeyHash> by_kernel_key_;
     uint64_t reported_ = 0;
     std::set<std::string> warned_namespaces_;
+    RuleSource rule_source_;
+    bool naming_prepared_ = false;
+    bool rule_trace_ = false;
 };
 
 // Engine protocol of an IP protocol number, and the name the tail shows ("TCP", "IP/47").

@@ -25,6 +25,10 @@ struct TailOptions {
     bool debug = false;
     std::string node;
     std::string ready_file;
+    // Rule attribution beyond fexit: an nftables trace of the watched pods' packets, the CNI's NFLOG records.
+    bool rule_trace = false;
+    uint32_t rule_trace_rate = 100;  // traced packets per second
+    int nflog_group = -1;            // -1: off
     double quiet_gap = 1.0;  // seconds without drops after which a flow's next drop is reported again
     // The cluster-wide tail: agents found by label in a namespace, streamed through the pod proxy.
     bool local = false;  // capture on this machine even when agents run in the cluster

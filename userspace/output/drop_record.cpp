@@ -3,7 +3,9 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "output/cni_naming.hpp"
 #include "output/text_output.hpp"
+#include "state/cluster_state.hpp"
 
 namespace npt {
 
@@ -23,29 +25,271 @@ std::string tcp_flags_text(uint8_t flags) {
     return out;
 }
 
+// The rule, for messages: "chain filter/cali-po-x, rule 12", "NFLOG group 100, prefix "..."".
+std::string rule_location(const DropRule& rule) {
+    if (!rule.chain.empty()) {
+        std::string s = "chain " + (rule.table.empty() ? std::string() : rule.table + "/") + rule.chain;
+        if (rule.chain_policy)
+            s += ", the chain's policy";
+        else if (rule.handle)
+            s += fmt::format(", rule {}", *rule.handle);
+        return s;
+    }
+    if (rule.nflog_group) {
+        return fmt::format("NFLOG group {}{}", *rule.nflog_group,
+                           rule.nflog_prefix && !rule.nflog_prefix->empty()
+                               ? fmt::format(", prefix \"{}\"", *rule.nflog_prefix)
+                               : std::string());
+    }
+    return "rule unknown";
+}
+
+// Where the dataplane dropped it: "in calico chain filter/cali-po-x (rule 12)".
+std::string rule_where(const DropRule& rule) {
+    if (!rule.chain.empty()) {
+        std::string s = fmt::format("in {}chain {}{}", rule.cni ? *rule.cni + " " : std::string(),
+                                    rule.table.empty() ? std::string() : rule.table + "/", rule.chain);
+        if (rule.chain_policy)
+            s += " (the chain's policy)";
+        else if (rule.handle)
+            s += fmt::format(" (rule {})", *rule.handle);
+        return s;
+    }
+    return fmt::format("in a {}rule ({})", rule.cni ? *rule.cni + " " : std::string(), rule_location(rule));
+}
+
+// " for the egress of pod ns/name".
+std::string for_pod(const DropRule& rule) {
+    if (!rule.pod) return {};
+    return rule.direction ? fmt::format(" for the {} of pod {}", *rule.direction, *rule.pod) : " for pod " + *rule.pod;
+}
+
+// A Calico policy chain whose hashed name no policy of the state has.
+bool unknown_hashed_policy_chain(const DropRule& rule) {
+    return !rule.policy && rule.cni == "calico" && cni::parse_calico_chain(rule.chain, nullptr).hashed;
+}
+
+std::string pod_text(const DropRule& rule) {
+    if (!rule.pod) return {};
+    return "pod " + *rule.pod + (rule.direction ? " " + *rule.direction : std::string());
+}
+
+std::string rule_text(const DropRule& rule, bool attributed) {
+    std::string s;
+    if (!rule.chain.empty()) {
+        s = (rule.table.empty() ? std::string() : rule.table + "/") + rule.chain;
+        if (rule.chain_policy)
+            s += " chain policy";
+        else if (rule.handle)
+            s += fmt::format(" handle {}", *rule.handle);
+    }
+    if (rule.comment && !rule.comment->empty()) s += fmt::format("{}\"{}\"", s.empty() ? "" : " ", *rule.comment);
+    if (rule.nflog_group) {
+        s += fmt::format("{}nflog group {}", s.empty() ? "" : " ", *rule.nflog_group);
+        if (rule.nflog_prefix && !rule.nflog_prefix->empty()) s += fmt::format(" \"{}\"", *rule.nflog_prefix);
+    }
+    if (s.empty()) s = "unknown";
+    std::vector<std::string> what;
+    if (rule.cni) what.push_back(*rule.cni);
+    if (rule.policy) {
+        const bool knp = !rule.policy_kind || *rule.policy_kind == "NetworkPolicy";
+        what.push_back((knp ? std::string("policy ") : *rule.policy_kind + " ") + *rule.policy +
+                       (knp && attributed && !rule.policy_in_state ? " not in the state" : ""));
+    } else if (unknown_hashed_policy_chain(rule)) {
+        what.push_back(attributed ? "the chain of a policy not in the state" : "a policy's chain");
+    }
+    if (rule.pod) what.push_back(pod_text(rule));
+    std::string paren = fmt::format("{}", fmt::join(what, ", "));
+    if (!rule.evaluated_policies.empty())
+        paren += fmt::format("{}policies evaluated: {}", paren.empty() ? "" : "; ",
+                             fmt::join(rule.evaluated_policies, ", "));
+    if (!paren.empty()) s += " (" + paren + ")";
+    return s;
+}
+
+Json rule_json(const DropRule& rule) {
+    const auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+    const auto known = [](const std::string& v) { return v.empty() ? Json(nullptr) : Json(v); };
+    Json j = Json{{"table", known(rule.table)},
+                  {"chain", known(rule.chain)},
+                  {"handle", rule.handle ? Json(*rule.handle) : Json(nullptr)},
+                  {"comment", opt(rule.comment)},
+                  {"cni", opt(rule.cni)},
+                  {"policy", opt(rule.policy)},
+                  {"via", rule.via}};
+    if (rule.family) j["family"] = *rule.family;
+    if (rule.chain_policy) j["chain_policy"] = true;
+    if (!rule.path.empty()) j["path"] = rule.path;
+    if (!rule.returned_from.empty()) j["returned_from"] = rule.returned_from;
+    if (rule.pod) j["pod"] = *rule.pod;
+    if (rule.direction) j["direction"] = *rule.direction;
+    if (rule.policy_kind) j["policy_kind"] = *rule.policy_kind;
+    if (rule.policy) j["policy_in_state"] = rule.policy_in_state;
+    if (!rule.evaluated_policies.empty()) j["evaluated_policies"] = rule.evaluated_policies;
+    if (rule.nflog_group) j["nflog"] = Json{{"group", *rule.nflog_group}, {"prefix", rule.nflog_prefix.value_or("")}};
+    return j;
+}
+
+// What the flow tells of the rule's pod. kube-router's pod chain serves both directions: the flow's end the pod is
+// says which one dropped it. A Calico endpoint chain whose interface names no pod of the state (not Calico's
+// "cali" + sha1 name) is still the chain of the flow's destination (cali-tw-) or source (cali-fw-) workload.
+void reconcile_with_flow(DropRule& rule, const Explanation& e) {
+    if (rule.pod && (!rule.direction || rule.cni == "kube-router")) {
+        const bool src = e.src.pod == rule.pod, dst = e.dst.pod == rule.pod;
+        if (src != dst) rule.direction = src ? "egress" : "ingress";
+    }
+    if (!rule.pod && rule.cni == "calico" && rule.direction) {
+        bool endpoint = cni::parse_calico_chain(rule.chain, nullptr).kind == cni::CalicoChainKind::Endpoint;
+        for (size_t i = rule.path.size(); i-- > 0 && !endpoint;) {
+            const auto c = cni::parse_calico_chain(rule.path[i], nullptr);
+            endpoint = c.kind == cni::CalicoChainKind::Endpoint && c.direction == *rule.direction;
+        }
+        const auto& end = *rule.direction == "ingress" ? e.dst.pod : e.src.pod;
+        if (endpoint && end) rule.pod = *end;
+    }
+}
+
 }  // namespace
 
 DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
-                        std::optional<std::string> comment) {
-    DropRule r{std::move(table), std::move(chain), handle, std::move(comment), std::nullopt, std::nullopt};
-    const auto starts = [&](std::string_view prefix) { return r.chain.rfind(prefix, 0) == 0; };
-    if (starts("KUBE-NWPLCY-") || starts("KUBE-POD-FW-") || starts("KUBE-ROUTER-")) {
-        r.cni = "kube-router";
-    } else if (starts("cali-")) {
+                        std::optional<std::string> comment, const ClusterState* state) {
+    DropRule r;
+    r.table = std::move(table);
+    r.chain = std::move(chain);
+    r.handle = handle;
+    r.comment = std::move(comment);
+    attribute_drop_rule(r, state);
+    return r;
+}
+
+void attribute_drop_rule(DropRule& r, const ClusterState* state) {
+    r.cni.reset();
+    r.policy.reset();
+    r.pod.reset();
+    r.direction.reset();
+    r.policy_kind.reset();
+    r.policy_in_state = false;
+    r.evaluated_policies.clear();
+
+    const cni::NamingContext naming(state);  // the state's reverse maps, fetched once for this rule
+    const auto starts = [&](std::string_view prefix) { return r.chain.starts_with(prefix); };
+    if (starts("KUBE-NWPLCY-") || starts("KUBE-POD-FW-") || starts("KUBE-ROUTER-")) r.cni = "kube-router";
+
+    // Calico: the chain's name says it all (endpoint: pod and direction; policy chain: the policy).
+    const auto calico = cni::parse_calico_chain(r.chain, naming);
+    if (calico.kind != cni::CalicoChainKind::None) {
         r.cni = "calico";
+        if (!calico.direction.empty()) r.direction = calico.direction;
+        if (!calico.pod.empty()) r.pod = calico.pod;
+        if (calico.policy) {
+            r.policy = calico.policy->name;
+            r.policy_kind = calico.policy->kind;
+        }
     }
-    // kube-router names the policy in its rule comments: "<namespace>/<name> policy".
-    if (r.comment) {
-        const std::string_view c = *r.comment;
-        constexpr std::string_view kSuffix = " policy";
-        const auto slash = c.find('/');
-        if (c.size() > kSuffix.size() && c.substr(c.size() - kSuffix.size()) == kSuffix &&
-            slash != std::string_view::npos && slash > 0 && c.find(' ') == c.size() - kSuffix.size()) {
-            r.policy = std::string(c.substr(0, c.size() - kSuffix.size()));
+    std::vector<cni::CalicoChain> calico_path;
+    if (r.cni == "calico") {
+        for (const auto& c : r.path) calico_path.push_back(cni::parse_calico_chain(c, naming));
+        // A drop in a policy (or profile) chain: the pod is the endpoint chain's that led there.
+        for (size_t i = calico_path.size(); i-- > 0 && !r.pod;) {
+            const auto& c = calico_path[i];
+            if (c.kind != cni::CalicoChainKind::Endpoint || c.pod.empty()) continue;
+            if (r.direction && *r.direction != c.direction) break;
+            r.pod = c.pod;
+            r.direction = c.direction;
+        }
+    }
+
+    // kube-router: its comments name the pod and the policy; the hashed chain names do not.
+    std::optional<std::string> written_policy;  // as kube-router wrote it (maybe without namespace)
+    if (r.comment && r.cni != "calico") {
+        const auto c = cni::parse_kube_router_comment(*r.comment);
+        if (c.recognized) {
+            r.cni = r.cni.value_or("kube-router");
+            if (!c.pod.empty()) {
+                r.pod = c.pod;
+                if (!c.direction.empty()) r.direction = c.direction;
+            }
+            if (!c.policy.empty() && !c.jump_to_policy) written_policy = c.policy;
+        }
+    }
+    std::vector<cni::KubeRouterComment> jumps;
+    if (r.cni != "calico") {
+        for (const auto& c : r.jump_comments) jumps.push_back(cni::parse_kube_router_comment(c));
+        // The jump into the pod's firewall chain says which direction the packet was taken there for (the
+        // REJECT rule says "destined for" in both).
+        for (size_t i = jumps.size(); i-- > 0;) {
+            if (jumps[i].pod.empty()) continue;
+            if (r.cni == "kube-router" && !r.pod) r.pod = jumps[i].pod;
+            if (r.pod == jumps[i].pod && !jumps[i].direction.empty()) r.direction = jumps[i].direction;
+            break;
+        }
+        // A drop inside a policy's chain: the jump into it names the policy.
+        if (!written_policy && starts("KUBE-NWPLCY-") && !r.path.empty() && r.path.back() == r.chain &&
+            jumps.size() == r.path.size() && jumps.back().jump_to_policy)
+            written_policy = jumps.back().policy;
+    }
+    // k3s: "DROP by policy <ns>/<name>" as the NFLOG prefix.
+    if (!written_policy && !r.policy && r.nflog_prefix) {
+        if (auto p = cni::parse_k3s_nflog_prefix(*r.nflog_prefix)) {
+            written_policy = std::move(p);
             r.cni = r.cni.value_or("kube-router");
         }
     }
-    return r;
+    const std::string pod_ns = r.pod ? r.pod->substr(0, r.pod->find('/')) : std::string();
+    if (written_policy && !r.policy) {
+        if (auto p = cni::resolve_policy_name(*written_policy, pod_ns, naming)) {
+            r.policy = std::move(*p);
+            r.policy_kind = "NetworkPolicy";
+        }
+    }
+    if (r.policy && r.policy_kind == "NetworkPolicy") r.policy_in_state = cni::policy_in_state(state, *r.policy);
+
+    // The policies the packet was evaluated against: Calico's policy chains, kube-router's jumps into them. Those of
+    // the pod whose chain dropped it: after its entry into that chain (KUBE-POD-FW-, cali-tw-/cali-fw-), not the
+    // other end's, passed before.
+    const auto evaluated = [&](const std::string& p) {
+        if (std::find(r.evaluated_policies.begin(), r.evaluated_policies.end(), p) == r.evaluated_policies.end())
+            r.evaluated_policies.push_back(p);
+    };
+    const auto pod_chain = [&](size_t i) {
+        return r.path[i].starts_with("KUBE-POD-FW-") ||
+               (i < calico_path.size() && calico_path[i].kind == cni::CalicoChainKind::Endpoint);
+    };
+    std::optional<size_t> entry;  // the first entry into the last pod chain of the path
+    for (size_t i = r.path.size(); i-- > 0;) {
+        if (!pod_chain(i)) continue;
+        if (entry && r.path[i] != r.path[*entry]) break;
+        entry = i;
+    }
+    const size_t from = entry.value_or(0);
+    for (size_t i = from; i < std::max(r.path.size(), jumps.size()); ++i) {
+        if (i < calico_path.size() && calico_path[i].policy) evaluated(calico_path[i].policy->name);
+        if (i < jumps.size() && jumps[i].jump_to_policy)
+            evaluated(cni::resolve_policy_name(jumps[i].policy, pod_ns, naming).value_or(jumps[i].policy));
+    }
+    if (calico.policy && std::find(r.path.begin(), r.path.end(), r.chain) == r.path.end())
+        evaluated(calico.policy->name);
+    // Chains the packet left again before the drop, in return order: the policy chains left after the last other
+    // pod chain it left were evaluated inside the dropping pod's chain (kube-router's policy chains mark and
+    // return; a Calico policy chain that does not accept returns).
+    size_t returned_from = 0;
+    for (size_t i = 0; i < r.returned_from.size(); ++i) {
+        const auto& c = r.returned_from[i];
+        if (c.starts_with("KUBE-POD-FW-") ||
+            cni::parse_calico_chain(c, naming).kind == cni::CalicoChainKind::Endpoint)
+            returned_from = i + 1;
+    }
+    for (size_t i = returned_from; i < r.returned_from.size(); ++i) {
+        const auto c = cni::parse_calico_chain(r.returned_from[i], naming);
+        if (c.policy) {
+            evaluated(c.policy->name);
+            continue;
+        }
+        if (i < r.returned_comments.size()) {
+            const auto k = cni::parse_kube_router_comment(r.returned_comments[i]);
+            if (k.jump_to_policy) evaluated(cni::resolve_policy_name(k.policy, pod_ns, naming).value_or(k.policy));
+        }
+    }
 }
 
 std::string format_time(std::chrono::system_clock::time_point t) {
@@ -67,7 +311,27 @@ void annotate_drop(DropRecord& r) {
                              host(e.dst.ip), e.dst.port)});
         }
     }
+    if (r.rule) reconcile_with_flow(*r.rule, e);
     if (!r.attributed || !e.allowed()) return;
+    const DropRule* rule = r.rule ? &*r.rule : nullptr;
+    const Direction dir = rule && rule->direction == "egress" ? Direction::Egress : Direction::Ingress;
+    if (rule && rule->policy && !rule->policy_in_state) {
+        const std::string kind = rule->policy_kind.value_or("policy");
+        const std::string what =
+            kind == "NetworkPolicy"
+                ? fmt::format("NetworkPolicy {}, which is not in the cluster state netpol-trace evaluates (deleted, "
+                              "with the CNI still enforcing its rules, or newer than the state)",
+                              *rule->policy)
+                : fmt::format("{} {}, a policy netpol-trace does not model (only Kubernetes NetworkPolicies are "
+                              "evaluated)",
+                              kind, *rule->policy);
+        e.hints.push_back({hint::kUnmodelledPolicy, dir, rule->policy,
+                           fmt::format("NetworkPolicy allows this flow but the dataplane dropped it {}: {}",
+                                       rule_where(*rule), what)});
+        return;
+    }
+    const bool lagging_policy = rule && rule->policy && rule->policy_in_state;
+    bool named = false;  // `why` names the policy whose rule dropped it
     std::string why;
     if (!is_policy_enforcement_reason(r.reason)) {
         why = fmt::format("the kernel dropped it for {}, which is not a policy enforcement point", r.reason);
@@ -76,11 +340,27 @@ void annotate_drop(DropRecord& r) {
                           "not reset existing connections and the dataplane still drops this one: restart the "
                           "client (or delete the conntrack entry) to reconnect",
                           r.ct_state);
+    } else if (lagging_policy) {
+        why = fmt::format("{}'s rules for NetworkPolicy {} still drop it ({}): its programmed rules predate the "
+                          "policy's current spec (CNI lag: the CNI has not synced the change yet)",
+                          rule->cni.value_or("the CNI"), *rule->policy, rule_location(*rule));
+        named = true;
+    } else if (rule && unknown_hashed_policy_chain(*rule)) {
+        why = fmt::format("it was dropped {}{}, the chain of a policy that is not in the state: a Calico policy, "
+                          "or a NetworkPolicy the state does not have",
+                          rule_where(*rule), for_pod(*rule));
+    } else if (rule && rule->cni) {
+        why = fmt::format("it was dropped {}{}: the CNI may not have synced a policy change yet, or a rule outside "
+                          "NetworkPolicy (a CNI-specific policy, a host firewall) dropped it",
+                          rule_where(*rule), for_pod(*rule));
     } else {
         why = "the NetworkPolicies in the state allow it: the CNI may not have synced a policy change yet, or a "
               "rule outside NetworkPolicy (a CNI-specific policy, a host firewall) dropped it";
     }
-    e.hints.push_back({hint::kNotExplainedByPolicy, Direction::Ingress, std::nullopt,
+    if (lagging_policy && !named)
+        why += fmt::format("; the rule that dropped it is {}'s for NetworkPolicy {} ({})",
+                           rule->cni.value_or("the CNI"), *rule->policy, rule_location(*rule));
+    e.hints.push_back({hint::kNotExplainedByPolicy, dir, std::nullopt,
                        fmt::format("NetworkPolicy allows this flow but {} dropped it: {}", r.enforcement, why)});
 }
 
@@ -103,18 +383,8 @@ Json drop_json(const DropRecord& r, const char* event) {
     j["src"]["port"] = r.sport;
     if (r.tcp_flags) j["tcp_flags"] = tcp_flags_text(r.tcp_flags);
     if (r.icmp) j["icmp"] = Json{{"type", r.icmp->first}, {"code", r.icmp->second}};
-    if (r.rule) {
-        const auto& rule = *r.rule;
-        const auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
-        j["rule"] = Json{{"table", rule.table},
-                         {"chain", rule.chain},
-                         {"handle", rule.handle ? Json(*rule.handle) : Json(nullptr)},
-                         {"comment", opt(rule.comment)},
-                         {"cni", opt(rule.cni)},
-                         {"policy", opt(rule.policy)}};
-    } else {
-        j["rule"] = nullptr;
-    }
+    j["rule"] = r.rule ? rule_json(*r.rule) : Json(nullptr);
+    if (r.rule_trace) j["rule_trace"] = *r.rule_trace;
     if (r.original_dst) {
         j["original_dst"] = Json{{"ip", r.original_dst->ip.str()},
                                  {"port", r.original_dst->port},
@@ -130,7 +400,11 @@ void write_drop_text(std::ostream& out, const DropRecord& r, bool with_details) 
     out << fmt::format("{} {} {} {} -> {}{} {} at {} ct={} x{}{}\n", format_time(r.first_seen), r.node, r.protocol_name,
                        endpoint_label(e.src), endpoint_label(e.dst), port, r.reason, r.enforcement, r.ct_state, r.count,
                        verdict);
-    if (!with_details || !r.attributed) return;
+    if (!with_details) return;
+    if (r.rule) out << "    rule: " << rule_text(*r.rule, r.attributed) << '\n';
+    if (!r.rule && r.rule_trace == "not_visible")
+        out << "    rule: not visible to --rule-trace: " << r.backend << " drops are not traced by nftables\n";
+    if (!r.attributed) return;
     for (const auto* side : {&e.egress, &e.ingress}) {
         if (side->allowed) continue;
         out << fmt::format("    {} of {} denied: isolated by {}\n", direction_name(side->direction),

@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "output/json_output.hpp"
 #include "policy/explanation.hpp"
@@ -19,19 +20,49 @@ struct OriginalDestination {
     std::optional<std::string> service;  // "ns/name" when the state knows the VIP
 };
 
-// The netfilter rule that returned the DROP verdict: the JSON `rule` object.
+// The netfilter rule that returned the DROP verdict: the JSON `rule` object. Learnt from fexit on the
+// rule evaluators ("fexit"), an nftables trace (--rule-trace: "nftrace") or only an NFLOG record
+// (--nflog-group: "nflog", then table and chain are unknown).
 struct DropRule {
-    std::string table;
-    std::string chain;
+    std::string table;                    // "" when unknown (JSON null)
+    std::string chain;                    // "" when unknown (JSON null)
     std::optional<uint64_t> handle;       // nftables rule handle
     std::optional<std::string> comment;
     std::optional<std::string> cni;       // "kube-router", "calico": from the chain's naming convention
-    std::optional<std::string> policy;    // "ns/name", when the comment names it (kube-router)
+    std::optional<std::string> policy;    // the policy the CNI's naming names: "ns/name", or a Calico global
+                                          // policy's name ("default.deny-all") with policy_kind saying so
+    std::string via;                      // "fexit", "nftrace", "nflog"
+    std::optional<std::string> family;    // nftables family of the table: "ip", "ip6", "inet", "bridge"
+    bool chain_policy = false;            // the base chain's policy dropped it (no rule)
+    std::vector<std::string> path;        // chains traversed, entry first (nftrace)
+    std::vector<std::string> jump_comments;  // comments of the jump/goto rules that led into each chain of
+                                             // `path`, same order ("" where none); not rendered
+    std::vector<std::string> returned_from;      // chains entered and left again before the drop, in the order
+                                                 // they returned (a policy chain that did not accept)
+    std::vector<std::string> returned_comments;  // comments of the rules that jumped into them, same order
+    std::optional<std::string> pod;       // "ns/name": the pod whose firewall chain dropped it
+    std::optional<std::string> direction; // "ingress" | "egress": which of the pod's directions that chain is
+    std::optional<std::string> policy_kind;  // "NetworkPolicy" (Kubernetes), "GlobalNetworkPolicy",
+                                             // "CalicoNetworkPolicy", "StagedNetworkPolicy", ...
+    bool policy_in_state = false;         // `policy` is a NetworkPolicy of the cluster state
+    std::vector<std::string> evaluated_policies;  // policies whose chains the packet went through ("ns/name"):
+                                                  // those of the pod whose chain dropped it when the path says
+    std::optional<uint16_t> nflog_group;  // an NFLOG record of the packet was joined (--nflog-group)
+    std::optional<std::string> nflog_prefix;
 };
 
-// A DropRule with cni and policy filled where the chain and comment follow a CNI's conventions. Pure.
+class ClusterState;
+
+// A DropRule with cni, policy, pod, direction and evaluated_policies filled where the chain, the comments
+// and the NFLOG prefix follow a CNI's conventions (kube-router and k3s comments and prefixes, older and
+// current formats; Calico endpoint chains cali-tw-/cali-fw- + cali + sha1("ns.pod"), policy chains
+// cali-pi-/cali-po- with hashed names recomputed from the state's policies). `state` may be null. Pure but
+// for the reverse maps, built once per state and cached (thread-safe; see output/cni_naming.hpp).
 DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
-                        std::optional<std::string> comment);
+                        std::optional<std::string> comment, const ClusterState* state = nullptr);
+// Fills the derived fields (cni, policy, pod, ...) of a rule whose raw fields are set (table, chain, handle,
+// comment, path, jump_comments, nflog_prefix), replacing earlier ones: call it again when more is learnt.
+void attribute_drop_rule(DropRule& rule, const ClusterState* state);
 
 struct DropRecord {
     std::chrono::system_clock::time_point first_seen;
@@ -49,13 +80,19 @@ struct DropRecord {
     std::optional<std::pair<uint8_t, uint8_t>> icmp;  // type, code
     std::optional<OriginalDestination> original_dst;
     std::optional<DropRule> rule;  // known where the kernel allows rule attribution (fexit)
+    // With --rule-trace: "traced" (the trace named the rule), "not_visible" (the drop came from iptables-legacy,
+    // tc, a cgroup or XDP program: nftables tracing does not see those), "not_traced" (no trace of its packets
+    // yet: the rate limit, or a hook the trace table does not cover). Unset without --rule-trace.
+    std::optional<std::string> rule_trace;
     bool attributed = false;  // false when no cluster state was available
     Explanation explanation;
 };
 
 // Adds the tail's verdict on a drop to its explanation: NOT_EXPLAINED_BY_POLICY when the engine
-// allows what the kernel dropped (stale connection, CNI lag, a drop that is not a policy's), and
-// SERVICE_VIP_DNAT when conntrack shows the client dialled a Service.
+// allows what the kernel dropped (stale connection, CNI lag, a drop that is not a policy's),
+// UNMODELLED_POLICY instead when the rule is a policy's the engine does not evaluate (a Calico policy,
+// a NetworkPolicy the state lacks), and SERVICE_VIP_DNAT when conntrack shows the client dialled a
+// Service. Completes the rule's pod and direction from the flow where the chain cannot tell them.
 void annotate_drop(DropRecord& record);
 
 std::string format_time(std::chrono::system_clock::time_point t);  // RFC 3339, UTC, milliseconds

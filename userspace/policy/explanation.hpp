@@ -29,6 +29,8 @@ inline constexpr const char* kNotAPod = "PEER_NOT_A_POD";              // select
 inline constexpr const char* kServiceNoEndpoints = "SERVICE_NO_ENDPOINTS";
 inline constexpr const char* kServicePortUnknown = "SERVICE_PORT_UNKNOWN";
 inline constexpr const char* kNotExplainedByPolicy = "NOT_EXPLAINED_BY_POLICY";
+inline constexpr const char* kUnmodelledPolicy = "UNMODELLED_POLICY";  // (tail) the dropping rule is a policy's
+                                                                        // the engine does not evaluate
 }  // namespace hint
 
 struct Hint {

@@ -1,0 +1,521 @@
+// Unit tests of userspace/netfilter that need neither root nor a kernel: packet parsing (including every
+// truncation of every sample), the RecentPackets join table, the trace state machine fed with synthetic
+// messages, and rule comments read from libnftnl rule objects.
+#include <gtest/gtest.h>
+#include <netinet/in.h>  // before the kernel headers
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/xt_comment.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "netfilter/nft_rule_comment.hpp"
+#include "netfilter/packet_tuple.hpp"
+#include "netfilter/trace_assembler.hpp"
+
+namespace npt::netfilter {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+IpAddr ip(const char* text) { return *IpAddr::parse(text); }
+
+Bytes ports(uint16_t sport, uint16_t dport, size_t total = 8) {
+    Bytes l4(total, 0xaa);
+    l4[0] = sport >> 8, l4[1] = sport & 0xff, l4[2] = dport >> 8, l4[3] = dport & 0xff;
+    return l4;
+}
+
+// An IPv4 packet 10.0.0.1 -> 10.0.0.2; `options` bytes of NOP options; `frag` is the flags/offset field.
+Bytes ipv4(uint8_t protocol, const Bytes& l4, size_t options = 0, uint16_t frag = 0) {
+    Bytes p(20 + options, 0);
+    p[0] = static_cast<uint8_t>(0x40 | ((20 + options) / 4));
+    const size_t total = p.size() + l4.size();
+    p[2] = total >> 8, p[3] = total & 0xff;
+    p[6] = frag >> 8, p[7] = frag & 0xff;
+    p[8] = 64;
+    p[9] = protocol;
+    const uint8_t addrs[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+    std::memcpy(&p[12], addrs, 8);
+    for (size_t i = 20; i < p.size(); ++i) p[i] = 1;  // NOP
+    p.insert(p.end(), l4.begin(), l4.end());
+    return p;
+}
+
+// An IPv6 packet fd00::1 -> fd00::2 with extension headers: each entry is (type, length in bytes).
+struct Ext {
+    uint8_t type;
+    size_t length;
+    uint16_t fragment = 0;  // for IPPROTO_FRAGMENT: offset (8-byte units) << 3 | M flag
+};
+Bytes ipv6(uint8_t protocol, const Bytes& l4, const std::vector<Ext>& chain = {}) {
+    Bytes p(40, 0);
+    p[0] = 0x60;
+    p[6] = chain.empty() ? protocol : chain.front().type;
+    p[7] = 64;
+    p[8] = 0xfd, p[23] = 1;
+    p[24] = 0xfd, p[39] = 2;
+    for (size_t i = 0; i < chain.size(); ++i) {
+        Bytes h(chain[i].length, 0);
+        h[0] = i + 1 < chain.size() ? chain[i + 1].type : protocol;
+        if (chain[i].type == IPPROTO_FRAGMENT) {
+            h[2] = chain[i].fragment >> 8, h[3] = chain[i].fragment & 0xff;
+        } else if (chain[i].type == IPPROTO_AH) {
+            h[1] = static_cast<uint8_t>(chain[i].length / 4 - 2);
+        } else {
+            h[1] = static_cast<uint8_t>(chain[i].length / 8 - 1);
+        }
+        p.insert(p.end(), h.begin(), h.end());
+    }
+    const size_t payload = p.size() - 40 + l4.size();
+    p[4] = payload >> 8, p[5] = payload & 0xff;
+    p.insert(p.end(), l4.begin(), l4.end());
+    return p;
+}
+
+PacketTuple tuple4(uint8_t protocol, uint16_t sport = 0, uint16_t dport = 0) {
+    return PacketTuple{ip("10.0.0.1"), ip("10.0.0.2"), protocol, sport, dport};
+}
+PacketTuple tuple6(uint8_t protocol, uint16_t sport = 0, uint16_t dport = 0) {
+    return PacketTuple{ip("fd00::1"), ip("fd00::2"), protocol, sport, dport};
+}
+
+// Parses copies of exactly the given size, so that a sanitizer build catches any read past them.
+std::optional<PacketTuple> parse(const Bytes& network, const Bytes& transport = {}) {
+    auto n = std::make_unique<uint8_t[]>(network.size() + 1);
+    auto t = std::make_unique<uint8_t[]>(transport.size() + 1);
+    if (!network.empty()) std::memcpy(n.get(), network.data(), network.size());
+    if (!transport.empty()) std::memcpy(t.get(), transport.data(), transport.size());
+    return parse_packet({n.get(), network.size()}, {t.get(), transport.size()});
+}
+
+TEST(ParsePacket, Ipv4TransportProtocols) {
+    EXPECT_EQ(parse(ipv4(IPPROTO_TCP, ports(40000, 443, 20))), tuple4(IPPROTO_TCP, 40000, 443));
+    EXPECT_EQ(parse(ipv4(IPPROTO_UDP, ports(5353, 53))), tuple4(IPPROTO_UDP, 5353, 53));
+    EXPECT_EQ(parse(ipv4(IPPROTO_SCTP, ports(1, 2, 12))), tuple4(IPPROTO_SCTP, 1, 2));
+    EXPECT_EQ(parse(ipv4(IPPROTO_UDPLITE, ports(3, 4))), tuple4(IPPROTO_UDPLITE, 3, 4));
+    EXPECT_EQ(parse(ipv4(IPPROTO_ICMP, Bytes{8, 0, 0, 0, 0, 1, 0, 1})), tuple4(IPPROTO_ICMP));
+    EXPECT_EQ(parse(ipv4(IPPROTO_GRE, Bytes(4, 0))), tuple4(IPPROTO_GRE));
+}
+
+TEST(ParsePacket, Ipv4Options) {
+    EXPECT_EQ(parse(ipv4(IPPROTO_UDP, ports(1000, 2000), 8)), tuple4(IPPROTO_UDP, 1000, 2000));
+    EXPECT_EQ(parse(ipv4(IPPROTO_TCP, ports(1000, 2000, 20), 40)), tuple4(IPPROTO_TCP, 1000, 2000));
+}
+
+TEST(ParsePacket, Ipv4HeaderLengthBelowMinimumIsNotIp) {
+    Bytes p = ipv4(IPPROTO_UDP, ports(1, 2));
+    p[0] = 0x44;
+    EXPECT_FALSE(parse(p));
+}
+
+TEST(ParsePacket, Ipv4SeparateTransportHeader) {
+    // As in an nftables trace: the network header alone (cut at 40 bytes), the transport header apart.
+    Bytes network = ipv4(IPPROTO_UDP, {}, 40);
+    network.resize(40);
+    EXPECT_EQ(parse(network, ports(7, 8)), tuple4(IPPROTO_UDP, 7, 8));
+    EXPECT_EQ(parse(ipv4(IPPROTO_TCP, {}), ports(9, 10, 16)), tuple4(IPPROTO_TCP, 9, 10));
+    EXPECT_FALSE(parse(network, Bytes{0, 7, 0}));  // a cut transport header gives no tuple
+}
+
+TEST(ParsePacket, Ipv4Fragments) {
+    // First fragment (MF set, offset 0): ports. Later fragments: protocol only.
+    EXPECT_EQ(parse(ipv4(IPPROTO_UDP, ports(11, 12), 0, 0x2000)), tuple4(IPPROTO_UDP, 11, 12));
+    EXPECT_EQ(parse(ipv4(IPPROTO_UDP, ports(11, 12), 0, 0x2000 | 185)), tuple4(IPPROTO_UDP));
+    EXPECT_EQ(parse(ipv4(IPPROTO_UDP, ports(11, 12), 0, 185)), tuple4(IPPROTO_UDP));
+    EXPECT_EQ(parse(ipv4(IPPROTO_TCP, {}, 0, 10)), tuple4(IPPROTO_TCP));
+}
+
+TEST(ParsePacket, Ipv6TransportProtocols) {
+    EXPECT_EQ(parse(ipv6(IPPROTO_TCP, ports(1, 2, 20))), tuple6(IPPROTO_TCP, 1, 2));
+    EXPECT_EQ(parse(ipv6(IPPROTO_UDP, ports(3, 4))), tuple6(IPPROTO_UDP, 3, 4));
+    EXPECT_EQ(parse(ipv6(IPPROTO_SCTP, ports(5, 6, 12))), tuple6(IPPROTO_SCTP, 5, 6));
+    EXPECT_EQ(parse(ipv6(IPPROTO_ICMPV6, Bytes{128, 0, 0, 0, 0, 1, 0, 1})), tuple6(IPPROTO_ICMPV6));
+}
+
+TEST(ParsePacket, Ipv6ExtensionHeaders) {
+    const std::vector<Ext> chain = {{IPPROTO_HOPOPTS, 8}, {IPPROTO_ROUTING, 24}, {IPPROTO_DSTOPTS, 16}};
+    EXPECT_EQ(parse(ipv6(IPPROTO_UDP, ports(53, 5353), chain)), tuple6(IPPROTO_UDP, 53, 5353));
+    EXPECT_EQ(parse(ipv6(IPPROTO_TCP, ports(80, 8080, 20), {{IPPROTO_AH, 24}})), tuple6(IPPROTO_TCP, 80, 8080));
+    EXPECT_EQ(parse(ipv6(IPPROTO_ICMPV6, Bytes(8, 0), chain)), tuple6(IPPROTO_ICMPV6));
+    EXPECT_EQ(parse(ipv6(IPPROTO_NONE, {}, chain)), tuple6(IPPROTO_NONE));
+}
+
+TEST(ParsePacket, Ipv6Fragments) {
+    EXPECT_EQ(parse(ipv6(IPPROTO_UDP, ports(1, 2), {{IPPROTO_FRAGMENT, 8, 0x0001}})), tuple6(IPPROTO_UDP, 1, 2));
+    EXPECT_EQ(parse(ipv6(IPPROTO_UDP, ports(1, 2), {{IPPROTO_FRAGMENT, 8, (100 << 3) | 1}})), tuple6(IPPROTO_UDP));
+    EXPECT_EQ(parse(ipv6(IPPROTO_TCP, {}, {{IPPROTO_HOPOPTS, 8}, {IPPROTO_FRAGMENT, 8, 100 << 3}})),
+              tuple6(IPPROTO_TCP));
+}
+
+TEST(ParsePacket, Ipv6SeparateTransportHeader) {
+    Bytes network = ipv6(IPPROTO_UDP, {});
+    EXPECT_EQ(parse(network, ports(1, 2)), tuple6(IPPROTO_UDP, 1, 2));
+    // A trace message cuts the network header at 40 bytes: behind an extension header the protocol of the
+    // separate transport header is unknown.
+    Bytes with_ext = ipv6(IPPROTO_UDP, {}, {{IPPROTO_HOPOPTS, 8}});
+    with_ext.resize(40);
+    EXPECT_FALSE(parse(with_ext, ports(1, 2)));
+    // Cut inside the last extension header: its successor is known and the transport header serves.
+    Bytes cut = ipv6(IPPROTO_UDP, {}, {{IPPROTO_DSTOPTS, 24}});
+    cut.resize(48);
+    EXPECT_EQ(parse(cut, ports(1, 2)), tuple6(IPPROTO_UDP, 1, 2));
+}
+
+TEST(ParsePacket, NotIp) {
+    EXPECT_FALSE(parse({}));
+    EXPECT_FALSE(parse(Bytes{0x50, 0, 0, 0}));
+    EXPECT_FALSE(parse(Bytes(64, 0)));
+    Bytes arp = {0x00, 0x01, 0x08, 0x00, 6, 4, 0, 1};
+    EXPECT_FALSE(parse(arp));
+}
+
+// Every prefix of every sample parses to nothing or to the full packet's tuple.
+TEST(ParsePacket, EveryTruncationIsNullOrCorrect) {
+    const std::vector<Bytes> samples = {
+        ipv4(IPPROTO_TCP, ports(1, 2, 20)),
+        ipv4(IPPROTO_UDP, ports(3, 4), 12),
+        ipv4(IPPROTO_ICMP, Bytes(8, 0)),
+        ipv4(IPPROTO_UDP, ports(5, 6), 0, 77),
+        ipv6(IPPROTO_UDP, ports(7, 8)),
+        ipv6(IPPROTO_TCP, ports(9, 10, 20), {{IPPROTO_HOPOPTS, 8}, {IPPROTO_ROUTING, 24}, {IPPROTO_DSTOPTS, 8}}),
+        ipv6(IPPROTO_ICMPV6, Bytes(8, 0), {{IPPROTO_DSTOPTS, 16}}),
+        ipv6(IPPROTO_SCTP, ports(11, 12, 12), {{IPPROTO_FRAGMENT, 8, 1}}),
+        ipv6(IPPROTO_UDP, ports(13, 14), {{IPPROTO_FRAGMENT, 8, 64 << 3}}),
+        ipv6(IPPROTO_UDP, ports(15, 16), {{IPPROTO_AH, 16}}),
+    };
+    for (size_t s = 0; s < samples.size(); ++s) {
+        const auto full = parse(samples[s]);
+        ASSERT_TRUE(full) << "sample " << s;
+        for (size_t len = 0; len <= samples[s].size(); ++len) {
+            const Bytes cut(samples[s].begin(), samples[s].begin() + static_cast<ptrdiff_t>(len));
+            const auto got = parse(cut);
+            if (got) {
+                EXPECT_EQ(*got, *full) << "sample " << s << " cut at " << len;
+            }
+        }
+        // Network and transport given apart, each cut at every length.
+        const bool v6 = (samples[s][0] >> 4) == 6;
+        for (size_t split = v6 ? 40 : 20; split < samples[s].size(); split += 4) {
+            for (size_t len = 0; len <= samples[s].size() - split; ++len) {
+                const Bytes network(samples[s].begin(), samples[s].begin() + static_cast<ptrdiff_t>(split));
+                const Bytes transport(samples[s].begin() + static_cast<ptrdiff_t>(split),
+                                      samples[s].begin() + static_cast<ptrdiff_t>(split + len));
+                (void)parse(network, transport);  // must not read outside either span
+            }
+        }
+    }
+}
+
+TEST(PacketTupleHash, EqualTuplesHashEqualAndFieldsMatter) {
+    const PacketTupleHash h;
+    EXPECT_EQ(h(tuple4(17, 1, 2)), h(tuple4(17, 1, 2)));
+    EXPECT_NE(h(tuple4(17, 1, 2)), h(tuple4(17, 2, 1)));
+    EXPECT_NE(h(tuple4(17, 1, 2)), h(tuple4(6, 1, 2)));
+    EXPECT_NE(h(tuple4(17, 1, 2)), h(tuple6(17, 1, 2)));
+}
+
+TEST(MonotonicNs, Advances) {
+    const uint64_t a = monotonic_ns();
+    const uint64_t b = monotonic_ns();
+    EXPECT_GT(a, 0u);
+    EXPECT_GE(b, a);
+}
+
+PacketTuple flow(uint16_t n) { return tuple4(IPPROTO_UDP, n, 80); }
+
+TEST(RecentPackets, FindsTheClosestRecordWithinTheWindow) {
+    RecentPackets<int> r(1'000'000, 100);
+    r.add(flow(1), 1000, 1);
+    r.add(flow(1), 2000, 2);
+    r.add(flow(2), 1500, 3);
+    ASSERT_NE(r.find(flow(1), 1400, 1000), nullptr);
+    EXPECT_EQ(*r.find(flow(1), 1400, 1000), 1);
+    EXPECT_EQ(*r.find(flow(1), 1600, 1000), 2);
+    EXPECT_EQ(*r.find(flow(1), 2900, 1000), 2);
+    EXPECT_EQ(r.find(flow(1), 3001, 1000), nullptr);
+    EXPECT_EQ(r.find(flow(1), 0, 999), nullptr);
+    EXPECT_EQ(*r.find(flow(2), 1500, 0), 3);
+    EXPECT_EQ(r.find(flow(3), 1500, 1000), nullptr);
+    EXPECT_EQ(*r.find(flow(1), 1500, UINT64_MAX), 2);  // a tie goes to the newer record
+}
+
+TEST(RecentPackets, KeepsTheNewestRecordsPerTuple) {
+    RecentPackets<int> r(1'000'000, 100, 3);
+    for (int i = 0; i < 6; ++i) r.add(flow(1), 100 * i, i);
+    EXPECT_EQ(r.find(flow(1), 0, 50), nullptr);
+    EXPECT_EQ(r.find(flow(1), 200, 50), nullptr);
+    EXPECT_EQ(*r.find(flow(1), 300, 50), 3);
+    EXPECT_EQ(*r.find(flow(1), 500, 50), 5);
+    EXPECT_EQ(r.size(), 1u);
+}
+
+TEST(RecentPackets, ForgetsTheOldestTuplesBeyondTheLimit) {
+    RecentPackets<int> r(1'000'000, 3);
+    for (uint16_t i = 0; i < 5; ++i) r.add(flow(i), 10 * i, i);
+    EXPECT_EQ(r.size(), 3u);
+    EXPECT_EQ(r.find(flow(0), 0, 100), nullptr);
+    EXPECT_EQ(r.find(flow(1), 10, 100), nullptr);
+    EXPECT_EQ(*r.find(flow(4), 40, 0), 4);
+}
+
+TEST(RecentPackets, ForgetsRecordsOlderThanTheMaximumAge) {
+    RecentPackets<int> r(100, 100);
+    r.add(flow(1), 0, 1);
+    r.add(flow(2), 50, 2);
+    r.add(flow(1), 60, 3);
+    r.add(flow(3), 120, 4);  // forgets the record at 0, keeps 50 and 60
+    EXPECT_EQ(r.size(), 3u);
+    EXPECT_EQ(r.find(flow(1), 0, 10), nullptr);
+    EXPECT_EQ(*r.find(flow(1), 60, 0), 3);
+    r.expire(155);  // 50 goes
+    EXPECT_EQ(r.size(), 2u);
+    EXPECT_EQ(r.find(flow(2), 50, 1000), nullptr);
+    r.expire(1000);
+    EXPECT_EQ(r.size(), 0u);
+}
+
+TEST(RecentPackets, ABusyTupleDoesNotPushOthersOut) {
+    RecentPackets<int> r(1'000'000'000, 10, 2);
+    r.add(flow(2), 0, 42);
+    for (int i = 1; i <= 100000; ++i) r.add(flow(1), static_cast<uint64_t>(i), i);
+    EXPECT_EQ(r.size(), 2u);
+    EXPECT_EQ(*r.find(flow(2), 0, 0), 42);
+    EXPECT_EQ(*r.find(flow(1), 100000, 0), 100000);
+    EXPECT_EQ(r.find(flow(1), 99998, 0), nullptr);
+}
+
+// --- trace assembly ---------------------------------------------------------------------------------------
+
+struct TraceFixture : ::testing::Test {
+    std::map<std::tuple<std::string, std::string, uint64_t>, std::string> comments;
+    int lookups = 0;
+    TraceAssembler assembler{[this](uint32_t, const std::string& table, const std::string& chain,
+                                    uint64_t handle) -> std::optional<std::string> {
+                                 ++lookups;
+                                 auto it = comments.find({table, chain, handle});
+                                 if (it == comments.end()) return std::nullopt;
+                                 return it->second;
+                             },
+                             8};
+    const Bytes network = ipv4(IPPROTO_UDP, {});
+    const Bytes transport = ports(1234, 9999);
+
+    TraceEvent packet(uint32_t id, const std::string& table, const std::string& chain,
+                      uint32_t family = NFPROTO_INET) {
+        TraceEvent e = rule(id, table, chain, 0, NFT_CONTINUE, family);
+        e.has_packet = true;
+        e.tuple = parse_packet(network, transport);
+        e.oif = 1;
+        e.rule_handle.reset();
+        e.verdict.reset();
+        return e;
+    }
+    static TraceEvent rule(uint32_t id, const std::string& table, const std::string& chain, uint64_t handle,
+                           int verdict, uint32_t family = NFPROTO_INET, const std::string& target = "") {
+        TraceEvent e;
+        e.id = id;
+        e.type = NFT_TRACETYPE_RULE;
+        e.family = family;
+        e.table = table;
+        e.chain = chain;
+        e.rule_handle = handle;
+        e.verdict = static_cast<uint32_t>(verdict);
+        e.jump_target = target;
+        return e;
+    }
+    static TraceEvent policy(uint32_t id, const std::string& table, const std::string& chain, int verdict) {
+        TraceEvent e;
+        e.id = id;
+        e.type = NFT_TRACETYPE_POLICY;
+        e.family = NFPROTO_INET;
+        e.table = table;
+        e.chain = chain;
+        e.verdict = static_cast<uint32_t>(verdict);
+        return e;
+    }
+};
+
+TEST_F(TraceFixture, RuleDropInTheBaseChain) {
+    comments[{"t", "output", 3}] = "npt test drop";
+    EXPECT_FALSE(assembler.add(packet(7, "t", "output")));
+    EXPECT_FALSE(assembler.add(rule(7, "t", "output", 2, NFT_CONTINUE)));
+    auto done = assembler.add(rule(7, "t", "output", 3, NF_DROP));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->first, tuple4(IPPROTO_UDP, 1234, 9999));
+    const TracedDrop& d = done->second;
+    EXPECT_EQ(d.family, "inet");
+    EXPECT_EQ(d.table, "t");
+    EXPECT_EQ(d.chain, "output");
+    EXPECT_EQ(d.handle, 3u);
+    EXPECT_EQ(d.comment, "npt test drop");
+    EXPECT_FALSE(d.chain_policy);
+    EXPECT_EQ(d.path, std::vector<std::string>{"output"});
+    EXPECT_TRUE(d.jump_comments.empty());
+    EXPECT_EQ(d.oif, 1u);
+    EXPECT_EQ(assembler.partial(), 0u);
+}
+
+TEST_F(TraceFixture, KubeRouterStyleJumpsAndReturns) {
+    comments[{"filter", "FORWARD", 10}] = "kube-router netpol";
+    comments[{"filter", "KUBE-ROUTER-FORWARD", 20}] = "rule to jump traffic destined to POD";
+    comments[{"filter", "KUBE-POD-FW-X", 30}] = "run through nw policy shop/allow-web";
+    comments[{"filter", "KUBE-POD-FW-X", 31}] = "run through nw policy shop/deny";
+    comments[{"filter", "KUBE-POD-FW-X", 40}] = "rule to REJECT traffic destined for POD name:web namespace: shop";
+    const uint32_t ip = NFPROTO_IPV4;
+    assembler.add(packet(1, "filter", "FORWARD", ip));
+    assembler.add(rule(1, "filter", "FORWARD", 10, NFT_JUMP, ip, "KUBE-ROUTER-FORWARD"));
+    assembler.add(rule(1, "filter", "KUBE-ROUTER-FORWARD", 20, NFT_JUMP, ip, "KUBE-POD-FW-X"));
+    assembler.add(rule(1, "filter", "KUBE-POD-FW-X", 30, NFT_JUMP, ip, "KUBE-NWPLCY-A"));
+    assembler.add(rule(1, "filter", "KUBE-NWPLCY-A", 50, NFT_CONTINUE, ip));  // ends: implicit return
+    assembler.add(rule(1, "filter", "KUBE-POD-FW-X", 31, NFT_JUMP, ip, "KUBE-NWPLCY-B"));
+    assembler.add(rule(1, "filter", "KUBE-NWPLCY-B", 60, NFT_RETURN, ip));  // explicit return
+    auto done = assembler.add(rule(1, "filter", "KUBE-POD-FW-X", 40, NF_DROP, ip));
+    ASSERT_TRUE(done);
+    const TracedDrop& d = done->second;
+    EXPECT_EQ(d.family, "ip");
+    EXPECT_EQ(d.chain, "KUBE-POD-FW-X");
+    EXPECT_EQ(d.comment, "rule to REJECT traffic destined for POD name:web namespace: shop");
+    EXPECT_EQ(d.path, (std::vector<std::string>{"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-X"}));
+    EXPECT_EQ(d.jump_comments,
+              (std::vector<std::string>{"kube-router netpol", "rule to jump traffic destined to POD"}));
+    EXPECT_EQ(d.returned, (std::vector<ReturnedChain>{{"KUBE-NWPLCY-A", "run through nw policy shop/allow-web"},
+                                                      {"KUBE-NWPLCY-B", "run through nw policy shop/deny"}}));
+}
+
+TEST_F(TraceFixture, GotoReturnsToTheCallersCaller) {
+    assembler.add(packet(2, "t", "base"));
+    assembler.add(rule(2, "t", "base", 1, NFT_JUMP, NFPROTO_INET, "a"));
+    assembler.add(rule(2, "t", "a", 2, NFT_GOTO, NFPROTO_INET, "b"));
+    assembler.add(rule(2, "t", "b", 3, NFT_RETURN));  // back in base, past a
+    auto done = assembler.add(rule(2, "t", "base", 4, NF_DROP));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->second.path, std::vector<std::string>{"base"});
+    ASSERT_EQ(done->second.returned.size(), 2u);
+    EXPECT_EQ(done->second.returned[0].chain, "b");
+    EXPECT_EQ(done->second.returned[1].chain, "a");
+}
+
+TEST_F(TraceFixture, DropInsideAGotoChain) {
+    comments[{"t", "a", 2}] = "goto rule";
+    assembler.add(packet(3, "t", "base"));
+    assembler.add(rule(3, "t", "base", 1, NFT_JUMP, NFPROTO_INET, "a"));
+    assembler.add(rule(3, "t", "a", 2, NFT_GOTO, NFPROTO_INET, "b"));
+    auto done = assembler.add(rule(3, "t", "b", 5, NF_DROP));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->second.path, (std::vector<std::string>{"base", "a", "b"}));
+    EXPECT_EQ(done->second.jump_comments, (std::vector<std::string>{"", "goto rule"}));
+}
+
+TEST_F(TraceFixture, ChainPolicyDrop) {
+    assembler.add(packet(4, "t", "input"));
+    assembler.add(rule(4, "t", "input", 9, NFT_CONTINUE));
+    auto done = assembler.add(policy(4, "t", "input", NF_DROP));
+    ASSERT_TRUE(done);
+    EXPECT_TRUE(done->second.chain_policy);
+    EXPECT_FALSE(done->second.handle);
+    EXPECT_FALSE(done->second.comment);
+    EXPECT_EQ(lookups, 0);
+}
+
+TEST_F(TraceFixture, AcceptEndsTheRunAndTheNextBaseChainStartsOver) {
+    assembler.add(packet(5, "a", "output"));
+    EXPECT_FALSE(assembler.add(policy(5, "a", "output", NF_ACCEPT)));
+    EXPECT_EQ(assembler.partial(), 0u);
+    EXPECT_FALSE(assembler.add(rule(5, "b", "output", 1, NF_DROP)));  // no header message: unknown packet
+    assembler.add(packet(5, "b", "output"));
+    auto done = assembler.add(rule(5, "b", "output", 1, NF_DROP));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->second.table, "b");
+}
+
+TEST_F(TraceFixture, MessagesOfAnotherTableDoNotContinueAPacket) {
+    assembler.add(packet(6, "a", "output"));
+    EXPECT_FALSE(assembler.add(rule(6, "b", "output", 1, NF_DROP)));
+}
+
+TEST_F(TraceFixture, LostJumpMessageStillEndsInTheDroppingChain) {
+    assembler.add(packet(8, "t", "base"));
+    auto done = assembler.add(rule(8, "t", "deep", 5, NF_DROP));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->second.path, (std::vector<std::string>{"base", "deep"}));
+    EXPECT_EQ(done->second.jump_comments, std::vector<std::string>{""});
+}
+
+TEST_F(TraceFixture, NonIpPacketsGiveNoVerdict) {
+    TraceEvent e = packet(9, "t", "base");
+    e.tuple.reset();
+    assembler.add(e);
+    EXPECT_FALSE(assembler.add(rule(9, "t", "base", 1, NF_DROP)));
+}
+
+TEST_F(TraceFixture, PartialTracesAreBounded) {
+    for (uint32_t id = 100; id < 200; ++id) assembler.add(packet(id, "t", "base"));
+    EXPECT_EQ(assembler.partial(), 8u);
+    EXPECT_FALSE(assembler.add(rule(100, "t", "base", 1, NF_DROP)));
+    EXPECT_TRUE(assembler.add(rule(199, "t", "base", 1, NF_DROP)));
+}
+
+TEST(NftFamilyName, Names) {
+    EXPECT_EQ(nft_family_name(NFPROTO_INET), "inet");
+    EXPECT_EQ(nft_family_name(NFPROTO_IPV4), "ip");
+    EXPECT_EQ(nft_family_name(NFPROTO_IPV6), "ip6");
+    EXPECT_EQ(nft_family_name(NFPROTO_BRIDGE), "bridge");
+    EXPECT_EQ(nft_family_name(NFPROTO_NETDEV), "netdev");
+    EXPECT_EQ(nft_family_name(NFPROTO_ARP), "arp");
+}
+
+// --- rule comments ----------------------------------------------------------------------------------------
+
+struct RuleDeleter {
+    void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
+};
+using RulePtr = std::unique_ptr<nftnl_rule, RuleDeleter>;
+
+void add_xt_comment(nftnl_rule* rule, const std::string& text) {
+    nftnl_expr* e = nftnl_expr_alloc("match");
+    nftnl_expr_set_str(e, NFTNL_EXPR_MT_NAME, "comment");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_MT_REV, 0);
+    auto* info = static_cast<xt_comment_info*>(calloc(1, sizeof(xt_comment_info)));
+    std::strncpy(info->comment, text.c_str(), sizeof(info->comment) - 1);
+    nftnl_expr_set(e, NFTNL_EXPR_MT_INFO, info, sizeof(*info));  // the expression takes the buffer
+    nftnl_rule_add_expr(rule, e);
+}
+
+TEST(NftRuleComment, NativeUserdataComment) {
+    RulePtr rule(nftnl_rule_alloc());
+    nftnl_udata_buf* udata = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+    ASSERT_TRUE(nftnl_udata_put_strz(udata, NFTNL_UDATA_RULE_COMMENT, "npt test drop"));
+    nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(udata), nftnl_udata_buf_len(udata));
+    nftnl_udata_buf_free(udata);
+    EXPECT_EQ(nft_rule_comment(rule.get()), "npt test drop");
+}
+
+TEST(NftRuleComment, IptablesNftCommentMatch) {
+    RulePtr rule(nftnl_rule_alloc());
+    nftnl_rule_add_expr(rule.get(), nftnl_expr_alloc("counter"));
+    add_xt_comment(rule.get(), "ipt comment");
+    EXPECT_EQ(nft_rule_comment(rule.get()), "ipt comment");
+}
+
+TEST(NftRuleComment, NoneAndMalformed) {
+    RulePtr rule(nftnl_rule_alloc());
+    EXPECT_EQ(nft_rule_comment(rule.get()), std::nullopt);
+    EXPECT_EQ(nft_rule_comment(nullptr), std::nullopt);
+    const uint8_t garbage[] = {NFTNL_UDATA_RULE_COMMENT, 200, 'x'};  // TLV longer than the data
+    nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, garbage, sizeof(garbage));
+    EXPECT_EQ(nft_rule_comment(rule.get()), std::nullopt);
+    const uint8_t unterminated[] = {NFTNL_UDATA_RULE_COMMENT, 3, 'a', 'b', 'c'};
+    nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, unterminated, sizeof(unterminated));
+    EXPECT_EQ(nft_rule_comment(rule.get()), "abc");
+}
+
+}  // namespace
+}  // namespace npt::netfilter
