@@ -2,10 +2,10 @@
 //   byte 0 % 3 == 0: nftables trace messages (parse_trace_message), assembled by a TraceAssembler;
 //   byte 0 % 3 == 1: rule messages answering NFT_MSG_GETRULE (nft_rule_message_comment);
 //   byte 0 % 3 == 2: nfnetlink_log records (parse_nflog_packet).
-// The rest of the input is one netlink datagram, walked message by message as the listeners do
-// (mnl_nlmsg_ok / mnl_nlmsg_next). As the kernel guarantees, a message never claims more than the datagram
-// holds: a header whose nlmsg_len is out of range is given the rest of the datagram. Everything else is
-// arbitrary.
+// The rest of the input (at most 64 KiB, zero-padded to whole NLMSG_ALIGNTO units as the kernel's datagrams
+// are) is one netlink datagram, walked message by message as the listeners do (mnl_nlmsg_ok /
+// mnl_nlmsg_next). As the kernel guarantees, a message never claims more than the datagram holds: a header
+// whose nlmsg_len is out of range is given the rest of the datagram. Everything else is arbitrary.
 //
 // Each datagram is parsed twice, from two copies: one on the heap of exactly its size (AddressSanitizer sees
 // any overread by instrumented code and by the functions it intercepts: memcpy, strdup, strlen, ...), and one
@@ -35,24 +35,22 @@ namespace {
 
 using namespace npt::netfilter;
 
-constexpr size_t kMaxDatagram = 64 * 1024;  // netlink_request's receive buffer; the listeners' are larger
+constexpr size_t kMaxDatagram = 64 * 1024;  // netlink_request's receive buffer (a multiple of NLMSG_ALIGNTO)
 
-// A datagram ending right before an inaccessible page (padded to NLMSG_ALIGNTO, as the kernel pads).
+// A datagram ending right before an inaccessible page.
 class GuardedBuffer {
 public:
     GuardedBuffer() {
         page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-        region_ = (kMaxDatagram + NLMSG_ALIGNTO + page_ - 1) / page_ * page_;
+        region_ = (kMaxDatagram + page_ - 1) / page_ * page_;
         void* p = mmap(nullptr, region_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) std::abort();
         base_ = static_cast<uint8_t*>(p);
         if (mprotect(base_ + region_, page_, PROT_NONE) != 0) std::abort();
     }
     uint8_t* place(const uint8_t* data, size_t size) {
-        const size_t padded = NLMSG_ALIGN(size);
-        uint8_t* start = base_ + region_ - padded;
+        uint8_t* start = base_ + region_ - size;
         if (size > 0) std::memcpy(start, data, size);
-        std::memset(start + size, 0, padded - size);
         return start;
     }
 
@@ -174,6 +172,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     const uint8_t path = data[0] % 3;
     std::vector<uint8_t> datagram(data + 1, data + 1 + std::min(size - 1, kMaxDatagram));
+    // The kernel's datagrams are whole NLMSG_ALIGNTO units (libmnl reads attributes up to the aligned end
+    // of a message).
+    datagram.resize(NLMSG_ALIGN(datagram.size()), 0);
     normalize_lengths(datagram);
 
     // The heap copy is exactly the datagram; operator new[] aligns it for nlmsghdr.

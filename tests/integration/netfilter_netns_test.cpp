@@ -382,6 +382,33 @@ TEST_F(NetfilterNetnsTest, SetWatchedNarrows) {
     EXPECT_FALSE(tracer_->find(none, monotonic_ns(), 10'000'000'000ull));
 }
 
+// Paused, the tracer keeps its table and sets but no rule sets nftrace (the kernel's per-rule trace checks are off);
+// resumed, it traces again, with the watched IPs it had.
+TEST_F(NetfilterNetnsTest, PauseAndResume) {
+    nft(kSimpleDrop);
+    open_tracer();
+    auto ok = tracer_->set_watched({*IpAddr::parse("127.0.0.2")}, false);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_TRUE(tracer_->armed());
+
+    ok = tracer_->set_armed(false);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_FALSE(tracer_->armed());
+    const auto listing = run("nft list table inet " + tracer_->table_name());
+    EXPECT_EQ(listing.output.find("nftrace"), std::string::npos) << listing.output;
+    EXPECT_NE(listing.output.find("127.0.0.2"), std::string::npos) << listing.output;
+    const auto paused = send_udp("127.0.0.2", "127.0.0.2", 9999);
+    drain_for(*tracer_, 300ms);
+    EXPECT_FALSE(tracer_->find(paused, monotonic_ns(), 10'000'000'000ull));
+
+    ok = tracer_->set_armed(true);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_TRUE(wait_for(*tracer_, send_udp("127.0.0.2", "127.0.0.2", 9999)));
+    const auto unwatched = send_udp("127.0.0.3", "127.0.0.3", 9999);
+    drain_for(*tracer_, 300ms);
+    EXPECT_FALSE(tracer_->find(unwatched, monotonic_ns(), 10'000'000'000ull));
+}
+
 // (7) The tracer's table goes away with the tracer, and with a killed process (owner flag).
 TEST_F(NetfilterNetnsTest, TableRemovedOnDestructionAndOnKill) {
     open_tracer();

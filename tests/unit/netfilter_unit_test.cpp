@@ -1,14 +1,21 @@
 // Unit tests of userspace/netfilter that need neither root nor a kernel: packet parsing (including every
 // truncation of every sample), the RecentPackets join table, the trace state machine fed with synthetic
-// messages, and rule comments read from libnftnl rule objects.
+// messages, rule comments read from libnftnl rule objects, and the parsers of the kernel's netlink messages
+// (trace messages, rule messages, NFLOG records) fed with well-formed and malformed ones.
 #include <gtest/gtest.h>
 #include <netinet/in.h>  // before the kernel headers
+#include <arpa/inet.h>
+#include <endian.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_tables_compat.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
 #include <linux/netfilter/xt_comment.h>
+#include <linux/netlink.h>
 
 #include <cstring>
 #include <map>
@@ -16,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "netfilter/nflog_listener.hpp"
 #include "netfilter/nft_rule_comment.hpp"
 #include "netfilter/packet_tuple.hpp"
 #include "netfilter/trace_assembler.hpp"
@@ -515,6 +523,249 @@ TEST(NftRuleComment, NoneAndMalformed) {
     const uint8_t unterminated[] = {NFTNL_UDATA_RULE_COMMENT, 3, 'a', 'b', 'c'};
     nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, unterminated, sizeof(unterminated));
     EXPECT_EQ(nft_rule_comment(rule.get()), "abc");
+}
+
+
+// --- netlink messages -------------------------------------------------------------------------------------
+
+// A netfilter netlink message built by hand: header, nfgenmsg, attributes (multi-byte values big-endian, as
+// the kernel sends them).
+struct NlMsg {
+    std::vector<uint8_t> bytes;
+
+    NlMsg(uint16_t type, uint8_t family, uint16_t res_id = 0) : bytes(NLMSG_HDRLEN + sizeof(nfgenmsg), 0) {
+        nlmsghdr h{};
+        h.nlmsg_type = type;
+        std::memcpy(bytes.data(), &h, sizeof(h));
+        nfgenmsg g{family, NFNETLINK_V0, htons(res_id)};
+        std::memcpy(bytes.data() + NLMSG_HDRLEN, &g, sizeof(g));
+    }
+    NlMsg& attr(uint16_t type, const void* data, size_t len) {
+        const nlattr a{static_cast<uint16_t>(NLA_HDRLEN + len), type};
+        const size_t at = bytes.size();
+        bytes.resize(at + NLA_ALIGN(NLA_HDRLEN + len), 0);
+        std::memcpy(bytes.data() + at, &a, sizeof(a));
+        if (len > 0) std::memcpy(bytes.data() + at + NLA_HDRLEN, data, len);
+        return *this;
+    }
+    NlMsg& u16(uint16_t type, uint16_t v) {
+        v = htons(v);
+        return attr(type, &v, sizeof(v));
+    }
+    NlMsg& u32(uint16_t type, uint32_t v) {
+        v = htonl(v);
+        return attr(type, &v, sizeof(v));
+    }
+    NlMsg& u64(uint16_t type, uint64_t v) {
+        v = htobe64(v);
+        return attr(type, &v, sizeof(v));
+    }
+    NlMsg& str(uint16_t type, const std::string& s) { return attr(type, s.c_str(), s.size() + 1); }
+    NlMsg& bin(uint16_t type, const Bytes& b) { return attr(type, b.data(), b.size()); }
+    // Nested attributes: the nest's attributes are those of `inner` (its header and nfgenmsg left out).
+    NlMsg& nest(uint16_t type, const NlMsg& inner) {
+        const size_t skip = NLMSG_HDRLEN + sizeof(nfgenmsg);
+        return attr(type | NLA_F_NESTED, inner.bytes.data() + skip, inner.bytes.size() - skip);
+    }
+    // The message, with nlmsg_len set; valid until the next change.
+    const nlmsghdr* msg() {
+        const uint32_t len = static_cast<uint32_t>(bytes.size());
+        std::memcpy(bytes.data(), &len, sizeof(len));
+        return reinterpret_cast<const nlmsghdr*>(bytes.data());
+    }
+};
+
+constexpr uint16_t kTraceType = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_TRACE;
+
+NlMsg verdict(int code, const char* chain = nullptr) {
+    NlMsg v(0, 0);
+    v.u32(NFTA_VERDICT_CODE, static_cast<uint32_t>(code));
+    if (chain != nullptr) v.str(NFTA_VERDICT_CHAIN, chain);
+    return v;
+}
+
+NlMsg trace_message(uint32_t id, uint32_t type) {
+    NlMsg m(kTraceType, NFPROTO_INET);
+    m.str(NFTA_TRACE_TABLE, "filter").str(NFTA_TRACE_CHAIN, "forward").u32(NFTA_TRACE_TYPE, type);
+    m.u32(NFTA_TRACE_ID, id);
+    return m;
+}
+
+TEST(ParseTraceMessage, FirstMessageWithThePacket) {
+    const Bytes network = ipv4(IPPROTO_TCP, {}), transport = ports(40000, 443, 16);
+    NlMsg m = trace_message(0x1234, NFT_TRACETYPE_RULE);
+    m.u64(NFTA_TRACE_RULE_HANDLE, 7).nest(NFTA_TRACE_VERDICT, verdict(NFT_JUMP, "pod-fw"));
+    m.bin(NFTA_TRACE_NETWORK_HEADER, network).bin(NFTA_TRACE_TRANSPORT_HEADER, transport);
+    m.u32(NFTA_TRACE_IIF, 3).u16(NFTA_TRACE_IIFTYPE, 1).u32(NFTA_TRACE_OIF, 5).u32(NFTA_TRACE_MARK, 0x4000);
+    const auto e = parse_trace_message(m.msg());
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->id, 0x1234u);
+    EXPECT_EQ(e->type, uint32_t{NFT_TRACETYPE_RULE});
+    EXPECT_EQ(e->family, uint32_t{NFPROTO_INET});
+    EXPECT_EQ(e->table, "filter");
+    EXPECT_EQ(e->chain, "forward");
+    EXPECT_EQ(e->rule_handle, 7u);
+    EXPECT_EQ(e->verdict, static_cast<uint32_t>(NFT_JUMP));
+    EXPECT_EQ(e->jump_target, "pod-fw");
+    EXPECT_TRUE(e->has_packet);
+    EXPECT_EQ(e->tuple, tuple4(IPPROTO_TCP, 40000, 443));
+    EXPECT_EQ(e->iif, 3u);
+    EXPECT_EQ(e->oif, 5u);
+}
+
+TEST(ParseTraceMessage, PolicyVerdict) {
+    NlMsg m = trace_message(9, NFT_TRACETYPE_POLICY);
+    m.u32(NFTA_TRACE_POLICY, NF_DROP);
+    const auto e = parse_trace_message(m.msg());
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->verdict, uint32_t{NF_DROP});
+    EXPECT_FALSE(e->has_packet);
+    EXPECT_FALSE(e->rule_handle);
+}
+
+// libnftnl exits the process on these (or reads uninitialized memory, or past a string): they are refused first.
+TEST(ParseTraceMessage, MalformedMessagesAreRefused) {
+    NlMsg no_id(kTraceType, NFPROTO_INET);
+    no_id.u32(NFTA_TRACE_TYPE, NFT_TRACETYPE_RULE);
+    EXPECT_FALSE(parse_trace_message(no_id.msg()));
+
+    NlMsg short_type(kTraceType, NFPROTO_INET);
+    const uint16_t two = 2;
+    short_type.u32(NFTA_TRACE_ID, 1).attr(NFTA_TRACE_TYPE, &two, sizeof(two));
+    EXPECT_FALSE(parse_trace_message(short_type.msg()));
+
+    NlMsg jump_without_chain = trace_message(1, NFT_TRACETYPE_RULE);
+    jump_without_chain.nest(NFTA_TRACE_VERDICT, verdict(NFT_JUMP));
+    EXPECT_FALSE(parse_trace_message(jump_without_chain.msg()));
+
+    NlMsg verdict_without_code = trace_message(1, NFT_TRACETYPE_RULE);
+    NlMsg chain_only(0, 0);
+    chain_only.str(NFTA_VERDICT_CHAIN, "x");
+    verdict_without_code.nest(NFTA_TRACE_VERDICT, chain_only);
+    EXPECT_FALSE(parse_trace_message(verdict_without_code.msg()));
+
+    NlMsg unterminated = trace_message(1, NFT_TRACETYPE_RULE);
+    unterminated.attr(NFTA_TRACE_CHAIN, "abcd", 4);
+    EXPECT_FALSE(parse_trace_message(unterminated.msg()));
+
+    NlMsg empty_header = trace_message(1, NFT_TRACETYPE_RULE);
+    empty_header.attr(NFTA_TRACE_NETWORK_HEADER, nullptr, 0);
+    EXPECT_FALSE(parse_trace_message(empty_header.msg()));
+
+    NlMsg too_short(kTraceType, NFPROTO_INET);
+    too_short.bytes.resize(NLMSG_HDRLEN + 2);
+    EXPECT_FALSE(parse_trace_message(too_short.msg()));
+
+    // Attributes unknown to libnftnl (a newer kernel's) are no reason to refuse a message.
+    NlMsg newer = trace_message(1, NFT_TRACETYPE_RULE);
+    newer.u32(NFTA_TRACE_MAX + 10, 5);
+    EXPECT_TRUE(parse_trace_message(newer.msg()));
+}
+
+// A rule message as nftnl builds it (the kernel's answer to NFT_MSG_GETRULE has the same form).
+std::vector<char> rule_message(nftnl_rule* rule) {
+    std::vector<char> buf(8192);
+    nlmsghdr* nlh = nftnl_rule_nlmsg_build_hdr(buf.data(), NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+    nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, "filter");
+    nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, "forward");
+    nftnl_rule_set_u64(rule, NFTNL_RULE_HANDLE, 12);
+    nftnl_rule_nlmsg_build_payload(nlh, rule);
+    buf.resize(nlh->nlmsg_len);
+    return buf;
+}
+const nlmsghdr* header(const std::vector<char>& buf) { return reinterpret_cast<const nlmsghdr*>(buf.data()); }
+
+TEST(NftRuleMessageComment, NativeAndXtComments) {
+    RulePtr native(nftnl_rule_alloc());
+    nftnl_rule_add_expr(native.get(), nftnl_expr_alloc("counter"));
+    nftnl_udata_buf* udata = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+    ASSERT_TRUE(nftnl_udata_put_strz(udata, NFTNL_UDATA_RULE_COMMENT, "npt test drop"));
+    nftnl_rule_set_data(native.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(udata), nftnl_udata_buf_len(udata));
+    nftnl_udata_buf_free(udata);
+    std::optional<std::string> comment;
+    EXPECT_TRUE(nft_rule_message_comment(header(rule_message(native.get())), &comment));
+    EXPECT_EQ(comment, "npt test drop");
+
+    RulePtr xt(nftnl_rule_alloc());
+    nftnl_rule_add_expr(xt.get(), nftnl_expr_alloc("counter"));
+    add_xt_comment(xt.get(), "ipt comment");
+    EXPECT_TRUE(nft_rule_message_comment(header(rule_message(xt.get())), &comment));
+    EXPECT_EQ(comment, "ipt comment");
+
+    RulePtr none(nftnl_rule_alloc());
+    nftnl_rule_add_expr(none.get(), nftnl_expr_alloc("counter"));
+    EXPECT_TRUE(nft_rule_message_comment(header(rule_message(none.get())), &comment));
+    EXPECT_EQ(comment, std::nullopt);
+}
+
+TEST(NftRuleMessageComment, OtherAndMalformedMessages) {
+    std::optional<std::string> comment = "untouched";
+    NlMsg done(NLMSG_DONE, 0);
+    EXPECT_FALSE(nft_rule_message_comment(done.msg(), &comment));
+    NlMsg too_short((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, 0);
+    too_short.bytes.resize(NLMSG_HDRLEN + 2);
+    EXPECT_FALSE(nft_rule_message_comment(too_short.msg(), &comment));
+    EXPECT_EQ(comment, "untouched");
+
+    // An expression without a name (libnftnl dereferences a null pointer) before an xt comment.
+    NlMsg info(0, 0);
+    info.str(NFTA_MATCH_NAME, "comment").u32(NFTA_MATCH_REV, 0).attr(NFTA_MATCH_INFO, "from xt", 8);
+    NlMsg match(0, 0);
+    match.str(NFTA_EXPR_NAME, "match").nest(NFTA_EXPR_DATA, info);
+    NlMsg nameless(0, 0);
+    nameless.nest(NFTA_EXPR_DATA, info);
+    NlMsg list(0, 0);
+    list.nest(NFTA_LIST_ELEM, nameless).nest(NFTA_LIST_ELEM, match);
+    NlMsg rule((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, NFPROTO_IPV4);
+    rule.str(NFTA_RULE_TABLE, "filter").nest(NFTA_RULE_EXPRESSIONS, list);
+    EXPECT_TRUE(nft_rule_message_comment(rule.msg(), &comment));
+    EXPECT_EQ(comment, "from xt");
+
+    // A userdata record longer than the attribute.
+    const uint8_t garbage[] = {NFTNL_UDATA_RULE_COMMENT, 200, 'x'};
+    NlMsg bad_udata((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, NFPROTO_IPV4);
+    bad_udata.attr(NFTA_RULE_USERDATA, garbage, sizeof(garbage));
+    EXPECT_TRUE(nft_rule_message_comment(bad_udata.msg(), &comment));
+    EXPECT_EQ(comment, std::nullopt);
+}
+
+constexpr uint16_t kNflogPacket = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
+
+TEST(ParseNflogPacket, Record) {
+    NlMsg m(kNflogPacket, AF_INET, 100);
+    m.u32(NFULA_MARK, 1).u32(NFULA_IFINDEX_INDEV, 3).u32(NFULA_IFINDEX_OUTDEV, 4);
+    m.str(NFULA_PREFIX, "DROP by policy default/deny").bin(NFULA_PAYLOAD, ipv4(IPPROTO_UDP, ports(1234, 53)));
+    NflogRecord record;
+    std::optional<PacketTuple> tuple;
+    ASSERT_TRUE(parse_nflog_packet(m.msg(), record, tuple));
+    EXPECT_EQ(record.group, 100);
+    EXPECT_EQ(record.prefix, "DROP by policy default/deny");
+    EXPECT_EQ(record.indev, 3u);
+    EXPECT_EQ(record.outdev, 4u);
+    EXPECT_EQ(tuple, tuple4(IPPROTO_UDP, 1234, 53));
+}
+
+TEST(ParseNflogPacket, PartialAndOtherMessages) {
+    NflogRecord record;
+    std::optional<PacketTuple> tuple;
+    NlMsg bare(kNflogPacket, AF_INET6, 7);
+    bare.attr(NFULA_PREFIX, "abc", 3).u16(NFULA_IFINDEX_INDEV, 9);  // unterminated; an index too short
+    ASSERT_TRUE(parse_nflog_packet(bare.msg(), record, tuple));
+    EXPECT_EQ(record.group, 7);
+    EXPECT_EQ(record.prefix, "abc");
+    EXPECT_EQ(record.indev, 0u);
+    EXPECT_EQ(tuple, std::nullopt);
+
+    NlMsg not_ip(kNflogPacket, AF_BRIDGE, 7);
+    not_ip.bin(NFULA_PAYLOAD, Bytes(28, 0));
+    ASSERT_TRUE(parse_nflog_packet(not_ip.msg(), record, tuple));
+    EXPECT_EQ(tuple, std::nullopt);
+
+    NlMsg config((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, AF_INET, 7);
+    EXPECT_FALSE(parse_nflog_packet(config.msg(), record, tuple));
+    NlMsg too_short(kNflogPacket, AF_INET, 7);
+    too_short.bytes.resize(NLMSG_HDRLEN + 2);
+    EXPECT_FALSE(parse_nflog_packet(too_short.msg(), record, tuple));
 }
 
 }  // namespace

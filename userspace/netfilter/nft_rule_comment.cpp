@@ -95,8 +95,9 @@ std::string attr_string(const nlattr* attr) {
 
 // The first non-empty comment of an xt "comment" match in an NFTA_RULE_EXPRESSIONS list.
 std::optional<std::string> xt_comment(const nlattr* expressions) {
-    const nlattr* elem;
-    mnl_attr_for_each_nested(elem, expressions) {
+    const auto* end = static_cast<const char*>(mnl_attr_get_payload(expressions)) + mnl_attr_get_payload_len(expressions);
+    for (auto* elem = static_cast<const nlattr*>(mnl_attr_get_payload(expressions));
+         mnl_attr_ok(elem, static_cast<int>(end - reinterpret_cast<const char*>(elem))); elem = mnl_attr_next(elem)) {
         if (mnl_attr_get_type(elem) != NFTA_LIST_ELEM) continue;
         Attrs<NFTA_EXPR_MAX + 1> expr;
         mnl_attr_parse_nested(elem, Attrs<NFTA_EXPR_MAX + 1>::store, &expr);

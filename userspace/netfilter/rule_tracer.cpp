@@ -283,29 +283,41 @@ struct RuleTracer::Impl {
     TraceAssembler assembler{[this](uint32_t family, const std::string& t, const std::string& chain,
                                     uint64_t handle) { return comment_of(family, t, chain, handle); }};
     RecentPackets<TracedDrop> drops{kDropMaxAge, kDropMaxTuples};
+    bool armed = true;       // the trace rules are installed
+    bool everything = true;  // trace every packet, not only the watched IPs'
 
     ~Impl() {
         // With the owner flag the kernel would also remove it when the context's socket closes.
         if (installed) nft.run("delete table inet " + table + "\n");
     }
 
-    std::string rules(bool everything) const {
-        const std::string limit = " limit name \"trace_rate\" meta nftrace set 1\n";
-        std::string out;
+    // The rules of the three chains, which the caller has flushed. Disarmed: none. The kernel switches its trace
+    // checks on for every rule of every chain while a `meta nftrace set` expression exists anywhere, so a disarmed
+    // tracer keeps none.
+    std::string rules() const {
+        if (!armed) return {};
+        std::string out = "add rule inet " + table + " trace_it limit name \"trace_rate\" meta nftrace set 1\n";
         for (const char* chain : {"trace_pre", "trace_out"}) {
             const std::string add = "add rule inet " + table + " " + chain + " ";
-            if (everything) {
-                out += add + limit.substr(1);
-                continue;
-            }
             // One token per packet: the first match goes to trace_it, which ends the chain (a packet between two
             // watched pods would otherwise be counted once per rule it matches).
             const std::string go = " goto trace_it\n";
+            if (everything) {
+                out += add + go.substr(1);
+                continue;
+            }
             out += add + "ip saddr @watched4" + go;
             out += add + "ip daddr @watched4" + go;
             out += add + "ip6 saddr @watched6" + go;
             out += add + "ip6 daddr @watched6" + go;
         }
+        return out;
+    }
+
+    std::string flush_chains() const {
+        std::string out;
+        for (const char* chain : {"trace_pre", "trace_out", "trace_it"})
+            out += "flush chain inet " + table + " " + chain + "\n";
         return out;
     }
 
@@ -321,8 +333,7 @@ struct RuleTracer::Impl {
         out << "add chain inet " << table << " trace_pre { type filter hook prerouting priority -350; policy accept; }\n";
         out << "add chain inet " << table << " trace_out { type filter hook output priority -350; policy accept; }\n";
         out << "add chain inet " << table << " trace_it\n";
-        out << "add rule inet " << table << " trace_it limit name \"trace_rate\" meta nftrace set 1\n";
-        out << rules(true);
+        out << rules();
         return out.str();
     }
 
@@ -520,9 +531,7 @@ Result<bool> RuleTracer::set_watched(const std::vector<IpAddr>& ips, bool everyt
     std::set<std::string> v4, v6;
     for (const auto& ip : ips) (ip.is_v4() ? v4 : v6).insert(ip.str());
 
-    std::string commands;
-    commands += "flush chain inet " + t + " trace_pre\n";
-    commands += "flush chain inet " + t + " trace_out\n";
+    std::string commands = impl_->flush_chains();
     commands += "flush set inet " + t + " watched4\n";
     commands += "flush set inet " + t + " watched6\n";
     auto add_elements = [&](const char* set, const std::set<std::string>& elements) {
@@ -539,12 +548,30 @@ Result<bool> RuleTracer::set_watched(const std::vector<IpAddr>& ips, bool everyt
         add_elements("watched4", v4);
         add_elements("watched6", v6);
     }
-    commands += impl_->rules(everything);
+    const bool was_everything = impl_->everything;
+    impl_->everything = everything;
+    commands += impl_->rules();
 
     std::string error;
-    if (!impl_->nft.run(commands, &error)) return Error{"--rule-trace cannot update the watched IPs: " + error};
+    if (!impl_->nft.run(commands, &error)) {
+        impl_->everything = was_everything;
+        return Error{"--rule-trace cannot update the watched IPs: " + error};
+    }
     return true;
 }
+
+Result<bool> RuleTracer::set_armed(bool armed) {
+    if (armed == impl_->armed) return true;
+    impl_->armed = armed;
+    std::string error;
+    if (!impl_->nft.run(impl_->flush_chains() + impl_->rules(), &error)) {
+        impl_->armed = !armed;
+        return Error{std::string("--rule-trace cannot ") + (armed ? "resume" : "pause") + " tracing: " + error};
+    }
+    return true;
+}
+
+bool RuleTracer::armed() const { return impl_->armed; }
 
 int RuleTracer::fd() const { return mnl_socket_get_fd(impl_->trace.sock); }
 

@@ -63,6 +63,12 @@ public:
     // Traces packets from or to these IPs only; `everything` traces every packet (still rate-limited).
     Result<bool> set_watched(const std::vector<IpAddr>& ips, bool everything);
 
+    // Installs (armed) or removes (disarmed) the trace rules, keeping the table, its sets and chains. While any
+    // rule sets nftrace the kernel checks every rule it evaluates, in every table, for tracing: the tail pauses
+    // tracing under a drop storm whose flows are all named already. Armed after open().
+    Result<bool> set_armed(bool armed);
+    bool armed() const;
+
     int fd() const;  // readable when trace messages wait
     // Reads every queued message without blocking; returns how many drop verdicts were completed.
     size_t drain();
