@@ -417,6 +417,15 @@ bool take_word(std::string_view& s, std::string_view word) {
     return true;
 }
 
+// "name:X namespace:Y" (the colons optional) at the start of s: "Y/X", or "" when it is not there.
+std::string take_name_and_namespace(std::string_view s) {
+    if (!take_word(s, "name")) return {};
+    const auto name = take_name(s);
+    if (name.empty() || !take_word(s, "namespace")) return {};
+    const auto ns = take_name(s);
+    return ns.empty() ? std::string() : std::string(ns) + "/" + std::string(name);
+}
+
 bool is_name(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), name_char);
 }
@@ -593,22 +602,14 @@ KubeRouterComment parse_kube_router_comment(std::string_view comment) {
     const std::string lc = lower(c);
     // "... POD name:X namespace:Y ...", the direction from the words before it.
     if (const auto at = lc.find("pod name"); at != std::string::npos) {
-        std::string_view rest = c.substr(at + 3);
-        if (take_word(rest, "name")) {
-            const auto name = take_name(rest);
-            if (!name.empty() && take_word(rest, "namespace")) {
-                const auto ns = take_name(rest);
-                if (!ns.empty()) {
-                    out.recognized = true;
-                    out.pod = std::string(ns) + "/" + std::string(name);
-                    const std::string_view before = trim(std::string_view(lc).substr(0, at));
-                    if (before.ends_with(" from") || before == "from")
-                        out.direction = "egress";
-                    else if (before.ends_with("destined for") || before.ends_with("destined to") ||
-                             before.ends_with(" to"))
-                        out.direction = "ingress";
-                }
-            }
+        if (auto pod = take_name_and_namespace(c.substr(at + 3)); !pod.empty()) {
+            out.recognized = true;
+            out.pod = std::move(pod);
+            const std::string_view before = trim(std::string_view(lc).substr(0, at));
+            if (before.ends_with(" from") || before == "from")
+                out.direction = "egress";
+            else if (before.ends_with("destined for") || before.ends_with("destined to") || before.ends_with(" to"))
+                out.direction = "ingress";
         }
     }
     // "run through nw policy <ns>/<name>" (older: "<name>"): the jump into the policy's chain.
@@ -622,16 +623,10 @@ KubeRouterComment parse_kube_router_comment(std::string_view comment) {
     }
     // "rule to ACCEPT traffic from source pods to dest pods selected by policy name: X namespace Y".
     if (const auto at = lc.find("selected by policy name"); at != std::string::npos && out.policy.empty()) {
-        std::string_view rest = c.substr(at + std::string_view("selected by policy ").size());
-        if (take_word(rest, "name")) {
-            const auto name = take_name(rest);
-            if (!name.empty() && take_word(rest, "namespace")) {
-                const auto ns = take_name(rest);
-                if (!ns.empty()) {
-                    out.recognized = true;
-                    out.policy = std::string(ns) + "/" + std::string(name);
-                }
-            }
+        if (auto policy = take_name_and_namespace(c.substr(at + std::string_view("selected by policy ").size()));
+            !policy.empty()) {
+            out.recognized = true;
+            out.policy = std::move(policy);
         }
     }
     // 2026+: "<ns>/<name> policy", "<ns>/<pod> reject".
