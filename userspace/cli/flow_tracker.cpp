@@ -83,7 +83,7 @@ const ClusterState* FlowTracker::naming_state() {
 
 void FlowTracker::mark_rule_trace(DropRecord& r) const {
     if (!rule_trace_) return;
-    if (r.rule && r.rule->via == "nftrace")
+    if (r.rule && (r.rule->via == "nftrace" || !r.rule->path.empty()))  // fexit's rule, confirmed by the trace
         r.rule_trace = "traced";
     else if (r.backend == "iptables-legacy" || r.backend == "tc" || r.backend == "cgroup" || r.backend == "xdp")
         r.rule_trace = "not_visible";

@@ -387,11 +387,13 @@ struct RuleTracer::Impl {
             }
             if (contains(error, "Operation not permitted")) return Error{cap_message()};
         }
-        if (contains(error, "No such file or directory") || contains(error, "Protocol not supported") ||
-            contains(error, "Operation not supported")) {
-            return Error{nf_tables_message()};
-        }
-        return Error{"--rule-trace cannot install its nftables table: " + error};
+        // nf_tables answered the probe: a kernel without an expression the table uses (the limit, nft_limit, is a
+        // module on most distributions and loads on demand where modprobe is available).
+        const std::string first = error.substr(0, error.find('\n'));
+        if (contains(error, "No such file or directory") || contains(error, "Operation not supported"))
+            return Error{"--rule-trace cannot install its nftables table (" + first +
+                         "): a module of nf_tables may be missing (modprobe nft_limit)"};
+        return Error{"--rule-trace cannot install its nftables table: " + first};
     }
 
     // nf_tables answers a generation request to anyone with CAP_NET_ADMIN: tells the two usual failures apart
