@@ -21,7 +21,7 @@ TOOL=/matrix/bin/npt_capture_tool
 SEND=/matrix/bin/npt-send
 COUNT=3
 STORM=/matrix/bin/storm
-ALL_SCENARIOS="hook nft-drop nft-reject tc-drop ipv6 iptables-legacy rule-nft rule-jump rule-legacy fallback-raw_tp fallback-tracepoint"
+ALL_SCENARIOS="hook nft-drop nft-reject tc-drop ipv6 iptables-legacy rule-nft rule-jump rule-legacy rule-trace fallback-raw_tp fallback-tracepoint"
 # Not run unless asked for (npt.scenarios=...,fexit-cost): the cost of rule attribution under a drop storm.
 EXTRA_SCENARIOS="fexit-cost"
 
@@ -360,6 +360,71 @@ check_cost() {
     result fexit-cost PASS "drops: $rates (rounds: $rounds)"
 }
 
+# Starts a tail with --rule-trace in the node's namespace (where the rules are); 1 if it does not attach. nsenter
+# forks here: RT_PID is the tail's own pid, from its ready file, and NS_PID the nsenter waiting for it.
+start_rule_trace() { # OUTPUT DURATION
+    rm -f /tmp/rt.ready
+    in_ns node $NPT -o json --no-kubernetes --rule-trace --debug --duration "$2" --ready-file /tmp/rt.ready \
+        >"$1" 2>>/tmp/rt.err &
+    NS_PID=$!
+    i=0
+    while [ ! -s /tmp/rt.ready ]; do
+        if ! kill -0 $NS_PID 2>/dev/null || [ $i -ge 600 ]; then
+            kill -9 $NS_PID 2>/dev/null
+            wait $NS_PID 2>/dev/null
+            return 1
+        fi
+        i=$((i + 1))
+        sleep 0.1
+    done
+    RT_PID=$(cat /tmp/rt.ready)
+}
+
+trace_tables() { in_ns node $NFT list tables | grep -c netpol_trace_; }
+
+# --rule-trace: the jump flow's drop line names its rule from the trace (the path forward -> npt_policy, whatever
+# fexit said), and the tool's table is gone after the tail exits. Killed, the kernel removes an owner table (5.12+);
+# before, the table stays until the next tracer, which removes the tables of dead tracers.
+check_rule_trace() {
+    rm -f /tmp/rt.err
+    if ! start_rule_trace /tmp/rt.json 600; then
+        result rule-trace FAIL "did not attach: $(tail -n 1 /tmp/rt.err)"
+        return
+    fi
+    during=$(trace_tables)
+    send rule-trace client udp 10.2.0.2 6000
+    sleep 0.5
+    kill -INT $RT_PID
+    wait $NS_PID
+    after=$(trace_tables)
+    verdict=$(jq -n -r '[inputs | select(.event == "drop" and .port == 6000)] as $d
+        | if ($d | length) != 1 then "\($d | length) drop lines"
+          elif $d[0].rule_trace != "traced" then "rule_trace \($d[0].rule_trace)"
+          elif $d[0].rule.path != ["forward", "npt_policy"] then "path \($d[0].rule.path)"
+          elif $d[0].rule.comment != "default/deny-6000 policy" then "comment \($d[0].rule.comment)"
+          else "PASS via \($d[0].rule.via)" end' /tmp/rt.json 2>&1)
+    case $verdict in PASS*) ;; *) result rule-trace FAIL "$verdict"; return ;; esac
+    [ "$during" = 1 ] && [ "$after" = 0 ] ||
+        { result rule-trace FAIL "trace tables: $during while tracing, $after after exit"; return; }
+    start_rule_trace /tmp/rt2.json 600 || { result rule-trace FAIL "second tracer did not attach"; return; }
+    kill -9 $RT_PID
+    wait $NS_PID 2>/dev/null
+    sleep 0.2
+    killed=$(trace_tables)
+    if kernel_at_least 5 12; then
+        [ "$killed" = 0 ] || { result rule-trace FAIL "an owner table outlived its killed tracer"; return; }
+        how="owner table gone with the killed tracer"
+    else
+        start_rule_trace /tmp/rt3.json 1 || { result rule-trace FAIL "third tracer did not attach"; return; }
+        wait $NS_PID
+        left=$(trace_tables)
+        [ "$killed" = 1 ] && [ "$left" = 0 ] ||
+            { result rule-trace FAIL "no owner tables: $killed left by the killed tracer, $left after the next"; return; }
+        how="no owner tables: the killed tracer's table removed by the next"
+    fi
+    result rule-trace PASS "${verdict#PASS }, path forward>npt_policy; $how"
+}
+
 # npt.debug=1: every scenario's drop once more through npt_capture_tool, which prints the drop location.
 debug_locations() {
     rm -f /tmp/tool.ready
@@ -412,6 +477,7 @@ matrix_main() {
         for s in rule-nft rule-jump rule-legacy; do wanted $s && rules="$rules $s"; done
         [ -n "$rules" ] && check_rules $rules
     fi
+    wanted rule-trace && check_rule_trace
     [ "$NPT_DEBUG" = 1 ] && debug_locations
     wanted fallback-raw_tp && check_fallback raw_tp
     wanted fallback-tracepoint && check_fallback tracepoint
