@@ -11,10 +11,11 @@
  * reason sits behind a CO-RE existence check that resolves to a constant, so the verifier never sees it
  * there.
  *
- * Hot path (flow dropped recently on this CPU): reason bitmap, one 64-byte read of the headers, a few skb
- * loads, a hash of the flow key, a compare with the two slots of its per-CPU set and an increment. Other
- * known flows add one LRU lookup and an atomic add. The IP filter, conntrack, the stack and the ring buffer
- * are only touched for new flows.
+ * Hot path (flow dropped recently on this CPU): reason bitmap, the headers (read in place on kernels >= 6.17,
+ * else one 64-byte copy), a few skb loads, a hash of the flow key, a compare with the two slots of this CPU's
+ * set and an increment: three pages of its own (stack, .bss, the set). Other known flows add one LRU lookup and
+ * an atomic add. .rodata, the IP filter, conntrack, the stack trace and the ring buffer are only touched for
+ * new flows.
  */
 /* vmlinux.h first: it defines the kernel types every other header here needs. */
 // clang-format off
@@ -45,26 +46,30 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NPT_IP_CT_UNTRACKED 7
 #define NPT_HDR_READ 64 /* IPv6 header (40) + the first 24 bytes of TCP: ports and flags */
 
-/* Set by userspace before load; the verifier sees them as constants. */
-const volatile __u64 reason_mask[NPT_REASON_BITMAP_WORDS] = {};
-const volatile __u64 subsys_mask = 0;           /* bit n: keep every reason of subsystem n */
-const volatile bool keep_high_reasons = false;  /* core reasons >= NPT_REASON_BITMAP_BITS ("all") */
-const volatile bool keep_unknown_reason = true; /* tracepoint without a reason argument */
+/* Set by userspace before load; the verifier sees them as constants. Only the paths taken for a new flow read
+ * them: on nodes whose kernel runs with page-table isolation and no PCID, every syscall flushes the TLB, and
+ * each page a drop touches costs a page walk. */
 const volatile bool ip_filter_enabled = false;
-const volatile __u64 quiet_gap_ns = 1000000000ULL; /* 0: never emit NPT_EVENT_RESUMED */
 const volatile __u32 nf_conn_btf_id = 0; /* vmlinux BTF id of struct nf_conn; 0: no conntrack cast */
 const volatile __u32 stack_skip = 0;     /* frames of tracing machinery above the drop site */
-/* Flow cache timing (see struct npt_flow_cache_slot). ns_per_tick 0: ticks are nanoseconds (HZ unknown). */
-const volatile __u64 ns_per_tick = 0;
-const volatile __u64 gap_ticks = 1000000000ULL;  /* quiet_gap_ns in ticks */
-const volatile __u64 flush_ticks = 250000000ULL; /* longest a slot holds drops back from the map */
 
 /* A ring buffer wakeup (irq_work + waking the reader) costs several µs: wake the reader at most this often;
  * events in between wait for its poll timeout or the next wakeup. */
 const volatile __u64 wakeup_interval_ns = 10000000ULL;
 
+/* What every drop reads, in .bss (one page, next to the flow cache's generation): set by userspace before load,
+ * never written by the program. */
+__u64 reason_mask[NPT_REASON_BITMAP_WORDS] = {};
+__u64 subsys_mask = 0;   /* bit n: keep every reason of subsystem n */
+__u64 quiet_gap_ns = 0;  /* 0: never emit NPT_EVENT_RESUMED */
+/* Flow cache timing (see struct npt_flow_cache_slot). ns_per_tick 0: ticks are nanoseconds (HZ unknown). */
+__u64 ns_per_tick = 0;
+__u64 gap_ticks = 0;   /* quiet_gap_ns in ticks */
+__u64 flush_ticks = 0; /* longest a slot holds drops back from the map */
 /* Bumped by userspace (mmap'ed .bss) to invalidate every flow_cache slot, e.g. after purging flows. */
 __u32 cache_generation = 0;
+bool keep_high_reasons = false;   /* core reasons >= NPT_REASON_BITMAP_BITS ("all") */
+bool keep_unknown_reason = false; /* tracepoint without a reason argument */
 __u64 last_wakeup_ns = 0; /* racy between CPUs by design: at worst an extra wakeup */
 
 struct {
@@ -74,9 +79,13 @@ struct {
     __type(value, struct npt_flow_value);
 } flows SEC(".maps");
 
+/* CPU n's sets are elements n * NPT_FLOW_CACHE_SETS and on. A plain array rather than a per-CPU one: its lookup
+ * is an address computation, where a per-CPU array's first loads the element's per-CPU pointer; userspace reads
+ * it through mmap. */
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, NPT_FLOW_CACHE_SETS);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, NPT_FLOW_CACHE_SETS); /* times the possible CPUs, set from userspace */
     __type(key, __u32);
     __type(value, struct npt_flow_cache_set);
 } flow_cache SEC(".maps");
@@ -160,8 +169,8 @@ static __always_inline void parse_l4(const __u8* l4, __u8 protocol, struct npt_f
         case NPT_IPPROTO_UDP:
         case NPT_IPPROTO_UDPLITE:
         case NPT_IPPROTO_SCTP:
-            pkt->sport = ((__u16)l4[0] << 8) | l4[1];
-            key->dport = ((__u16)l4[2] << 8) | l4[3];
+            pkt->sport = bpf_ntohs(*(const __u16*)l4);
+            key->dport = bpf_ntohs(*(const __u16*)(l4 + 2));
             break;
         case NPT_IPPROTO_ICMP:
         case NPT_IPPROTO_ICMPV6:
@@ -178,11 +187,22 @@ static __always_inline bool l4_has_ports(__u8 protocol) {
            protocol == NPT_IPPROTO_SCTP || protocol == NPT_IPPROTO_ICMP || protocol == NPT_IPPROTO_ICMPV6;
 }
 
+/*
+ * Kernels >= 6.17 let a program load from any kernel address through bpf_rdonly_cast(ptr, 0) (loads that fault
+ * read as 0, like other BTF loads): the headers are then read in place, a few loads instead of a helper call that
+ * copies 64 bytes. The enum exists exactly on those kernels; elsewhere the branch is dead and never verified.
+ */
+#define NPT_HAS_UNTRUSTED_LOADS() bpf_core_enum_value_exists(enum bpf_features, BPF_FEAT_RDONLY_CAST_TO_VOID)
+
 /* Fills family, addresses, protocol, dport and the packet extras. Non-IP skbs keep family NPT_AF_UNSPEC. */
-static __always_inline void parse_packet(struct sk_buff* skb, const bool direct, struct npt_flow_key* key,
+static __always_inline void parse_packet(struct sk_buff* skb, const enum npt_access access, struct npt_flow_key* key,
                                          struct npt_packet* pkt) {
-    __u8 hdr[NPT_HDR_READ];
-    __u8 l4[16];
+    const bool direct = access != NPT_ACCESS_PROBE;
+    const bool in_place = access == NPT_ACCESS_BTF_CAST && NPT_HAS_UNTRUSTED_LOADS();
+    __u64 copy[NPT_HDR_READ / 8]; /* aligned: the addresses below become word loads */
+    __u64 l4copy[2];
+    const __u8* hdr = (const __u8*)copy;
+    const __u8* l4;
     unsigned char* head = NPT_RD(direct, skb, head);
     __u16 nh = NPT_RD(direct, skb, network_header);
     __u16 proto_be = NPT_RD(direct, skb, protocol);
@@ -199,7 +219,10 @@ static __always_inline void parse_packet(struct sk_buff* skb, const bool direct,
         else
             nh = (__u16)(NPT_RD(direct, skb, data) - head);
     }
-    if (bpf_probe_read_kernel(hdr, sizeof(hdr), head + nh)) return;
+    if (in_place)
+        hdr = bpf_rdonly_cast(head + nh, 0);
+    else if (bpf_probe_read_kernel(copy, sizeof(copy), head + nh))
+        return;
 
     __u8 version = hdr[0] >> 4;
     if (version == 4 && proto_be != bpf_htons(ETH_P_IPV6)) {
@@ -207,22 +230,28 @@ static __always_inline void parse_packet(struct sk_buff* skb, const bool direct,
         if (ihl < 5) return;
         key->family = NPT_AF_INET;
         key->protocol = hdr[9];
-        __builtin_memcpy(key->saddr, hdr + 12, 4);
-        __builtin_memcpy(key->daddr, hdr + 16, 4);
-        if ((((__u16)hdr[6] << 8) | hdr[7]) & 0x1fff) /* not the first fragment: no L4 header */
+        *(__u32*)key->saddr = *(const __u32*)(hdr + 12);
+        *(__u32*)key->daddr = *(const __u32*)(hdr + 16);
+        if (bpf_ntohs(*(const __u16*)(hdr + 6)) & 0x1fff) /* not the first fragment: no L4 header */
             return;
         if (!l4_has_ports(key->protocol)) return;
-        if (ihl == 5)
-            __builtin_memcpy(l4, hdr + 20, sizeof(l4));
-        else if (bpf_probe_read_kernel(l4, sizeof(l4), head + nh + ihl * 4))
-            return;
+        if (ihl == 5) {
+            l4 = hdr + 20;
+        } else if (in_place) {
+            l4 = hdr + ihl * 4;
+        } else {
+            if (bpf_probe_read_kernel(l4copy, sizeof(l4copy), head + nh + ihl * 4)) return;
+            l4 = (const __u8*)l4copy;
+        }
         parse_l4(l4, key->protocol, key, pkt);
     } else if (version == 6 && proto_be != bpf_htons(ETH_P_IP)) {
         __u8 next = hdr[6];
         __u32 l4off = 40;
         key->family = NPT_AF_INET6;
-        __builtin_memcpy(key->saddr, hdr + 8, 16);
-        __builtin_memcpy(key->daddr, hdr + 24, 16);
+        ((__u64*)key->saddr)[0] = *(const __u64*)(hdr + 8);
+        ((__u64*)key->saddr)[1] = *(const __u64*)(hdr + 16);
+        ((__u64*)key->daddr)[0] = *(const __u64*)(hdr + 24);
+        ((__u64*)key->daddr)[1] = *(const __u64*)(hdr + 32);
         /* One extension header is followed (hop-by-hop, routing, destination options, fragment); deeper
          * chains keep the extension header as the protocol and no ports. */
         if (next == NPT_IPPROTO_IPV6_HOPOPTS || next == NPT_IPPROTO_IPV6_ROUTING ||
@@ -232,17 +261,21 @@ static __always_inline void parse_packet(struct sk_buff* skb, const bool direct,
         } else if (next == NPT_IPPROTO_IPV6_FRAGMENT) {
             next = hdr[40];
             l4off = 48;
-            if (((((__u16)hdr[42] << 8) | hdr[43]) & 0xfff8)) {
+            if (bpf_ntohs(*(const __u16*)(hdr + 42)) & 0xfff8) {
                 key->protocol = next;
                 return;
             }
         }
         key->protocol = next;
         if (!l4_has_ports(next)) return;
-        if (l4off == 40)
-            __builtin_memcpy(l4, hdr + 40, sizeof(l4));
-        else if (bpf_probe_read_kernel(l4, sizeof(l4), head + nh + l4off))
-            return;
+        if (l4off == 40) {
+            l4 = hdr + 40;
+        } else if (in_place) {
+            l4 = hdr + l4off;
+        } else {
+            if (bpf_probe_read_kernel(l4copy, sizeof(l4copy), head + nh + l4off)) return;
+            l4 = (const __u8*)l4copy;
+        }
         parse_l4(l4, next, key, pkt);
     }
 }
@@ -485,7 +518,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     __builtin_memset(&key, 0, sizeof(key));
     key.reason = reason;
     key.location = location;
-    parse_packet(skb, direct, &key, &pkt);
+    parse_packet(skb, access, &key, &pkt);
 
     dev = NPT_RD(direct, skb, dev);
     sk = NPT_RD(direct, skb, sk);
@@ -504,7 +537,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     }
 
     tick = now_tick();
-    set_index = npt_flow_cache_set_of(&key);
+    set_index = bpf_get_smp_processor_id() * NPT_FLOW_CACHE_SETS + npt_flow_cache_set_of(&key);
     set = bpf_map_lookup_elem(&flow_cache, &set_index);
     if (!set) return 0;
     c0 = &set->ways[0];

@@ -131,9 +131,9 @@ struct npt_drop_event {
 };
 
 /*
- * Per-CPU front cache of recently dropped flows ("flow_cache", BPF_MAP_TYPE_PERCPU_ARRAY of
- * NPT_FLOW_CACHE_SETS sets). A hash-map lookup costs ~120 ns on the reference VM and bpf_ktime_get_ns ~45 ns,
- * more than the rest of the program: a drop of a flow held in one of this CPU's slots only bumps `pending`
+ * Per-CPU front cache of recently dropped flows ("flow_cache", a BPF_F_MMAPABLE array of NPT_FLOW_CACHE_SETS
+ * sets per possible CPU, CPU n's at n * NPT_FLOW_CACHE_SETS). A hash-map lookup costs ~120 ns on the reference
+ * VM and bpf_ktime_get_ns ~45 ns, more than the rest of the program: a drop of a flow held in one of this CPU's slots only bumps `pending`
  * and stamps the time in ticks (jiffies, an inlined load; nanoseconds when the kernel's HZ is unknown). The
  * cache is 2-way set associative: a flow lives in one of the two slots of the set its key hashes to (one map
  * element, one lookup), so a storm of many concurrent flows still hits it (a direct-mapped cache of a few

@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,6 +46,52 @@ struct RingBufferDeleter {
 };
 struct BtfDeleter {
     void operator()(btf* b) const { btf__free(b); }
+};
+
+// The flow cache map, mapped read-only: CPU n's sets are elements n * NPT_FLOW_CACHE_SETS and on.
+class FlowCacheView {
+public:
+    FlowCacheView() = default;
+    FlowCacheView(const FlowCacheView&) = delete;
+    FlowCacheView& operator=(const FlowCacheView&) = delete;
+    ~FlowCacheView() { unmap(); }
+
+    // Returns "" or why the map could not be mapped.
+    std::string map(int fd, uint32_t cpus) {
+        unmap();
+        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        const size_t bytes = sizeof(npt_flow_cache_set) * NPT_FLOW_CACHE_SETS * cpus;
+        len_ = (bytes + page - 1) / page * page;
+        void* p = mmap(nullptr, len_, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            len_ = 0;
+            return std::strerror(errno);
+        }
+        sets_ = static_cast<const npt_flow_cache_set*>(p);
+        cpus_ = cpus;
+        return "";
+    }
+    uint32_t cpus() const { return cpus_; }
+    // Set `index` of a CPU, read once (the program may be updating it).
+    npt_flow_cache_set read(uint32_t cpu, uint32_t index) const {
+        npt_flow_cache_set set;
+        std::memcpy(&set, const_cast<const npt_flow_cache_set*>(&sets_[size_t(cpu) * NPT_FLOW_CACHE_SETS + index]),
+                    sizeof(set));
+        return set;
+    }
+
+private:
+    void unmap() {
+        if (sets_) {
+            munmap(const_cast<npt_flow_cache_set*>(sets_), len_);
+        }
+        sets_ = nullptr;
+        len_ = 0;
+        cpus_ = 0;
+    }
+    const npt_flow_cache_set* sets_ = nullptr;
+    size_t len_ = 0;
+    uint32_t cpus_ = 0;
 };
 
 std::string errno_text(int err) {
@@ -301,6 +348,7 @@ struct DropCapture::Impl {
     // Destroyed in reverse: ring buffer, link, skeleton, then tracefs.
     TracefsMount tracefs;
     std::unique_ptr<drop, SkeletonDeleter> skel;
+    FlowCacheView cache;  // unmapped before the skeleton closes the map
     bpf_program* program = nullptr;
     std::unique_ptr<bpf_link, LinkDeleter> link;
     std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
@@ -348,22 +396,15 @@ struct DropCapture::Impl {
 // Slots of one set (its ways on every CPU) holding drops back. A slot of an older generation still counts for
 // a flow the map has: the program folds it into flows still present and drops it for purged ones.
 std::vector<npt_flow_cache_slot> DropCapture::Impl::read_set(uint32_t index) const {
-    const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus <= 0) {
-        return {};
-    }
-    std::vector<npt_flow_cache_set> sets(static_cast<size_t>(ncpus));
-    if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.flow_cache), &index, sets.data()) != 0) {
-        return {};
-    }
     std::vector<npt_flow_cache_slot> slots;
-    slots.reserve(sets.size() * NPT_FLOW_CACHE_WAYS);
-    for (const auto& set : sets) {
-        slots.insert(slots.end(), std::begin(set.ways), std::end(set.ways));
+    for (uint32_t cpu = 0; cpu < cache.cpus(); ++cpu) {
+        const npt_flow_cache_set set = cache.read(cpu, index);
+        for (const auto& c : set.ways) {
+            if (c.valid && c.pending != 0) {
+                slots.push_back(c);
+            }
+        }
     }
-    slots.erase(std::remove_if(slots.begin(), slots.end(),
-                               [](const npt_flow_cache_slot& c) { return !c.valid || c.pending == 0; }),
-                slots.end());
     return slots;
 }
 
@@ -462,26 +503,33 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     }
 
     for (size_t i = 0; i < selection.bitmap.size(); ++i) {
-        s->rodata->reason_mask[i] = selection.bitmap[i];
+        s->bss->reason_mask[i] = selection.bitmap[i];
     }
-    s->rodata->subsys_mask = selection.subsys_mask;
-    s->rodata->keep_high_reasons = selection.high_reasons;
+    s->bss->subsys_mask = selection.subsys_mask;
+    s->bss->keep_high_reasons = selection.high_reasons;
     // Without a reason argument nothing can be filtered by reason: keep everything, report "unknown".
-    s->rodata->keep_unknown_reason = true;
+    s->bss->keep_unknown_reason = true;
     s->rodata->ip_filter_enabled = options.ip_filter;
-    s->rodata->quiet_gap_ns = options.quiet_gap_ns;
+    s->bss->quiet_gap_ns = options.quiet_gap_ns;
     s->rodata->nf_conn_btf_id = chosen == s->progs.npt_kfree_skb_btf ? features.nf_conn_btf_id : 0;
     s->rodata->stack_skip = m == AttachMode::kTracepoint ? kStackSkipTracepoint : kStackSkipBtf;
     // Flow cache timing: in jiffies when HZ is known (an inlined load), else in nanoseconds.
     const uint64_t flush_ns = options.quiet_gap_ns
                                   ? std::min<uint64_t>(kFlushIntervalNs, options.quiet_gap_ns / 4)
                                   : kFlushIntervalNs;
-    s->rodata->ns_per_tick = ns_per_tick;
+    s->bss->ns_per_tick = ns_per_tick;
     const uint64_t tick = ns_per_tick ? ns_per_tick : 1;
-    s->rodata->gap_ticks = std::max<uint64_t>(1, (options.quiet_gap_ns + tick - 1) / tick);
-    s->rodata->flush_ticks = std::max<uint64_t>(1, flush_ns / tick);
+    s->bss->gap_ticks = std::max<uint64_t>(1, (options.quiet_gap_ns + tick - 1) / tick);
+    s->bss->flush_ticks = std::max<uint64_t>(1, flush_ns / tick);
     if (int err = bpf_map__set_max_entries(s->maps.flows, std::max<uint32_t>(options.max_flows, 16)); err) {
         return fail("sizing the flow map", err);
+    }
+    const int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0) {
+        return fail("counting the possible CPUs", cpus);
+    }
+    if (int err = bpf_map__set_max_entries(s->maps.flow_cache, NPT_FLOW_CACHE_SETS * uint32_t(cpus)); err) {
+        return fail("sizing the flow cache", err);
     }
 
     if (m == AttachMode::kTracepoint) {
@@ -496,6 +544,9 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     std::unique_ptr<bpf_link, LinkDeleter> l(bpf_program__attach(chosen));
     if (!l) {
         return fail("attaching", errno);
+    }
+    if (std::string e = cache.map(bpf_map__fd(s->maps.flow_cache), uint32_t(cpus)); !e.empty()) {
+        return "cannot map the flow cache: " + e;
     }
     skel = std::move(s);
     program = chosen;
