@@ -4,6 +4,7 @@
 #   npt_capture_netns_test  root (label "root"): real drops in private network namespaces; skipped without root,
 #                           failed instead under CI=true
 #   npt_capture_tool        driver for scripts/bench-capture-cost and manual checks (not a test)
+#   npt_bench_floor         an empty program on the same tracepoint, for scripts/bench-drops (not a test)
 if(NOT TARGET npt_capture)
   return()  # NPT_BUILD_BPF=OFF
 endif()
@@ -29,3 +30,8 @@ set_tests_properties(npt_capture_netns_test PROPERTIES LABELS root RUN_SERIAL TR
 
 add_executable(npt_capture_tool ${CMAKE_CURRENT_LIST_DIR}/capture_tool.cpp)
 target_link_libraries(npt_capture_tool PRIVATE npt_capture)
+
+# The "empty" mode of scripts/bench-drops: an empty program on the capture's tracepoint (not a test).
+npt_bpf_skeleton(bench_floor SOURCE ${CMAKE_CURRENT_LIST_DIR}/bench_floor.bpf.c)
+add_executable(npt_bench_floor ${CMAKE_CURRENT_LIST_DIR}/bench_floor.cpp)
+target_link_libraries(npt_bench_floor PRIVATE npt_bench_floor_skel)
