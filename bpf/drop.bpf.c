@@ -11,11 +11,10 @@
  * reason sits behind a CO-RE existence check that resolves to a constant, so the verifier never sees it
  * there.
  *
- * Hot path (flow dropped recently on this CPU): reason bitmap, the headers (read in place on kernels >= 6.17,
- * else one 64-byte copy), a few skb loads, a hash of the flow key, a compare with the two slots of this CPU's
- * set and an increment: three pages of its own (stack, .bss, the set). Other known flows add one LRU lookup and
- * an atomic add. .rodata, the IP filter, conntrack, the stack trace and the ring buffer are only touched for
- * new flows.
+ * Hot path (flow dropped recently on this CPU): the headers (read in place on kernels >= 6.17, else one 64-byte
+ * copy), a few skb loads, a hash of the flow key, then one page of the flow cache: the reason filter, a compare
+ * with the two slots of the flow's set and an increment. Other known flows add one LRU lookup and an atomic add.
+ * .rodata, .bss, the IP filter, conntrack, the stack trace and the ring buffer are only touched for new flows.
  */
 /* vmlinux.h first: it defines the kernel types every other header here needs. */
 // clang-format off
@@ -46,9 +45,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NPT_IP_CT_UNTRACKED 7
 #define NPT_HDR_READ 64 /* IPv6 header (40) + the first 24 bytes of TCP: ports and flags */
 
-/* Set by userspace before load; the verifier sees them as constants. Only the paths taken for a new flow read
- * them: on nodes whose kernel runs with page-table isolation and no PCID, every syscall flushes the TLB, and
- * each page a drop touches costs a page walk. */
+/* Set by userspace before load; the verifier sees them as constants. Only the paths of new flows read them: what
+ * every drop reads is in the flow cache's pages (struct npt_hot_settings). */
 const volatile bool ip_filter_enabled = false;
 const volatile __u32 nf_conn_btf_id = 0; /* vmlinux BTF id of struct nf_conn; 0: no conntrack cast */
 const volatile __u32 stack_skip = 0;     /* frames of tracing machinery above the drop site */
@@ -57,19 +55,6 @@ const volatile __u32 stack_skip = 0;     /* frames of tracing machinery above th
  * events in between wait for its poll timeout or the next wakeup. */
 const volatile __u64 wakeup_interval_ns = 10000000ULL;
 
-/* What every drop reads, in .bss (one page, next to the flow cache's generation): set by userspace before load,
- * never written by the program. */
-__u64 reason_mask[NPT_REASON_BITMAP_WORDS] = {};
-__u64 subsys_mask = 0;   /* bit n: keep every reason of subsystem n */
-__u64 quiet_gap_ns = 0;  /* 0: never emit NPT_EVENT_RESUMED */
-/* Flow cache timing (see struct npt_flow_cache_slot). ns_per_tick 0: ticks are nanoseconds (HZ unknown). */
-__u64 ns_per_tick = 0;
-__u64 gap_ticks = 0;   /* quiet_gap_ns in ticks */
-__u64 flush_ticks = 0; /* longest a slot holds drops back from the map */
-/* Bumped by userspace (mmap'ed .bss) to invalidate every flow_cache slot, e.g. after purging flows. */
-__u32 cache_generation = 0;
-bool keep_high_reasons = false;   /* core reasons >= NPT_REASON_BITMAP_BITS ("all") */
-bool keep_unknown_reason = false; /* tracepoint without a reason argument */
 __u64 last_wakeup_ns = 0; /* racy between CPUs by design: at worst an extra wakeup */
 
 struct {
@@ -79,15 +64,15 @@ struct {
     __type(value, struct npt_flow_value);
 } flows SEC(".maps");
 
-/* CPU n's sets are elements n * NPT_FLOW_CACHE_SETS and on. A plain array rather than a per-CPU one: its lookup
- * is an address computation, where a per-CPU array's first loads the element's per-CPU pointer; userspace reads
- * it through mmap. */
+/* CPU n's pages are elements n * NPT_FLOW_CACHE_PAGES and on (see struct npt_flow_cache_page). A plain array
+ * rather than a per-CPU one: its lookup is an address computation, where a per-CPU array's first loads the
+ * element's per-CPU pointer; userspace writes the settings and reads the slots through mmap. */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(map_flags, BPF_F_MMAPABLE);
-    __uint(max_entries, NPT_FLOW_CACHE_SETS); /* times the possible CPUs, set from userspace */
+    __uint(max_entries, NPT_FLOW_CACHE_PAGES); /* times the possible CPUs, set from userspace */
     __type(key, __u32);
-    __type(value, struct npt_flow_cache_set);
+    __type(value, struct npt_flow_cache_page);
 } flow_cache SEC(".maps");
 
 struct {
@@ -146,18 +131,18 @@ static __always_inline void counter_add(__u32 idx) {
     if (c) *c += 1;
 }
 
-static __always_inline bool reason_wanted(__u32 reason) {
-    if (reason == NPT_REASON_UNKNOWN) return keep_unknown_reason;
+static __always_inline bool reason_wanted(const struct npt_hot_settings* hs, __u32 reason) {
+    if (reason == NPT_REASON_UNKNOWN) return hs->keep_unknown_reason;
     if (reason >> NPT_REASON_SUBSYS_SHIFT) {
         __u32 subsys = reason >> NPT_REASON_SUBSYS_SHIFT;
-        return subsys < NPT_MAX_SUBSYS && ((subsys_mask >> subsys) & 1);
+        return subsys < NPT_MAX_SUBSYS && ((hs->subsys_mask >> subsys) & 1);
     }
-    if (reason >= NPT_REASON_BITMAP_BITS) return keep_high_reasons;
+    if (reason >= NPT_REASON_BITMAP_BITS) return hs->keep_high_reasons;
     /* clang checks the bound on a copy of the register: hide the value from it and mask, for the verifier. */
     __u32 word = reason / 64;
     barrier_var(word);
     word &= NPT_REASON_BITMAP_WORDS - 1;
-    return (reason_mask[word] >> (reason % 64)) & 1;
+    return (hs->reason_mask[word] >> (reason % 64)) & 1;
 }
 
 static __always_inline void parse_l4(const __u8* l4, __u8 protocol, struct npt_flow_key* key,
@@ -405,27 +390,27 @@ static __always_inline bool keys_equal(const struct npt_flow_key* a, const struc
     return true;
 }
 
-static __always_inline __u64 now_tick(void) {
+static __always_inline __u64 now_tick(const struct npt_hot_settings* hs) {
     /* bpf_jiffies64 is inlined by the verifier into one load; bpf_ktime_get_ns costs ~45 ns in a VM. */
-    return ns_per_tick ? bpf_jiffies64() : bpf_ktime_get_ns();
+    return hs->ns_per_tick ? bpf_jiffies64() : bpf_ktime_get_ns();
 }
 
-static __always_inline __u64 slot_last_ns(const struct npt_flow_cache_slot* c) {
-    return c->base_ns + (c->last_tick - c->base_tick) * (ns_per_tick ? ns_per_tick : 1);
+static __always_inline __u64 slot_last_ns(const struct npt_hot_settings* hs, const struct npt_flow_cache_slot* c) {
+    return c->base_ns + (c->last_tick - c->base_tick) * (hs->ns_per_tick ? hs->ns_per_tick : 1);
 }
 
 /* Folds the drops a slot holds back into the flows map. Programs on one tracepoint do not nest on a CPU (the
  * kernel skips a recursive run), so per-CPU slots need no atomics. */
-static __always_inline void flush_slot(struct npt_flow_cache_slot* c, __u64 now, __u64 tick) {
+static __always_inline void flush_slot(const struct npt_hot_settings* hs, struct npt_flow_cache_slot* c,
+                                       __u32 generation, __u64 now, __u64 tick) {
     struct npt_flow_value* v;
-
     bool current;
 
     if (!c->valid) return;
     /* A stale generation means userspace purged flows: fold into flows still present, never re-insert. */
-    current = c->generation == cache_generation;
+    current = c->generation == generation;
     if (c->pending) {
-        __u64 last_ns = slot_last_ns(c);
+        __u64 last_ns = slot_last_ns(hs, c);
         v = bpf_map_lookup_elem(&flows, &c->key);
         if (v) {
             __sync_fetch_and_add(&v->count, c->pending);
@@ -484,13 +469,13 @@ static __always_inline struct npt_flow_cache_slot* victim_slot(struct npt_flow_c
 }
 
 static __always_inline void claim_slot(struct npt_flow_cache_slot* c, const struct npt_flow_key* key,
-                                       const struct npt_packet* pkt, __u64 now, __u64 tick) {
+                                       const struct npt_packet* pkt, __u32 generation, __u64 now, __u64 tick) {
     __builtin_memcpy(&c->key, key, sizeof(*key));
     c->pending = 0;
     c->base_ns = now;
     c->base_tick = tick;
     c->last_tick = tick;
-    c->generation = cache_generation;
+    c->generation = generation;
     c->last_sport = pkt->sport;
     c->tcp_flags = 0;
     c->icmp_type = pkt->icmp_type;
@@ -504,16 +489,19 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     struct npt_flow_key key;
     struct npt_packet pkt = {};
     struct npt_flow_cache_slot *c, *c0, *c1;
+    const struct npt_hot_settings* hs;
+    struct npt_flow_cache_page* page;
     struct npt_flow_cache_set* set;
     struct npt_flow_value* val;
     struct net_device* dev;
     struct sock* sk;
     __u32 generation;
+    __u32 page_index;
     __u32 set_index;
     __u64 tick;
     __u64 now;
 
-    if (!reason_wanted(reason) || !skb) return 0;
+    if (!skb) return 0;
 
     __builtin_memset(&key, 0, sizeof(key));
     key.reason = reason;
@@ -536,13 +524,18 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
         key.netns_inum = NPT_RD(direct, net, ns.inum);
     }
 
-    tick = now_tick();
-    set_index = bpf_get_smp_processor_id() * NPT_FLOW_CACHE_SETS + npt_flow_cache_set_of(&key);
-    set = bpf_map_lookup_elem(&flow_cache, &set_index);
-    if (!set) return 0;
+    /* The reason filter reads the settings in the page of the flow's set: one page for the whole drop. */
+    set_index = npt_flow_cache_set_of(&key);
+    page_index = bpf_get_smp_processor_id() * NPT_FLOW_CACHE_PAGES + set_index / NPT_FLOW_CACHE_SETS_PER_PAGE;
+    page = bpf_map_lookup_elem(&flow_cache, &page_index);
+    if (!page) return 0;
+    hs = &page->settings;
+    if (!reason_wanted(hs, reason)) return 0;
+    tick = now_tick(hs);
+    set = &page->sets[set_index & (NPT_FLOW_CACHE_SETS_PER_PAGE - 1)];
     c0 = &set->ways[0];
     c1 = &set->ways[1];
-    generation = cache_generation;
+    generation = hs->generation;
     if (slot_holds(c0, &key, generation))
         c = c0;
     else if (slot_holds(c1, &key, generation))
@@ -551,7 +544,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
         c = NULL;
 
     /* Fast path: this CPU dropped the same flow recently. */
-    if (c && (!quiet_gap_ns || tick - c->last_tick < gap_ticks) && tick - c->base_tick < flush_ticks) {
+    if (c && (!hs->quiet_gap_ns || tick - c->last_tick < hs->gap_ticks) && tick - c->base_tick < hs->flush_ticks) {
         c->pending++;
         c->last_tick = tick;
         c->last_sport = pkt.sport;
@@ -566,7 +559,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
      * due for a flush, else the set's victim. */
     if (!c) c = victim_slot(c0, c1, generation);
     now = bpf_ktime_get_ns();
-    flush_slot(c, now, tick);
+    flush_slot(hs, c, generation, now, tick);
 
     val = bpf_map_lookup_elem(&flows, &key);
     if (val) {
@@ -579,9 +572,9 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
         val->icmp_code = pkt.icmp_code;
         /* Drops still held in other CPUs' slots (at most flush_interval_ns old) can make a flow look quiet
          * slightly early; two CPUs may also both emit. Accepted: "resumed" is a hint, counts stay exact. */
-        if (quiet_gap_ns && now > last && now - last >= quiet_gap_ns)
+        if (hs->quiet_gap_ns && now > last && now - last >= hs->quiet_gap_ns)
             emit_event(ctx, skb, access, &key, val, &pkt, NPT_EVENT_RESUMED, now);
-        claim_slot(c, &key, &pkt, now, tick);
+        claim_slot(c, &key, &pkt, generation, now, tick);
         return 0;
     }
 
@@ -610,7 +603,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     }
     counter_add(NPT_CTR_FLOWS_INSERTED);
     emit_event(ctx, skb, access, &key, &nv, &pkt, NPT_EVENT_NEW_FLOW, now);
-    claim_slot(c, &key, &pkt, now, tick);
+    claim_slot(c, &key, &pkt, generation, now, tick);
     return 0;
 }
 

@@ -131,24 +131,32 @@ struct npt_drop_event {
 };
 
 /*
- * Per-CPU front cache of recently dropped flows ("flow_cache", a BPF_F_MMAPABLE array of NPT_FLOW_CACHE_SETS
- * sets per possible CPU, CPU n's at n * NPT_FLOW_CACHE_SETS). A hash-map lookup costs ~120 ns on the reference
- * VM and bpf_ktime_get_ns ~45 ns, more than the rest of the program: a drop of a flow held in one of this CPU's slots only bumps `pending`
- * and stamps the time in ticks (jiffies, an inlined load; nanoseconds when the kernel's HZ is unknown). The
- * cache is 2-way set associative: a flow lives in one of the two slots of the set its key hashes to (one map
- * element, one lookup), so a storm of many concurrent flows still hits it (a direct-mapped cache of a few
- * slots sent most drops of 16 flows to the maps). A slot is folded into the "flows" map when another flow
- * takes it (the least recently dropped of the set), after flush_ticks, or when the flow was quiet for
- * gap_ticks. Readers of counts add the pending drops of matching slots (same generation) to the map's value;
- * the time of a slot's last drop is base_ns + (last_tick - base_tick) * ns_per_tick.
+ * Per-CPU front cache of recently dropped flows ("flow_cache", a BPF_F_MMAPABLE array of NPT_FLOW_CACHE_PAGES
+ * pages per possible CPU, CPU n's at n * NPT_FLOW_CACHE_PAGES). A hash-map lookup costs ~120 ns on the reference
+ * VM and bpf_ktime_get_ns ~45 ns, more than the rest of the program: a drop of a flow held in one of this CPU's
+ * slots only bumps `pending` and stamps the time in ticks (jiffies, an inlined load; nanoseconds when the
+ * kernel's HZ is unknown). The cache is 2-way set associative: a flow lives in one of the two slots of the set
+ * its key hashes to, so a storm of many concurrent flows still hits it (a direct-mapped cache of a few slots sent
+ * most drops of 16 flows to the maps). A slot is folded into the "flows" map when another flow takes it (the
+ * least recently dropped of the set), after flush_ticks, or when the flow was quiet for gap_ticks. Readers of
+ * counts add the pending drops of matching slots (same generation) to the map's value; the time of a slot's last
+ * drop is base_ns + (last_tick - base_tick) * ns_per_tick.
+ *
+ * Each element is one page holding 16 sets and a copy of the settings the program reads for every drop (the
+ * reason filter, the cache's timing and generation): a drop of a cached flow touches that page and no other map
+ * memory. Where the kernel runs with page-table isolation and no PCID, every syscall flushes the TLB and each
+ * page a drop touches costs a page walk; one page instead of three measured ~3% of a drop storm's throughput.
  */
 #define NPT_FLOW_CACHE_WAYS 2
-#define NPT_FLOW_CACHE_SETS 128
+#define NPT_FLOW_CACHE_SETS_PER_PAGE 16
+#define NPT_FLOW_CACHE_PAGES 8 /* per CPU */
+#define NPT_FLOW_CACHE_SETS (NPT_FLOW_CACHE_SETS_PER_PAGE * NPT_FLOW_CACHE_PAGES) /* per CPU */
+#define NPT_FLOW_CACHE_PAGE_SIZE 4096
 
 /* What a hit compares (key, generation, valid) comes first, in the slot's first 64 bytes. */
 struct npt_flow_cache_slot {
     struct npt_flow_key key;
-    __u32 generation; /* slot is valid only while equal to the program's cache_generation */
+    __u32 generation; /* slot is valid only while equal to its page's settings.generation */
     __u8 valid;
     __u8 tcp_flags; /* OR over the pending drops */
     __u16 last_sport;
@@ -165,8 +173,32 @@ struct npt_flow_cache_set {
     struct npt_flow_cache_slot ways[NPT_FLOW_CACHE_WAYS];
 };
 
-/* Set of a flow (its index in "flow_cache"): a multiplicative hash of the whole key (padding is zero on both
- * sides), high bits kept. Same function on both sides. */
+/* Written by userspace only, through mmap, into every page: all of it before the program is attached, the
+ * generation again after each purge of flows (a slot of an older generation folds into flows still present and
+ * never re-inserts one). */
+struct npt_hot_settings {
+    __u64 reason_mask[NPT_REASON_BITMAP_WORDS]; /* bit r: keep core reason r */
+    __u64 subsys_mask;                          /* bit n: keep every reason of subsystem n */
+    __u64 quiet_gap_ns;                         /* 0: never emit NPT_EVENT_RESUMED */
+    __u64 ns_per_tick;                          /* 0: ticks are nanoseconds (HZ unknown) */
+    __u64 gap_ticks;                            /* quiet_gap_ns in ticks */
+    __u64 flush_ticks;                          /* longest a slot holds drops back from the map */
+    __u32 generation;
+    __u8 keep_high_reasons;   /* core reasons >= NPT_REASON_BITMAP_BITS ("all") */
+    __u8 keep_unknown_reason; /* tracepoint without a reason argument */
+    __u8 pad0[2];
+};
+
+struct npt_flow_cache_page {
+    struct npt_hot_settings settings;
+    struct npt_flow_cache_set sets[NPT_FLOW_CACHE_SETS_PER_PAGE];
+    __u8 pad0[NPT_FLOW_CACHE_PAGE_SIZE - sizeof(struct npt_hot_settings) -
+              NPT_FLOW_CACHE_SETS_PER_PAGE * sizeof(struct npt_flow_cache_set)];
+};
+
+/* Set of a flow among a CPU's NPT_FLOW_CACHE_SETS (page index * NPT_FLOW_CACHE_SETS_PER_PAGE + set in the
+ * page): a multiplicative hash of the whole key (padding is zero on both sides), high bits kept. Same function on
+ * both sides. */
 static inline __u32 npt_flow_cache_set_of(const struct npt_flow_key* k) {
     const unsigned char* p = (const unsigned char*)k;
     __u64 h = 0;
@@ -192,6 +224,8 @@ NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, location) == 16, "npt_
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, saddr) == 24, "npt_flow_key.saddr");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_key, daddr) == 40, "npt_flow_key.daddr");
 NPT_STATIC_ASSERT(sizeof(struct npt_flow_value) == 32, "npt_flow_value layout");
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_page) == NPT_FLOW_CACHE_PAGE_SIZE, "npt_flow_cache_page: one page");
+NPT_STATIC_ASSERT(sizeof(struct npt_hot_settings) % 8 == 0, "npt_hot_settings: sets stay 8-byte aligned");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_value, last_sport) == 24, "npt_flow_value.last_sport");
 NPT_STATIC_ASSERT(sizeof(struct npt_drop_event) == 120, "npt_drop_event layout");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, count) == 56, "npt_drop_event.count");

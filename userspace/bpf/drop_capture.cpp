@@ -48,7 +48,8 @@ struct BtfDeleter {
     void operator()(btf* b) const { btf__free(b); }
 };
 
-// The flow cache map, mapped read-only: CPU n's sets are elements n * NPT_FLOW_CACHE_SETS and on.
+// The flow cache map through mmap: CPU n's pages are elements n * NPT_FLOW_CACHE_PAGES and on. Userspace writes
+// the settings of every page (before attach, and the generation after a purge) and reads the slots.
 class FlowCacheView {
 public:
     FlowCacheView() = default;
@@ -59,39 +60,55 @@ public:
     // Returns "" or why the map could not be mapped.
     std::string map(int fd, uint32_t cpus) {
         unmap();
-        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-        const size_t bytes = sizeof(npt_flow_cache_set) * NPT_FLOW_CACHE_SETS * cpus;
-        len_ = (bytes + page - 1) / page * page;
-        void* p = mmap(nullptr, len_, PROT_READ, MAP_SHARED, fd, 0);
+        const size_t bytes = sizeof(npt_flow_cache_page) * NPT_FLOW_CACHE_PAGES * cpus;
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
-            len_ = 0;
             return std::strerror(errno);
         }
-        sets_ = static_cast<const npt_flow_cache_set*>(p);
+        pages_ = static_cast<npt_flow_cache_page*>(p);
+        len_ = bytes;
         cpus_ = cpus;
         return "";
     }
     uint32_t cpus() const { return cpus_; }
-    // Set `index` of a CPU, read once (the program may be updating it).
+    uint32_t generation() const { return generation_; }
+
+    // Before attach: the program reads nothing else for a drop.
+    void set_settings(const npt_hot_settings& hs) {
+        generation_ = hs.generation;
+        for (size_t i = 0; i < size_t(cpus_) * NPT_FLOW_CACHE_PAGES; ++i) {
+            pages_[i].settings = hs;
+        }
+    }
+    // After purging flows: every slot of an older generation stops counting for new drops.
+    void bump_generation() {
+        ++generation_;
+        for (size_t i = 0; i < size_t(cpus_) * NPT_FLOW_CACHE_PAGES; ++i) {
+            __atomic_store_n(&pages_[i].settings.generation, generation_, __ATOMIC_SEQ_CST);
+        }
+    }
+    // Set `index` (< NPT_FLOW_CACHE_SETS) of a CPU, copied once (the program may be updating it).
     npt_flow_cache_set read(uint32_t cpu, uint32_t index) const {
+        const npt_flow_cache_page& page =
+            pages_[size_t(cpu) * NPT_FLOW_CACHE_PAGES + index / NPT_FLOW_CACHE_SETS_PER_PAGE];
         npt_flow_cache_set set;
-        std::memcpy(&set, const_cast<const npt_flow_cache_set*>(&sets_[size_t(cpu) * NPT_FLOW_CACHE_SETS + index]),
-                    sizeof(set));
+        std::memcpy(&set, &page.sets[index % NPT_FLOW_CACHE_SETS_PER_PAGE], sizeof(set));
         return set;
     }
 
 private:
     void unmap() {
-        if (sets_) {
-            munmap(const_cast<npt_flow_cache_set*>(sets_), len_);
+        if (pages_) {
+            munmap(pages_, len_);
         }
-        sets_ = nullptr;
+        pages_ = nullptr;
         len_ = 0;
         cpus_ = 0;
     }
-    const npt_flow_cache_set* sets_ = nullptr;
+    npt_flow_cache_page* pages_ = nullptr;
     size_t len_ = 0;
     uint32_t cpus_ = 0;
+    uint32_t generation_ = 0;
 };
 
 std::string errno_text(int err) {
@@ -386,7 +403,7 @@ struct DropCapture::Impl {
     std::vector<uint64_t> stack_of(int32_t id);
     DropEvent decode(const npt_drop_event& e);
     int flows_fd() const { return bpf_map__fd(skel->maps.flows); }
-    uint32_t generation() const { return __atomic_load_n(&skel->bss->cache_generation, __ATOMIC_RELAXED); }
+    uint32_t generation() const { return cache.generation(); }
     std::vector<npt_flow_cache_slot> read_set(uint32_t index) const;
     void add_pending(const npt_flow_cache_slot& slot, npt_flow_value& v) const;
     std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> snapshot() const;
@@ -496,31 +513,32 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     // version of it (a stale skeleton) rather than let it overrun them.
     if (bpf_map__key_size(s->maps.flows) != sizeof(npt_flow_key) ||
         bpf_map__value_size(s->maps.flows) != sizeof(npt_flow_value) ||
-        bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_set) ||
+        bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_page) ||
         bpf_map__value_size(s->maps.stacks) != NPT_STACK_DEPTH * sizeof(uint64_t) ||
         bpf_map__key_size(s->maps.watched_ips) != sizeof(npt_ip_key)) {
         return "the BPF object does not match include/netpol_trace/drop_event.h (stale build?)";
     }
 
-    for (size_t i = 0; i < selection.bitmap.size(); ++i) {
-        s->bss->reason_mask[i] = selection.bitmap[i];
-    }
-    s->bss->subsys_mask = selection.subsys_mask;
-    s->bss->keep_high_reasons = selection.high_reasons;
-    // Without a reason argument nothing can be filtered by reason: keep everything, report "unknown".
-    s->bss->keep_unknown_reason = true;
     s->rodata->ip_filter_enabled = options.ip_filter;
-    s->bss->quiet_gap_ns = options.quiet_gap_ns;
     s->rodata->nf_conn_btf_id = chosen == s->progs.npt_kfree_skb_btf ? features.nf_conn_btf_id : 0;
     s->rodata->stack_skip = m == AttachMode::kTracepoint ? kStackSkipTracepoint : kStackSkipBtf;
+    npt_hot_settings hs{};
+    for (size_t i = 0; i < selection.bitmap.size(); ++i) {
+        hs.reason_mask[i] = selection.bitmap[i];
+    }
+    hs.subsys_mask = selection.subsys_mask;
+    hs.keep_high_reasons = selection.high_reasons;
+    // Without a reason argument nothing can be filtered by reason: keep everything, report "unknown".
+    hs.keep_unknown_reason = 1;
+    hs.quiet_gap_ns = options.quiet_gap_ns;
     // Flow cache timing: in jiffies when HZ is known (an inlined load), else in nanoseconds.
     const uint64_t flush_ns = options.quiet_gap_ns
                                   ? std::min<uint64_t>(kFlushIntervalNs, options.quiet_gap_ns / 4)
                                   : kFlushIntervalNs;
-    s->bss->ns_per_tick = ns_per_tick;
+    hs.ns_per_tick = ns_per_tick;
     const uint64_t tick = ns_per_tick ? ns_per_tick : 1;
-    s->bss->gap_ticks = std::max<uint64_t>(1, (options.quiet_gap_ns + tick - 1) / tick);
-    s->bss->flush_ticks = std::max<uint64_t>(1, flush_ns / tick);
+    hs.gap_ticks = std::max<uint64_t>(1, (options.quiet_gap_ns + tick - 1) / tick);
+    hs.flush_ticks = std::max<uint64_t>(1, flush_ns / tick);
     if (int err = bpf_map__set_max_entries(s->maps.flows, std::max<uint32_t>(options.max_flows, 16)); err) {
         return fail("sizing the flow map", err);
     }
@@ -528,7 +546,7 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     if (cpus <= 0) {
         return fail("counting the possible CPUs", cpus);
     }
-    if (int err = bpf_map__set_max_entries(s->maps.flow_cache, NPT_FLOW_CACHE_SETS * uint32_t(cpus)); err) {
+    if (int err = bpf_map__set_max_entries(s->maps.flow_cache, NPT_FLOW_CACHE_PAGES * uint32_t(cpus)); err) {
         return fail("sizing the flow cache", err);
     }
 
@@ -541,12 +559,13 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     if (int err = drop__load(s.get()); err) {
         return fail("loading", err);
     }
+    if (std::string e = cache.map(bpf_map__fd(s->maps.flow_cache), uint32_t(cpus)); !e.empty()) {
+        return "cannot map the flow cache: " + e;
+    }
+    cache.set_settings(hs);
     std::unique_ptr<bpf_link, LinkDeleter> l(bpf_program__attach(chosen));
     if (!l) {
         return fail("attaching", errno);
-    }
-    if (std::string e = cache.map(bpf_map__fd(s->maps.flow_cache), uint32_t(cpus)); !e.empty()) {
-        return "cannot map the flow cache: " + e;
     }
     skel = std::move(s);
     program = chosen;
@@ -882,7 +901,7 @@ bool DropCapture::set_watched_ips(const std::vector<IpAddress>& ips, std::string
         // the per-CPU slots (a stale slot only folds into flows still present), then delete what a slot
         // flushed back in between.
         impl_->deleted_flows += impl_->delete_flows_outside(impl_->watched);
-        __atomic_fetch_add(&impl_->skel->bss->cache_generation, 1, __ATOMIC_SEQ_CST);
+        impl_->cache.bump_generation();
         impl_->deleted_flows += impl_->delete_flows_outside(impl_->watched);
     }
     return true;
