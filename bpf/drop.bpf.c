@@ -456,11 +456,14 @@ static __always_inline bool slot_holds(const struct npt_flow_cache_slot* c, cons
 
 _Static_assert(NPT_FLOW_CACHE_WAYS == 2, "handle_drop looks at ways[0] and ways[1]");
 
-/* The slot of a set a new flow takes: an empty one, else one left from before a purge, else the one whose
- * flow dropped least recently. */
+/* The slot of a set a flow takes when none holds it for the current generation: the one still holding it from
+ * before a purge (flushed first, its drops fold into the flow only if the purge left it), else an empty one, else
+ * one left from before a purge, else the one whose flow dropped least recently. */
 static __always_inline struct npt_flow_cache_slot* victim_slot(struct npt_flow_cache_slot* c0,
                                                                struct npt_flow_cache_slot* c1,
-                                                               __u32 generation) {
+                                                               const struct npt_flow_key* key, __u32 generation) {
+    if (c0->valid && keys_equal(&c0->key, key)) return c0;
+    if (c1->valid && keys_equal(&c1->key, key)) return c1;
     if (!c0->valid) return c0;
     if (!c1->valid) return c1;
     if (c0->generation != generation) return c0;
@@ -565,7 +568,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     /* Slow path: the map becomes current for the slot's flow (so the quiet-gap test below sees this CPU's
      * latest drop), then this drop is counted there and the slot taken over: the flow's own slot when it is
      * due for a flush, else the set's victim. */
-    if (!c) c = victim_slot(c0, c1, generation);
+    if (!c) c = victim_slot(c0, c1, &key, generation);
     now = bpf_ktime_get_ns();
     flush_slot(hs, c, generation, now, tick);
 
