@@ -77,15 +77,9 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1024 * 1024); /* ~8k events: a burst of new flows between two reads */
+    __uint(max_entries, 2 * 1024 * 1024); /* ~8k events: a burst of new flows between two reads */
 } events SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
-    __uint(max_entries, 4096);
-    __uint(key_size, sizeof(__u32));
-    __uint(value_size, NPT_STACK_DEPTH * sizeof(__u64));
-} stacks SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -359,11 +353,10 @@ static __always_inline void emit_event(void* ctx, struct sk_buff* skb, const enu
     e->skb_iif = NPT_RD(direct, skb, skb_iif);
     dev = NPT_RD(direct, skb, dev);
     if (dev) e->dev_ifindex = NPT_RD(direct, dev, ifindex);
-    e->stack_id = NPT_NO_STACK;
     if (kind == NPT_EVENT_NEW_FLOW) {
-        long id = bpf_get_stackid(ctx, &stacks, stack_skip & BPF_F_SKIP_FIELD_MASK);
-        if (id >= 0)
-            e->stack_id = id;
+        long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), stack_skip & BPF_F_SKIP_FIELD_MASK);
+        if (n > 0)
+            e->stack_len = (__u32)n / sizeof(__u64);
         else
             counter_add(NPT_CTR_STACK_ERRORS);
         read_conntrack(skb, access, e);

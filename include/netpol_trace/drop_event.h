@@ -28,9 +28,6 @@
 /* Reasons of other subsystems carry the subsystem id in the upper 16 bits (SKB_DROP_REASON_SUBSYS_SHIFT). */
 #define NPT_REASON_SUBSYS_SHIFT 16
 #define NPT_MAX_SUBSYS 64
-/* bpf_get_stackid() failed or was not called (resumed flows). */
-#define NPT_NO_STACK (-1)
-
 #define NPT_AF_UNSPEC 0 /* not IPv4/IPv6: only l3_proto (ethertype) is meaningful */
 #define NPT_AF_INET 2
 #define NPT_AF_INET6 10
@@ -74,7 +71,7 @@ enum npt_counter {
     NPT_CTR_FLOWS_INSERTED = 1, /* successful inserts into the flow LRU */
     NPT_CTR_EVENTS = 2,         /* events submitted */
     NPT_CTR_UPDATE_ERRORS = 3,  /* flow insert failed for another reason than a concurrent insert */
-    NPT_CTR_STACK_ERRORS = 4,   /* bpf_get_stackid() failed (bucket taken by another stack, or no memory) */
+    NPT_CTR_STACK_ERRORS = 4,   /* bpf_get_stack() gave no frame */
     NPT_CTR_IP_FILTERED = 5,    /* drops of new flows skipped by the IP filter */
     NPT_CTR_MAX = 6,
 };
@@ -115,7 +112,7 @@ struct npt_drop_event {
     __u64 count;       /* drops of the flow so far, this one included */
     __u64 first_ns;    /* bpf monotonic clock */
     __u64 ts_ns;       /* this drop */
-    __s32 stack_id;    /* id in the "stacks" map, NPT_NO_STACK if none */
+    __u32 stack_len;   /* frames in `stack` (new flows only; 0 if the kernel gave none) */
     __u32 skb_iif;     /* ingress ifindex (0 for locally generated packets) */
     __u32 dev_ifindex; /* skb->dev at the drop (bridged: the egress port), 0 if NULL */
     __u16 sport;
@@ -128,6 +125,9 @@ struct npt_drop_event {
     __u8 orig_dst_family; /* NPT_AF_* of orig_daddr; 0: no DNAT seen in conntrack */
     __u8 pad0[2];
     __u8 orig_daddr[NPT_ADDR_LEN]; /* pre-DNAT destination address (network order) */
+    /* Kernel stack at the drop, innermost first, below the tracing machinery: in the event itself rather than
+     * a stack map, whose hash buckets collide (a colliding stack is refused) as distinct drop paths add up. */
+    __u64 stack[NPT_STACK_DEPTH];
 };
 
 /*
@@ -227,9 +227,10 @@ NPT_STATIC_ASSERT(sizeof(struct npt_flow_value) == 32, "npt_flow_value layout");
 NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_page) == NPT_FLOW_CACHE_PAGE_SIZE, "npt_flow_cache_page: one page");
 NPT_STATIC_ASSERT(sizeof(struct npt_hot_settings) % 8 == 0, "npt_hot_settings: sets stay 8-byte aligned");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_value, last_sport) == 24, "npt_flow_value.last_sport");
-NPT_STATIC_ASSERT(sizeof(struct npt_drop_event) == 120, "npt_drop_event layout");
+NPT_STATIC_ASSERT(sizeof(struct npt_drop_event) == 120 + NPT_STACK_DEPTH * 8, "npt_drop_event layout");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, count) == 56, "npt_drop_event.count");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, stack_id) == 80, "npt_drop_event.stack_id");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, stack_len) == 80, "npt_drop_event.stack_len");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, stack) == 120, "npt_drop_event.stack");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, sport) == 92, "npt_drop_event.sport");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, kind) == 96, "npt_drop_event.kind");
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, orig_daddr) == 104, "npt_drop_event.orig_daddr");

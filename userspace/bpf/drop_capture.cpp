@@ -374,11 +374,10 @@ struct DropCapture::Impl {
 
     std::set<IpAddress> watched;
     uint64_t deleted_flows = 0;
-    std::unordered_map<int32_t, std::vector<uint64_t>> stacks;  // stack ids are never reused (no deletes)
     // Attribution depends on the stack, the reason, the drop site and (iptables-legacy) the netns, not on the
     // addresses: flows dropped at the same place share one. Resumed events carry no stack: by flow key.
     struct SiteKey {
-        int32_t stack_id;
+        std::vector<uint64_t> stack;
         uint32_t reason;
         uint32_t netns_inum;
         uint64_t location;
@@ -386,8 +385,11 @@ struct DropCapture::Impl {
     };
     struct SiteKeyHash {
         size_t operator()(const SiteKey& k) const {
-            return std::hash<uint64_t>()(k.location ^ (uint64_t(uint32_t(k.stack_id)) << 32) ^
-                                         (uint64_t(k.reason) << 16) ^ k.netns_inum);
+            uint64_t h = k.location ^ (uint64_t(k.reason) << 16) ^ k.netns_inum;
+            for (uint64_t ip : k.stack) {
+                h = (h ^ ip) * 0x9e3779b97f4a7c15ULL;
+            }
+            return std::hash<uint64_t>()(h);
         }
     };
     std::unordered_map<SiteKey, std::shared_ptr<const Attribution>, SiteKeyHash> site_attributions;
@@ -400,7 +402,7 @@ struct DropCapture::Impl {
     std::string try_load(AttachMode m);
     const KernelSymbolizer* symbols();
     Attribution attribute(const npt_drop_event& e, const std::string& reason);
-    std::vector<uint64_t> stack_of(int32_t id);
+    static std::vector<uint64_t> stack_of(const npt_drop_event& e);
     DropEvent decode(const npt_drop_event& e);
     int flows_fd() const { return bpf_map__fd(skel->maps.flows); }
     uint32_t generation() const { return cache.generation(); }
@@ -514,7 +516,6 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     if (bpf_map__key_size(s->maps.flows) != sizeof(npt_flow_key) ||
         bpf_map__value_size(s->maps.flows) != sizeof(npt_flow_value) ||
         bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_page) ||
-        bpf_map__value_size(s->maps.stacks) != NPT_STACK_DEPTH * sizeof(uint64_t) ||
         bpf_map__key_size(s->maps.watched_ips) != sizeof(npt_ip_key)) {
         return "the BPF object does not match include/netpol_trace/drop_event.h (stale build?)";
     }
@@ -581,25 +582,16 @@ const KernelSymbolizer* DropCapture::Impl::symbols() {
     return symbolizer ? &*symbolizer : nullptr;
 }
 
-std::vector<uint64_t> DropCapture::Impl::stack_of(int32_t id) {
-    if (id < 0) {
-        return {};
-    }
-    if (auto it = stacks.find(id); it != stacks.end()) {
-        return it->second;
-    }
-    std::vector<uint64_t> ips(NPT_STACK_DEPTH, 0);
-    if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stacks), &id, ips.data()) != 0) {
-        return {};
-    }
+std::vector<uint64_t> DropCapture::Impl::stack_of(const npt_drop_event& e) {
+    const size_t n = std::min<size_t>(e.stack_len, NPT_STACK_DEPTH);
+    std::vector<uint64_t> ips(e.stack, e.stack + n);
     ips.erase(std::find(ips.begin(), ips.end(), 0), ips.end());
-    stacks.emplace(id, ips);
     return ips;
 }
 
 Attribution DropCapture::Impl::attribute(const npt_drop_event& e, const std::string& reason) {
     Attribution a;
-    std::vector<uint64_t> ips = stack_of(e.stack_id);
+    std::vector<uint64_t> ips = stack_of(e);
     // Start at the drop site: the location is the return address into the function that freed the skb.
     auto at = std::find(ips.begin(), ips.end(), e.key.location);
     if (at != ips.end()) {
@@ -650,7 +642,7 @@ DropEvent DropCapture::Impl::decode(const npt_drop_event& e) {
 
     std::shared_ptr<const Attribution> attribution;
     if (e.kind == NPT_EVENT_NEW_FLOW) {
-        const SiteKey site{e.stack_id, e.key.reason, e.key.netns_inum, e.key.location};
+        const SiteKey site{stack_of(e), e.key.reason, e.key.netns_inum, e.key.location};
         if (site_attributions.size() > 16384) {
             site_attributions.clear();  // pod churn across many netns: start over rather than grow
         }
@@ -950,7 +942,6 @@ std::optional<DropEvent> DropCapture::recover_event(const FlowKey& key) {
     e.count = v.count;
     e.first_ns = v.first_ns;
     e.ts_ns = v.last_ns;
-    e.stack_id = NPT_NO_STACK;
     e.sport = v.last_sport;
     e.kind = NPT_EVENT_NEW_FLOW;
     e.ct_state = v.ct_state;
