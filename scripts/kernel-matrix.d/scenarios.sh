@@ -249,22 +249,28 @@ check_hook() {
     fi
 }
 
+# Waits for FILE (a ready file: the process writes its pid there once attached). 1, with PID killed, if PID exits
+# first or 60 s pass. WAITED: tenths of a second waited.
+await_ready() { # FILE PID
+    WAITED=0
+    while [ ! -s "$1" ]; do
+        if ! kill -0 "$2" 2>/dev/null || [ $WAITED -ge 600 ]; then
+            kill -9 "$2" 2>/dev/null
+            wait "$2" 2>/dev/null
+            return 1
+        fi
+        WAITED=$((WAITED + 1))
+        sleep 0.1
+    done
+}
+
 run_tail() {
     rm -f /tmp/tail.ready
     $NPT -o json --no-kubernetes --debug --duration 600 --ready-file /tmp/tail.ready \
         >/tmp/tail.json 2>/tmp/tail.err &
     TAIL_PID=$!
-    i=0
-    while [ ! -e /tmp/tail.ready ]; do
-        if ! kill -0 $TAIL_PID 2>/dev/null || [ $i -ge 600 ]; then
-            kill -9 $TAIL_PID 2>/dev/null
-            wait $TAIL_PID 2>/dev/null
-            return 1
-        fi
-        i=$((i + 1))
-        sleep 0.1
-    done
-    say "INFO tail attached after $((i / 10)).$((i % 10)) s"
+    await_ready /tmp/tail.ready $TAIL_PID || return 1
+    say "INFO tail attached after $((WAITED / 10)).$((WAITED % 10)) s"
     traffic
     sleep 0.5
     kill -INT $TAIL_PID
@@ -284,17 +290,10 @@ check_fallback() { # MODE
     rm -f /tmp/tool.ready
     $TOOL --mode "$1" --seconds 300 --ready-file /tmp/tool.ready >/tmp/tool.out 2>/tmp/tool.err &
     pid=$!
-    i=0
-    while [ ! -e /tmp/tool.ready ]; do
-        if ! kill -0 $pid 2>/dev/null || [ $i -ge 600 ]; then
-            kill -9 $pid 2>/dev/null
-            wait $pid 2>/dev/null
-            result "$scenario" FAIL "did not attach: $(head -c 400 /tmp/tool.err | tr '\n' ' ')"
-            return
-        fi
-        i=$((i + 1))
-        sleep 0.1
-    done
+    if ! await_ready /tmp/tool.ready $pid; then
+        result "$scenario" FAIL "did not attach: $(head -c 400 /tmp/tool.err | tr '\n' ' ')"
+        return
+    fi
     out=$(in_ns client $SEND tcp 10.2.0.2 8080 1 2>&1)
     sleep 0.5
     kill -INT $pid
@@ -367,16 +366,7 @@ start_rule_trace() { # OUTPUT DURATION
     in_ns node $NPT -o json --no-kubernetes --rule-trace --debug --duration "$2" --ready-file /tmp/rt.ready \
         >"$1" 2>>/tmp/rt.err &
     NS_PID=$!
-    i=0
-    while [ ! -s /tmp/rt.ready ]; do
-        if ! kill -0 $NS_PID 2>/dev/null || [ $i -ge 600 ]; then
-            kill -9 $NS_PID 2>/dev/null
-            wait $NS_PID 2>/dev/null
-            return 1
-        fi
-        i=$((i + 1))
-        sleep 0.1
-    done
+    await_ready /tmp/rt.ready $NS_PID || return 1
     RT_PID=$(cat /tmp/rt.ready)
 }
 
