@@ -401,7 +401,7 @@ struct DropCapture::Impl {
 
     std::string try_load(AttachMode m);
     const KernelSymbolizer* symbols();
-    Attribution attribute(const npt_drop_event& e, const std::string& reason);
+    Attribution attribute(const npt_drop_event& e, const std::string& reason, std::vector<uint64_t> ips);
     static std::vector<uint64_t> stack_of(const npt_drop_event& e);
     DropEvent decode(const npt_drop_event& e);
     int flows_fd() const { return bpf_map__fd(skel->maps.flows); }
@@ -589,9 +589,10 @@ std::vector<uint64_t> DropCapture::Impl::stack_of(const npt_drop_event& e) {
     return ips;
 }
 
-Attribution DropCapture::Impl::attribute(const npt_drop_event& e, const std::string& reason) {
+// `ips`: the event's stack (stack_of), innermost first.
+Attribution DropCapture::Impl::attribute(const npt_drop_event& e, const std::string& reason,
+                                         std::vector<uint64_t> ips) {
     Attribution a;
-    std::vector<uint64_t> ips = stack_of(e);
     // Start at the drop site: the location is the return address into the function that freed the skb.
     auto at = std::find(ips.begin(), ips.end(), e.key.location);
     if (at != ips.end()) {
@@ -642,13 +643,13 @@ DropEvent DropCapture::Impl::decode(const npt_drop_event& e) {
 
     std::shared_ptr<const Attribution> attribution;
     if (e.kind == NPT_EVENT_NEW_FLOW) {
-        const SiteKey site{stack_of(e), e.key.reason, e.key.netns_inum, e.key.location};
+        SiteKey site{stack_of(e), e.key.reason, e.key.netns_inum, e.key.location};
         if (site_attributions.size() > 16384) {
             site_attributions.clear();  // pod churn across many netns: start over rather than grow
         }
         auto& cached = site_attributions[site];
         if (!cached) {
-            cached = std::make_shared<const Attribution>(attribute(e, out.reason));
+            cached = std::make_shared<const Attribution>(attribute(e, out.reason, site.stack));
         }
         attribution = cached;
         // Bounded: the LRU bounds live flows; forget everything when far beyond (resumed events then fall
@@ -660,7 +661,7 @@ DropEvent DropCapture::Impl::decode(const npt_drop_event& e) {
     } else if (auto it = flow_attributions.find(e.key); it != flow_attributions.end()) {
         attribution = it->second;
     } else {
-        attribution = std::make_shared<const Attribution>(attribute(e, out.reason));
+        attribution = std::make_shared<const Attribution>(attribute(e, out.reason, stack_of(e)));
         flow_attributions[e.key] = attribution;
     }
     out.enforcement = attribution->enforcement.point;
