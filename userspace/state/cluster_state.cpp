@@ -78,6 +78,22 @@ void ClusterState::resolve_selector_ids(LabelSelector& sel) {
     }
 }
 
+void ClusterState::resolve_cluster_policy_ids(ClusterNetworkPolicy& cnp) {
+    auto pod_set = [&](PodSetSelector& sel) {
+        resolve_selector_ids(sel.namespaces);
+        if (sel.pods) resolve_selector_ids(*sel.pods);
+    };
+    pod_set(cnp.subject);
+    for (auto* rules : {&cnp.ingress, &cnp.egress}) {
+        for (auto& rule : *rules) {
+            for (auto& peer : rule.peers) {
+                pod_set(peer.pods);
+                resolve_selector_ids(peer.nodes);
+            }
+        }
+    }
+}
+
 std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) {
     auto state = std::shared_ptr<ClusterState>(new ClusterState());
     ClusterState& s = *state;
@@ -126,6 +142,17 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
         s.namespaces_[ensure_namespace(pol.ns)].policies.push_back(i);
     }
 
+    // Cluster policies in evaluation order (ClusterState::cluster_policies()).
+    std::sort(objects.cluster_policies.begin(), objects.cluster_policies.end(),
+              [](const ClusterNetworkPolicy& a, const ClusterNetworkPolicy& b) {
+                  const bool a_banp = a.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
+                  const bool b_banp = b.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
+                  return std::tie(a.tier, a_banp, a.priority, a.name, a.kind) <
+                         std::tie(b.tier, b_banp, b.priority, b.name, b.kind);
+              });
+    s.cluster_policies_ = std::move(objects.cluster_policies);
+    for (auto& cnp : s.cluster_policies_) s.resolve_cluster_policy_ids(cnp);
+
     std::unordered_map<uint64_t, uint32_t> selection_index;  // (ns << 32 | labels) -> selection
     s.pods_.reserve(objects.pods.size());
     for (auto& pi : objects.pods) {
@@ -156,6 +183,13 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                 if (pol.affects_ingress) entry.ingress.push_back(p);
                 if (pol.affects_egress) entry.egress.push_back(p);
             }
+            // Shared by hostNetwork pods of the same labels: cluster_policies_for() leaves them out.
+            for (uint32_t p = 0; p < s.cluster_policies_.size(); ++p) {
+                const auto& cnp = s.cluster_policies_[p];
+                if (!s.pod_set_matches(cnp.subject, rec.ns, rec.labels)) continue;
+                if (!cnp.ingress.empty()) entry.cluster_ingress.push_back(p);
+                if (!cnp.egress.empty()) entry.cluster_egress.push_back(p);
+            }
             s.selections_.push_back(std::move(entry));
         }
         rec.selection = sel_it->second;
@@ -183,8 +217,11 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
     }
 
     s.nodes_ = std::move(objects.nodes);
-    for (uint32_t i = 0; i < s.nodes_.size(); ++i)
+    s.node_labels_.reserve(s.nodes_.size());
+    for (uint32_t i = 0; i < s.nodes_.size(); ++i) {
         for (const auto& ip : s.nodes_[i].addresses) s.node_ip_index_.emplace(ip, i);
+        s.node_labels_.push_back(s.intern_labels(s.nodes_[i].labels));
+    }
 
     s.services_ = std::move(objects.services);
     for (uint32_t i = 0; i < s.services_.size(); ++i) {
@@ -262,6 +299,24 @@ std::string ClusterState::pod_id(uint32_t pod) const {
     out += '/';
     out += str(pods_[pod].name);
     return out;
+}
+
+bool ClusterState::pod_set_matches(const PodSetSelector& sel, uint32_t ns, LabelSetId pod_labels) const {
+    if (!selector_matches(sel.namespaces, namespaces_[ns].labels)) return false;
+    return !sel.pods || selector_matches(*sel.pods, pod_labels);
+}
+
+bool ClusterState::pod_set_selects(const PodSetSelector& sel, uint32_t pod) const {
+    const auto& rec = pods_[pod];
+    return !rec.host_network && pod_set_matches(sel, rec.ns, rec.labels);
+}
+
+std::span<const uint32_t> ClusterState::cluster_policies_for(uint32_t pod, Direction dir) const {
+    const auto& rec = pods_[pod];
+    if (rec.host_network) return {};
+    const auto& entry = selections_[rec.selection];
+    return dir == Direction::Ingress ? std::span<const uint32_t>(entry.cluster_ingress)
+                                     : std::span<const uint32_t>(entry.cluster_egress);
 }
 
 std::span<const uint32_t> ClusterState::isolating_policies(uint32_t pod, Direction dir) const {

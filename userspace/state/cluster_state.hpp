@@ -68,6 +68,17 @@ public:
     const std::vector<NetworkPolicy>& policies() const { return policies_; }
     const std::vector<ServiceInfo>& services() const { return services_; }
     const std::vector<NodeInfo>& nodes() const { return nodes_; }
+    LabelSetId node_labels(uint32_t node) const { return node_labels_[node]; }
+
+    // ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies in evaluation order: the
+    // Admin tier by priority (then name), then the Baseline tier by priority (then name), a
+    // BaselineAdminNetworkPolicy last.
+    const std::vector<ClusterNetworkPolicy>& cluster_policies() const { return cluster_policies_; }
+    // Those whose subject selects the pod and that have rules for the direction, in evaluation order (indexes
+    // into cluster_policies()). hostNetwork pods are never subjects.
+    std::span<const uint32_t> cluster_policies_for(uint32_t pod, Direction dir) const;
+    // Whether a pod-set selector (a subject, or a namespaces/pods peer) selects the pod.
+    bool pod_set_selects(const PodSetSelector& sel, uint32_t pod) const;
 
     std::optional<uint32_t> find_namespace(std::string_view name) const;
     std::optional<uint32_t> find_pod(std::string_view ns, std::string_view name) const;
@@ -105,9 +116,13 @@ private:
     struct SelectionEntry {
         std::vector<uint32_t> ingress;
         std::vector<uint32_t> egress;
+        std::vector<uint32_t> cluster_ingress;  // cluster policies, evaluation order
+        std::vector<uint32_t> cluster_egress;
     };
 
     void resolve_selector_ids(LabelSelector& sel);
+    void resolve_cluster_policy_ids(ClusterNetworkPolicy& cnp);
+    bool pod_set_matches(const PodSetSelector& sel, uint32_t ns, LabelSetId pod_labels) const;
     LabelSetId intern_labels(const LabelMap& labels);
     PortSetId intern_ports(const std::vector<ContainerPort>& ports);
 
@@ -131,6 +146,8 @@ private:
     std::vector<EndpointSliceInfo> slices_;
     std::unordered_map<std::string, std::vector<uint32_t>> slices_by_service_;  // "ns/name"
     std::vector<NodeInfo> nodes_;
+    std::vector<LabelSetId> node_labels_;
+    std::vector<ClusterNetworkPolicy> cluster_policies_;
 };
 
 }  // namespace npt

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <utility>
 
 #include "state/k8s_validation.hpp"
@@ -34,12 +36,27 @@ const char* object_kind_name(ObjectKind kind) {
             return "Endpoints";
         case ObjectKind::Node:
             return "Node";
+        case ObjectKind::ClusterNetworkPolicy:
+            return "ClusterNetworkPolicy";
+        case ObjectKind::AdminNetworkPolicy:
+            return "AdminNetworkPolicy";
+        case ObjectKind::BaselineAdminNetworkPolicy:
+            return "BaselineAdminNetworkPolicy";
     }
     return "?";
 }
 
 bool is_namespaced(ObjectKind kind) {
-    return kind != ObjectKind::Namespace && kind != ObjectKind::Node;
+    switch (kind) {
+        case ObjectKind::Namespace:
+        case ObjectKind::Node:
+        case ObjectKind::ClusterNetworkPolicy:
+        case ObjectKind::AdminNetworkPolicy:
+        case ObjectKind::BaselineAdminNetworkPolicy:
+            return false;
+        default:
+            return true;
+    }
 }
 
 std::optional<ObjectKind> known_object_kind(std::string_view api_version, std::string_view kind) {
@@ -59,6 +76,16 @@ std::optional<ObjectKind> known_object_kind(std::string_view api_version, std::s
         (any || api_version == "discovery.k8s.io/v1" || api_version == "discovery.k8s.io/v1beta1")) {
         return ObjectKind::EndpointSlice;
     }
+    // sig-network's policy API: ClusterNetworkPolicy since v1alpha2 (v1beta1 has the same shape), the
+    // v1alpha1 AdminNetworkPolicy and BaselineAdminNetworkPolicy before it.
+    if (kind == "ClusterNetworkPolicy" && (any || api_version == "policy.networking.k8s.io/v1alpha2" ||
+                                           api_version == "policy.networking.k8s.io/v1beta1")) {
+        return ObjectKind::ClusterNetworkPolicy;
+    }
+    if (kind == "AdminNetworkPolicy" && (any || api_version == "policy.networking.k8s.io/v1alpha1"))
+        return ObjectKind::AdminNetworkPolicy;
+    if (kind == "BaselineAdminNetworkPolicy" && (any || api_version == "policy.networking.k8s.io/v1alpha1"))
+        return ObjectKind::BaselineAdminNetworkPolicy;
     return std::nullopt;
 }
 
@@ -516,6 +543,371 @@ bool decode_policy_body(Ctx& c, const N& obj, NetworkPolicy& np) {
     return true;
 }
 
+// ---- ClusterNetworkPolicy (v1alpha2, v1beta1), AdminNetworkPolicy and BaselineAdminNetworkPolicy
+// (v1alpha1) ----
+//
+// The CRDs' OpenAPI and CEL rules, with the API server's wording for what they reject. Fields the schema
+// does not know are pruned by the API server: a peer (or a protocol entry) left with none of the fields
+// this model knows was written for a newer API and fails closed, as the API asks of implementations.
+
+// What differs between the API generations.
+struct ClusterPolicyDialect {
+    ClusterPolicyKind kind;
+    size_t max_rules;    // per direction
+    size_t max_peers;    // per rule
+    size_t max_ports;    // per rule
+    bool v1alpha1;       // ports[] of portNumber/portRange/namedPort; actions Allow/Deny/Pass
+    bool allows_pass;    // BaselineAdminNetworkPolicy has Allow and Deny only
+};
+
+constexpr ClusterPolicyDialect kClusterNetworkPolicyDialect{ClusterPolicyKind::ClusterNetworkPolicy, 25, 25, 25,
+                                                            false, true};
+constexpr ClusterPolicyDialect kAdminNetworkPolicyDialect{ClusterPolicyKind::AdminNetworkPolicy, 100, 100, 100, true,
+                                                          true};
+constexpr ClusterPolicyDialect kBaselineAdminNetworkPolicyDialect{ClusterPolicyKind::BaselineAdminNetworkPolicy, 100,
+                                                                  100, 100, true, false};
+
+bool too_many(Ctx& c, size_t n, size_t max, const Path& p) {
+    if (n <= max) return true;
+    return c.fail(p, fmt::format("Too many: {}: must have at most {} items", n, max));
+}
+
+template <TreeNode N>
+bool read_list_size(Ctx& c, const N& n, const Path& p, size_t min, size_t max, bool required) {
+    if (!expect(c, n, NodeType::List, p)) return false;
+    size_t count = 0;
+    n.for_each_item([&](size_t, const N&) {
+        ++count;
+        return true;
+    });
+    if (n.type() == NodeType::Missing) return required ? c.fail(p, "Required value") : true;
+    if (count < min) return c.fail(p, fmt::format("Required value: must have at least {} item{}", min, min == 1 ? "" : "s"));
+    return too_many(c, count, max, p);
+}
+
+template <TreeNode N>
+bool decode_pod_set(Ctx& c, const N& n, const Path& p, bool pods, PodSetSelector& out) {
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    if (!pods) return decode_selector(c, n, p, out.namespaces);
+    // NamespacedPod: namespaceSelector may be empty (every namespace); podSelector is required.
+    if (!decode_selector(c, n.get("namespaceSelector"), p.field("namespaceSelector"), out.namespaces)) return false;
+    const N pod_sel = n.get("podSelector");
+    if (pod_sel.type() == NodeType::Missing) return c.fail(p.field("podSelector"), "Required value");
+    return decode_selector(c, pod_sel, p.field("podSelector"), out.pods.emplace());
+}
+
+// The subject: exactly one of namespaces and pods.
+template <TreeNode N>
+bool decode_subject(Ctx& c, const N& n, const Path& p, PodSetSelector& out) {
+    if (n.type() == NodeType::Missing) return c.fail(p, "Required value");
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    const N ns = n.get("namespaces"), pods = n.get("pods");
+    const bool has_ns = ns.type() != NodeType::Missing, has_pods = pods.type() != NodeType::Missing;
+    if (has_ns && has_pods) return c.fail(p, "Invalid value: namespaces and pods are both set: exactly one is allowed");
+    if (!has_ns && !has_pods) return c.fail(p, "Required value: exactly one of namespaces or pods");
+    return has_ns ? decode_pod_set(c, ns, p.field("namespaces"), false, out)
+                  : decode_pod_set(c, pods, p.field("pods"), true, out);
+}
+
+// A CIDR as isCIDR() accepts it: an address and a prefix length (host bits are kept by the API and masked here).
+template <TreeNode N>
+bool decode_network(Ctx& c, const N& n, const Path& p, std::vector<Cidr>& out) {
+    std::string_view text;
+    if (!read_sv(c, n, p, text)) return false;
+    if (text.size() > 43) return c.fail(p, fmt::format("Too long: may not be more than 43 bytes"));
+    auto cidr = Cidr::parse(text);
+    if (!cidr) return c.fail(p, fmt::format("Invalid value: {}: Invalid CIDR format provided", quote_value(text)));
+    out.push_back(*cidr);
+    return true;
+}
+
+bool domain_name_ok(std::string_view d) {
+    // ^(\*\.)?([a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.)+[a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.?$
+    if (d.starts_with("*.")) d.remove_prefix(2);
+    if (d.ends_with('.')) d.remove_suffix(1);
+    size_t labels = 0;
+    while (!d.empty()) {
+        const size_t dot = d.find('.');
+        const std::string_view label = d.substr(0, dot);
+        if (label.empty()) return false;
+        const auto alnum = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; };
+        if (!alnum(label.front()) || !alnum(label.back())) return false;
+        for (char ch : label)
+            if (!alnum(ch) && ch != '-' && ch != '_') return false;
+        ++labels;
+        if (dot == std::string_view::npos) break;
+        d.remove_prefix(dot + 1);
+        if (d.empty()) return false;
+    }
+    return labels >= 2;
+}
+
+template <TreeNode N>
+bool decode_cluster_peer(Ctx& c, const N& n, const Path& p, bool egress, const ClusterPolicyDialect& dialect,
+                         ClusterPeer& out) {
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    size_t known = 0, unknown = 0;
+    std::string_view misplaced;
+    n.for_each_field([&](std::string_view key, const N&) {
+        const bool any_direction = key == "namespaces" || key == "pods";
+        const bool egress_only =
+            key == "nodes" || key == "networks" ||
+            (key == "domainNames" && dialect.kind != ClusterPolicyKind::BaselineAdminNetworkPolicy);
+        if (any_direction || (egress && egress_only))
+            ++known;
+        else if (egress_only)
+            misplaced = key;
+        else
+            ++unknown;
+        return true;
+    });
+    if (!misplaced.empty())
+        return c.fail(p.field(misplaced), "Forbidden: not an ingress peer (ingress peers are namespaces or pods)");
+    if (known > 1) return c.fail(p, fmt::format("Too many: {}: must have at most 1 items", known));
+    if (known == 0) {
+        if (unknown == 0) return c.fail(p, "Required value: must have at least 1 items");
+        out.kind = ClusterPeer::Kind::Unknown;
+        return true;
+    }
+    if (const N v = n.get("namespaces"); v.type() != NodeType::Missing) {
+        out.kind = ClusterPeer::Kind::Namespaces;
+        return decode_pod_set(c, v, p.field("namespaces"), false, out.pods);
+    }
+    if (const N v = n.get("pods"); v.type() != NodeType::Missing) {
+        out.kind = ClusterPeer::Kind::Pods;
+        return decode_pod_set(c, v, p.field("pods"), true, out.pods);
+    }
+    if (const N v = n.get("nodes"); v.type() != NodeType::Missing) {
+        out.kind = ClusterPeer::Kind::Nodes;
+        return decode_selector(c, v, p.field("nodes"), out.nodes);
+    }
+    if (const N v = n.get("networks"); v.type() != NodeType::Missing) {
+        out.kind = ClusterPeer::Kind::Networks;
+        const Path np = p.field("networks");
+        return read_list_size(c, v, np, 1, 25, true) &&
+               each_item(c, v, np, [&](const N& e, const Path& ep) { return decode_network(c, e, ep, out.networks); });
+    }
+    const N v = n.get("domainNames");
+    out.kind = ClusterPeer::Kind::DomainNames;
+    const Path dp = p.field("domainNames");
+    return read_list_size(c, v, dp, 1, 25, true) && each_item(c, v, dp, [&](const N& e, const Path& ep) {
+               std::string name;
+               if (!read_string(c, e, ep, name)) return false;
+               if (!domain_name_ok(name))
+                   return c.fail(ep, fmt::format("Invalid value: {}: not a domain name (an exact name or *.suffix)",
+                                                 quote_value(name)));
+               out.domain_names.push_back(std::move(name));
+               return true;
+           });
+}
+
+template <TreeNode N>
+bool read_port_bound(Ctx& c, const N& n, const Path& p, uint16_t& out) {
+    std::optional<int64_t> v;
+    if (!read_int(c, n, p, v)) return false;
+    if (!v) return c.fail(p, "Required value");
+    if (*v < 1) return c.fail(p, fmt::format("Invalid value: {}: should be greater than or equal to 1", *v));
+    if (*v > 65535) return c.fail(p, fmt::format("Invalid value: {}: should be less than or equal to 65535", *v));
+    out = static_cast<uint16_t>(*v);
+    return true;
+}
+
+template <TreeNode N>
+bool read_port_range(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    if (!read_port_bound(c, n.get("start"), p.field("start"), out.port) ||
+        !read_port_bound(c, n.get("end"), p.field("end"), out.end_port))
+        return false;
+    if (out.port >= out.end_port) return c.fail(p, "Invalid value: Start port must be less than End port");
+    return true;
+}
+
+// v1alpha2+: {tcp|udp|sctp: {destinationPort: {number | range}}} or {destinationNamedPort: name}.
+template <TreeNode N>
+bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    static constexpr std::array<std::pair<std::string_view, Protocol>, 3> kProtocols = {
+        {{"tcp", Protocol::TCP}, {"udp", Protocol::UDP}, {"sctp", Protocol::SCTP}}};
+    size_t known = 0;
+    n.for_each_field([&](std::string_view key, const N&) {
+        known += key == "tcp" || key == "udp" || key == "sctp" || key == "destinationNamedPort";
+        return true;
+    });
+    if (known > 1) return c.fail(p, fmt::format("Too many: {}: must have at most 1 items", known));
+    if (known == 0) {
+        if (n.field_count() == 0) return c.fail(p, "Required value: must have at least 1 items");
+        out.kind = ClusterPort::Kind::Unknown;
+        return true;
+    }
+    if (const N named = n.get("destinationNamedPort"); named.type() != NodeType::Missing) {
+        out.kind = ClusterPort::Kind::NamedPort;
+        const Path np = p.field("destinationNamedPort");
+        if (!read_port_name(c, named, np, out.name)) return false;
+        return out.name.empty() ? c.fail(np, "Required value") : true;
+    }
+    for (const auto& [key, proto] : kProtocols) {
+        const N body = n.get(key);
+        if (body.type() == NodeType::Missing) continue;
+        const Path bp = p.field(key);
+        if (!expect(c, body, NodeType::Map, bp)) return false;
+        out.kind = ClusterPort::Kind::Port;
+        out.protocol = proto;
+        const N dest = body.get("destinationPort");
+        const Path dp = bp.field("destinationPort");
+        if (dest.type() == NodeType::Missing) return true;  // every port of the protocol
+        if (!expect(c, dest, NodeType::Map, dp)) return false;
+        const N number = dest.get("number"), range = dest.get("range");
+        const bool has_number = number.type() != NodeType::Missing, has_range = range.type() != NodeType::Missing;
+        if (has_number && has_range) return c.fail(dp, "Too many: 2: must have at most 1 items");
+        if (!has_number && !has_range) return c.fail(dp, "Required value: number or range");
+        if (has_number) return read_port_bound(c, number, dp.field("number"), out.port);
+        return read_port_range(c, range, dp.field("range"), out);
+    }
+    return true;
+}
+
+// v1alpha1: {portNumber: {protocol, port}} | {portRange: {protocol, start, end}} | {namedPort: name}.
+template <TreeNode N>
+bool decode_v1alpha1_port(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    size_t known = 0;
+    n.for_each_field([&](std::string_view key, const N&) {
+        known += key == "portNumber" || key == "portRange" || key == "namedPort";
+        return true;
+    });
+    if (known > 1) return c.fail(p, fmt::format("Too many: {}: must have at most 1 items", known));
+    if (known == 0) {
+        if (n.field_count() == 0) return c.fail(p, "Required value: must have at least 1 items");
+        out.kind = ClusterPort::Kind::Unknown;
+        return true;
+    }
+    if (const N named = n.get("namedPort"); named.type() != NodeType::Missing) {
+        out.kind = ClusterPort::Kind::NamedPort;
+        const Path np = p.field("namedPort");
+        if (!read_port_name(c, named, np, out.name)) return false;
+        return out.name.empty() ? c.fail(np, "Required value") : true;
+    }
+    out.kind = ClusterPort::Kind::Port;
+    if (const N num = n.get("portNumber"); num.type() != NodeType::Missing) {
+        const Path np = p.field("portNumber");
+        if (!expect(c, num, NodeType::Map, np)) return false;
+        return read_protocol(c, num.get("protocol"), np.field("protocol"), true, out.protocol) &&
+               read_port_bound(c, num.get("port"), np.field("port"), out.port);
+    }
+    const N range = n.get("portRange");
+    const Path rp = p.field("portRange");
+    if (!expect(c, range, NodeType::Map, rp)) return false;
+    return read_protocol(c, range.get("protocol"), rp.field("protocol"), true, out.protocol) &&
+           read_port_range(c, range, rp, out);
+}
+
+template <TreeNode N>
+bool decode_cluster_action(Ctx& c, const N& n, const Path& p, const ClusterPolicyDialect& dialect, RuleAction& out) {
+    std::string_view s;
+    if (!read_sv(c, n, p, s)) return false;
+    if (n.type() == NodeType::Missing) return c.fail(p, "Required value");
+    const std::string_view accept = dialect.v1alpha1 ? "Allow" : "Accept";
+    if (s == accept) {
+        out = RuleAction::Accept;
+    } else if (s == "Deny") {
+        out = RuleAction::Deny;
+    } else if (s == "Pass" && dialect.allows_pass) {
+        out = RuleAction::Pass;
+    } else {
+        return c.fail(p, fmt::format("Unsupported value: {}: supported values: \"{}\", \"Deny\"{}", quote_value(s),
+                                     accept, dialect.allows_pass ? ", \"Pass\"" : ""));
+    }
+    return true;
+}
+
+template <TreeNode N>
+bool decode_cluster_rules(Ctx& c, const N& list, const Path& p, bool egress, const ClusterPolicyDialect& dialect,
+                          std::vector<ClusterPolicyRule>& out) {
+    if (!read_list_size(c, list, p, 0, dialect.max_rules, false)) return false;
+    const std::string_view peers_field = egress ? "to" : "from";
+    const std::string_view ports_field = dialect.v1alpha1 ? "ports" : "protocols";
+    return each_map_item(c, list, p, [&](const N& rn, const Path& rp) {
+        ClusterPolicyRule& rule = out.emplace_back();
+        const Path name_path = rp.field("name");
+        if (!read_string(c, rn.get("name"), name_path, rule.name)) return false;
+        if (rule.name.size() > 100) return c.fail(name_path, "Too long: may not be more than 100 bytes");
+        if (!decode_cluster_action(c, rn.get("action"), rp.field("action"), dialect, rule.action)) return false;
+        const N peers = rn.get(peers_field);
+        const Path pp = rp.field(peers_field);
+        if (!read_list_size(c, peers, pp, 1, dialect.max_peers, true)) return false;
+        if (!each_map_item(c, peers, pp, [&](const N& peer, const Path& ip) {
+                return decode_cluster_peer(c, peer, ip, egress, dialect, rule.peers.emplace_back());
+            }))
+            return false;
+        const N ports = rn.get(ports_field);
+        const Path portp = rp.field(ports_field);
+        if (!read_list_size(c, ports, portp, 1, dialect.max_ports, false)) return false;
+        if (!each_map_item(c, ports, portp, [&](const N& port, const Path& ip) {
+                ClusterPort& cp = rule.ports.emplace_back();
+                return dialect.v1alpha1 ? decode_v1alpha1_port(c, port, ip, cp) : decode_cluster_protocol(c, port, ip, cp);
+            }))
+            return false;
+        // A named port exists only on pods.
+        const bool named = std::any_of(rule.ports.begin(), rule.ports.end(),
+                                       [](const ClusterPort& x) { return x.kind == ClusterPort::Kind::NamedPort; });
+        const bool non_pod_peer = std::any_of(rule.peers.begin(), rule.peers.end(), [](const ClusterPeer& x) {
+            return x.kind == ClusterPeer::Kind::Nodes || x.kind == ClusterPeer::Kind::Networks ||
+                   x.kind == ClusterPeer::Kind::DomainNames;
+        });
+        if (named && non_pod_peer)
+            return c.fail(rp, "Invalid value: networks/nodes/domainNames peer cannot be set with namedPorts since there "
+                              "are no namedPorts for networks/nodes/domainNames");
+        return true;
+    });
+}
+
+template <TreeNode N>
+bool decode_cluster_policy_body(Ctx& c, const N& obj, const ClusterPolicyDialect& dialect, ClusterNetworkPolicy& cnp) {
+    const Path root;
+    const N spec = obj.get("spec");
+    const Path sp = root.field("spec");
+    if (spec.type() == NodeType::Missing) return c.fail(sp, "Required value");
+    if (!expect(c, spec, NodeType::Map, sp)) return false;
+    cnp.kind = dialect.kind;
+    if (dialect.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy) {
+        cnp.tier = PolicyTier::Baseline;
+        if (cnp.name != "default")
+            return c.fail(root.field("metadata").field("name"),
+                          fmt::format("Invalid value: {}: Only one baseline admin network policy with "
+                                      "metadata.name=\"default\" can be created in the cluster",
+                                      quote_value(cnp.name)));
+    } else if (dialect.kind == ClusterPolicyKind::AdminNetworkPolicy) {
+        cnp.tier = PolicyTier::Admin;
+    } else {
+        std::string_view tier;
+        const N t = spec.get("tier");
+        const Path tp = sp.field("tier");
+        if (!read_sv(c, t, tp, tier)) return false;
+        if (t.type() == NodeType::Missing) return c.fail(tp, "Required value");
+        if (tier == "Admin")
+            cnp.tier = PolicyTier::Admin;
+        else if (tier == "Baseline")
+            cnp.tier = PolicyTier::Baseline;
+        else
+            return c.fail(tp, fmt::format("Unsupported value: {}: supported values: \"Admin\", \"Baseline\"",
+                                          quote_value(tier)));
+    }
+    if (dialect.kind != ClusterPolicyKind::BaselineAdminNetworkPolicy) {
+        std::optional<int64_t> priority;
+        const Path pp = sp.field("priority");
+        if (!read_int(c, spec.get("priority"), pp, priority)) return false;
+        if (!priority) return c.fail(pp, "Required value");
+        if (*priority < 0)
+            return c.fail(pp, fmt::format("Invalid value: {}: should be greater than or equal to 0", *priority));
+        if (*priority > 1000)
+            return c.fail(pp, fmt::format("Invalid value: {}: should be less than or equal to 1000", *priority));
+        cnp.priority = static_cast<int32_t>(*priority);
+    }
+    return decode_subject(c, spec.get("subject"), sp.field("subject"), cnp.subject) &&
+           decode_cluster_rules(c, spec.get("ingress"), sp.field("ingress"), false, dialect, cnp.ingress) &&
+           decode_cluster_rules(c, spec.get("egress"), sp.field("egress"), true, dialect, cnp.egress);
+}
+
 // ---- Pod ----
 
 template <TreeNode N>
@@ -857,8 +1249,20 @@ Result<DecodedObject> decode_known(const N& obj, ObjectKind kind, const DecodeCo
         case ObjectKind::Node: {
             NodeInfo node;
             node.name = std::move(meta.name);
+            node.labels = std::move(meta.labels);
             const bool ok = decode_node_body(c, obj, node);
             return finish(std::move(node), ok);
+        }
+        case ObjectKind::ClusterNetworkPolicy:
+        case ObjectKind::AdminNetworkPolicy:
+        case ObjectKind::BaselineAdminNetworkPolicy: {
+            ClusterNetworkPolicy cnp;
+            cnp.name = std::move(meta.name);
+            const auto& dialect = kind == ObjectKind::ClusterNetworkPolicy ? kClusterNetworkPolicyDialect
+                                  : kind == ObjectKind::AdminNetworkPolicy ? kAdminNetworkPolicyDialect
+                                                                           : kBaselineAdminNetworkPolicyDialect;
+            const bool ok = decode_cluster_policy_body(c, obj, dialect, cnp);
+            return finish(std::move(cnp), ok);
         }
     }
     return Error{label + ": unsupported kind"};
@@ -929,6 +1333,9 @@ Result<EndpointsInfo> decode_endpoints(simdjson::dom::element obj) {
 }
 Result<NodeInfo> decode_node(simdjson::dom::element obj) {
     return decode_json_as<NodeInfo>(obj, ObjectKind::Node);
+}
+Result<ClusterNetworkPolicy> decode_cluster_policy(simdjson::dom::element obj, ObjectKind kind) {
+    return decode_json_as<ClusterNetworkPolicy>(obj, kind);
 }
 
 }  // namespace npt

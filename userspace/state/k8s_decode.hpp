@@ -30,7 +30,18 @@ class Node;
 
 namespace npt {
 
-enum class ObjectKind : uint8_t { Namespace, Pod, NetworkPolicy, Service, EndpointSlice, Endpoints, Node };
+enum class ObjectKind : uint8_t {
+    Namespace,
+    Pod,
+    NetworkPolicy,
+    Service,
+    EndpointSlice,
+    Endpoints,
+    Node,
+    ClusterNetworkPolicy,        // policy.networking.k8s.io/v1alpha2, v1beta1
+    AdminNetworkPolicy,          // policy.networking.k8s.io/v1alpha1
+    BaselineAdminNetworkPolicy,  // policy.networking.k8s.io/v1alpha1
+};
 
 const char* object_kind_name(ObjectKind kind);  // "Pod", "NetworkPolicy", ...
 bool is_namespaced(ObjectKind kind);
@@ -55,7 +66,7 @@ struct IgnoredObject {
 };
 
 using DecodedObject = std::variant<IgnoredObject, NamespaceInfo, PodInfo, NetworkPolicy, ServiceInfo,
-                                   EndpointSliceInfo, EndpointsInfo, NodeInfo>;
+                                   EndpointSliceInfo, EndpointsInfo, NodeInfo, ClusterNetworkPolicy>;
 
 struct DecodeContext {
     // For items of a typed list (PodList, ...), which may omit kind and apiVersion.
@@ -81,5 +92,7 @@ Result<ServiceInfo> decode_service(simdjson::dom::element obj);
 Result<EndpointSliceInfo> decode_endpoint_slice(simdjson::dom::element obj);
 Result<EndpointsInfo> decode_endpoints(simdjson::dom::element obj);
 Result<NodeInfo> decode_node(simdjson::dom::element obj);
+// kind: ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy.
+Result<ClusterNetworkPolicy> decode_cluster_policy(simdjson::dom::element obj, ObjectKind kind);
 
 }  // namespace npt

@@ -36,4 +36,40 @@ std::optional<Protocol> parse_protocol(std::string_view text) {
     return std::nullopt;
 }
 
+const char* rule_action_name(RuleAction a) {
+    switch (a) {
+        case RuleAction::Accept:
+            return "Accept";
+        case RuleAction::Deny:
+            return "Deny";
+        case RuleAction::Pass:
+            return "Pass";
+    }
+    return "?";
+}
+
+const char* cluster_policy_kind_name(ClusterPolicyKind k) {
+    switch (k) {
+        case ClusterPolicyKind::ClusterNetworkPolicy:
+            return "ClusterNetworkPolicy";
+        case ClusterPolicyKind::AdminNetworkPolicy:
+            return "AdminNetworkPolicy";
+        case ClusterPolicyKind::BaselineAdminNetworkPolicy:
+            return "BaselineAdminNetworkPolicy";
+    }
+    return "?";
+}
+
+std::string ClusterNetworkPolicy::id() const {
+    switch (kind) {
+        case ClusterPolicyKind::ClusterNetworkPolicy:
+            return name;
+        case ClusterPolicyKind::AdminNetworkPolicy:
+            return "AdminNetworkPolicy/" + name;
+        case ClusterPolicyKind::BaselineAdminNetworkPolicy:
+            return "BaselineAdminNetworkPolicy/" + name;
+    }
+    return name;
+}
+
 }  // namespace npt

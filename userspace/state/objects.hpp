@@ -149,6 +149,77 @@ struct EndpointSliceInfo {
 struct NodeInfo {
     std::string name;
     std::vector<IpAddr> addresses;  // InternalIP and ExternalIP
+    LabelMap labels;                // for the `nodes` peers of cluster policies
+};
+
+// ---- Cluster-scoped policy tiers (policy.networking.k8s.io) ----
+//
+// ClusterNetworkPolicy (v1alpha2, v1beta1) and its predecessors AdminNetworkPolicy and
+// BaselineAdminNetworkPolicy (v1alpha1) share one model: a tier, a priority, a subject, and ordered
+// rules whose action (Accept, Deny, Pass) decides a connection before (Admin) or after (Baseline)
+// the NetworkPolicies. A v1alpha1 Allow is an Accept.
+
+enum class PolicyTier : uint8_t { Admin, Baseline };
+enum class RuleAction : uint8_t { Accept, Deny, Pass };
+const char* rule_action_name(RuleAction a);  // "Accept", "Deny", "Pass"
+
+// Which API object a cluster policy was read from: it names the policy in every output.
+enum class ClusterPolicyKind : uint8_t { ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy };
+const char* cluster_policy_kind_name(ClusterPolicyKind k);  // the API kind, "ClusterNetworkPolicy", ...
+
+// A subject or a peer selecting pods: `namespaces` (every pod of the selected namespaces) or `pods`
+// (namespaceSelector AND podSelector).
+struct PodSetSelector {
+    LabelSelector namespaces;
+    std::optional<LabelSelector> pods;  // absent for a `namespaces` selector
+};
+
+struct ClusterPeer {
+    enum class Kind : uint8_t {
+        Namespaces,
+        Pods,
+        Nodes,        // node label selector: the nodes' addresses
+        Networks,     // CIDRs; they match pod IPs too
+        DomainNames,  // FQDNs (egress, Accept only): not decidable from an IP
+        Unknown,      // no field this model knows (a newer API): fails closed
+    };
+    Kind kind = Kind::Unknown;
+    PodSetSelector pods;  // Namespaces, Pods
+    LabelSelector nodes;
+    std::vector<Cidr> networks;
+    std::vector<std::string> domain_names;
+};
+
+// One protocols[] entry (v1alpha2+) or ports[] entry (v1alpha1): a protocol with a destination port or
+// an inclusive range, or a named port (any protocol the destination pod names it with).
+struct ClusterPort {
+    enum class Kind : uint8_t { Port, NamedPort, Unknown };  // Unknown: fails closed, like a peer
+    Kind kind = Kind::Port;
+    Protocol protocol = Protocol::TCP;
+    uint16_t port = 0;      // 0: every port of the protocol
+    uint16_t end_port = 0;  // a range port..end_port; 0 for a single port
+    std::string name;       // NamedPort
+};
+
+struct ClusterPolicyRule {
+    std::string name;  // may be empty
+    RuleAction action = RuleAction::Deny;
+    std::vector<ClusterPeer> peers;  // from / to: at least one
+    std::vector<ClusterPort> ports;  // empty: every port and protocol
+};
+
+struct ClusterNetworkPolicy {
+    ClusterPolicyKind kind = ClusterPolicyKind::ClusterNetworkPolicy;
+    std::string name;
+    PolicyTier tier = PolicyTier::Admin;
+    int32_t priority = 0;  // 0-1000, lower first; a BaselineAdminNetworkPolicy has none (0)
+    PodSetSelector subject;
+    std::vector<ClusterPolicyRule> ingress;
+    std::vector<ClusterPolicyRule> egress;
+
+    // How outputs name it: a ClusterNetworkPolicy by its name, the v1alpha1 objects as
+    // "AdminNetworkPolicy/<name>" and "BaselineAdminNetworkPolicy/<name>".
+    std::string id() const;
 };
 
 // Everything a loader produced, before indexing.
@@ -159,6 +230,7 @@ struct ClusterObjects {
     std::vector<ServiceInfo> services;
     std::vector<EndpointSliceInfo> endpoint_slices;
     std::vector<NodeInfo> nodes;
+    std::vector<ClusterNetworkPolicy> cluster_policies;
 };
 
 }  // namespace npt

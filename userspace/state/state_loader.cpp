@@ -107,6 +107,7 @@ void add_object(Batch& b, DecodedObject&& obj) {
                 for (auto& s : x.slices) add_to(b, o.endpoint_slices, std::move(s));
             },
             [&](NodeInfo& x) { add_to(b, o.nodes, std::move(x)); },
+            [&](ClusterNetworkPolicy& x) { add_to(b, o.cluster_policies, std::move(x)); },
         },
         obj);
     if (!std::holds_alternative<IgnoredObject>(obj)) ++b.stats.objects;
@@ -760,6 +761,10 @@ void merge_duplicates(ClusterObjects& o) {
     keep_last(o.policies, [](const NetworkPolicy& x) { return ObjectKey{x.ns, x.name}; });
     keep_last(o.services, [](const ServiceInfo& x) { return ObjectKey{x.ns, x.name}; });
     keep_last(o.nodes, [](const NodeInfo& x) { return ObjectKey{{}, x.name}; });
+    // The three kinds are distinct objects even under one name: the kind keys them apart.
+    keep_last(o.cluster_policies, [](const ClusterNetworkPolicy& x) {
+        return ObjectKey{cluster_policy_kind_name(x.kind), x.name};
+    });
     merge_endpoint_slices(o.endpoint_slices);
 }
 
@@ -778,6 +783,7 @@ void commit(Batch& b, ClusterObjects& out, LoadStats* stats) {
     append(out.services, b.objects.services);
     append(out.endpoint_slices, b.objects.endpoint_slices);
     append(out.nodes, b.objects.nodes);
+    append(out.cluster_policies, b.objects.cluster_policies);
     merge_duplicates(out);
     if (stats) add_stats(*stats, b.stats);
 }
