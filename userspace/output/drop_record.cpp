@@ -407,8 +407,19 @@ void write_drop_text(std::ostream& out, const DropRecord& r, bool with_details) 
     if (!r.attributed) return;
     for (const auto* side : {&e.egress, &e.ingress}) {
         if (side->allowed) continue;
-        out << fmt::format("    {} of {} denied: isolated by {}\n", direction_name(side->direction),
-                           side->pod ? *side->pod : std::string("?"), fmt::join(side->policies, ", "));
+        const std::string pod = side->pod ? *side->pod : std::string("?");
+        if (side->decided_by.rule)
+            out << fmt::format("    {} of {} denied by {}\n", direction_name(side->direction), pod,
+                               cluster_rule_label(side->decided_by));
+        else
+            out << fmt::format("    {} of {} denied: isolated by {}\n", direction_name(side->direction), pod,
+                               fmt::join(side->policies, ", "));
+        for (const auto& p : side->passed_by)
+            out << fmt::format("      passed on by policy {} (rule {})\n", p.policy, p.rule);
+        for (const auto& d : side->cluster_diagnoses) {
+            if (!d.closest) continue;
+            for (const auto& m : d.closest->misses) out << "      " << d.policy << ": " << m.message << '\n';
+        }
         for (const auto& d : side->diagnoses) {
             if (!d.closest) {
                 out << "      " << d.policy << ": " << d.summary << '\n';

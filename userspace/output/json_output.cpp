@@ -28,6 +28,47 @@ Json endpoint_json(const EndpointRef& r, bool with_port) {
     return j;
 }
 
+Json diagnoses_json(const std::vector<PolicyDiagnosis>& diagnoses) {
+    Json diags = Json::array();
+    for (const auto& d : diagnoses) {
+        Json dj;
+        dj["policy"] = d.policy;
+        if (d.tier) dj["tier"] = tier_name(*d.tier);
+        dj["summary"] = d.summary;
+        if (d.closest) {
+            Json cj;
+            cj["rule"] = d.closest->rule;
+            if (d.closest->action) {
+                cj["rule_name"] = nullable(d.closest->rule_name);
+                cj["action"] = rule_action_name(*d.closest->action);
+            }
+            cj["peer"] = d.closest->peer >= 0 ? Json(d.closest->peer) : Json(nullptr);
+            cj["ports_match"] = d.closest->ports_match;
+            cj["peers_match"] = d.closest->peers_match;
+            Json misses = Json::array();
+            for (const auto& m : d.closest->misses)
+                misses.push_back(Json{{"kind", miss_kind_name(m.kind)}, {"near", m.near}, {"message", m.message}});
+            cj["misses"] = std::move(misses);
+            dj["closest_rule"] = std::move(cj);
+        } else {
+            dj["closest_rule"] = nullptr;
+        }
+        diags.push_back(std::move(dj));
+    }
+    return diags;
+}
+
+Json decided_by_json(const DecidedBy& d) {
+    Json j;
+    j["tier"] = tier_name(d.tier);
+    j["policy"] = d.rule ? Json(d.rule->policy) : Json(nullptr);
+    j["rule"] = d.rule ? Json(d.rule->rule) : Json(nullptr);
+    j["rule_name"] = d.rule ? nullable(d.rule->rule_name) : Json(nullptr);
+    j["action"] = d.action ? Json(rule_action_name(*d.action)) : Json(nullptr);
+    if (d.rule && d.rule->priority) j["priority"] = *d.rule->priority;
+    return j;
+}
+
 Json side_json(const SideExplanation& s) {
     Json j;
     j["isolated"] = s.isolated;
@@ -35,30 +76,13 @@ Json side_json(const SideExplanation& s) {
     j["policies"] = s.policies;
     j["allowed_by"] = s.allowed_by;
     if (const char* ex = exemption_name(s.exemption)) j["exemption"] = ex;
-    if (!s.diagnoses.empty()) {
-        Json diags = Json::array();
-        for (const auto& d : s.diagnoses) {
-            Json dj;
-            dj["policy"] = d.policy;
-            dj["summary"] = d.summary;
-            if (d.closest) {
-                Json cj;
-                cj["rule"] = d.closest->rule;
-                cj["peer"] = d.closest->peer >= 0 ? Json(d.closest->peer) : Json(nullptr);
-                cj["ports_match"] = d.closest->ports_match;
-                cj["peers_match"] = d.closest->peers_match;
-                Json misses = Json::array();
-                for (const auto& m : d.closest->misses)
-                    misses.push_back(Json{{"kind", miss_kind_name(m.kind)}, {"near", m.near}, {"message", m.message}});
-                cj["misses"] = std::move(misses);
-                dj["closest_rule"] = std::move(cj);
-            } else {
-                dj["closest_rule"] = nullptr;
-            }
-            diags.push_back(std::move(dj));
-        }
-        j["diagnosis"] = std::move(diags);
-    }
+    j["decided_by"] = decided_by_json(s.decided_by);
+    j["cluster_policies"] = s.cluster_policies;
+    Json passed = Json::array();
+    for (const auto& p : s.passed_by) passed.push_back(p.policy);
+    j["passed_by"] = std::move(passed);
+    if (!s.diagnoses.empty()) j["diagnosis"] = diagnoses_json(s.diagnoses);
+    if (!s.cluster_diagnoses.empty()) j["cluster_diagnosis"] = diagnoses_json(s.cluster_diagnoses);
     return j;
 }
 

@@ -30,6 +30,29 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
+// "(rule 2 "block-databases", priority 10)"
+std::string rule_detail(const ClusterRuleRef& r) {
+    std::string s = fmt::format("rule {}", r.rule);
+    if (r.rule_name) s += fmt::format(" \"{}\"", *r.rule_name);
+    if (r.priority) s += fmt::format(", priority {}", *r.priority);
+    return s;
+}
+
+}  // namespace
+
+std::string cluster_rule_label(const DecidedBy& d) {
+    if (!d.rule) return tier_name(d.tier);
+    return fmt::format("{} policy {} ({})", d.tier == DecidingTier::Baseline ? "baseline" : "admin", d.rule->policy,
+                       rule_detail(*d.rule));
+}
+
+namespace {
+
+// A Pass rule: the Admin tier's, unless it is a Baseline policy's.
+std::string cluster_pass_label(const ClusterRuleRef& r) {
+    return fmt::format("policy {} ({}, action Pass)", r.policy, rule_detail(r));
+}
+
 void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& local, const std::string& indent) {
     const bool ingress = s.direction == Direction::Ingress;
     const std::string head = fmt::format("{}{:<8}{} {}", indent, ingress ? "ingress" : "egress", ingress ? "to  " : "from",
@@ -50,11 +73,19 @@ void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& 
                               : fmt::format("DENIED: isolated by {}", join(s.policies));
             break;
     }
+    if (s.decided_by.rule) {
+        state = fmt::format("{} by {}", s.allowed ? "allowed" : "DENIED", cluster_rule_label(s.decided_by));
+    } else if (s.decided_by.tier == DecidingTier::None && !s.passed_by.empty()) {
+        state = "allowed: no policy decides (default allow)";
+    }
     out << head << "  " << state << '\n';
-    for (const auto& d : s.diagnoses) {
-        out << indent << "    " << d.policy << ": " << d.summary << '\n';
-        if (!d.closest) continue;
-        for (const auto& m : d.closest->misses) out << indent << "      - " << m.message << '\n';
+    for (const auto& p : s.passed_by) out << indent << "    passed on by " << cluster_pass_label(p) << '\n';
+    for (const auto* diags : {&s.cluster_diagnoses, &s.diagnoses}) {
+        for (const auto& d : *diags) {
+            out << indent << "    " << d.policy << ": " << d.summary << '\n';
+            if (!d.closest) continue;
+            for (const auto& m : d.closest->misses) out << indent << "      - " << m.message << '\n';
+        }
     }
 }
 

@@ -13,4 +13,8 @@ void write_explanation_text(std::ostream& out, const Explanation& e);
 // "prod/web (10.0.0.5)" or "10.0.0.5"; the short form the tail also uses.
 std::string endpoint_label(const EndpointRef& r);
 
+// The cluster policy rule that decided a side: "admin policy deny-db (rule 2 "block-db", priority 10)"; the
+// tier's name when no cluster rule decided.
+std::string cluster_rule_label(const DecidedBy& d);
+
 }  // namespace npt

@@ -87,17 +87,12 @@ bool rule_matches(const ClusterState& state, const NetworkPolicy& policy, const 
                        [&](const Peer& p) { return peer_matches(state, policy, p, remote); });
 }
 
-void evaluate_side(const ClusterState& state, const Flow& flow, Direction dir, SideVerdict& out) {
-    out.policies.clear();
-    out.allowed_by.clear();
-    out.isolated = false;
-    out.allowed = true;
-    const FlowEndpoint& local = local_end(flow, dir);
-    if (!local.pod) {
-        out.exemption = Exemption::NoPod;
-        return;
-    }
-    const auto isolating = state.isolating_policies(*local.pod, dir);
+namespace {
+
+// The NetworkPolicy tier: isolation and the union of the isolating policies' rules.
+void evaluate_network_policies(const ClusterState& state, const Flow& flow, Direction dir, uint32_t local_pod,
+                               SideVerdict& out) {
+    const auto isolating = state.isolating_policies(local_pod, dir);
     out.policies.assign(isolating.begin(), isolating.end());
     out.isolated = !out.policies.empty();
     if (!out.isolated) {
@@ -105,11 +100,11 @@ void evaluate_side(const ClusterState& state, const Flow& flow, Direction dir, S
         return;
     }
     const FlowEndpoint& remote = remote_end(flow, dir);
-    if (remote.pod && *remote.pod == *local.pod) {
+    if (remote.pod && *remote.pod == local_pod) {
         out.exemption = Exemption::SamePod;
         return;
     }
-    if (is_local_node_ip(state, *local.pod, remote.ip)) {
+    if (is_local_node_ip(state, local_pod, remote.ip)) {
         out.exemption = Exemption::LocalNode;
         return;
     }
@@ -121,7 +116,159 @@ void evaluate_side(const ClusterState& state, const Flow& flow, Direction dir, S
                         [&](const PolicyRule& r) { return rule_matches(state, pol, r, flow, dir); }))
             out.allowed_by.push_back(p);
     }
-    out.allowed = !out.allowed_by.empty();
+}
+
+const std::vector<ClusterPolicyRule>& cluster_rules(const ClusterNetworkPolicy& p, Direction dir) {
+    return dir == Direction::Ingress ? p.ingress : p.egress;
+}
+
+bool has_matching_rule(const ClusterState& state, const ClusterNetworkPolicy& p, const Flow& flow, Direction dir) {
+    const auto& rules = cluster_rules(p, dir);
+    return std::any_of(rules.begin(), rules.end(), [&](const ClusterPolicyRule& r) {
+        return cluster_rule_matches(state, r, flow, dir) == PeerMatch::Yes;
+    });
+}
+
+// Walks one tier's policies (a run of `out.cluster_policies`) until a rule decides or passes. Returns
+// whether a rule decided (Accept or Deny) and records it.
+bool walk_tier(const ClusterState& state, const Flow& flow, Direction dir, PolicyTier tier, DecidingTier deciding,
+               SideVerdict& out) {
+    const auto& all = state.cluster_policies();
+    const auto& selecting = out.cluster_policies;
+    for (size_t i = 0; i < selecting.size(); ++i) {
+        const auto& pol = all[selecting[i]];
+        if (pol.tier != tier) continue;
+        const auto& rules = cluster_rules(pol, dir);
+        for (size_t r = 0; r < rules.size(); ++r) {
+            const PeerMatch m = cluster_rule_matches(state, rules[r], flow, dir);
+            if (m == PeerMatch::Undecided) out.domain_rules.push_back({selecting[i], static_cast<int>(r)});
+            if (m != PeerMatch::Yes) continue;
+            // The API leaves the order of equal priorities to the implementation: name the other candidates.
+            for (size_t j = i + 1; j < selecting.size(); ++j) {
+                const auto& other = all[selecting[j]];
+                if (other.tier != tier || other.priority != pol.priority ||
+                    other.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy)
+                    break;
+                if (has_matching_rule(state, other, flow, dir)) out.tied.push_back(selecting[j]);
+            }
+            if (rules[r].action == RuleAction::Pass) {
+                out.passes.push_back(TierDecision{deciding, selecting[i], static_cast<int>(r), RuleAction::Pass});
+                return false;
+            }
+            out.decided_by = TierDecision{deciding, selecting[i], static_cast<int>(r), rules[r].action};
+            out.allowed = rules[r].action == RuleAction::Accept;
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+const char* tier_name(DecidingTier t) {
+    switch (t) {
+        case DecidingTier::None: return "none";
+        case DecidingTier::Admin: return "admin";
+        case DecidingTier::NetworkPolicy: return "networkpolicy";
+        case DecidingTier::Baseline: return "baseline";
+    }
+    return "none";
+}
+
+bool is_hairpin_to_own_ip(const Flow& flow) {
+    return !flow.via_service && flow.src.pod && flow.dst.pod && *flow.src.pod == *flow.dst.pod;
+}
+
+bool cluster_port_matches(const ClusterState& state, const ClusterPort& port, RuleAction action, const Flow& flow) {
+    switch (port.kind) {
+        case ClusterPort::Kind::Unknown:
+            return action != RuleAction::Accept;
+        case ClusterPort::Kind::NamedPort:
+            // Resolved on the destination pod, for the flow's protocol.
+            if (!flow.dst.pod) return false;
+            for (const auto& cp : state.ports(state.pods()[*flow.dst.pod].ports))
+                if (cp.name == port.name && cp.protocol == flow.protocol) return cp.port == flow.port;
+            return false;
+        case ClusterPort::Kind::Port:
+            if (port.protocol != flow.protocol) return false;
+            if (port.port == 0) return true;
+            return flow.port >= port.port && flow.port <= (port.end_port ? port.end_port : port.port);
+    }
+    return false;
+}
+
+bool cluster_ports_match(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow) {
+    if (rule.ports.empty()) return true;
+    return std::any_of(rule.ports.begin(), rule.ports.end(),
+                       [&](const ClusterPort& p) { return cluster_port_matches(state, p, rule.action, flow); });
+}
+
+PeerMatch cluster_peer_matches(const ClusterState& state, const ClusterPeer& peer, RuleAction action,
+                               const FlowEndpoint& remote) {
+    const auto yes = [](bool b) { return b ? PeerMatch::Yes : PeerMatch::No; };
+    switch (peer.kind) {
+        case ClusterPeer::Kind::Namespaces:
+        case ClusterPeer::Kind::Pods:
+            return yes(remote.pod && state.pod_set_selects(peer.pods, *remote.pod));
+        case ClusterPeer::Kind::Nodes: {
+            const auto node = state.node_by_ip(remote.ip);
+            return yes(node && state.selector_matches(peer.nodes, state.node_labels(*node)));
+        }
+        case ClusterPeer::Kind::Networks:
+            return yes(std::any_of(peer.networks.begin(), peer.networks.end(),
+                                   [&](const Cidr& c) { return c.contains(remote.ip); }));
+        case ClusterPeer::Kind::DomainNames:
+            return PeerMatch::Undecided;
+        case ClusterPeer::Kind::Unknown:
+            return yes(action != RuleAction::Accept);
+    }
+    return PeerMatch::No;
+}
+
+PeerMatch cluster_rule_matches(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow,
+                               Direction dir) {
+    if (!cluster_ports_match(state, rule, flow)) return PeerMatch::No;
+    const FlowEndpoint& remote = remote_end(flow, dir);
+    PeerMatch best = PeerMatch::No;
+    for (const auto& peer : rule.peers) {
+        const PeerMatch m = cluster_peer_matches(state, peer, rule.action, remote);
+        if (m == PeerMatch::Yes) return m;
+        if (m == PeerMatch::Undecided) best = m;
+    }
+    return best;
+}
+
+void evaluate_side(const ClusterState& state, const Flow& flow, Direction dir, SideVerdict& out) {
+    out.policies.clear();
+    out.allowed_by.clear();
+    out.cluster_policies.clear();
+    out.passes.clear();
+    out.tied.clear();
+    out.domain_rules.clear();
+    out.isolated = false;
+    out.allowed = true;
+    out.decided_by = TierDecision{};
+    const FlowEndpoint& local = local_end(flow, dir);
+    if (!local.pod) {
+        out.exemption = Exemption::NoPod;
+        return;
+    }
+    evaluate_network_policies(state, flow, dir, *local.pod, out);
+    const auto selecting = state.cluster_policies_for(*local.pod, dir);
+    if (!selecting.empty() && !is_hairpin_to_own_ip(flow)) {
+        out.cluster_policies.assign(selecting.begin(), selecting.end());
+        if (walk_tier(state, flow, dir, PolicyTier::Admin, DecidingTier::Admin, out)) {
+            out.exemption = Exemption::None;  // rules were consulted
+            return;
+        }
+    }
+    if (out.isolated) {
+        out.decided_by.tier = DecidingTier::NetworkPolicy;
+        out.allowed = out.exemption != Exemption::None || !out.allowed_by.empty();
+        return;
+    }
+    if (!out.cluster_policies.empty() && walk_tier(state, flow, dir, PolicyTier::Baseline, DecidingTier::Baseline, out))
+        out.exemption = Exemption::None;
 }
 
 void evaluate(const ClusterState& state, const Flow& flow, Verdict& out) {

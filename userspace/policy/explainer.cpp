@@ -19,6 +19,10 @@ const char* miss_kind_name(MissKind k) {
         case MissKind::IpBlockExcept: return "ipblock_except";
         case MissKind::Port: return "port";
         case MissKind::NamedPort: return "named_port";
+        case MissKind::NodeLabels: return "node_labels";
+        case MissKind::NotANode: return "not_a_node";
+        case MissKind::DomainName: return "domain_name";
+        case MissKind::UnknownPeer: return "unknown_peer";
     }
     return "unknown";
 }
@@ -165,6 +169,10 @@ int misses_cost(const std::vector<Miss>& misses) {
             case MissKind::IpBlockExcept: cost += kExceptCost; break;
             case MissKind::Port: cost += kPortCost; break;
             case MissKind::NamedPort: cost += kNamedPortCost; break;
+            case MissKind::NodeLabels: cost += m.near ? kNearCost : kFarCost; break;
+            case MissKind::NotANode:
+            case MissKind::UnknownPeer: cost += kNotAPodCost; break;
+            case MissKind::DomainName: cost += kFarCost; break;
         }
     }
     return cost;
@@ -377,6 +385,340 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
     return pd;
 }
 
+// ---- Cluster policy tiers ----
+
+ClusterRuleRef cluster_rule_ref(const ClusterState& s, uint32_t policy, Direction dir, int rule) {
+    const auto& pol = s.cluster_policies()[policy];
+    ClusterRuleRef r;
+    r.policy = pol.id();
+    r.rule = rule;
+    const auto& rules = dir == Direction::Ingress ? pol.ingress : pol.egress;
+    if (rule >= 0 && static_cast<size_t>(rule) < rules.size() && !rules[rule].name.empty())
+        r.rule_name = rules[rule].name;
+    if (pol.kind != ClusterPolicyKind::BaselineAdminNetworkPolicy) r.priority = pol.priority;
+    return r;
+}
+
+const char* tier_word(DecidingTier t) { return t == DecidingTier::Baseline ? "baseline" : "admin"; }
+
+DecidingTier deciding_tier(PolicyTier t) { return t == PolicyTier::Admin ? DecidingTier::Admin : DecidingTier::Baseline; }
+
+// "rule 2 "block-databases", priority 10"
+std::string cluster_rule_detail(const ClusterRuleRef& r) {
+    std::string s = fmt::format("rule {}", r.rule);
+    if (r.rule_name) s += fmt::format(" \"{}\"", *r.rule_name);
+    if (r.priority) s += fmt::format(", priority {}", *r.priority);
+    return s;
+}
+
+// "admin policy deny-db-egress (rule 2 "block-databases", priority 10)"
+std::string cluster_rule_text(DecidingTier tier, const ClusterRuleRef& r) {
+    return fmt::format("{} policy {} ({})", tier_word(tier), r.policy, cluster_rule_detail(r));
+}
+
+std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& peer, RuleAction action,
+                                      const FlowEndpoint& remote, Direction dir) {
+    std::vector<Miss> out;
+    const std::string role = remote_role(dir);
+    switch (peer.kind) {
+        case ClusterPeer::Kind::Namespaces:
+        case ClusterPeer::Kind::Pods: {
+            if (!remote.pod) {
+                out.push_back({MissKind::NotAPod, false,
+                               fmt::format("a {} peer matches pods only; {} {} is not a pod IP{}",
+                                           peer.kind == ClusterPeer::Kind::Pods ? "pods" : "namespaces", role,
+                                           endpoint_text(s, remote),
+                                           dir == Direction::Egress ? " (a nodes or networks peer can match it)" : "")});
+                break;
+            }
+            const auto& pod = s.pods()[*remote.pod];
+            const auto& ns = s.namespaces()[pod.ns];
+            const std::string ns_field = peer.kind == ClusterPeer::Kind::Pods ? "pods.namespaceSelector" : "namespaces";
+            selector_misses(s, peer.pods.namespaces, ns.labels, MissKind::NamespaceLabels,
+                            fmt::format("the namespace {} of {} pod {}", s.str(ns.name), role, s.pod_id(*remote.pod)),
+                            ns_field, out);
+            if (peer.pods.pods)
+                selector_misses(s, *peer.pods.pods, pod.labels, MissKind::PodLabels,
+                                fmt::format("{} pod {}", role, s.pod_id(*remote.pod)), "pods.podSelector", out);
+            break;
+        }
+        case ClusterPeer::Kind::Nodes: {
+            const auto node = s.node_by_ip(remote.ip);
+            if (!node) {
+                out.push_back({MissKind::NotANode, false,
+                               fmt::format("a nodes peer matches node addresses; {} {} is not one", role,
+                                           endpoint_text(s, remote))});
+                break;
+            }
+            selector_misses(s, peer.nodes, s.node_labels(*node), MissKind::NodeLabels,
+                            fmt::format("{} node {}", role, s.nodes()[*node].name), "nodes", out);
+            break;
+        }
+        case ClusterPeer::Kind::Networks: {
+            if (std::any_of(peer.networks.begin(), peer.networks.end(),
+                            [&](const Cidr& c) { return c.contains(remote.ip); }))
+                break;
+            std::vector<std::string> nets;
+            bool other_family = true;
+            for (const auto& c : peer.networks) {
+                nets.push_back(c.str());
+                other_family = other_family && c.base.family != remote.ip.family;
+            }
+            out.push_back({MissKind::IpBlockRange, false,
+                           fmt::format("networks {} do not contain {} {}", join(nets, ", "), role, remote.ip.str()),
+                           other_family});
+            break;
+        }
+        case ClusterPeer::Kind::DomainNames:
+            out.push_back({MissKind::DomainName, false,
+                           fmt::format("domainNames {}: whether {} {} is one of them depends on DNS, which the state "
+                                       "does not record",
+                                       join(peer.domain_names, ", "), role, remote.ip.str())});
+            break;
+        case ClusterPeer::Kind::Unknown:
+            if (action == RuleAction::Accept)
+                out.push_back({MissKind::UnknownPeer, false,
+                               "a peer with no field this version of netpol-trace knows (a newer API): an Accept rule "
+                               "treats it as matching nothing"});
+            break;
+    }
+    return out;
+}
+
+std::string cluster_port_text(const ClusterPort& p) {
+    switch (p.kind) {
+        case ClusterPort::Kind::Unknown: return "a protocol entry of a newer API";
+        case ClusterPort::Kind::NamedPort: return "named port " + p.name;
+        case ClusterPort::Kind::Port:
+            if (p.port == 0) return fmt::format("{} (all ports)", protocol_name(p.protocol));
+            if (p.end_port) return fmt::format("{}/{}-{}", protocol_name(p.protocol), p.port, p.end_port);
+            return fmt::format("{}/{}", protocol_name(p.protocol), p.port);
+    }
+    return "?";
+}
+
+std::vector<Miss> cluster_port_misses(const ClusterState& s, const ClusterPolicyRule& rule, const Flow& flow) {
+    std::vector<Miss> out;
+    if (cluster_ports_match(s, rule, flow)) return out;
+    std::vector<std::string> entries;
+    for (const auto& p : rule.ports) {
+        entries.push_back(cluster_port_text(p));
+        if (p.kind != ClusterPort::Kind::NamedPort) continue;
+        const bool defined = flow.dst.pod && std::any_of(s.ports(s.pods()[*flow.dst.pod].ports).begin(),
+                                                         s.ports(s.pods()[*flow.dst.pod].ports).end(),
+                                                         [&](const ContainerPort& cp) {
+                                                             return cp.name == p.name && cp.protocol == flow.protocol;
+                                                         });
+        if (defined) continue;
+        const std::string where = flow.dst.pod ? fmt::format("destination pod {} ({})", s.pod_id(*flow.dst.pod),
+                                                             defined_ports_text(s, *flow.dst.pod))
+                                               : fmt::format("destination {} is not a pod", flow.dst.ip.str());
+        out.push_back({MissKind::NamedPort, false,
+                       fmt::format("named port {} is not defined for {} by {}", p.name, protocol_name(flow.protocol),
+                                   where)});
+    }
+    out.push_back({MissKind::Port, false,
+                   fmt::format("protocols allow {}; the connection is {}/{}", join(entries, ", "),
+                               protocol_name(flow.protocol), flow.port)});
+    return out;
+}
+
+RuleDiagnosis diagnose_cluster_rule(const ClusterState& s, const ClusterPolicyRule& rule, int index, const Flow& flow,
+                                    Direction dir) {
+    RuleDiagnosis d;
+    d.rule = index;
+    if (!rule.name.empty()) d.rule_name = rule.name;
+    d.action = rule.action;
+    d.misses = cluster_port_misses(s, rule, flow);
+    d.ports_match = d.misses.empty();
+    const FlowEndpoint& remote = remote_end(flow, dir);
+    int best_cost = INT32_MAX;
+    std::vector<Miss> best;
+    for (size_t i = 0; i < rule.peers.size(); ++i) {
+        auto misses = cluster_peer_misses(s, rule.peers[i], rule.action, remote, dir);
+        const int cost = misses_cost(misses);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = std::move(misses);
+            d.peer = static_cast<int>(i);
+        }
+        if (cost == 0) break;
+    }
+    d.peers_match = best.empty();
+    d.misses.insert(d.misses.end(), best.begin(), best.end());
+    d.cost = misses_cost(d.misses);
+    return d;
+}
+
+// The near-miss hints of a cluster rule that would have changed the answer: as for NetworkPolicy rules.
+void cluster_rule_hints(const ClusterState& s, const std::string& id, const ClusterPolicyRule& rule, int index,
+                        const Flow& flow, Direction dir, std::vector<Hint>& hints) {
+    const FlowEndpoint& remote = remote_end(flow, dir);
+    const std::vector<Miss> port_result = cluster_port_misses(s, rule, flow);
+    const bool ports_match = port_result.empty();
+    std::vector<std::vector<Miss>> peer_results;
+    for (const auto& peer : rule.peers) peer_results.push_back(cluster_peer_misses(s, peer, rule.action, remote, dir));
+    const bool peers_match =
+        std::any_of(peer_results.begin(), peer_results.end(), [](const auto& m) { return m.empty(); });
+    const std::string ref = fmt::format("{} {}", id, rule_ref(dir, index));
+    if (peers_match && !ports_match) {
+        for (const auto& m : port_result) {
+            if (m.kind == MissKind::NamedPort)
+                add_hint(hints, {hint::kNamedPortUnresolved, dir, id, fmt::format("{}: {}", ref, m.message)});
+            else if (m.kind == MissKind::Port)
+                add_hint(hints, {hint::kPortNotAllowed, dir, id,
+                                 fmt::format("{} matches the {} but not the port: {}", ref, remote_role(dir), m.message)});
+        }
+    }
+    if (!ports_match) return;
+    for (size_t i = 0; i < rule.peers.size(); ++i) {
+        const auto& misses = peer_results[i];
+        if (misses.empty()) continue;
+        const std::string where = fmt::format("{}.{}[{}]", ref, peers_field(dir), i);
+        const bool all_near = std::all_of(misses.begin(), misses.end(), [](const Miss& m) {
+            return m.near &&
+                   (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels || m.kind == MissKind::NodeLabels);
+        });
+        if (all_near) {
+            add_hint(hints, {hint::kLabelMismatch, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+        } else if (misses.size() == 1 && misses[0].kind == MissKind::NotAPod &&
+                   (remote.host_network_pod || s.node_by_ip(remote.ip))) {
+            add_hint(hints, {hint::kNotAPod, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+        }
+    }
+}
+
+// The Accept (and, where one would have changed the answer, Pass) rules the flow reached before its tier decided,
+// closest first per policy: the cluster rules that "look right".
+void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction dir, const SideVerdict& v,
+                            SideExplanation& side, std::vector<Hint>& hints) {
+    const auto& all = s.cluster_policies();
+    // Where evaluation stopped in the Admin tier (its decision or its Pass), and in the Baseline tier.
+    std::optional<std::pair<uint32_t, int>> admin_stop, baseline_stop;
+    if (v.decided_by.tier == DecidingTier::Admin) admin_stop = std::pair{v.decided_by.policy, v.decided_by.rule};
+    if (v.decided_by.tier == DecidingTier::Baseline) baseline_stop = std::pair{v.decided_by.policy, v.decided_by.rule};
+    for (const auto& p : v.passes) {
+        auto& stop = p.tier == DecidingTier::Admin ? admin_stop : baseline_stop;
+        stop = std::pair{p.policy, p.rule};
+    }
+    const bool baseline_reached = v.decided_by.tier == DecidingTier::Baseline;
+    // A Pass helps where the next tier would answer differently: past an Admin Deny, or a Baseline Deny (default allow).
+    const bool pass_helps = v.decided_by.action == RuleAction::Deny &&
+                            (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline);
+    bool admin_done = false, baseline_done = false;
+    for (uint32_t p : v.cluster_policies) {
+        const auto& pol = all[p];
+        const bool admin = pol.tier == PolicyTier::Admin;
+        if (admin ? admin_done : (baseline_done || !baseline_reached)) continue;
+        const auto& stop = admin ? admin_stop : baseline_stop;
+        const auto& rules = dir == Direction::Ingress ? pol.ingress : pol.egress;
+        int end = static_cast<int>(rules.size());
+        if (stop && stop->first == p) {
+            end = stop->second;
+            (admin ? admin_done : baseline_done) = true;
+        }
+        PolicyDiagnosis pd;
+        pd.policy = pol.id();
+        pd.tier = deciding_tier(pol.tier);
+        size_t candidates = 0;
+        for (int r = 0; r < end; ++r) {
+            const auto& rule = rules[r];
+            if (rule.action == RuleAction::Deny || (rule.action == RuleAction::Pass && !pass_helps)) continue;
+            ++candidates;
+            auto d = diagnose_cluster_rule(s, rule, r, flow, dir);
+            if (!pd.closest || d.cost < pd.closest->cost) pd.closest = std::move(d);
+            cluster_rule_hints(s, pd.policy, rule, r, flow, dir, hints);
+        }
+        if (!pd.closest) continue;
+        const std::string prio = pol.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy
+                                     ? std::string()
+                                     : fmt::format(", priority {}", pol.priority);
+        pd.summary = fmt::format("{} policy{}: none of its {} {} rule{} before the decision matches; closest is {}{}",
+                                 tier_word(*pd.tier), prio, candidates, pass_helps ? "Accept/Pass" : "Accept",
+                                 candidates == 1 ? "" : "s", rule_ref(dir, pd.closest->rule),
+                                 pd.closest->rule_name ? fmt::format(" \"{}\"", *pd.closest->rule_name) : std::string());
+        side.cluster_diagnoses.push_back(std::move(pd));
+    }
+}
+
+void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const SideVerdict& v,
+                const SideExplanation& side, std::vector<Hint>& hints) {
+    const std::string pod = side.pod.value_or("?");
+    const char* dir_name = direction_name(dir);
+    const auto passes_text = [&](DecidingTier tier) {
+        std::vector<std::string> parts;
+        for (const auto& p : v.passes)
+            if (p.tier == tier) parts.push_back(cluster_rule_text(tier, cluster_rule_ref(s, p.policy, dir, p.rule)));
+        return join(parts, ", ");
+    };
+    if (!v.allowed && v.decided_by.tier == DecidingTier::Admin) {
+        const auto ref = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
+        add_hint(hints, {hint::kAdminTierDeny, dir, ref.policy,
+                         fmt::format("the {} of {} is denied by {}: the Admin tier is evaluated before NetworkPolicies, "
+                                     "so no NetworkPolicy can allow it; only a cluster administrator can change it (edit "
+                                     "or delete that rule, or add an Accept or Pass rule that takes precedence)",
+                                     dir_name, pod, cluster_rule_text(DecidingTier::Admin, ref))});
+    }
+    if (!v.allowed && v.decided_by.tier == DecidingTier::Baseline) {
+        const auto ref = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
+        const std::string passed = passes_text(DecidingTier::Admin);
+        add_hint(hints,
+                 {hint::kBaselineTierDeny, dir, ref.policy,
+                  fmt::format("the {} of {} is denied by {}{} because no NetworkPolicy selects {} for {}: a "
+                              "NetworkPolicy in namespace {} that selects it and allows this {} overrides the Baseline "
+                              "tier",
+                              dir_name, pod, cluster_rule_text(DecidingTier::Baseline, ref),
+                              passed.empty() ? "" : " (after " + passed + " passed it on)", pod, dir_name,
+                              pod.substr(0, pod.find('/')), dir_name)});
+    }
+    if (!v.allowed && v.decided_by.tier == DecidingTier::NetworkPolicy) {
+        const std::string passed = passes_text(DecidingTier::Admin);
+        if (!passed.empty())
+            add_hint(hints, {hint::kAdminTierPassToDeny, dir, s.cluster_policies()[v.passes.front().policy].id(),
+                             fmt::format("{} passed the {} of {} to the NetworkPolicy tier, where {} isolate{} it and "
+                                         "allow{} nothing that matches",
+                                         passed, dir_name, pod, join(side.policies, ", "),
+                                         side.policies.size() == 1 ? "s" : "", side.policies.size() == 1 ? "s" : "")});
+    }
+    if (!v.tied.empty()) {
+        // The rule that matched first: the decision, or the Pass that ended its tier.
+        std::optional<TierDecision> first;
+        if (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline)
+            first = v.decided_by;
+        for (const auto& p : v.passes)
+            if (!first || (first->tier == DecidingTier::Baseline && p.tier == DecidingTier::Admin)) first = p;
+        if (first) {
+            const auto& pol = s.cluster_policies()[first->policy];
+            std::vector<std::string> others;
+            for (uint32_t t : v.tied) others.push_back(s.cluster_policies()[t].id());
+            add_hint(hints,
+                     {hint::kClusterPolicyPriorityTie, dir, pol.id(),
+                      fmt::format("{} and {} share priority {} in the {} tier and each has a rule matching the {} of "
+                                  "{}: the API lets an implementation apply either, so the dataplane may not do what "
+                                  "netpol-trace reports ({} {} it, by name order); give them distinct priorities",
+                                  pol.id(), join(others, ", "), pol.priority, tier_word(first->tier), dir_name, pod,
+                                  pol.id(), first->action == RuleAction::Accept ? "accepts"
+                                            : first->action == RuleAction::Deny ? "denies"
+                                                                                 : "passes")});
+        }
+    }
+    if (!v.allowed && !v.domain_rules.empty()) {
+        const auto& d = v.domain_rules.front();
+        const auto ref = cluster_rule_ref(s, d.policy, dir, d.rule);
+        const auto& rule = (dir == Direction::Ingress ? s.cluster_policies()[d.policy].ingress
+                                                      : s.cluster_policies()[d.policy].egress)[d.rule];
+        std::vector<std::string> names;
+        for (const auto& peer : rule.peers)
+            for (const auto& n : peer.domain_names) names.push_back(n);
+        add_hint(hints, {hint::kDomainNameUndecided, dir, ref.policy,
+                         fmt::format("{} accepts the domain names {}; whether {} is one of their addresses depends on "
+                                     "DNS, which the state does not record: netpol-trace treats the rule as not "
+                                     "matching and cannot decide whether it accepts this connection",
+                                     cluster_rule_text(deciding_tier(s.cluster_policies()[d.policy].tier), ref),
+                                     join(names, ", "), remote_end(flow, dir).ip.str())});
+    }
+}
+
 SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction dir, std::vector<Hint>& hints) {
     SideVerdict v;
     evaluate_side(s, flow, dir, v);
@@ -389,31 +731,53 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
     side.exemption = v.exemption;
     for (uint32_t p : v.policies) side.policies.push_back(s.policies()[p].id());
     for (uint32_t p : v.allowed_by) side.allowed_by.push_back(s.policies()[p].id());
+    side.decided_by.tier = v.decided_by.tier;
+    if (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline) {
+        side.decided_by.rule = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
+        side.decided_by.action = v.decided_by.action;
+    }
+    for (uint32_t p : v.cluster_policies) side.cluster_policies.push_back(s.cluster_policies()[p].id());
+    for (const auto& p : v.passes) side.passed_by.push_back(cluster_rule_ref(s, p.policy, dir, p.rule));
+    if (!v.cluster_policies.empty()) tier_hints(s, flow, dir, v, side, hints);
     if (v.allowed) return side;
 
-    for (uint32_t p : v.policies) side.diagnoses.push_back(diagnose_policy(s, p, flow, dir, hints));
-    const bool all_default_deny = std::all_of(v.policies.begin(), v.policies.end(), [&](uint32_t p) {
-        const auto& pol = s.policies()[p];
-        return (dir == Direction::Ingress ? pol.ingress : pol.egress).empty();
-    });
-    if (all_default_deny) {
-        add_hint(hints, {hint::kDefaultDeny, dir, side.policies.size() == 1 ? std::optional(side.policies[0]) : std::nullopt,
-                         fmt::format("{} is isolated for {} only by policies without {} rules ({}): no policy allows "
-                                     "any {} {} it",
-                                     *side.pod, direction_name(dir), direction_name(dir), join(side.policies, ", "),
-                                     direction_name(dir), dir == Direction::Ingress ? "to" : "from")});
+    if (!v.cluster_policies.empty()) diagnose_cluster_tiers(s, flow, dir, v, side, hints);
+    if (v.decided_by.tier == DecidingTier::NetworkPolicy) {
+        for (uint32_t p : v.policies) side.diagnoses.push_back(diagnose_policy(s, p, flow, dir, hints));
+        const bool all_default_deny = std::all_of(v.policies.begin(), v.policies.end(), [&](uint32_t p) {
+            const auto& pol = s.policies()[p];
+            return (dir == Direction::Ingress ? pol.ingress : pol.egress).empty();
+        });
+        if (all_default_deny) {
+            add_hint(hints,
+                     {hint::kDefaultDeny, dir, side.policies.size() == 1 ? std::optional(side.policies[0]) : std::nullopt,
+                      fmt::format("{} is isolated for {} only by policies without {} rules ({}): no policy allows "
+                                  "any {} {} it",
+                                  *side.pod, direction_name(dir), direction_name(dir), join(side.policies, ", "),
+                                  direction_name(dir), dir == Direction::Ingress ? "to" : "from")});
+        }
     }
     if (dir == Direction::Egress && flow.port == 53 &&
         (flow.protocol == Protocol::UDP || flow.protocol == Protocol::TCP)) {
         std::optional<std::string> about;
-        for (const auto& d : side.diagnoses)
-            if (d.closest && (!about || d.closest->cost == 0)) about = d.policy;
-        if (!about && side.policies.size() == 1) about = side.policies[0];
+        std::string by;
+        if (side.decided_by.rule) {
+            about = side.decided_by.rule->policy;
+            by = cluster_rule_text(side.decided_by.tier, *side.decided_by.rule);
+        } else {
+            for (const auto& d : side.diagnoses)
+                if (d.closest && (!about || d.closest->cost == 0)) about = d.policy;
+            if (!about && side.policies.size() == 1) about = side.policies[0];
+            by = "the egress isolation of " + *side.pod;
+        }
         add_hint(hints, {hint::kDnsEgressBlocked, dir, about,
-                         fmt::format("DNS ({}/53 to {}) is blocked by the egress isolation of {}: add an egress rule "
-                                     "allowing UDP and TCP port 53 to the cluster DNS pods (e.g. namespaceSelector "
-                                     "kubernetes.io/metadata.name=kube-system)",
-                                     protocol_name(flow.protocol), flow.dst.ip.str(), *side.pod)});
+                         fmt::format("DNS ({}/53 to {}) is blocked by {}: {}",
+                                     protocol_name(flow.protocol), flow.dst.ip.str(), by,
+                                     side.decided_by.tier == DecidingTier::Admin
+                                         ? "an Admin-tier Deny is changed by the cluster administrator (an Accept rule "
+                                           "for UDP and TCP port 53 to the cluster DNS pods at a higher precedence)"
+                                         : "add an egress rule allowing UDP and TCP port 53 to the cluster DNS pods "
+                                           "(e.g. namespaceSelector kubernetes.io/metadata.name=kube-system)")});
     }
     return side;
 }
@@ -549,6 +913,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
     for (const auto& ep : endpoints) {
         Flow ef = flow;
         ef.dst = FlowEndpoint{ep.ip, ep.pod, std::nullopt};
+        ef.via_service = true;
         if (ep.pod && s.pods()[*ep.pod].host_network) {
             ef.dst.host_network_pod = ep.pod;
             ef.dst.pod.reset();
@@ -559,10 +924,21 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         Explanation ee = explain_resolved(s, ef, from_text, to);
         if (ee.allowed()) ++allowed;
         for (const auto& [agg, one] : {std::pair{&top.egress, &ee.egress}, std::pair{&top.ingress, &ee.ingress}}) {
+            // The decision shown for the Service: the first endpoint's, or the first denying one's.
+            if (first || (agg->allowed && !one->allowed)) agg->decided_by = one->decided_by;
             agg->isolated = agg->isolated || one->isolated;
             agg->allowed = first ? one->allowed : (agg->allowed && one->allowed);
             merge_sorted_unique(agg->policies, one->policies);
             merge_sorted_unique(agg->allowed_by, one->allowed_by);
+            for (const auto& c : one->cluster_policies)
+                if (std::find(agg->cluster_policies.begin(), agg->cluster_policies.end(), c) ==
+                    agg->cluster_policies.end())
+                    agg->cluster_policies.push_back(c);
+            for (const auto& p : one->passed_by)
+                if (std::none_of(agg->passed_by.begin(), agg->passed_by.end(), [&](const ClusterRuleRef& x) {
+                        return x.policy == p.policy && x.rule == p.rule;
+                    }))
+                    agg->passed_by.push_back(p);
         }
         top.egress.pod = ee.egress.pod;
         top.egress.exemption = ee.egress.exemption;

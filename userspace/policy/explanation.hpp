@@ -31,6 +31,14 @@ inline constexpr const char* kServicePortUnknown = "SERVICE_PORT_UNKNOWN";
 inline constexpr const char* kNotExplainedByPolicy = "NOT_EXPLAINED_BY_POLICY";
 inline constexpr const char* kUnmodelledPolicy = "UNMODELLED_POLICY";  // (tail) the dropping rule is a policy's
                                                                         // the engine does not evaluate
+inline constexpr const char* kAdminTierDeny = "ADMIN_TIER_DENY";        // an Admin-tier rule denies: no
+                                                                        // NetworkPolicy can allow it
+inline constexpr const char* kBaselineTierDeny = "BASELINE_TIER_DENY";  // a Baseline rule denies a pod no
+                                                                        // NetworkPolicy selects
+inline constexpr const char* kAdminTierPassToDeny = "ADMIN_TIER_PASS_TO_DENY";  // an Admin Pass handed it to
+                                                                                // NetworkPolicies that deny it
+inline constexpr const char* kClusterPolicyPriorityTie = "CLUSTER_POLICY_PRIORITY_TIE";
+inline constexpr const char* kDomainNameUndecided = "DOMAIN_NAME_UNDECIDED";
 }  // namespace hint
 
 struct Hint {
@@ -51,6 +59,10 @@ enum class MissKind : uint8_t {
     IpBlockExcept,    // remote IP inside the cidr but in an except range
     Port,             // no port entry matches the port/protocol
     NamedPort,        // a named port the destination pod does not define
+    NodeLabels,       // (cluster policies) a nodes peer's selector does not match the node's labels
+    NotANode,         // (cluster policies) a nodes peer, but the remote end is not a node's address
+    DomainName,       // (cluster policies) a domainNames peer: cannot be decided from an IP
+    UnknownPeer,      // (cluster policies) a peer or port of a newer API: fails closed
 };
 const char* miss_kind_name(MissKind k);
 
@@ -63,6 +75,8 @@ struct Miss {
 
 struct RuleDiagnosis {
     int rule = -1;  // index in spec.ingress / spec.egress
+    std::optional<std::string> rule_name;  // cluster policy rules: the rule's name
+    std::optional<RuleAction> action;      // cluster policy rules: its action
     int peer = -1;  // index of the closest peer in from/to; -1 when the rule has no peers
     bool ports_match = false;
     bool peers_match = false;
@@ -71,10 +85,26 @@ struct RuleDiagnosis {
 };
 
 struct PolicyDiagnosis {
-    std::string policy;  // "ns/name"
+    std::string policy;  // "ns/name" (a cluster policy: its name, or "AdminNetworkPolicy/<name>")
+    std::optional<DecidingTier> tier;  // cluster policies: admin or baseline
     bool allows = false;
     std::string summary;  // one line on what the policy does for this side
     std::optional<RuleDiagnosis> closest;
+};
+
+// A rule of a cluster policy, as outputs name it.
+struct ClusterRuleRef {
+    std::string policy;  // the policy's id: its name, or "AdminNetworkPolicy/<name>", ...
+    int rule = -1;       // index in spec.ingress / spec.egress
+    std::optional<std::string> rule_name;
+    std::optional<int32_t> priority;  // none for a BaselineAdminNetworkPolicy
+};
+
+// Which tier decided a direction, and with which rule.
+struct DecidedBy {
+    DecidingTier tier = DecidingTier::None;
+    std::optional<ClusterRuleRef> rule;  // Admin and Baseline
+    std::optional<RuleAction> action;    // Accept or Deny (Admin and Baseline)
 };
 
 struct SideExplanation {
@@ -85,7 +115,12 @@ struct SideExplanation {
     Exemption exemption = Exemption::NotIsolated;
     std::vector<std::string> policies;
     std::vector<std::string> allowed_by;
-    std::vector<PolicyDiagnosis> diagnoses;  // per isolating policy, when the side denies
+    std::vector<PolicyDiagnosis> diagnoses;  // per isolating policy, when the NetworkPolicy tier denies
+    DecidedBy decided_by;
+    std::vector<std::string> cluster_policies;  // selecting this end in this direction, evaluation order
+    std::vector<ClusterRuleRef> passed_by;      // the Pass rules that sent it on
+    std::vector<PolicyDiagnosis> cluster_diagnoses;  // when the side denies: per cluster policy evaluated before
+                                                     // the decision, its Accept/Pass rule closest to matching
 };
 
 struct EndpointRef {
