@@ -28,7 +28,8 @@ std::string object_key(const ApiObject& obj) {
     return std::visit(
         [](const auto& o) -> std::string {
             using T = std::decay_t<decltype(o)>;
-            if constexpr (std::is_same_v<T, NamespaceInfo> || std::is_same_v<T, NodeInfo>) {
+            if constexpr (std::is_same_v<T, NamespaceInfo> || std::is_same_v<T, NodeInfo> ||
+                          std::is_same_v<T, ClusterNetworkPolicy>) {
                 return o.name;
             } else {
                 return object_key(o.ns, o.name);
@@ -51,6 +52,10 @@ Result<ApiObject> decode_api_object(Resource r, simdjson::dom::element obj) {
             return wrap(decode_endpoint_slice(obj));
         case Resource::Nodes:
             return wrap(decode_node(obj));
+        case Resource::ClusterNetworkPolicies:
+        case Resource::AdminNetworkPolicies:
+        case Resource::BaselineAdminNetworkPolicies:
+            return wrap(decode_cluster_policy(obj, resource_info(r).kind));
     }
     return Error{"unknown resource"};
 }

@@ -6,7 +6,7 @@ namespace npt::k8s {
 
 namespace {
 
-constexpr std::array<ResourceInfo, 6> kInfo = {{
+constexpr std::array<ResourceInfo, 9> kInfo = {{
     {Resource::Namespaces, "namespaces", "", "/api/v1/namespaces", ObjectKind::Namespace, false},
     {Resource::Pods, "pods", "", "/api/v1/pods", ObjectKind::Pod, true},
     {Resource::NetworkPolicies, "networkpolicies", "networking.k8s.io",
@@ -15,7 +15,21 @@ constexpr std::array<ResourceInfo, 6> kInfo = {{
     {Resource::EndpointSlices, "endpointslices", "discovery.k8s.io",
      "/apis/discovery.k8s.io/v1/endpointslices", ObjectKind::EndpointSlice, true},
     {Resource::Nodes, "nodes", "", "/api/v1/nodes", ObjectKind::Node, false},
+    // v1beta1 where the cluster serves it, else v1alpha2: the same shape.
+    {Resource::ClusterNetworkPolicies, "clusternetworkpolicies", "policy.networking.k8s.io",
+     "/apis/policy.networking.k8s.io/v1beta1/clusternetworkpolicies", ObjectKind::ClusterNetworkPolicy, false,
+     "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", true},
+    {Resource::AdminNetworkPolicies, "adminnetworkpolicies", "policy.networking.k8s.io",
+     "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies", ObjectKind::AdminNetworkPolicy, false, {}, true},
+    {Resource::BaselineAdminNetworkPolicies, "baselineadminnetworkpolicies", "policy.networking.k8s.io",
+     "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies", ObjectKind::BaselineAdminNetworkPolicy,
+     false, {}, true},
 }};
+
+std::string_view collection_of(Resource r, bool alt) {
+    const auto& info = kInfo[resource_index(r)];
+    return alt && !info.alt_collection.empty() ? info.alt_collection : info.collection;
+}
 
 }  // namespace
 
@@ -37,15 +51,15 @@ std::string url_escape(std::string_view s) {
     return out;
 }
 
-std::string list_path(Resource r, uint32_t limit, std::string_view continue_token) {
-    std::string p = fmt::format("{}?limit={}", resource_info(r).collection, limit);
+std::string list_path(Resource r, uint32_t limit, std::string_view continue_token, bool alt) {
+    std::string p = fmt::format("{}?limit={}", collection_of(r, alt), limit);
     if (!continue_token.empty()) p += "&continue=" + url_escape(continue_token);
     return p;
 }
 
-std::string watch_path(Resource r, std::string_view resource_version, std::chrono::seconds timeout) {
+std::string watch_path(Resource r, std::string_view resource_version, std::chrono::seconds timeout, bool alt) {
     return fmt::format("{}?watch=1&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={}",
-                       resource_info(r).collection, url_escape(resource_version), timeout.count());
+                       collection_of(r, alt), url_escape(resource_version), timeout.count());
 }
 
 std::string list_action(Resource r) {

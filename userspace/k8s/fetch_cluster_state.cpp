@@ -20,6 +20,8 @@ Result<ClusterObjects> fetch_cluster_objects(ApiClient& client, uint32_t page_si
                     warnings->push_back(list.error.message + " (continuing without EndpointSlices)");
                 continue;
             }
+            if (resource_info(r).optional && list.failure.status == 404) continue;  // no such CRD: none
+
             return list.error;
         }
         if (warnings) {
@@ -42,6 +44,8 @@ Result<ClusterObjects> fetch_cluster_objects(ApiClient& client, uint32_t page_si
                         out.services.push_back(std::move(o));
                     } else if constexpr (std::is_same_v<T, EndpointSliceInfo>) {
                         out.endpoint_slices.push_back(std::move(o));
+                    } else if constexpr (std::is_same_v<T, ClusterNetworkPolicy>) {
+                        out.cluster_policies.push_back(std::move(o));
                     } else {
                         out.nodes.push_back(std::move(o));
                     }

@@ -20,8 +20,12 @@ ListOutcome list_resource(ApiClient& client, Resource r, uint32_t page_size, Api
         std::string token;
         std::string first_rv;
         bool expired = false;
-        do {
-            HttpResponse resp = client.get(list_path(r, page_size, token), cancel);
+        for (;;) {
+            HttpResponse resp = client.get(list_path(r, page_size, token, out.alt), cancel);
+            if (resp.status == 404 && token.empty() && !out.alt && !resource_info(r).alt_collection.empty()) {
+                out.alt = true;  // this API version is not served: the other one
+                continue;
+            }
             if (resp.status == 410 && !token.empty() && restart < kMaxRestarts) {
                 expired = true;  // the snapshot behind the continue token was compacted: start over
                 break;
@@ -42,7 +46,8 @@ ListOutcome list_resource(ApiClient& client, Resource r, uint32_t page_size, Api
             for (auto& item : page->items) out.items.push_back(std::move(item));
             for (auto& e : page->errors) out.decode_errors.push_back(std::move(e));
             token = std::move(page->continue_token);
-        } while (!token.empty());
+            if (token.empty()) break;
+        }
         if (expired) continue;
         // Every page of one list carries the resourceVersion of the snapshot it reads.
         out.resource_version = std::move(first_rv);

@@ -19,6 +19,7 @@ struct ListOutcome {
     std::string resource_version;            // of the list: where a watch starts
     std::vector<std::string> decode_errors;  // items skipped
     size_t pages = 0;
+    bool alt = false;  // listed from the resource's alternative API version (watch it there too)
     // When !ok:
     HttpResponse failure;  // the response that failed (status, retryable, cancelled)
     Error error;           // the one-line error naming context and server

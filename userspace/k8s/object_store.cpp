@@ -35,6 +35,17 @@ std::vector<T> deep_copy(const std::vector<Shared<T>>& refs) {
 
 ObjectStore::ObjectStore(std::chrono::milliseconds deleted_pod_grace) : grace_(deleted_pod_grace) {}
 
+size_t ObjectStore::cluster_slot(Resource r) {
+    switch (r) {
+        case Resource::AdminNetworkPolicies:
+            return static_cast<size_t>(ClusterPolicyKind::AdminNetworkPolicy);
+        case Resource::BaselineAdminNetworkPolicies:
+            return static_cast<size_t>(ClusterPolicyKind::BaselineAdminNetworkPolicy);
+        default:
+            return static_cast<size_t>(ClusterPolicyKind::ClusterNetworkPolicy);
+    }
+}
+
 void ObjectStore::bury(std::shared_ptr<const PodInfo> pod, const std::string& key, Clock::time_point now) {
     if (grace_.count() <= 0 || !pod) return;
     deleted_pods_.insert_or_assign(key, DeletedPod{std::move(pod), now});
@@ -58,6 +69,8 @@ void ObjectStore::upsert(ApiObject obj) {
                 services_.insert_or_assign(std::move(key), std::move(value));
             } else if constexpr (std::is_same_v<T, EndpointSliceInfo>) {
                 slices_.insert_or_assign(std::move(key), std::move(value));
+            } else if constexpr (std::is_same_v<T, ClusterNetworkPolicy>) {
+                cluster_policies_[static_cast<size_t>(value->kind)].insert_or_assign(std::move(key), std::move(value));
             } else {
                 nodes_.insert_or_assign(std::move(key), std::move(value));
             }
@@ -98,6 +111,11 @@ void ObjectStore::remove(Resource r, const std::string& key, std::optional<ApiOb
             break;
         case Resource::Nodes:
             nodes_.erase(key);
+            break;
+        case Resource::ClusterNetworkPolicies:
+        case Resource::AdminNetworkPolicies:
+        case Resource::BaselineAdminNetworkPolicies:
+            cluster_policies_[cluster_slot(r)].erase(key);
             break;
     }
     bump();
@@ -158,6 +176,14 @@ void ObjectStore::replace(Resource r, std::vector<ApiObject> objects, Clock::tim
             nodes_.swap(fresh);
             break;
         }
+        case Resource::ClusterNetworkPolicies:
+        case Resource::AdminNetworkPolicies:
+        case Resource::BaselineAdminNetworkPolicies: {
+            auto fresh = fill(static_cast<ClusterNetworkPolicy*>(nullptr));
+            std::lock_guard lock(mu_);
+            cluster_policies_[cluster_slot(r)].swap(fresh);
+            break;
+        }
     }
     bump();
 }
@@ -188,6 +214,7 @@ ClusterObjects ObjectStore::collect() const {
     std::vector<Shared<ServiceInfo>> services;
     std::vector<Shared<EndpointSliceInfo>> slices;
     std::vector<Shared<NodeInfo>> nodes;
+    std::vector<Shared<ClusterNetworkPolicy>> cluster_policies;
     {
         std::lock_guard lock(mu_);
         std::vector<const DeletedPod*> deleted;
@@ -205,6 +232,10 @@ ClusterObjects ObjectStore::collect() const {
         services = sorted_refs(services_);
         slices = sorted_refs(slices_);
         nodes = sorted_refs(nodes_);
+        for (const auto& m : cluster_policies_) {
+            auto refs = sorted_refs(m);
+            cluster_policies.insert(cluster_policies.end(), refs.begin(), refs.end());
+        }
     }
     ClusterObjects out;
     out.pods = deep_copy(pods);
@@ -213,6 +244,7 @@ ClusterObjects ObjectStore::collect() const {
     out.services = deep_copy(services);
     out.endpoint_slices = deep_copy(slices);
     out.nodes = deep_copy(nodes);
+    out.cluster_policies = deep_copy(cluster_policies);
     return out;
 }
 
@@ -231,6 +263,10 @@ size_t ObjectStore::size(Resource r) const {
             return slices_.size();
         case Resource::Nodes:
             return nodes_.size();
+        case Resource::ClusterNetworkPolicies:
+        case Resource::AdminNetworkPolicies:
+        case Resource::BaselineAdminNetworkPolicies:
+            return cluster_policies_[cluster_slot(r)].size();
     }
     return 0;
 }

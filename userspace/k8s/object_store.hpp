@@ -3,6 +3,7 @@
 // reflectors write, the snapshot builder copies out.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -69,7 +70,11 @@ class ObjectStore {
     Map<ServiceInfo> services_;
     Map<EndpointSliceInfo> slices_;
     Map<NodeInfo> nodes_;
+    // Per resource: ClusterNetworkPolicies, AdminNetworkPolicies, BaselineAdminNetworkPolicies.
+    std::array<Map<ClusterNetworkPolicy>, 3> cluster_policies_;
     std::unordered_map<std::string, DeletedPod> deleted_pods_;
+
+    static size_t cluster_slot(Resource r);  // index into cluster_policies_
 };
 
 }  // namespace npt::k8s

@@ -90,14 +90,22 @@ bool Reflector::list() {
     decoder_.release_buffers();
     if (!out.ok) {
         if (out.failure.cancelled) return false;
-        // A cluster older than 1.21 has no discovery.k8s.io/v1: explain Services from their selectors.
-        if (resource_ == Resource::EndpointSlices && out.failure.status == 404) {
-            if (!status_.synced.exchange(true)) {
-                log(out.error.message + " (continuing without EndpointSlices)");
-                store_.replace(resource_, {}, ObjectStore::Clock::now());
+        // A cluster older than 1.21 has no discovery.k8s.io/v1: explain Services from their selectors. A
+        // cluster without the policy API's CRDs has none of their objects. Both are asked again now and then.
+        const bool optional = resource_info(resource_).optional;
+        if ((resource_ == Resource::EndpointSlices || optional) && out.failure.status == 404) {
+            const bool was_synced = status_.synced.exchange(true);
+            if (!was_synced || store_.size(resource_) > 0) {
+                if (!was_synced && !optional) log(out.error.message + " (continuing without EndpointSlices)");
+                store_.replace(resource_, {}, ObjectStore::Clock::now());  // a CRD deleted: its objects went too
                 if (on_change_) on_change_();
             }
-            fail(out.error, false);
+            if (!optional) {
+                fail(out.error, false);
+            } else {
+                touch();  // known now: there are none
+                if (on_status_) on_status_();  // synced: the informer may be waiting for this resource
+            }
             delay_ = options_.backoff_max;
             return false;
         }
@@ -115,6 +123,7 @@ bool Reflector::list() {
     if (n > 0) status_.relists.fetch_add(1, std::memory_order_relaxed);
     store_.replace(resource_, std::move(out.items), ObjectStore::Clock::now());
     resource_version_ = out.resource_version;
+    alt_ = out.alt;
     {
         std::lock_guard lock(status_.mu);
         status_.resource_version = resource_version_;
@@ -191,7 +200,7 @@ Reflector::WatchEnd Reflector::watch() {
     const auto hard_limit =
         std::chrono::duration_cast<std::chrono::milliseconds>(timeout + std::chrono::seconds(60));
     const auto started = std::chrono::steady_clock::now();
-    HttpResponse r = client_.stream_lines(watch_path(resource_, resource_version_, timeout), on_line,
+    HttpResponse r = client_.stream_lines(watch_path(resource_, resource_version_, timeout, alt_), on_line,
                                           &cancel_, hard_limit);
     {
         std::lock_guard lock(status_.mu);
@@ -220,6 +229,7 @@ Reflector::WatchEnd Reflector::watch() {
                         resource_info(resource_).name, resource_version_));
         return WatchEnd::Failed;
     }
+    if (r.status == 404 && resource_info(resource_).optional) return WatchEnd::Gone;  // the CRD went: list again
     if (!r.ok()) {
         const long s = r.status;
         const Error e =

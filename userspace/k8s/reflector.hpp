@@ -75,6 +75,7 @@ class Reflector {
     ApiDecoder decoder_;
     ReflectorStatus status_;
     std::string resource_version_;  // the last seen; the reflector thread's own copy
+    bool alt_ = false;              // the resource is served at its alternative API version
     bool gone_ = false;
     std::string watch_error_;
     std::chrono::milliseconds delay_;
