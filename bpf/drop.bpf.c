@@ -125,7 +125,15 @@ static __always_inline void counter_add(__u32 idx) {
     if (c) *c += 1;
 }
 
-static __always_inline bool reason_wanted(const struct npt_hot_settings* hs, __u32 reason) {
+/* Outside the fast path: only drops of a reason the filter would discard get here. */
+static __always_inline bool freed_by_queue(const struct npt_hot_settings* hs, __u64 location) {
+#pragma unroll
+    for (int i = 0; i < NPT_QUEUE_FNS; i++)
+        if (location - hs->queue_fn_start[i] < hs->queue_fn_len[i]) return true;
+    return false;
+}
+
+static __always_inline bool reason_selected(const struct npt_hot_settings* hs, __u32 reason) {
     if (reason == NPT_REASON_UNKNOWN) return hs->keep_unknown_reason;
     if (reason >> NPT_REASON_SUBSYS_SHIFT) {
         __u32 subsys = reason >> NPT_REASON_SUBSYS_SHIFT;
@@ -137,6 +145,10 @@ static __always_inline bool reason_wanted(const struct npt_hot_settings* hs, __u
     barrier_var(word);
     word &= NPT_REASON_BITMAP_WORDS - 1;
     return (hs->reason_mask[word] >> (reason % 64)) & 1;
+}
+
+static __always_inline bool reason_wanted(const struct npt_hot_settings* hs, __u32 reason, __u64 location) {
+    return reason_selected(hs, reason) || freed_by_queue(hs, location);
 }
 
 static __always_inline void parse_l4(const __u8* l4, __u8 protocol, struct npt_flow_key* key,
@@ -504,7 +516,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     if (!direct) {
         page_index = bpf_get_smp_processor_id() * NPT_FLOW_CACHE_PAGES;
         page = bpf_map_lookup_elem(&flow_cache, &page_index);
-        if (!page || !reason_wanted(&page->settings, reason)) return 0;
+        if (!page || !reason_wanted(&page->settings, reason, location)) return 0;
     }
 
     __builtin_memset(&key, 0, sizeof(key));
@@ -534,7 +546,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
     page = bpf_map_lookup_elem(&flow_cache, &page_index);
     if (!page) return 0;
     hs = &page->settings;
-    if (!reason_wanted(hs, reason)) return 0;
+    if (!reason_wanted(hs, reason, location)) return 0;
     tick = now_tick(hs);
     set = &page->sets[set_index & (NPT_FLOW_CACHE_SETS_PER_PAGE - 1)];
     c0 = &set->ways[0];

@@ -148,6 +148,7 @@ struct npt_drop_event {
  * page a drop touches costs a page walk; one page instead of .rodata, .bss and a per-CPU set measured 1-3% of a
  * drop storm's throughput on such a VM.
  */
+#define NPT_QUEUE_FNS 6 /* NFQUEUE functions whose frees are policy drops (npt_hot_settings) */
 #define NPT_FLOW_CACHE_WAYS 2
 #define NPT_FLOW_CACHE_SETS_PER_PAGE 16
 #define NPT_FLOW_CACHE_PAGES 8 /* per CPU */
@@ -184,6 +185,11 @@ struct npt_hot_settings {
     __u64 ns_per_tick;                          /* 0: ticks are nanoseconds (HZ unknown) */
     __u64 gap_ticks;                            /* quiet_gap_ns in ticks */
     __u64 flush_ticks;                          /* longest a slot holds drops back from the map */
+    /* Functions that free packets an NFQUEUE listener dropped (nf_reinject, or the verdict handler it is inlined
+     * into) or that no listener took (nf_queue): the kernel passes no specific reason there (NOT_SPECIFIED), so
+     * the location keeps them. A drop at [start, start + len) is kept whatever its reason; len 0: unused. */
+    __u64 queue_fn_start[NPT_QUEUE_FNS];
+    __u64 queue_fn_len[NPT_QUEUE_FNS];
     __u32 generation;
     __u8 keep_high_reasons;   /* core reasons >= NPT_REASON_BITMAP_BITS ("all") */
     __u8 keep_unknown_reason; /* tracepoint without a reason argument */

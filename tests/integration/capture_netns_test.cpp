@@ -269,6 +269,24 @@ TEST_F(CaptureNetnsTest, IptablesLegacyForwardDropNamesTheBackend) {
     EXPECT_EQ(count_of(e), 5u);
 }
 
+// An NFQUEUE dataplane (kube-network-policies) decides in userspace; a queued packet that is not accepted is freed
+// with reason NOT_SPECIFIED in the queue code, which the default reason filter keeps as a policy drop. Here nothing
+// listens on the queue (no bypass), so every queued packet is dropped where the kernel queues it.
+TEST_F(CaptureNetnsTest, NfqueueDropIsKeptByTheDefaultFilter) {
+    NPT_REQUIRE_PROGRAM("iptables");
+    lab_->must_exec(lab_->router(), "iptables -A FORWARD -p udp --dport 9994 -j NFQUEUE --queue-num 4242");
+    open_capture();
+
+    lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9994, 4);
+
+    const DropEvent e = single_new_flow(
+        {NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9994, lab_->netns_inum(lab_->router())});
+    EXPECT_EQ(e.enforcement, "netfilter/QUEUE");
+    EXPECT_EQ(e.backend, "nfqueue");
+    EXPECT_NE(e.location_symbol.find("nf_queue"), std::string::npos) << e.location_symbol;
+    EXPECT_EQ(count_of(e), 4u);
+}
+
 TEST_F(CaptureNetnsTest, TcIngressDropIsAttributedToTc) {
     TcUdpDrop tc(*lab_, lab_->router(), "r0", 9998);
     ASSERT_TRUE(tc.ok()) << tc.error();

@@ -246,6 +246,56 @@ TEST(Enforcement, NetfilterHookFromTheCallerOfTheHook) {
               (Enforcement{"netfilter/FORWARD(bridge)", "nftables"}));
 }
 
+// Measured on 6.18: a packet an NFQUEUE listener (kube-network-policies) drops is freed with reason
+// NOT_SPECIFIED in the verdict handler nf_reinject is inlined into; a queue without a listener frees it in
+// nf_queue, under the hook that queued it.
+TEST(Enforcement, QueueVerdicts) {
+    EXPECT_EQ(classify("NOT_SPECIFIED", {"nfqnl_recv_verdict", "nfnetlink_rcv_msg", "netlink_rcv_skb",
+                                         "nfnetlink_rcv", "netlink_unicast", "netlink_sendmsg"}),
+              (Enforcement{"netfilter/QUEUE", "nfqueue"}));
+    EXPECT_EQ(classify("NOT_SPECIFIED", {"nf_reinject", "nfqnl_recv_verdict", "nfnetlink_rcv_msg"}),
+              (Enforcement{"netfilter/QUEUE", "nfqueue"}));
+    EXPECT_EQ(classify("NOT_SPECIFIED", {"nf_queue", "nf_hook_slow", "ip_local_deliver", "ip_rcv"}),
+              (Enforcement{"netfilter/QUEUE", "nfqueue"}));
+    // Elsewhere a NOT_SPECIFIED free is no policy's.
+    EXPECT_EQ(classify("NOT_SPECIFIED", {"skb_release_data", "udp_recvmsg"}), (Enforcement{"other", "unknown"}));
+}
+
+TEST(KernelSymbolizer, FunctionRangesEndAtTheNextSymbol) {
+    char path[] = "/tmp/npt-kallsyms-XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    {
+        std::ofstream out(path);
+        out << "ffffffff81f7a700 T nf_queue\n"
+               "ffffffff81f7a9c0 t nf_queue_entry_free\n"
+               "ffffffff81f7f680 t nfqnl_recv_verdict\n"
+               "ffffffff81f7f600 d some_data\n"  // not text: does not end a function
+               "ffffffff81f7fa00 t nfqnl_recv_verdict.cold\n"
+               "ffffffff81f7fb00 T nfqnl_recv_config\n"
+               "ffffffffc0001000 t nfqnl_recv_verdict_batch\t[nfnetlink_queue]\n";
+    }
+    std::string error;
+    auto ranges = find_function_ranges(path, {"nf_queue", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch"},
+                                       &error);
+    ASSERT_EQ(ranges.size(), 3u) << error;  // the last symbol has no end: left out
+    EXPECT_EQ(ranges[0].name, "nf_queue");
+    EXPECT_EQ(ranges[0].start, 0xffffffff81f7a700u);
+    EXPECT_EQ(ranges[0].len, 0x2c0u);
+    EXPECT_EQ(ranges[1].name, "nfqnl_recv_verdict");
+    EXPECT_EQ(ranges[1].len, 0x380u);
+    EXPECT_EQ(ranges[2].name, "nfqnl_recv_verdict.cold");
+    EXPECT_EQ(ranges[2].len, 0x100u);
+    {
+        std::ofstream out(path);
+        out << "0000000000000000 T nf_queue\n0000000000000000 T ip_forward\n";
+    }
+    EXPECT_TRUE(find_function_ranges(path, {"nf_queue"}, &error).empty());
+    EXPECT_NE(error.find("kptr_restrict"), std::string::npos) << error;
+    std::remove(path);
+}
+
 TEST(Enforcement, LegacyIptablesNeedsTheTableOnTheStackOrTheNetnsHint) {
     EXPECT_EQ(classify("NETFILTER_DROP", {"nf_hook_slow", "ipt_do_table", "ip_forward"}),
               (Enforcement{"netfilter/FORWARD", "iptables-legacy"}));

@@ -355,6 +355,8 @@ struct DropCapture::Impl {
     KernelFeatures features;
     ReasonTable reasons;
     ReasonSelection selection;
+    // Functions whose frees are NFQUEUE verdict drops, kept with the policy drops (npt_hot_settings).
+    std::vector<TextRange> queue_fns;
     // Reading kallsyms takes ~0.3 s: started in the background at open, waited for by the first event.
     std::future<std::optional<KernelSymbolizer>> symbolizer_loading;
     std::optional<KernelSymbolizer> symbolizer;
@@ -529,6 +531,10 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     }
     hs.subsys_mask = selection.subsys_mask;
     hs.keep_high_reasons = selection.high_reasons;
+    for (size_t i = 0; i < queue_fns.size() && i < NPT_QUEUE_FNS; ++i) {
+        hs.queue_fn_start[i] = queue_fns[i].start;
+        hs.queue_fn_len[i] = queue_fns[i].len;
+    }
     // Without a reason argument nothing can be filtered by reason: keep everything, report "unknown".
     hs.keep_unknown_reason = 1;
     hs.quiet_gap_ns = options.quiet_gap_ns;
@@ -753,6 +759,15 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
     if (!impl->features.privileged) {
         err = "loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)";
         return nullptr;
+    }
+    // NFQUEUE dataplanes (kube-network-policies) decide in userspace: the kernel frees what their listener
+    // drops without a specific reason (NOT_SPECIFIED, in the verdict handler), which is a policy drop all the
+    // same. Without kallsyms addresses those drops stay filtered out with the other NOT_SPECIFIED ones.
+    const auto& kept = impl->selection.names;
+    if (!impl->selection.all && std::find(kept.begin(), kept.end(), "NETFILTER_DROP") != kept.end()) {
+        impl->queue_fns = find_function_ranges(
+            "/proc/kallsyms", {"nf_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch", "nf_queue"},
+            nullptr);
     }
     impl->features.hz = detect_kernel_hz().value_or(0);
     impl->ns_per_tick = impl->features.hz ? 1'000'000'000ULL / impl->features.hz : 0;

@@ -47,6 +47,10 @@ bool is_netfilter_core(std::string_view f) {
     return f == "nf_hook_slow" || f == "nf_hook_slow_list" || f == "nf_hook";
 }
 
+bool is_queue_verdict(std::string_view f) {
+    return f == "nf_reinject" || f == "nfqnl_recv_verdict" || f == "nfqnl_recv_verdict_batch" || f == "nf_queue";
+}
+
 bool is_nftables(std::string_view f) {
     return f.rfind("nft_do_chain", 0) == 0;
 }
@@ -103,6 +107,12 @@ Enforcement classify_enforcement(std::string_view reason, const std::vector<std:
     }
     if (reason.rfind("XDP", 0) == 0) {
         return {"xdp", "xdp"};
+    }
+
+    // An NFQUEUE listener's drop verdict (kube-network-policies decides in userspace), or a queue without a
+    // listener: the hook that queued the packet is not on the verdict's stack.
+    if (!frames.empty() && is_queue_verdict(frames[0])) {
+        return {"netfilter/QUEUE", "nfqueue"};
     }
 
     const bool netfilter = reason == "NETFILTER_DROP" || has_frame(frames, is_netfilter_core) ||

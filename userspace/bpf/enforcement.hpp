@@ -9,11 +9,11 @@ namespace npt::capture {
 
 struct Enforcement {
     // Short and stable: "netfilter/FORWARD", "netfilter/FORWARD(bridge)", "netfilter/INPUT",
-    // "netfilter/OUTPUT", "netfilter/PREROUTING", "netfilter/POSTROUTING", "netfilter/unknown", "tc/ingress",
-    // "tc/egress", "cgroup/egress", "cgroup/ingress", "xdp", or "other" (a drop that is not a policy
-    // decision).
+    // "netfilter/OUTPUT", "netfilter/PREROUTING", "netfilter/POSTROUTING", "netfilter/unknown",
+    // "netfilter/QUEUE" (an NFQUEUE listener's drop verdict), "tc/ingress", "tc/egress", "cgroup/egress",
+    // "cgroup/ingress", "xdp", or "other" (a drop that is not a policy decision).
     std::string point;
-    // "nftables" (iptables-nft included), "iptables-legacy", "tc", "cgroup", "xdp", "unknown".
+    // "nftables" (iptables-nft included), "iptables-legacy", "nfqueue", "tc", "cgroup", "xdp", "unknown".
     std::string backend;
 
     bool operator==(const Enforcement&) const = default;

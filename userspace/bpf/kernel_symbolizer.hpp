@@ -46,6 +46,18 @@ class KernelSymbolizer {
     std::string names_;           // all names, back to back
 };
 
+// A function's text: from its symbol to the next text symbol.
+struct TextRange {
+    std::string name;  // as listed (a compiler clone keeps its suffix)
+    uint64_t start = 0;
+    uint64_t len = 0;
+};
+
+// The functions of /proc/kallsyms (or `path`) named in `names`, their compiler clones included; empty with
+// *error set when the file cannot be read or hides its addresses. One read of the file (~40 ms), no table kept.
+std::vector<TextRange> find_function_ranges(const std::string& path, const std::vector<std::string_view>& names,
+                                            std::string* error);
+
 // "br_nf_forward_ip.part.0" -> "br_nf_forward_ip": compiler clones keep the function's behaviour.
 std::string_view base_symbol_name(std::string_view name);
 
