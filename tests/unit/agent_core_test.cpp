@@ -102,6 +102,38 @@ TEST(DropMetrics, SeriesBeyondTheCapGoToOneOverflowSeries) {
               std::string::npos);
 }
 
+// A drop an Admin-tier rule denied is counted in netpol_trace_drops_total as before (its NetworkPolicy labels) and
+// under the deciding rule in netpol_trace_cluster_policy_drops_total.
+TEST(DropMetrics, ClusterPolicyDecisionsHaveTheirOwnFamily) {
+    DropMetrics m(100);
+    auto admin = denied_ingress("a/x", "db/postgres-0", {});
+    admin.explanation.ingress.decided_by.tier = DecidingTier::Admin;
+    admin.explanation.ingress.decided_by.rule = ClusterRuleRef{"deny-db", 2, std::string("block-databases"), 10};
+    admin.explanation.ingress.decided_by.action = RuleAction::Deny;
+    m.add(admin, 3);
+    auto unnamed = admin;
+    unnamed.explanation.ingress.decided_by.rule->rule_name.reset();
+    unnamed.explanation.ingress.decided_by.rule->rule = 0;
+    m.add(unnamed, 1);
+    m.add(denied_ingress("a/x", "b/y", {"b/p"}), 2);  // a NetworkPolicy's: not in the new family
+    std::string out;
+    m.render(out);
+    EXPECT_NE(out.find("# TYPE netpol_trace_cluster_policy_drops_total counter\n"), std::string::npos);
+    EXPECT_NE(out.find("netpol_trace_cluster_policy_drops_total{tier=\"admin\",policy=\"deny-db\",rule=\"block-"
+                       "databases\",direction=\"ingress\"} 3\n"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("netpol_trace_cluster_policy_drops_total{tier=\"admin\",policy=\"deny-db\",rule=\"0\","
+                       "direction=\"ingress\"} 1\n"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("netpol_trace_drops_total{namespace=\"db\",pod=\"postgres-0\",direction=\"ingress\",reason="
+                       "\"NETFILTER_DROP\",policy=\"\"} 4\n"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("policy=\"b/p\""), std::string::npos);
+}
+
 TEST(DropMetrics, LabelValuesAreEscaped) {
     EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }

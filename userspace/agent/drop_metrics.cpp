@@ -69,7 +69,25 @@ DropLabels drop_labels(const DropRecord& r) {
     return l;
 }
 
-void DropMetrics::add(const DropRecord& record, uint64_t drops) { add(drop_labels(record), drops); }
+std::optional<ClusterPolicyDropLabels> cluster_policy_drop_labels(const DropRecord& r) {
+    if (!r.attributed) return std::nullopt;
+    const auto& e = r.explanation;
+    const SideExplanation* side = !e.egress.allowed ? &e.egress : !e.ingress.allowed ? &e.ingress : nullptr;
+    if (!side || !side->decided_by.rule) return std::nullopt;
+    const auto& rule = *side->decided_by.rule;
+    return ClusterPolicyDropLabels{tier_name(side->decided_by.tier), rule.policy,
+                                   rule.rule_name.value_or(std::to_string(rule.rule)),
+                                   direction_name(side->direction)};
+}
+
+void DropMetrics::add(const DropRecord& record, uint64_t drops) {
+    add(drop_labels(record), drops);
+    if (auto c = cluster_policy_drop_labels(record)) add(*c, drops);
+}
+
+void DropMetrics::add(const ClusterPolicyDropLabels& labels, uint64_t drops) {
+    if (drops) cluster_counts_[labels] += drops;
+}
 
 void DropMetrics::add(const DropLabels& labels, uint64_t drops) {
     if (drops == 0) return;
@@ -97,6 +115,16 @@ void DropMetrics::render(std::string& out) const {
             "netpol_trace_drops_total{{namespace=\"{}\",pod=\"{}\",direction=\"{}\",reason=\"{}\",policy=\"{}\"}} {}\n",
             escape_label_value(l.namespace_), escape_label_value(l.pod), escape_label_value(l.direction),
             escape_label_value(l.reason), escape_label_value(l.policy), n);
+    }
+    out += "# HELP netpol_trace_cluster_policy_drops_total Packets dropped by this node that a cluster policy rule "
+           "denied (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy), by tier (admin, baseline), "
+           "policy, rule (its name, or its index) and direction.\n";
+    out += "# TYPE netpol_trace_cluster_policy_drops_total counter\n";
+    for (const auto& [l, n] : cluster_counts_) {
+        out += fmt::format(
+            "netpol_trace_cluster_policy_drops_total{{tier=\"{}\",policy=\"{}\",rule=\"{}\",direction=\"{}\"}} {}\n",
+            escape_label_value(l.tier), escape_label_value(l.policy), escape_label_value(l.rule),
+            escape_label_value(l.direction), n);
     }
 }
 

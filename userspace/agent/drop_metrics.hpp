@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -29,17 +30,36 @@ struct DropLabels {
 // hook runs first), else the ingress side when the destination's ingress denies it, else "none".
 DropLabels drop_labels(const DropRecord& record);
 
+// netpol_trace_cluster_policy_drops_total: the drops a cluster policy rule (ClusterNetworkPolicy,
+// AdminNetworkPolicy, BaselineAdminNetworkPolicy) decided, by tier, policy, rule and direction.
+struct ClusterPolicyDropLabels {
+    std::string tier;       // admin | baseline
+    std::string policy;     // as outputs name it: "deny-db", "AdminNetworkPolicy/x"
+    std::string rule;       // the rule's name, or its index when it has none
+    std::string direction;  // egress | ingress
+
+    auto tie() const { return std::tie(tier, policy, rule, direction); }
+    friend bool operator<(const ClusterPolicyDropLabels& a, const ClusterPolicyDropLabels& b) {
+        return a.tie() < b.tie();
+    }
+};
+
+// The cluster policy rule that denied the flow, on the side drop_labels() counts it under; none when no
+// cluster policy decided that side.
+std::optional<ClusterPolicyDropLabels> cluster_policy_drop_labels(const DropRecord& record);
+
 class DropMetrics {
 public:
     explicit DropMetrics(size_t max_series) : max_series_(max_series) {}
 
     void add(const DropRecord& record, uint64_t drops);
     void add(const DropLabels& labels, uint64_t drops);
+    void add(const ClusterPolicyDropLabels& labels, uint64_t drops);
 
     size_t series() const { return counts_.size(); }
     uint64_t overflowed() const { return overflowed_; }  // drops counted in the overflow series
 
-    // Appends the family in Prometheus text format (HELP, TYPE, one line per series).
+    // Appends the families in Prometheus text format (HELP, TYPE, one line per series).
     void render(std::string& out) const;
 
     static constexpr const char* kOther = "_other";
@@ -47,6 +67,8 @@ public:
 private:
     size_t max_series_;
     std::map<DropLabels, uint64_t> counts_;
+    // Bounded by the policies' rules (at most 25 or 100 per direction each), not by pods: no cap.
+    std::map<ClusterPolicyDropLabels, uint64_t> cluster_counts_;
     uint64_t overflowed_ = 0;
 };
 
