@@ -58,11 +58,24 @@ RESOURCES = {
                         "networking.k8s.io"),
     "endpointslices": ("/apis/discovery.k8s.io/v1", "EndpointSlice", "discovery.k8s.io/v1", True,
                        "discovery.k8s.io"),
+    # CRDs: served only once a test installs them (config "crds"), as on a cluster without them.
+    "clusternetworkpolicies": ("/apis/policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy",
+                               "policy.networking.k8s.io/v1alpha2", False, "policy.networking.k8s.io"),
+    "adminnetworkpolicies": ("/apis/policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy",
+                             "policy.networking.k8s.io/v1alpha1", False, "policy.networking.k8s.io"),
+    "baselineadminnetworkpolicies": ("/apis/policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy",
+                                     "policy.networking.k8s.io/v1alpha1", False, "policy.networking.k8s.io"),
 }
+CRD_RESOURCES = {"clusternetworkpolicies", "adminnetworkpolicies", "baselineadminnetworkpolicies"}
+# Other versions a CRD may serve instead of its RESOURCES one (config "crd_versions").
+ALT_PREFIXES = {"clusternetworkpolicies": {"v1beta1": "/apis/policy.networking.k8s.io/v1beta1"}}
 KIND_TO_RESOURCE = {v[1]: k for k, v in RESOURCES.items()}
 PREFIXES = {}
 for _res, (_prefix, *_rest) in RESOURCES.items():
     PREFIXES.setdefault(_prefix, set()).add(_res)
+for _res, _alts in ALT_PREFIXES.items():
+    for _prefix in _alts.values():
+        PREFIXES.setdefault(_prefix, set()).add(_res)
 
 MAX_EVENTS = 400_000  # history kept before the oldest events are compacted away
 
@@ -142,7 +155,10 @@ class Store:
         ns = (meta.get("namespace") or "default") if namespaced else ""
         if namespaced:
             meta["namespace"] = ns
-        obj["apiVersion"] = api_version
+        # A CRD object keeps the version it was written in (a ClusterNetworkPolicy may be v1beta1).
+        given = str(obj.get("apiVersion", ""))
+        if resource not in CRD_RESOURCES or given.rpartition("/")[0] != api_version.rpartition("/")[0]:
+            obj["apiVersion"] = api_version
         k = self.key(ns, meta["name"])
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
@@ -196,6 +212,7 @@ class FakeApiServer(ThreadingHTTPServer):
         self.proxy_target = None
         self.proxy_targets = {}  # "ns/pod" -> "host:port"; with any set, unknown pods get 404
         self.refuse_watches = False
+        self.crds = {}  # CRD resource -> the version served ("v1alpha2", ...); absent: 404, not installed
         self.fail = {}  # path prefix -> [status, remaining count]
         self.stats = {"lists": 0, "watches": 0, "requests": 0, "unauthorized": 0, "gone": 0, "proxied": 0}
         self.stats_by_resource = {r: {"lists": 0, "watches": 0} for r in RESOURCES}
@@ -295,6 +312,13 @@ class Handler(BaseHTTPRequestHandler):
         if route is None or method != "GET":
             return self.send_status(404, "NotFound", "the server could not find the requested resource")
         resource, ns, name = route
+        if resource in CRD_RESOURCES:
+            version = srv.crds.get(resource)
+            served = RESOURCES[resource][0]
+            if version and version != served.rsplit("/", 1)[1]:
+                served = ALT_PREFIXES.get(resource, {}).get(version, "")
+            if not version or not path.startswith(served + "/"):
+                return self.send_status(404, "NotFound", "the server could not find the requested resource")
         group = RESOURCES[resource][4]
         if resource in srv.forbidden:
             verb = "watch" if query.get("watch") in ("1", "true") else "list"
@@ -607,6 +631,9 @@ class Handler(BaseHTTPRequestHandler):
                         srv.forbidden = set(arg["forbid"])
                     if "refuse_watches" in arg:
                         srv.refuse_watches = bool(arg["refuse_watches"])
+                    if "crds" in arg:
+                        # {"clusternetworkpolicies": "v1beta1", ...}: the CRDs installed, at the version served
+                        srv.crds = {str(k): str(v) for k, v in dict(arg["crds"]).items()}
                     if "proxy_target" in arg:
                         srv.proxy_target = arg["proxy_target"]
                     if "proxy_targets" in arg:

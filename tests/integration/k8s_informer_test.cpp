@@ -102,6 +102,66 @@ TEST(K8sInformer, ListWatchAndExplain) {
     EXPECT_EQ(fetched->nodes.size(), 1u);
 }
 
+// sig-network's policy API is CRDs: absent on most clusters (404 = none), served at v1beta1 or v1alpha2, installed
+// or removed while the informer runs.
+const std::string kAdminDenyOther =
+    R"({"apiVersion":"policy.networking.k8s.io/v1beta1","kind":"ClusterNetworkPolicy","metadata":{"name":"deny-other"},)"
+    R"("spec":{"tier":"Admin","priority":5,"subject":{"namespaces":{"matchLabels":{"kubernetes.io/metadata.name":"shop"}}},)"
+    R"("ingress":[{"name":"no-other","action":"Deny","from":[{"namespaces":{"matchLabels":{"kubernetes.io/metadata.name":"other"}}}]}]}})";
+const std::string kBaselineDeny =
+    R"({"apiVersion":"policy.networking.k8s.io/v1alpha1","kind":"BaselineAdminNetworkPolicy","metadata":{"name":"default"},)"
+    R"("spec":{"subject":{"namespaces":{}},"ingress":[{"action":"Deny","from":[{"namespaces":{}}]}]}})";
+
+std::string decided_by(const std::shared_ptr<const ClusterState>& s, const std::string& from, const std::string& to,
+                       uint16_t port) {
+    ExplainQuery q{from, to, port, Protocol::TCP, std::nullopt};
+    auto e = explain_query(*s, q);
+    if (!e) return "error: " + e.error().message;
+    const auto& d = e->ingress.decided_by;
+    return std::string(tier_name(d.tier)) + (d.rule ? " " + d.rule->policy : std::string());
+}
+
+TEST(K8sInformer, PolicyApiCrdsAbsentInstalledAndRemoved) {
+    FakeApiServer srv;
+    apply_shop(srv);
+    auto informer = start_informer(srv);
+    auto s = informer->wait_synced(10s);
+    ASSERT_TRUE(s) << s.error().message;  // no CRD: synced all the same, with none of their objects
+    EXPECT_TRUE((*s)->cluster_policies().empty());
+    for (const auto& r : informer->stats().resources) EXPECT_TRUE(r.last_error.empty()) << r.resource << r.last_error;
+    ASSERT_TRUE(fetch_cluster_objects(*std::make_unique<ApiClient>(srv.token_config("test-token"))));
+
+    // Installed later (ClusterNetworkPolicy at v1beta1 only): picked up without a restart.
+    srv.control("config", R"({"crds":{"clusternetworkpolicies":"v1beta1","baselineadminnetworkpolicies":"v1alpha1"}})");
+    srv.apply(kAdminDenyOther);
+    srv.apply(kBaselineDeny);
+    ASSERT_TRUE(eventually([&] { return informer->snapshot()->cluster_policies().size() == 2; }));
+    auto snap = informer->snapshot();
+    EXPECT_EQ(decided_by(snap, "other/x", "shop/db-1", 5432), "admin deny-other");
+    EXPECT_EQ(decided_by(snap, "other/x", "shop/web-1", 80), "admin deny-other");
+    EXPECT_EQ(verdict(snap, "shop/web-1", "other/x", 80), "denied");  // the Baseline tier: other/x is not isolated
+    EXPECT_EQ(decided_by(snap, "shop/web-1", "other/x", 80), "baseline BaselineAdminNetworkPolicy/default");
+    EXPECT_EQ(decided_by(snap, "shop/web-1", "shop/db-1", 5432), "networkpolicy");  // db-ingress allows it
+
+    // Watched: a policy removed.
+    srv.remove("BaselineAdminNetworkPolicy", "", "default");
+    ASSERT_TRUE(eventually([&] { return informer->snapshot()->cluster_policies().size() == 1; }));
+    EXPECT_EQ(verdict(informer->snapshot(), "shop/web-1", "other/x", 80), "allowed");
+
+    // The one-shot fetch of `explain` reads them too.
+    auto fetched = fetch_cluster_objects(*std::make_unique<ApiClient>(srv.token_config("test-token")));
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    ASSERT_EQ(fetched->cluster_policies.size(), 1u);
+    EXPECT_EQ(fetched->cluster_policies[0].name, "deny-other");
+
+    // The CRD removed: its objects go with it.
+    srv.control("config", R"({"crds":{}})");
+    srv.control("drop-watches");
+    ASSERT_TRUE(eventually([&] { return informer->snapshot()->cluster_policies().empty(); }));
+    EXPECT_EQ(verdict(informer->snapshot(), "other/x", "shop/db-1", 5432), "denied");  // db-ingress alone
+    EXPECT_EQ(decided_by(informer->snapshot(), "other/x", "shop/db-1", 5432), "networkpolicy");
+}
+
 TEST(K8sInformer, PaginatedListIsComplete) {
     FakeApiServer srv;
     std::string all = "[";
