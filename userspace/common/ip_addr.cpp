@@ -70,15 +70,6 @@ void mask_to_prefix(IpAddr& addr, unsigned prefix) {
     for (unsigned bit = prefix; bit < width; ++bit) addr.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
 }
 
-bool prefix_equal(const IpAddr& a, const IpAddr& b, unsigned prefix) {
-    const unsigned full = prefix / 8;
-    if (std::memcmp(a.bytes.data(), b.bytes.data(), full) != 0) return false;
-    const unsigned rest = prefix % 8;
-    if (rest == 0) return true;
-    const uint8_t mask = static_cast<uint8_t>(0xffu << (8 - rest));
-    return (a.bytes[full] & mask) == (b.bytes[full] & mask);
-}
-
 }  // namespace
 
 std::optional<Cidr> Cidr::parse(std::string_view text, bool* had_host_bits) {
@@ -102,13 +93,6 @@ std::optional<Cidr> Cidr::parse(std::string_view text, bool* had_host_bits) {
     return out;
 }
 
-bool Cidr::contains(const IpAddr& ip) const {
-    return ip.family == base.family && prefix_equal(ip, base, prefix);
-}
-
-bool Cidr::contains(const Cidr& other) const {
-    return other.base.family == base.family && other.prefix >= prefix && prefix_equal(other.base, base, prefix);
-}
 
 std::string Cidr::str() const { return base.str() + "/" + std::to_string(prefix); }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -45,11 +47,27 @@ struct Cidr {
     // Parses "a.b.c.d/n" or "x::y/n". When host bits were set, *had_host_bits is set to true.
     static std::optional<Cidr> parse(std::string_view text, bool* had_host_bits = nullptr);
 
-    bool contains(const IpAddr& ip) const;
-    bool contains(const Cidr& other) const;
+    bool contains(const IpAddr& ip) const { return ip.family == base.family && prefix_equal(ip, base, prefix); }
+    bool contains(const Cidr& other) const {
+        return other.base.family == base.family && other.prefix >= prefix && prefix_equal(other.base, base, prefix);
+    }
     std::string str() const;
 
     friend bool operator==(const Cidr&, const Cidr&) = default;
+
+    // The first `bits` bits of both addresses agree: two 64-bit compares, inline (the policy engine asks this for
+    // every ipBlock and networks peer it evaluates).
+    static bool prefix_equal(const IpAddr& a, const IpAddr& b, unsigned bits) {
+        const auto word = [](const IpAddr& x, int i) {
+            uint64_t w;
+            std::memcpy(&w, x.bytes.data() + 8 * i, 8);
+            if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap64(w);
+            return w;  // the first byte is the most significant, as in network order
+        };
+        const auto mask = [](unsigned n) { return n == 0 ? 0 : n >= 64 ? ~uint64_t{0} : ~uint64_t{0} << (64 - n); };
+        return ((word(a, 0) ^ word(b, 0)) & mask(bits)) == 0 &&
+               ((word(a, 1) ^ word(b, 1)) & mask(bits > 64 ? bits - 64 : 0)) == 0;
+    }
 };
 
 }  // namespace npt

@@ -118,6 +118,66 @@ void evaluate_network_policies(const ClusterState& state, const Flow& flow, Dire
     }
 }
 
+// The cluster rule matchers, inlined into the tier walk (the public wrappers below serve the explainer).
+inline bool port_matches_impl(const ClusterState& state, const ClusterPort& port, RuleAction action, const Flow& flow) {
+    switch (port.kind) {
+        case ClusterPort::Kind::Unknown:
+            return action != RuleAction::Accept;
+        case ClusterPort::Kind::NamedPort:
+            // Resolved on the destination pod, for the flow's protocol.
+            if (!flow.dst.pod) return false;
+            for (const auto& cp : state.ports(state.pods()[*flow.dst.pod].ports))
+                if (cp.name == port.name && cp.protocol == flow.protocol) return cp.port == flow.port;
+            return false;
+        case ClusterPort::Kind::Port:
+            if (port.protocol != flow.protocol) return false;
+            if (port.port == 0) return true;
+            return flow.port >= port.port && flow.port <= (port.end_port ? port.end_port : port.port);
+    }
+    return false;
+}
+
+[[gnu::always_inline]] inline bool ports_match_impl(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow) {
+    if (rule.ports.empty()) return true;
+    return std::any_of(rule.ports.begin(), rule.ports.end(),
+                       [&](const ClusterPort& p) { return port_matches_impl(state, p, rule.action, flow); });
+}
+
+[[gnu::always_inline]] inline PeerMatch peer_matches_impl(const ClusterState& state, const ClusterPeer& peer, RuleAction action,
+                               const FlowEndpoint& remote) {
+    const auto yes = [](bool b) { return b ? PeerMatch::Yes : PeerMatch::No; };
+    switch (peer.kind) {
+        case ClusterPeer::Kind::Namespaces:
+        case ClusterPeer::Kind::Pods:
+            return yes(remote.pod && state.cluster_peer_selects(peer, *remote.pod));
+        case ClusterPeer::Kind::Nodes: {
+            const auto node = state.node_by_ip(remote.ip);
+            return yes(node && state.selector_matches(peer.nodes, state.node_labels(*node)));
+        }
+        case ClusterPeer::Kind::Networks:
+            return yes(std::any_of(peer.networks.begin(), peer.networks.end(),
+                                   [&](const Cidr& c) { return c.contains(remote.ip); }));
+        case ClusterPeer::Kind::DomainNames:
+            return PeerMatch::Undecided;
+        case ClusterPeer::Kind::Unknown:
+            return yes(action != RuleAction::Accept);
+    }
+    return PeerMatch::No;
+}
+
+[[gnu::always_inline]] inline PeerMatch rule_matches_impl(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow,
+                               Direction dir) {
+    if (!ports_match_impl(state, rule, flow)) return PeerMatch::No;
+    const FlowEndpoint& remote = remote_end(flow, dir);
+    PeerMatch best = PeerMatch::No;
+    for (const auto& peer : rule.peers) {
+        const PeerMatch m = peer_matches_impl(state, peer, rule.action, remote);
+        if (m == PeerMatch::Yes) return m;
+        if (m == PeerMatch::Undecided) best = m;
+    }
+    return best;
+}
+
 const std::vector<ClusterPolicyRule>& cluster_rules(const ClusterNetworkPolicy& p, Direction dir) {
     return dir == Direction::Ingress ? p.ingress : p.egress;
 }
@@ -125,7 +185,7 @@ const std::vector<ClusterPolicyRule>& cluster_rules(const ClusterNetworkPolicy& 
 bool has_matching_rule(const ClusterState& state, const ClusterNetworkPolicy& p, const Flow& flow, Direction dir) {
     const auto& rules = cluster_rules(p, dir);
     return std::any_of(rules.begin(), rules.end(), [&](const ClusterPolicyRule& r) {
-        return cluster_rule_matches(state, r, flow, dir) == PeerMatch::Yes;
+        return rule_matches_impl(state, r, flow, dir) == PeerMatch::Yes;
     });
 }
 
@@ -135,12 +195,16 @@ bool walk_tier(const ClusterState& state, const Flow& flow, Direction dir, Polic
                SideVerdict& out) {
     const auto& all = state.cluster_policies();
     const auto& selecting = out.cluster_policies;
+    const FlowEndpoint& remote = remote_end(flow, dir);
     for (size_t i = 0; i < selecting.size(); ++i) {
         const auto& pol = all[selecting[i]];
         if (pol.tier != tier) continue;
+        if (!state.cluster_policy_may_match(state.cluster_policy_filter(selecting[i], dir), flow.protocol, flow.port,
+                                            remote.pod, remote.ip))
+            continue;
         const auto& rules = cluster_rules(pol, dir);
         for (size_t r = 0; r < rules.size(); ++r) {
-            const PeerMatch m = cluster_rule_matches(state, rules[r], flow, dir);
+            const PeerMatch m = rule_matches_impl(state, rules[r], flow, dir);
             if (m == PeerMatch::Undecided) out.domain_rules.push_back({selecting[i], static_cast<int>(r)});
             if (m != PeerMatch::Yes) continue;
             // The API leaves the order of equal priorities to the implementation: name the other candidates.
@@ -180,68 +244,27 @@ bool is_hairpin_to_own_ip(const Flow& flow) {
 }
 
 bool cluster_port_matches(const ClusterState& state, const ClusterPort& port, RuleAction action, const Flow& flow) {
-    switch (port.kind) {
-        case ClusterPort::Kind::Unknown:
-            return action != RuleAction::Accept;
-        case ClusterPort::Kind::NamedPort:
-            // Resolved on the destination pod, for the flow's protocol.
-            if (!flow.dst.pod) return false;
-            for (const auto& cp : state.ports(state.pods()[*flow.dst.pod].ports))
-                if (cp.name == port.name && cp.protocol == flow.protocol) return cp.port == flow.port;
-            return false;
-        case ClusterPort::Kind::Port:
-            if (port.protocol != flow.protocol) return false;
-            if (port.port == 0) return true;
-            return flow.port >= port.port && flow.port <= (port.end_port ? port.end_port : port.port);
-    }
-    return false;
+    return port_matches_impl(state, port, action, flow);
 }
 
 bool cluster_ports_match(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow) {
-    if (rule.ports.empty()) return true;
-    return std::any_of(rule.ports.begin(), rule.ports.end(),
-                       [&](const ClusterPort& p) { return cluster_port_matches(state, p, rule.action, flow); });
+    return ports_match_impl(state, rule, flow);
 }
 
 PeerMatch cluster_peer_matches(const ClusterState& state, const ClusterPeer& peer, RuleAction action,
                                const FlowEndpoint& remote) {
-    const auto yes = [](bool b) { return b ? PeerMatch::Yes : PeerMatch::No; };
-    switch (peer.kind) {
-        case ClusterPeer::Kind::Namespaces:
-        case ClusterPeer::Kind::Pods:
-            return yes(remote.pod && state.pod_set_selects(peer.pods, *remote.pod));
-        case ClusterPeer::Kind::Nodes: {
-            const auto node = state.node_by_ip(remote.ip);
-            return yes(node && state.selector_matches(peer.nodes, state.node_labels(*node)));
-        }
-        case ClusterPeer::Kind::Networks:
-            return yes(std::any_of(peer.networks.begin(), peer.networks.end(),
-                                   [&](const Cidr& c) { return c.contains(remote.ip); }));
-        case ClusterPeer::Kind::DomainNames:
-            return PeerMatch::Undecided;
-        case ClusterPeer::Kind::Unknown:
-            return yes(action != RuleAction::Accept);
-    }
-    return PeerMatch::No;
+    return peer_matches_impl(state, peer, action, remote);
 }
 
 PeerMatch cluster_rule_matches(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow,
                                Direction dir) {
-    if (!cluster_ports_match(state, rule, flow)) return PeerMatch::No;
-    const FlowEndpoint& remote = remote_end(flow, dir);
-    PeerMatch best = PeerMatch::No;
-    for (const auto& peer : rule.peers) {
-        const PeerMatch m = cluster_peer_matches(state, peer, rule.action, remote);
-        if (m == PeerMatch::Yes) return m;
-        if (m == PeerMatch::Undecided) best = m;
-    }
-    return best;
+    return rule_matches_impl(state, rule, flow, dir);
 }
 
 void evaluate_side(const ClusterState& state, const Flow& flow, Direction dir, SideVerdict& out) {
     out.policies.clear();
     out.allowed_by.clear();
-    out.cluster_policies.clear();
+    out.cluster_policies = {};
     out.passes.clear();
     out.tied.clear();
     out.domain_rules.clear();
@@ -254,20 +277,26 @@ void evaluate_side(const ClusterState& state, const Flow& flow, Direction dir, S
         return;
     }
     evaluate_network_policies(state, flow, dir, *local.pod, out);
-    const auto selecting = state.cluster_policies_for(*local.pod, dir);
-    if (!selecting.empty() && !is_hairpin_to_own_ip(flow)) {
-        out.cluster_policies.assign(selecting.begin(), selecting.end());
-        if (walk_tier(state, flow, dir, PolicyTier::Admin, DecidingTier::Admin, out)) {
-            out.exemption = Exemption::None;  // rules were consulted
-            return;
-        }
+    out.cluster_policies = state.cluster_policies_for(*local.pod, dir);
+    // Most flows match no rule of the pod's cluster policies: one test of a tier's union of filters says so.
+    const FlowEndpoint& remote = remote_end(flow, dir);
+    const bool hairpin = is_hairpin_to_own_ip(flow);
+    const auto tier_may_match = [&](PolicyTier tier) {
+        const ClusterPolicyFilter* f = state.cluster_tier_filter(*local.pod, dir, tier);
+        return f && !hairpin && state.cluster_policy_may_match(*f, flow.protocol, flow.port, remote.pod, remote.ip);
+    };
+    if (!out.cluster_policies.empty() && tier_may_match(PolicyTier::Admin) &&
+        walk_tier(state, flow, dir, PolicyTier::Admin, DecidingTier::Admin, out)) {
+        out.exemption = Exemption::None;  // rules were consulted
+        return;
     }
     if (out.isolated) {
         out.decided_by.tier = DecidingTier::NetworkPolicy;
         out.allowed = out.exemption != Exemption::None || !out.allowed_by.empty();
         return;
     }
-    if (!out.cluster_policies.empty() && walk_tier(state, flow, dir, PolicyTier::Baseline, DecidingTier::Baseline, out))
+    if (!out.cluster_policies.empty() && tier_may_match(PolicyTier::Baseline) &&
+        walk_tier(state, flow, dir, PolicyTier::Baseline, DecidingTier::Baseline, out))
         out.exemption = Exemption::None;
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/ip_addr.hpp"
@@ -73,7 +74,8 @@ struct SideVerdict {
     // The answer across every tier.
     bool allowed = true;
     TierDecision decided_by;
-    std::vector<uint32_t> cluster_policies;  // cluster policies selecting the pod in this direction, evaluation order
+    // Cluster policies selecting the pod in this direction, evaluation order: a view into the state's index.
+    std::span<const uint32_t> cluster_policies;
     std::vector<TierDecision> passes;        // the Pass rules that sent the flow to the next tier (action Pass)
     std::vector<uint32_t> tied;              // policies of the decider's tier and priority with a matching rule too
     std::vector<DomainRule> domain_rules;    // domainNames rules reached before the decision

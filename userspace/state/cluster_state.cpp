@@ -216,6 +216,94 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
         }
     }
 
+    // Every namespace exists now: precompute which ones each cluster peer's namespace selector selects.
+    s.namespace_set_words_ = std::max<size_t>(1, (s.namespaces_.size() + 63) / 64);
+    for (auto& cnp : s.cluster_policies_) {
+        for (auto* rules : {&cnp.ingress, &cnp.egress}) {
+            for (auto& rule : *rules) {
+                for (auto& peer : rule.peers) {
+                    if (peer.kind != ClusterPeer::Kind::Namespaces && peer.kind != ClusterPeer::Kind::Pods) continue;
+                    const size_t base = s.namespace_sets_.size();
+                    peer.namespace_set = static_cast<uint32_t>(base / s.namespace_set_words_);
+                    s.namespace_sets_.resize(base + s.namespace_set_words_, 0);
+                    for (uint32_t ns = 0; ns < s.namespaces_.size(); ++ns)
+                        if (s.selector_matches(peer.pods.namespaces, s.namespaces_[ns].labels))
+                            s.namespace_sets_[base + ns / 64] |= uint64_t{1} << (ns % 64);
+                }
+            }
+        }
+    }
+
+    s.cluster_filters_.reserve(2 * s.cluster_policies_.size());
+    for (const auto& cnp : s.cluster_policies_) {
+        for (const auto* rules : {&cnp.ingress, &cnp.egress}) {
+            ClusterPolicyFilter& f = s.cluster_filters_.emplace_back();
+            f.any_port = false;
+            f.any_remote = false;
+            f.namespaces.assign(s.namespace_set_words_, 0);
+            for (const auto& rule : *rules) {
+                // Fail-closed entries match everything in a Deny or Pass rule: they leave the filter open.
+                for (const auto& p : rule.ports)
+                    if (p.kind == ClusterPort::Kind::Port) f.ports.push_back(p);
+                    else f.any_port = true;
+                if (rule.ports.empty()) f.any_port = true;
+                for (const auto& peer : rule.peers) {
+                    switch (peer.kind) {
+                        case ClusterPeer::Kind::Namespaces:
+                        case ClusterPeer::Kind::Pods: {
+                            const uint64_t* set = s.namespace_sets_.data() + size_t(peer.namespace_set) * s.namespace_set_words_;
+                            for (size_t w = 0; w < s.namespace_set_words_; ++w) f.namespaces[w] |= set[w];
+                            break;
+                        }
+                        case ClusterPeer::Kind::Networks:
+                            f.networks.insert(f.networks.end(), peer.networks.begin(), peer.networks.end());
+                            break;
+                        default:
+                            f.any_remote = true;
+                    }
+                }
+            }
+            if (f.any_port) f.ports.clear();
+            if (f.any_remote) {
+                f.namespaces.clear();
+                f.networks.clear();
+            }
+        }
+    }
+
+    // Per selection entry, direction and tier, the union of its cluster policies' filters: one test skips a tier.
+    for (auto& entry : s.selections_) {
+        for (const bool egress : {false, true}) {
+            for (const PolicyTier tier : {PolicyTier::Admin, PolicyTier::Baseline}) {
+                ClusterPolicyFilter u;
+                u.any_port = false;
+                u.any_remote = false;
+                u.namespaces.assign(s.namespace_set_words_, 0);
+                bool any = false;
+                for (uint32_t p : egress ? entry.cluster_egress : entry.cluster_ingress) {
+                    if (s.cluster_policies_[p].tier != tier) continue;
+                    any = true;
+                    const auto& f = s.cluster_filters_[2 * size_t(p) + egress];
+                    u.any_port = u.any_port || f.any_port;
+                    u.any_remote = u.any_remote || f.any_remote;
+                    if (!u.any_port) u.ports.insert(u.ports.end(), f.ports.begin(), f.ports.end());
+                    if (!u.any_remote) {
+                        for (size_t w = 0; w < s.namespace_set_words_; ++w) u.namespaces[w] |= f.namespaces[w];
+                        u.networks.insert(u.networks.end(), f.networks.begin(), f.networks.end());
+                    }
+                }
+                if (!any) continue;
+                if (u.any_port) u.ports.clear();
+                if (u.any_remote) {
+                    u.namespaces.clear();
+                    u.networks.clear();
+                }
+                entry.cluster_filter[egress][static_cast<size_t>(tier)] = static_cast<uint32_t>(s.selection_filters_.size());
+                s.selection_filters_.push_back(std::move(u));
+            }
+        }
+    }
+
     s.nodes_ = std::move(objects.nodes);
     s.node_labels_.reserve(s.nodes_.size());
     for (uint32_t i = 0; i < s.nodes_.size(); ++i) {

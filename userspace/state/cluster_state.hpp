@@ -43,6 +43,16 @@ struct PodRecord {
     const std::optional<IpAddr>& ip(IpFamily f) const { return f == IpFamily::V4 ? ip4 : ip6; }
 };
 
+// A quick, conservative test of whether any rule of one cluster policy, in one direction, can match a flow: it
+// says no only when none can, so the tier walk skips that policy without looking at its rules.
+struct ClusterPolicyFilter {
+    bool any_port = true;             // some rule matches every port (no protocols, a named port, an unknown entry)
+    std::vector<ClusterPort> ports;   // otherwise the flow's protocol and port are in one of these
+    bool any_remote = true;           // some peer selects by something else than namespaces, pods and networks
+    std::vector<uint64_t> namespaces; // otherwise the remote end is a pod of one of these namespaces (a bitset)...
+    std::vector<Cidr> networks;       // ...or an address in one of these networks
+};
+
 struct NamespaceRecord {
     StrId name = kNoStr;
     LabelSetId labels = 0;
@@ -79,6 +89,47 @@ public:
     std::span<const uint32_t> cluster_policies_for(uint32_t pod, Direction dir) const;
     // Whether a pod-set selector (a subject, or a namespaces/pods peer) selects the pod.
     bool pod_set_selects(const PodSetSelector& sel, uint32_t pod) const;
+    const ClusterPolicyFilter& cluster_policy_filter(uint32_t policy, Direction dir) const {
+        return cluster_filters_[2 * size_t(policy) + (dir == Direction::Egress)];
+    }
+    // The union of the filters of the tier's policies among cluster_policies_for(pod, dir): when it says no, no
+    // rule of them can match. Null when no policy of that tier selects the pod in that direction.
+    const ClusterPolicyFilter* cluster_tier_filter(uint32_t pod, Direction dir, PolicyTier tier) const {
+        const auto& entry = selections_[pods_[pod].selection];
+        const uint32_t f = entry.cluster_filter[dir == Direction::Egress][static_cast<size_t>(tier)];
+        return f == kNone ? nullptr : &selection_filters_[f];
+    }
+    // ClusterPolicyFilter's test for a flow whose protocol and destination port these are, and whose remote end
+    // (the peer a rule of that direction matches) is `remote_pod` (a non-hostNetwork pod) at `remote_ip`.
+    bool cluster_policy_may_match(const ClusterPolicyFilter& f, Protocol protocol, uint16_t port,
+                                  std::optional<uint32_t> remote_pod, const IpAddr& remote_ip) const {
+        if (!f.any_port) {
+            bool hit = false;
+            for (const auto& p : f.ports) {
+                if (p.protocol == protocol && (p.port == 0 || (port >= p.port && port <= (p.end_port ? p.end_port : p.port)))) {
+                    hit = true;
+                    break;
+                }
+            }
+            if (!hit) return false;
+        }
+        if (f.any_remote) return true;
+        if (remote_pod) {
+            const uint32_t ns = pods_[*remote_pod].ns;
+            if ((f.namespaces[ns / 64] >> (ns % 64)) & 1) return true;
+        }
+        for (const auto& c : f.networks)
+            if (c.contains(remote_ip)) return true;
+        return false;
+    }
+    // Whether a namespaces or pods peer of cluster_policies() selects the pod (its namespaces precomputed).
+    bool cluster_peer_selects(const ClusterPeer& peer, uint32_t pod) const {
+        const auto& rec = pods_[pod];
+        if (rec.host_network) return false;
+        const uint64_t* set = namespace_sets_.data() + size_t(peer.namespace_set) * namespace_set_words_;
+        if (!((set[rec.ns / 64] >> (rec.ns % 64)) & 1)) return false;
+        return !peer.pods.pods || selector_matches(*peer.pods.pods, rec.labels);
+    }
 
     std::optional<uint32_t> find_namespace(std::string_view name) const;
     std::optional<uint32_t> find_pod(std::string_view ns, std::string_view name) const;
@@ -118,6 +169,9 @@ private:
         std::vector<uint32_t> egress;
         std::vector<uint32_t> cluster_ingress;  // cluster policies, evaluation order
         std::vector<uint32_t> cluster_egress;
+        // The union of their filters per direction and tier (into selection_filters_; kNone: no such policy),
+        // indexed [egress][tier].
+        uint32_t cluster_filter[2][2] = {{kNone, kNone}, {kNone, kNone}};
     };
 
     void resolve_selector_ids(LabelSelector& sel);
@@ -148,6 +202,11 @@ private:
     std::vector<NodeInfo> nodes_;
     std::vector<LabelSetId> node_labels_;
     std::vector<ClusterNetworkPolicy> cluster_policies_;
+    std::vector<ClusterPolicyFilter> cluster_filters_;  // per cluster policy: ingress, egress
+    std::vector<ClusterPolicyFilter> selection_filters_;  // SelectionEntry::cluster_*_filter
+    // Per namespaces/pods peer of a cluster policy: a bitset over namespaces (ClusterPeer::namespace_set).
+    std::vector<uint64_t> namespace_sets_;
+    size_t namespace_set_words_ = 0;
 };
 
 }  // namespace npt

@@ -188,6 +188,9 @@ struct ClusterPeer {
     LabelSelector nodes;
     std::vector<Cidr> networks;
     std::vector<std::string> domain_names;
+
+    // Filled by ClusterState: the namespaces `pods.namespaces` selects, precomputed (Namespaces, Pods).
+    uint32_t namespace_set = UINT32_MAX;
 };
 
 // One protocols[] entry (v1alpha2+) or ports[] entry (v1alpha1): a protocol with a destination port or
