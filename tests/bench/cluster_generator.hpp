@@ -15,6 +15,7 @@ struct ClusterShape {
     uint32_t pods = 10'000;
     uint32_t policies = 1'000;
     uint32_t pods_per_workload = 10;
+    uint32_t cluster_policies = 0;  // ClusterNetworkPolicies: 60% Admin, 40% Baseline, each selecting a team
     uint64_t seed = 42;
 };
 
@@ -87,6 +88,39 @@ inline ClusterObjects generate_cluster(const ClusterShape& shape) {
             pol.affects_egress = true;
             c.policies.push_back(std::move(pol));
         }
+    }
+    // Guardrails as platform teams write them: per team, an Admin policy denying staging's access to databases,
+    // accepting the nodes' network and passing same-team traffic to the namespace owners; Baseline policies
+    // denying ingress from other teams. Each pod is selected by ~1/17 of them.
+    const uint32_t admin = shape.cluster_policies * 3 / 5;
+    for (uint32_t i = 0; i < shape.cluster_policies; ++i) {
+        ClusterNetworkPolicy cnp;
+        cnp.name = "guard-" + std::to_string(i);
+        cnp.tier = i < admin ? PolicyTier::Admin : PolicyTier::Baseline;
+        cnp.priority = static_cast<int32_t>(i < admin ? i : i - admin);
+        const std::string team = "team-" + std::to_string(i % 17);
+        cnp.subject.namespaces = LabelSelector{{match_label("team", team)}};
+        ClusterPeer staging;
+        staging.kind = ClusterPeer::Kind::Namespaces;
+        staging.pods.namespaces = LabelSelector{{match_label("env", "staging")}};
+        ClusterPeer same_team;
+        same_team.kind = ClusterPeer::Kind::Namespaces;
+        same_team.pods.namespaces = LabelSelector{{match_label("team", team)}};
+        ClusterPeer nodes;
+        nodes.kind = ClusterPeer::Kind::Networks;
+        nodes.networks = {*Cidr::parse("10.255.0.0/16")};
+        ClusterPort db{ClusterPort::Kind::Port, Protocol::TCP, 5432, 0, {}};
+        if (cnp.tier == PolicyTier::Admin) {
+            cnp.ingress.push_back({"no-staging-db", RuleAction::Deny, {staging}, {db}});
+            cnp.egress.push_back({"nodes", RuleAction::Accept, {nodes}, {}});
+            cnp.egress.push_back({"own-team", RuleAction::Pass, {same_team}, {}});
+        } else {
+            ClusterPeer any;
+            any.kind = ClusterPeer::Kind::Namespaces;
+            cnp.ingress.push_back({"own-team", RuleAction::Accept, {same_team}, {}});
+            cnp.ingress.push_back({"others", RuleAction::Deny, {any}, {}});
+        }
+        c.cluster_policies.push_back(std::move(cnp));
     }
     return c;
 }
