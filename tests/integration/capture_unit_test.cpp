@@ -247,11 +247,11 @@ TEST(Enforcement, NetfilterHookFromTheCallerOfTheHook) {
 }
 
 // Measured on 6.18: a packet an NFQUEUE listener (kube-network-policies) drops is freed with reason
-// NOT_SPECIFIED in the verdict handler nf_reinject is inlined into; a queue without a listener frees it in
+// NOT_SPECIFIED in nfqnl_reinject, in the listener's sendto of the verdict; a queue without a listener frees it in
 // nf_queue, under the hook that queued it.
 TEST(Enforcement, QueueVerdicts) {
-    EXPECT_EQ(classify("NOT_SPECIFIED", {"nfqnl_recv_verdict", "nfnetlink_rcv_msg", "netlink_rcv_skb",
-                                         "nfnetlink_rcv", "netlink_unicast", "netlink_sendmsg"}),
+    EXPECT_EQ(classify("NOT_SPECIFIED", {"nfqnl_reinject", "nfqnl_recv_verdict", "nfnetlink_rcv_msg",
+                                         "netlink_rcv_skb", "nfnetlink_rcv", "netlink_unicast", "netlink_sendmsg"}),
               (Enforcement{"netfilter/QUEUE", "nfqueue"}));
     EXPECT_EQ(classify("NOT_SPECIFIED", {"nf_reinject", "nfqnl_recv_verdict", "nfnetlink_rcv_msg"}),
               (Enforcement{"netfilter/QUEUE", "nfqueue"}));

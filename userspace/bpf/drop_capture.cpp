@@ -762,11 +762,13 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
     }
     // NFQUEUE dataplanes (kube-network-policies) decide in userspace: the kernel frees what their listener
     // drops without a specific reason (NOT_SPECIFIED, in the verdict handler), which is a policy drop all the
-    // same. Without kallsyms addresses those drops stay filtered out with the other NOT_SPECIFIED ones.
+    // same (measured on 6.18: nfqnl_reinject, in the listener's sendto; older kernels: nf_reinject). Without
+    // kallsyms addresses those drops stay filtered out with the other NOT_SPECIFIED ones.
     const auto& kept = impl->selection.names;
     if (!impl->selection.all && std::find(kept.begin(), kept.end(), "NETFILTER_DROP") != kept.end()) {
         impl->queue_fns = find_function_ranges(
-            "/proc/kallsyms", {"nf_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch", "nf_queue"},
+            "/proc/kallsyms",
+            {"nfqnl_reinject", "nf_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch", "nf_queue"},
             nullptr);
     }
     impl->features.hz = detect_kernel_hz().value_or(0);

@@ -48,7 +48,8 @@ bool is_netfilter_core(std::string_view f) {
 }
 
 bool is_queue_verdict(std::string_view f) {
-    return f == "nf_reinject" || f == "nfqnl_recv_verdict" || f == "nfqnl_recv_verdict_batch" || f == "nf_queue";
+    return f == "nfqnl_reinject" || f == "nf_reinject" || f == "nfqnl_recv_verdict" ||
+           f == "nfqnl_recv_verdict_batch" || f == "nf_queue";
 }
 
 bool is_nftables(std::string_view f) {
