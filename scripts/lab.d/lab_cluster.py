@@ -1,8 +1,11 @@
-"""The lab's cluster: namespaces, pods, Services and NetworkPolicies of one node, the state file netpol-trace reads,
-and a small NetworkPolicy compiler (selectors -> pod IPs, ports -> numbers) the dataplanes render from.
+"""The lab's cluster: namespaces, pods, Services, NetworkPolicies and (for the flavours that enforce them)
+ClusterNetworkPolicies of one node, the state file netpol-trace reads, a small NetworkPolicy compiler (selectors ->
+pod IPs, ports -> numbers) the rule-based dataplanes render from, and a per-packet evaluator of NetworkPolicy and the
+cluster policy tiers as kube-network-policies decides in userspace.
 
-The compiler is deliberately independent of netpol-trace's engine: it is what a CNI does (kube-router, Calico), so
-the integration tests compare two implementations of NetworkPolicy, the dataplane's and the engine's.
+Both are deliberately independent of netpol-trace's engine: they are what a CNI does (kube-router, Calico,
+kube-network-policies), so the integration tests compare two implementations of the policy APIs, the dataplane's and
+the engine's.
 """
 from __future__ import annotations
 
@@ -171,6 +174,37 @@ POLICIES = [
 ]
 
 
+def _ns(name):
+    return {"matchLabels": {"kubernetes.io/metadata.name": name}}
+
+
+# ClusterNetworkPolicies (policy.networking.k8s.io/v1alpha2), one per tier, in the state of the flavours that enforce
+# them (kube-network-policies) only: the other flavours' rules know nothing of them. Each decides flows that no other
+# case sends, so the runbook cases keep their explanations.
+CLUSTER_POLICIES = [
+    # Admin Deny over NetworkPolicies that allow it: the ops namespace is closed to every workload whatever its own
+    # NetworkPolicy (egress only) says. Case admin-deny: monitoring/prometheus -> ops/operator:8080.
+    {"name": "ops-lockdown",
+     "spec": {"tier": "Admin", "priority": 10, "subject": {"namespaces": _ns("ops")},
+              "ingress": [{"name": "deny-ingress-from-workloads", "action": "Deny", "from": [{"namespaces": {}}]}]}},
+    # Admin Pass: who reaches PostgreSQL from monitoring is left to the databases namespace's own NetworkPolicies,
+    # which admit the shop checkout only. Case admin-pass: monitoring/prometheus -> databases/postgres-0:5432.
+    {"name": "databases-delegate-monitoring",
+     "spec": {"tier": "Admin", "priority": 20, "subject": {"namespaces": _ns("databases")},
+              "ingress": [{"name": "pass-monitoring-to-namespace-owners", "action": "Pass",
+                           "from": [{"namespaces": _ns("monitoring")}],
+                           "protocols": [{"tcp": {"destinationPort": {"number": 5432}}}]}]}},
+    # Baseline Deny, overridable by a NetworkPolicy of monitoring (there is none): monitoring does not scrape
+    # kube-system's metrics ports. Case baseline-deny: monitoring/prometheus -> kube-system/coredns:9153 ("metrics").
+    {"name": "monitoring-baseline",
+     "spec": {"tier": "Baseline", "priority": 10,
+              "subject": {"pods": {"namespaceSelector": _ns("monitoring"), "podSelector": {}}},
+              "egress": [{"name": "deny-kube-system-metrics", "action": "Deny",
+                          "to": [{"namespaces": _ns("kube-system")}],
+                          "protocols": [{"destinationNamedPort": "metrics"}]}]}},
+]
+
+
 def octet_policies(api_vip4: str, api_vip6: str) -> list:
     """Policies naming the lab's own addresses."""
     # Runbook issue 6 as people write it: the Service IP of the API server and its port, 443. Every dataplane
@@ -183,7 +217,7 @@ def octet_policies(api_vip4: str, api_vip6: str) -> list:
 
 
 class Cluster:
-    def __init__(self, prefix: str, octet: int):
+    def __init__(self, prefix: str, octet: int, cluster_policies: bool = False):
         if not 1 <= octet <= 255:
             raise ValueError(f"octet {octet} out of range 1..255")
         self.prefix = prefix
@@ -212,6 +246,7 @@ class Cluster:
         self.namespaces = {name: {"kubernetes.io/metadata.name": name, **labels} for name, labels in NAMESPACES.items()}
         api = self.service("default/kubernetes")
         self.policies = POLICIES + octet_policies(api.ip4, api.ip6)
+        self.cluster_policies = [dict(x) for x in CLUSTER_POLICIES] if cluster_policies else []
 
     # --- lookups ---
     def pod(self, key: str) -> Pod:
@@ -296,6 +331,9 @@ class Cluster:
         for pol in self.policies:
             items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                           "metadata": {"name": pol["name"], "namespace": pol["namespace"]}, "spec": pol["spec"]})
+        for pol in self.cluster_policies:
+            items.append({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+                          "metadata": {"name": pol["name"]}, "spec": pol["spec"]})
         return {"apiVersion": "v1", "kind": "List", "items": items}
 
     def write_state(self, path: str):
@@ -445,3 +483,268 @@ def compile_policies(cluster: Cluster) -> dict:
                                 compiled.atoms[family].append(Atom(peer_ip, proto, number))
                     side.rules.append(compiled)
     return out
+
+
+# ---------------------------------------------------------------- per-packet evaluation (kube-network-policies)
+#
+# kube-network-policies compiles nothing into the kernel: it queues packets to userspace and runs, per packet, the
+# egress pipeline and then the ingress pipeline of its evaluators (pkg/networkpolicy/engine.go, EvaluatePacket). The
+# npa-v1alpha2 binary (cmd/kube-network-policies/npa-v1alpha2/main.go) runs, in this order, the Admin tier of
+# ClusterNetworkPolicy, NetworkPolicy, the Baseline tier (plugins/npa-v1alpha2/clusternetworkpolicy.go,
+# pkg/networkpolicy/networkpolicy.go). The first evaluator that says Accept or Deny decides the direction; none: Accept.
+# What follows re-implements that from the API objects of the state, including where it differs from the API's
+# wording (marked "as upstream").
+
+ACCEPT, DENY, NEXT = "Accept", "Deny", "Next"
+
+
+@dataclass
+class PacketPod:
+    namespace: str
+    name: str
+    labels: dict
+    ns_labels: dict
+    ports: list  # (name, number, protocol)
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    direction: str = ""  # the denying direction
+    evaluator: str = ""  # "ClusterNetworkPolicy Admin", "NetworkPolicy", "ClusterNetworkPolicy Baseline"
+    why: str = ""
+
+    def __str__(self):
+        return "accept" if self.allowed else f"drop: {self.direction} denied by {self.evaluator}: {self.why}"
+
+
+def _selects(selector, labels: dict) -> bool:
+    """metav1.LabelSelectorAsSelector(s).Matches(labels) for a present selector (an empty one matches all)."""
+    return matches(selector or {}, labels or {})
+
+
+def _in_cidr(cidr: str, ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+
+
+class PacketEvaluator:
+    """Decides one packet (addresses, protocol "TCP"/"UDP"/"SCTP" or None, destination port) over the state's
+    objects: `PacketEvaluator(cluster.state()["items"]).evaluate(...)`."""
+
+    def __init__(self, items: list):
+        self.namespaces, self.pods, self.policies, self.cluster_policies, self.nodes = {}, {}, [], [], []
+        for it in items:
+            kind, meta = it.get("kind"), it.get("metadata", {})
+            if kind == "Namespace":
+                self.namespaces[meta["name"]] = meta.get("labels") or {}
+            elif kind == "NetworkPolicy":
+                self.policies.append(it)
+            elif kind == "ClusterNetworkPolicy":
+                self.cluster_policies.append(it)
+            elif kind == "Node":
+                self.nodes.append(it)
+        for it in items:
+            if it.get("kind") != "Pod" or it["spec"].get("hostNetwork") or not it["status"].get("podIP"):
+                continue  # podinfo.getPodByIP: host-network pods and pods without an IP are no pods
+            meta = it["metadata"]
+            ports = [(p.get("name"), p["containerPort"], p.get("protocol", "TCP"))
+                     for c in it["spec"].get("containers", []) for p in c.get("ports", [])]
+            pod = PacketPod(meta["namespace"], meta["name"], meta.get("labels") or {},
+                            self.namespaces.get(meta["namespace"], {}), ports)
+            for x in it["status"].get("podIPs") or [{"ip": it["status"]["podIP"]}]:
+                self.pods[str(ipaddress.ip_address(x["ip"]))] = pod
+
+    def pod(self, ip: str):
+        return self.pods.get(str(ipaddress.ip_address(ip)))
+
+    def evaluate(self, src_ip: str, dst_ip: str, proto, dport: int) -> Decision:
+        src, dst = self.pod(src_ip), self.pod(dst_ip)
+        for direction in ("egress", "ingress"):
+            for name, fn in (("ClusterNetworkPolicy Admin", lambda d: self._cluster_tier("Admin", d, src, dst,
+                                                                                         dst_ip, proto, dport)),
+                             ("NetworkPolicy", lambda d: self._network_policies(d, src, dst, src_ip, dst_ip, proto,
+                                                                                dport)),
+                             ("ClusterNetworkPolicy Baseline", lambda d: self._cluster_tier("Baseline", d, src, dst,
+                                                                                            dst_ip, proto, dport))):
+                verdict, why = fn(direction)
+                if verdict == ACCEPT:
+                    break
+                if verdict == DENY:
+                    return Decision(False, direction, name, why)
+        return Decision(True)
+
+    # --- NetworkPolicy (StandardNetworkPolicy) ---
+
+    def _network_policies(self, direction, src, dst, src_ip, dst_ip, proto, dport):
+        pod, peer, peer_ip = (dst, src, src_ip) if direction == "ingress" else (src, dst, dst_ip)
+        if pod is None:
+            return NEXT, ""
+        # getNetworkPoliciesForPod: every policy selecting the pod, whatever its policyTypes. As upstream, a pod that
+        # only other-direction policies select is Accepted here (EvaluatePolicyDirection starts from true), so the
+        # Baseline tier is not consulted for it in this direction.
+        selecting = [p for p in self.policies if p["metadata"]["namespace"] == pod.namespace
+                     and _selects(p["spec"].get("podSelector"), pod.labels)]
+        if not selecting:
+            return NEXT, ""
+        want = direction.capitalize()
+        isolating = []
+        for pol in selecting:
+            ident = f"{pol['metadata']['namespace']}/{pol['metadata']['name']}"
+            for ptype in pol["spec"].get("policyTypes") or []:
+                if ptype != want:
+                    continue
+                isolating.append(ident)
+                # A policy without rules in this direction allows nothing. (Objects reach kube-network-policies as
+                # protobuf, where an empty list and an absent one are both nil.)
+                rules = pol["spec"].get(direction) or None
+                if rules is None:
+                    continue
+                if self._np_rules(direction, pol["metadata"]["namespace"], rules, pod, peer, peer_ip, proto, dport):
+                    return ACCEPT, f"allowed by {ident}"
+        if not isolating:
+            return ACCEPT, "selected, not isolated in this direction"
+        return DENY, f"isolated by {', '.join(isolating)}: no rule allows it"
+
+    def _np_rules(self, direction, policy_ns, rules, pod, peer, peer_ip, proto, dport) -> bool:
+        # Named ports resolve on the packet's destination pod: the policy's pod for ingress, the peer for egress.
+        port_pod = pod if direction == "ingress" else peer
+        for rule in rules:
+            if not self._np_ports(rule.get("ports"), port_pod, dport, proto):
+                continue
+            peers = rule.get("from" if direction == "ingress" else "to")
+            if not peers:
+                return True
+            for p in peers:
+                if "ipBlock" in p:
+                    block = p["ipBlock"]
+                    if _in_cidr(block["cidr"], peer_ip) and not any(_in_cidr(x, peer_ip)
+                                                                    for x in block.get("except") or []):
+                        return True
+                    continue
+                if peer is None:  # selectors match pods only
+                    continue
+                if self._np_selectors(p.get("podSelector"), p.get("namespaceSelector"), peer, policy_ns):
+                    return True
+        return False
+
+    @staticmethod
+    def _np_selectors(pod_sel, ns_sel, peer: PacketPod, policy_ns: str) -> bool:
+        if pod_sel is not None:
+            if not _selects(pod_sel, peer.labels):
+                return False
+            if ns_sel is None:
+                return peer.namespace == policy_ns
+        if ns_sel is not None:
+            return _selects(ns_sel, peer.ns_labels)
+        return True
+
+    @staticmethod
+    def _np_ports(ports, pod, dport, proto) -> bool:
+        if not ports:
+            return True
+        for pp in ports:
+            if proto != pp.get("protocol", "TCP"):
+                continue
+            port = pp.get("port")
+            if port is None:
+                return True
+            if isinstance(port, int) and port == dport:
+                return True
+            if isinstance(port, str) and pod is not None and any(
+                    n == port and num == dport and pr == proto for n, num, pr in pod.ports):
+                return True
+            if isinstance(port, int) and pp.get("endPort") is not None and port < dport <= pp["endPort"]:
+                return True
+        return False
+
+    # --- ClusterNetworkPolicy, one tier ---
+
+    def _cluster_tier(self, tier, direction, src, dst, dst_ip, proto, dport):
+        pod = dst if direction == "ingress" else src
+        if pod is None:
+            return NEXT, ""
+        selecting = sorted((p for p in self.cluster_policies if p["spec"].get("tier") == tier
+                            and self._cnp_subject(p["spec"].get("subject") or {}, pod)),
+                           key=lambda p: (p["spec"].get("priority", 0), p["metadata"]["name"]))
+        if not selecting:
+            return NEXT, ""
+        if direction == "ingress" and src is None:
+            return NEXT, ""  # ingress peers are pods: traffic from elsewhere passes the tier
+        for pol in selecting:
+            for index, rule in enumerate(pol["spec"].get(direction) or []):
+                if rule.get("protocols") is not None and not self._cnp_protocols(rule["protocols"], dst, dport,
+                                                                                  proto):
+                    continue
+                peers = rule.get("from" if direction == "ingress" else "to") or []
+                if any(self._cnp_peer(p, src if direction == "ingress" else dst, dst_ip, direction) for p in peers):
+                    action = rule.get("action")
+                    named = f" ({rule['name']})" if rule.get("name") else ""
+                    why = f"{pol['metadata']['name']} {direction}[{index}]{named} {action}"
+                    return {"Accept": ACCEPT, "Deny": DENY}.get(action, NEXT), why
+        return NEXT, ""  # no rule matched: Pass
+
+    @staticmethod
+    def _cnp_subject(subject, pod: PacketPod) -> bool:
+        if subject.get("namespaces") is not None and _selects(subject["namespaces"], pod.ns_labels):
+            return True
+        pods = subject.get("pods")
+        return pods is not None and _selects(pods.get("namespaceSelector"), pod.ns_labels) and \
+            _selects(pods.get("podSelector"), pod.labels)
+
+    def _cnp_peer(self, peer, remote, dst_ip, direction) -> bool:
+        if peer.get("namespaces") is not None and remote is not None and _selects(peer["namespaces"],
+                                                                                 remote.ns_labels):
+            return True
+        pods = peer.get("pods")
+        if pods is not None and remote is not None and _selects(pods.get("namespaceSelector"), remote.ns_labels) \
+                and _selects(pods.get("podSelector"), remote.labels):
+            return True
+        if direction == "egress":
+            if peer.get("nodes") is not None:
+                for node in self.nodes:
+                    if not _selects(peer["nodes"], node["metadata"].get("labels") or {}):
+                        continue
+                    for a in node.get("status", {}).get("addresses", []):
+                        if a.get("type") in ("InternalIP", "ExternalIP") and \
+                                ipaddress.ip_address(a["address"]) == ipaddress.ip_address(dst_ip):
+                            return True
+            # Networks match any address, pods' too. domainNames need the DNS snooping the lab does not run: no match.
+            if any(_in_cidr(c, dst_ip) for c in peer.get("networks") or []):
+                return True
+        return False
+
+    @staticmethod
+    def _cnp_protocols(protocols, dst, dport, proto) -> bool:
+        if not protocols:
+            return True
+
+        def port_ok(p):
+            if p is None:
+                return True
+            if p.get("number") and p["number"] == dport:
+                return True
+            r = p.get("range")
+            return r is not None and r["start"] <= dport <= r["end"]
+
+        for pp in protocols:
+            if pp.get("destinationNamedPort"):
+                if dst is not None and any(n == pp["destinationNamedPort"] and pr == proto and num == dport
+                                           for n, num, pr in dst.ports):
+                    return True
+            elif pp.get("tcp") is not None and proto == "TCP":
+                if port_ok(pp["tcp"].get("destinationPort")):
+                    return True
+            elif pp.get("udp") is not None and proto == "UDP":
+                if port_ok(pp["udp"].get("destinationPort")):
+                    return True
+            elif pp.get("sctp") is not None and proto == "SCTP":
+                if port_ok(pp["sctp"].get("destinationPort")):
+                    return True
+        return False

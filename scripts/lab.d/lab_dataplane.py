@@ -10,9 +10,12 @@ import hashlib
 import ipaddress
 import json
 import os
+import socket
 import struct
 import subprocess
+import sys
 import tempfile
+import time
 
 from lab_cluster import Cluster, CompiledPod
 
@@ -28,6 +31,8 @@ DATAPLANES = {
     "nftables": "a plain nftables table: per-pod ingress/egress chains ending in drop",
     "tc": "an eBPF program at tc ingress of every pod veth (eBPF-CNI-style), TC_ACT_SHOT",
     "pod": "nftables inside each pod: egress in the sender's OUTPUT, ingress in the receiver's INPUT",
+    "kube-network-policies": "kube-network-policies' nftables table queueing packets to NFQUEUE 100 and its verdict "
+                             "agent (NetworkPolicy and ClusterNetworkPolicy tiers decided in userspace), NF_DROP",
 }
 
 
@@ -172,6 +177,7 @@ def _ipt_match(atom, family: int, peer_flag: str) -> str:
 
 class Dataplane:
     name = ""
+    cluster_policies = False  # whether it enforces ClusterNetworkPolicies (and its state carries them)
 
     def __init__(self, c: Cluster, compiled: dict, run_dir: str):
         self.c, self.compiled, self.run_dir = c, compiled, run_dir
@@ -701,7 +707,191 @@ class PodNftables(Dataplane):
                 run(in_ns(ns, "nft", "delete", "rule", "inet", self.table, "output", "handle", str(rule["handle"])))
 
 
-FLAVOURS = {cls.name: cls for cls in (KubeRouter, KubeRouterLegacy, Calico, Nftables, TcBpf, PodNftables)}
+KNP_QUEUE = 100  # --nfqueue-id default
+# Config.CTLabelAccept 100 as the source encodes it (generateLabelMask): nft's and xt_connlabel's label 28 on the
+# little-endian hosts the lab runs on (x86-64, arm64), see lab_nfqueue.CT_LABEL_ACCEPT.
+KNP_LABEL = 28
+# The verdict's label without the kernel's conntrack glue (see lab_nfqueue): a packet mark bit no other part of the
+# lab uses (kube-proxy: 0x4000, 0x8000), turned into the label by the table below and cleared.
+KNP_LABEL_MARK = 0x01000000
+KNP_LABEL_TABLE = "netpol-lab-ct-label"
+KNP_ND_TYPES = ("nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect")
+
+
+class KubeNetworkPolicies(Dataplane):
+    """kubernetes-sigs/kube-network-policies as v1.1 (npa-v1alpha2 binary) runs on a node, with its defaults
+    (--fail-open, --netfilter-bug-1766-fix, --nfqueue-id 100): nftables only diverts packets to NFQUEUE 100
+    (pkg/dataplane/controller.go, syncNFTablesRules and addDNSRacersWorkaroundRules) and the agent
+    (scripts/lab.d/lab_nfqueue.py) decides each in userspace. The ClusterNetworkPolicy evaluators make the source
+    divert every packet (ManagedIPs: divertAll), so the table has no podips-v4/-v6 sets and the queue rules no
+    address match. The source writes no comments.
+
+    A kernel without nft's queue expression (CONFIG_NFT_QUEUE) cannot hold the queue statements: the table is then
+    programmed without them and iptables-nft's NFQUEUE target queues the same packets from the mangle table's
+    built-in chains (priority -150; iptables-nft creates no chain at another priority): POSTROUTING with the
+    postrouting chain's accept rules in front, INPUT for new connections, and FORWARD for DNS (the prerouting
+    chain's queue at dstnat + 5 sees packets after kube-proxy's DNAT; no iptables-nft chain of PREROUTING runs
+    after it, FORWARD is the first that does). The xt chains run before the table's: a packet the agent accepts
+    goes on to the table's postrouting chain, whose last rule (ct label set) labels its connection.
+
+    A kernel without CONFIG_NETFILTER_NETLINK_GLUE_CT ignores the label in the agent's verdicts: the agent then also
+    marks the packets it accepts and the lab's table inet netpol-lab-ct-label (postrouting and input, after the
+    source's chains) turns the mark into the label, so replies and later packets skip the queue as
+    kube-network-policies means them to: without it, the reply to an accepted DNS query (queued in prerouting or
+    FORWARD, never reaching the ct label set rule) or the node's TIME_WAIT answer to a pod would be judged as a new
+    packet against the client's ingress and dropped."""
+    name = "kube-network-policies"
+    cluster_policies = True
+    table = "kube-network-policies"
+
+    def agent_path(self, what: str) -> str:
+        return os.path.join(self.run_dir, {"sock": "knp.sock", "pid": "knp-agent.pid", "log": "knp-agent.log",
+                                           "mode": "knp-mode"}[what])
+
+    def native_queue(self) -> bool:
+        """Whether the kernel takes nft's queue statement (a check-only transaction: nothing is created)."""
+        probe = (f"table inet {self.table}-probe {{\n  chain postrouting {{\n    type filter hook postrouting "
+                 f"priority srcnat - 5;\n    queue flags bypass to {KNP_QUEUE}\n  }}\n}}\n")
+        r = run(in_ns(self.c.node, "nft", "-c", "-f", "-"), probe, check=False)
+        if r.returncode == 0:
+            return True
+        if "No such file or directory" in r.stderr:  # the kernel has no "queue" expression type
+            return False
+        raise CommandError(f"nft -c (queue probe): {r.stderr.strip()}")
+
+    def ruleset(self, native: bool) -> str:
+        queue = [f"queue flags bypass to {KNP_QUEUE}"] if native else []
+        chains = {
+            # After DNAT and before SNAT, so IPVS's path is covered too (kube-network-policies#46).
+            "postrouting": ("postrouting", "srcnat - 5", [
+                "udp dport 53 accept",  # DNS is queued in prerouting (netfilter bug 1766)
+                *[f"meta nfproto ipv6 icmpv6 type {t} accept" for t in KNP_ND_TYPES],
+                "meta skuid 0 counter accept",
+                f"ct label {KNP_LABEL} ct state established,related counter accept",
+                *queue,
+                f"ct label set {KNP_LABEL}"]),  # enables the conntrack label extension for the agent's verdicts
+            # After IPVS's LOCAL_IN hooks (srcnat - 2, srcnat - 1): pod to an address of the node. srcnat + 1,
+            # which nft (1.0.6) only takes as a number at this hook.
+            "input": ("input", "101", ['iifname "lo" accept', *[f"ct state new {q}" for q in queue]]),
+            "prerouting": ("prerouting", "dstnat + 5", ["meta l4proto != udp accept", "udp dport != 53 accept",
+                                                        *queue]),
+        }
+        lines = [f"table inet {self.table} {{"]
+        for name, (hook, priority, rules) in chains.items():
+            lines += [f"  chain {name} {{", f"    type filter hook {hook} priority {priority}; policy accept;",
+                      *[f"    {r}" for r in rules], "  }"]
+        return "\n".join(lines + ["}"]) + "\n"
+
+    @staticmethod
+    def label_table() -> str:
+        """The label the agent's verdict means to set, from its mark, after each hook that queues: postrouting
+        (which FORWARD's DNS passes too) and input (pod to node: the node's last ACK leaves from a TIME_WAIT socket,
+        which `meta skuid 0` does not see, and would be queued as a new packet)."""
+        keep = 0xffffffff & ~KNP_LABEL_MARK
+        rule = (f"meta mark & {KNP_LABEL_MARK:#010x} == {KNP_LABEL_MARK:#010x} ct label set {KNP_LABEL} meta mark set "
+                f"meta mark & {keep:#010x} comment \"accepted by the verdict agent: its label (no conntrack glue in "
+                f"this kernel)\"")
+        lines = [f"table inet {KNP_LABEL_TABLE} {{"]
+        for hook, priority in (("postrouting", "srcnat - 4"), ("input", "102")):  # right after the source's chains
+            lines += [f"  chain {hook} {{", f"    type filter hook {hook} priority {priority}; policy accept;",
+                      f"    {rule}", "  }"]
+        return "\n".join(lines + ["}"]) + "\n"
+
+    @staticmethod
+    def xt_queue_rules(family: int) -> list:
+        """iptables-restore lines queueing what the table's queue statements would (see the class comment)."""
+        q = f"-j NFQUEUE --queue-num {KNP_QUEUE} --queue-bypass"
+        icmp = [f"-A POSTROUTING -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT" for t in range(133, 138)]
+        return ["*mangle",
+                "-A POSTROUTING -p udp -m udp --dport 53 -j ACCEPT",
+                *(icmp if family == 6 else []),
+                "-A POSTROUTING -m owner --uid-owner 0 -j ACCEPT",
+                f"-A POSTROUTING -m connlabel --label {KNP_LABEL} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                f"-A POSTROUTING {q}",
+                "-A INPUT -i lo -j ACCEPT",
+                f"-A INPUT -m conntrack --ctstate NEW {q}",
+                f"-A FORWARD -p udp -m udp --dport 53 {q}",
+                "COMMIT"]
+
+    def start_agent(self):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab_nfqueue.py")
+        with open(self.agent_path("log"), "w") as log:
+            proc = subprocess.Popen(in_ns(self.c.node, sys.executable, "-B", script, "--prefix", self.c.prefix,
+                                          "--octet", str(self.c.octet), "--run-dir", self.run_dir, "--queue",
+                                          str(KNP_QUEUE), "--label-mark", hex(KNP_LABEL_MARK)),
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)  # outlives `scripts/lab up`; `down` ends it
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                with open(self.agent_path("log")) as f:
+                    raise CommandError(f"the verdict agent exited ({proc.returncode}): {f.read().strip()}")
+            if os.path.exists(self.agent_path("pid")):
+                try:
+                    self.agent({"op": "ping"})
+                    return
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                raise CommandError("the verdict agent did not bind its queue within 15 s")
+            time.sleep(0.05)
+
+    def agent(self, request: dict) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(self.agent_path("sock"))
+            s.sendall((json.dumps(request) + "\n").encode())
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        answer = json.loads(data)
+        if not answer.get("ok"):
+            raise CommandError(f"verdict agent: {answer.get('error')}")
+        return answer
+
+    def apply(self):
+        native = self.native_queue()
+        with open(self.agent_path("mode"), "w") as f:
+            f.write("nft queue\n" if native else "xt NFQUEUE\n")
+        self.start_agent()
+        ruleset = self.ruleset(native)
+        if not self.agent({"op": "ping"})["ct_glue"]:
+            ruleset += self.label_table()
+        run(in_ns(self.c.node, "nft", "-f", "-"), ruleset)
+        for family in (4, 6):
+            tool = "iptables" if family == 4 else "ip6tables"
+            rules = kube_proxy_rules(self.c, family) + ([] if native else self.xt_queue_rules(family))
+            run(in_ns(self.c.node, f"{tool}-nft-restore"), "\n".join(rules) + "\n")
+
+    def describe(self) -> str:
+        out = [run(in_ns(self.c.node, "nft", "list", "table", "inet", self.table)).stdout]
+        label = run(in_ns(self.c.node, "nft", "list", "table", "inet", KNP_LABEL_TABLE), check=False)
+        if label.returncode == 0:
+            out.append(label.stdout)
+        with open(self.agent_path("mode")) as f:
+            native = f.read().strip() == "nft queue"
+        if not native:
+            out.append("# the queue statements, as iptables-nft's NFQUEUE (the kernel has no nft queue expression)\n")
+            for tool in ("iptables", "ip6tables"):
+                out.append(run(in_ns(self.c.node, f"{tool}-nft-save", "-t", "mangle")).stdout)
+        a = self.agent({"op": "ping"})
+        out.append(f"# verdict agent (pid file {self.agent_path('pid')}): queue {a['queue']}, {a['accepted']} "
+                   f"accepted, {a['dropped']} dropped; labels by verdict: "
+                   f"{'yes' if a['ct_glue'] else 'no (no conntrack glue in this kernel)'}\n")
+        return "".join(out)
+
+    def stale_rule(self, src, dst, family, proto, port, add):
+        # kube-network-policies has no rule to leave behind: the stale decision is its agent's (a policy view
+        # older than the state), applied to every queued packet of the flow.
+        self.agent({"op": "stale", "add": add, "src": src.ip(family), "dst": dst.ip(family), "protocol": proto,
+                    "port": port})
+
+
+FLAVOURS = {cls.name: cls for cls in (KubeRouter, KubeRouterLegacy, Calico, Nftables, TcBpf, PodNftables,
+                                      KubeNetworkPolicies)}
 
 
 def make(name: str, c: Cluster, run_dir: str) -> Dataplane:

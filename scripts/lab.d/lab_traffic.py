@@ -32,10 +32,20 @@ EXTRA_CASES = {
     "api-server": "runbook issue 6, API access blocked: ops/operator connects to default/kubernetes (the first "
                   "Service IP, 443); its egress policy allows ipBlock <Service IP>/32 port 443, but the dataplane "
                   "sees the control plane endpoint (an address of the node, TCP 6443) after DNAT",
+    "admin-deny": "a ClusterNetworkPolicy of the Admin tier denies what NetworkPolicies allow: monitoring/prometheus "
+                  "connects to ops/operator:8080; ops-lockdown's rule deny-ingress-from-workloads closes ops "
+                  "(dataplanes that enforce ClusterNetworkPolicies)",
+    "admin-pass": "an Admin tier Pass hands a flow to a NetworkPolicy that denies it: monitoring/prometheus connects "
+                  "to databases/postgres-0:5432; databases-delegate-monitoring passes it, postgres-allow-checkout "
+                  "admits the checkout only",
+    "baseline-deny": "the Baseline tier denies for a pod no NetworkPolicy isolates: monitoring/prometheus connects to "
+                     "kube-system/coredns' metrics port 9153; monitoring-baseline's deny-kube-system-metrics",
     "noise": "64 UDP flows monitoring/prometheus -> payments/api ports 20000-20063 (dropped, unrelated to shop)",
     "allowed": "flows the policies allow (frontend -> api:8443, checkout -> kube-dns, invoicer -> coredns): no drop",
 }
 COUNT = 3
+# The cases of the ClusterNetworkPolicy tiers: dataplanes that do not enforce them let these flows through.
+CLUSTER_POLICY_CASES = ("admin-deny", "admin-pass", "baseline-deny")
 
 
 Flow = dict  # case, family, src, src_ip, dst, dst_ip, protocol, port, count; after sending: sent, errors
@@ -68,6 +78,12 @@ def plan(c: Cluster, case: str, family: int, count: int = COUNT) -> list:
         k8s, cp = svc("default/kubernetes"), c.control_plane
         return [flow(pod("operator"), k8s, "tcp", 443, dst_ip=k8s.ip(family), endpoint=None,
                      endpoint_ip=cp.ip(family), endpoint_port=6443)]
+    if case == "admin-deny":
+        return [flow(pod("prometheus"), pod("operator"), "tcp", 8080)]
+    if case == "admin-pass":
+        return [flow(pod("prometheus"), pod("postgres"), "tcp", 5432)]
+    if case == "baseline-deny":
+        return [flow(pod("prometheus"), pod("coredns"), "tcp", 9153)]
     if case == "noise":
         return [flow(pod("prometheus"), pod("api"), "udp", 20000, n=64, port_step=True)]
     if case == "allowed":
@@ -128,6 +144,9 @@ def run_cases(c: Cluster, dataplane, cases: list, families: list, count: int = C
         listen(c.netns(c.pod("api")), "tcp", 8443)
     if any(f["case"] == "api-server" for f in flows):
         listen(c.node, "tcp", 6443)
+    for f in flows:
+        if f["case"] in CLUSTER_POLICY_CASES:
+            listen(c.netns(c.pod(f["dst"])), "tcp", f["port"])
     lock = threading.Lock()
 
     def one(f):

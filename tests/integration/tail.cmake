@@ -4,6 +4,7 @@
 #   npt_tail_teardown_test        root: a failing test and scripts/lab down leave nothing behind
 #   npt_tail_nonroot_test         the tail without privileges: one line, exit 1
 #   npt_tail_rule_trace_test      root: --rule-trace and --nflog-group name the rule (kube-router, Calico, legacy)
+#   npt_tail_cluster_policy_test  root: kube-network-policies' NFQUEUE verdicts and the ClusterNetworkPolicy tiers
 #   npt_agent_test                root: the agent (events, metrics, Prometheus) and the cluster-wide tail
 # The tests are Python 3 scripts (standard library only) run by /usr/bin/python3. Not root: exit 77 (skipped), except
 # under CI=true, where they fail.
@@ -46,6 +47,9 @@ foreach(dataplane kube-router kube-router-legacy calico nftables tc pod)
   npt_tail_test(npt_tail_dataplane_${dataplane} 60 ${CMAKE_CURRENT_LIST_DIR}/tail_dataplane_test.py
                 --dataplane ${dataplane})
 endforeach()
+# kube-network-policies (NFQUEUE verdicts from the lab's agent): the Admin, Pass and Baseline cases of the
+# ClusterNetworkPolicy tiers, IPv4 and IPv6.
+npt_tail_test(npt_tail_cluster_policy_test 60 ${CMAKE_CURRENT_LIST_DIR}/tail_cluster_policy_test.py)
 npt_tail_test(npt_tail_scope_test 60 ${CMAKE_CURRENT_LIST_DIR}/tail_scope_test.py)
 npt_tail_test(npt_tail_teardown_test 90 ${CMAKE_CURRENT_LIST_DIR}/tail_teardown_test.py)
 npt_tail_test(npt_tail_nonroot_test 30 ${CMAKE_CURRENT_LIST_DIR}/tail_nonroot_test.py)

@@ -28,7 +28,7 @@ SKIP = 77  # SKIP_RETURN_CODE in tail.cmake
 # Address octets per test: instances never share addresses, so one test's drops cannot be attributed by another's
 # tail (the kernel program sees every drop of the host).
 OCTETS = {"kube-router": 231, "kube-router-legacy": 232, "calico": 233, "nftables": 234, "tc": 235, "pod": 236,
-          "scope": 237, "teardown": 238}
+          "scope": 237, "teardown": 238, "cluster-policy": 230}
 
 
 class TestFailure(AssertionError):
