@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 namespace npt {
 
@@ -293,6 +294,19 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                     }
                 }
                 if (!any) continue;
+                // Policies of one team repeat one another's ports and networks: each once in the union.
+                const auto port_key = [](const ClusterPort& p) { return std::tuple(p.protocol, p.port, p.end_port); };
+                std::sort(u.ports.begin(), u.ports.end(),
+                          [&](const ClusterPort& a, const ClusterPort& b) { return port_key(a) < port_key(b); });
+                u.ports.erase(std::unique(u.ports.begin(), u.ports.end(),
+                                          [&](const ClusterPort& a, const ClusterPort& b) {
+                                              return port_key(a) == port_key(b);
+                                          }),
+                              u.ports.end());
+                std::vector<Cidr> networks;
+                for (const auto& c : u.networks)
+                    if (std::find(networks.begin(), networks.end(), c) == networks.end()) networks.push_back(c);
+                u.networks = std::move(networks);
                 if (u.any_port) u.ports.clear();
                 if (u.any_remote) {
                     u.namespaces.clear();
@@ -397,14 +411,6 @@ bool ClusterState::pod_set_matches(const PodSetSelector& sel, uint32_t ns, Label
 bool ClusterState::pod_set_selects(const PodSetSelector& sel, uint32_t pod) const {
     const auto& rec = pods_[pod];
     return !rec.host_network && pod_set_matches(sel, rec.ns, rec.labels);
-}
-
-std::span<const uint32_t> ClusterState::cluster_policies_for(uint32_t pod, Direction dir) const {
-    const auto& rec = pods_[pod];
-    if (rec.host_network) return {};
-    const auto& entry = selections_[rec.selection];
-    return dir == Direction::Ingress ? std::span<const uint32_t>(entry.cluster_ingress)
-                                     : std::span<const uint32_t>(entry.cluster_egress);
 }
 
 std::span<const uint32_t> ClusterState::isolating_policies(uint32_t pod, Direction dir) const {

@@ -86,7 +86,13 @@ public:
     const std::vector<ClusterNetworkPolicy>& cluster_policies() const { return cluster_policies_; }
     // Those whose subject selects the pod and that have rules for the direction, in evaluation order (indexes
     // into cluster_policies()). hostNetwork pods are never subjects.
-    std::span<const uint32_t> cluster_policies_for(uint32_t pod, Direction dir) const;
+    std::span<const uint32_t> cluster_policies_for(uint32_t pod, Direction dir) const {
+        const auto& rec = pods_[pod];
+        if (rec.host_network) return {};
+        const auto& entry = selections_[rec.selection];
+        return dir == Direction::Ingress ? std::span<const uint32_t>(entry.cluster_ingress)
+                                         : std::span<const uint32_t>(entry.cluster_egress);
+    }
     // Whether a pod-set selector (a subject, or a namespaces/pods peer) selects the pod.
     bool pod_set_selects(const PodSetSelector& sel, uint32_t pod) const;
     const ClusterPolicyFilter& cluster_policy_filter(uint32_t policy, Direction dir) const {
