@@ -588,8 +588,22 @@ void cluster_rule_hints(const ClusterState& s, const std::string& id, const Clus
     }
 }
 
+// A cluster rule "looks right" for the flow when it misses on one count only and narrowly: the port (its peers
+// match), or a label a small edit away or a CIDR of the flow's family (its ports match). Cluster rules are
+// exceptions an administrator wrote for some traffic; a rule for other traffic entirely is no near miss.
+bool looks_right(const RuleDiagnosis& d) {
+    if (d.peers_match) return !d.ports_match;
+    if (!d.ports_match) return false;
+    const bool near_labels = std::all_of(d.misses.begin(), d.misses.end(), [](const Miss& m) {
+        return m.near && (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels ||
+                          m.kind == MissKind::NodeLabels);
+    });
+    const bool cidr = d.misses.size() == 1 && d.misses[0].kind == MissKind::IpBlockRange && !d.misses[0].other_family;
+    return near_labels || cidr;
+}
+
 // The Accept (and, where one would have changed the answer, Pass) rules the flow reached before its tier decided,
-// closest first per policy: the cluster rules that "look right".
+// closest first per policy, when they look right: the cluster rules that "should" have let the flow through.
 void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction dir, const SideVerdict& v,
                             SideExplanation& side, std::vector<Hint>& hints) {
     const auto& all = s.cluster_policies();
@@ -629,7 +643,7 @@ void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction d
             if (!pd.closest || d.cost < pd.closest->cost) pd.closest = std::move(d);
             cluster_rule_hints(s, pd.policy, rule, r, flow, dir, hints);
         }
-        if (!pd.closest) continue;
+        if (!pd.closest || !looks_right(*pd.closest)) continue;
         const std::string prio = pol.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy
                                      ? std::string()
                                      : fmt::format(", priority {}", pol.priority);
