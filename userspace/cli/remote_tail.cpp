@@ -52,7 +52,25 @@ void write_text(std::ostream& out, const Json& j, bool with_details) {
         if (side.value("allowed", true)) continue;
         const Json& local = std::string(dir) == "egress" ? j["src"] : j["dst"];
         std::vector<std::string> policies = side.value("policies", std::vector<std::string>{});
-        out << fmt::format("    {} of {} denied: isolated by {}\n", dir, str(local, "pod"), fmt::join(policies, ", "));
+        const Json decided = side.value("decided_by", Json::object());
+        if (const std::string by = str(decided, "policy"); !by.empty()) {
+            std::string rule = fmt::format("rule {}", decided.value("rule", -1));
+            if (auto name = str(decided, "rule_name"); !name.empty()) rule += fmt::format(" \"{}\"", name);
+            if (decided.contains("priority")) rule += fmt::format(", priority {}", decided.value("priority", 0));
+            out << fmt::format("    {} of {} denied by {} policy {} ({})\n", dir, str(local, "pod"),
+                               str(decided, "tier"), by, rule);
+        } else {
+            out << fmt::format("    {} of {} denied: isolated by {}\n", dir, str(local, "pod"),
+                               fmt::join(policies, ", "));
+        }
+        for (const auto& p : side.value("passed_by", Json::array()))
+            if (p.is_string()) out << "      passed on by policy " << p.get<std::string>() << '\n';
+        for (const auto& d : side.value("cluster_diagnosis", Json::array())) {
+            const auto closest = d.find("closest_rule");
+            if (closest == d.end() || closest->is_null()) continue;
+            for (const auto& m : closest->value("misses", Json::array()))
+                out << "      " << str(d, "policy") << ": " << str(m, "message") << '\n';
+        }
         for (const auto& d : side.value("diagnosis", Json::array())) {
             const auto closest = d.find("closest_rule");
             if (closest == d.end() || closest->is_null()) {
