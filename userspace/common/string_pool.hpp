@@ -17,7 +17,11 @@ inline constexpr StrId kNoStr = 0;  // id 0 is the empty string
 class StringPool {
 public:
     StringPool() { intern(""); }
-    StringPool(const StringPool&) = delete;
+    // The index holds views into storage_: a copy indexes its own strings.
+    StringPool(const StringPool& other) : storage_(other.storage_) {
+        index_.reserve(storage_.size());
+        for (size_t i = 0; i < storage_.size(); ++i) index_.emplace(std::string_view(storage_[i]), static_cast<StrId>(i));
+    }
     StringPool& operator=(const StringPool&) = delete;
     StringPool(StringPool&&) = default;
     StringPool& operator=(StringPool&&) = default;

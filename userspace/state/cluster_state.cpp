@@ -95,153 +95,99 @@ void ClusterState::resolve_cluster_policy_ids(ClusterNetworkPolicy& cnp) {
     }
 }
 
-std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) {
-    auto state = std::shared_ptr<ClusterState>(new ClusterState());
-    ClusterState& s = *state;
-    s.label_sets_.emplace_back(0, 0);  // label set 0: no labels
-    s.label_set_index_.emplace(std::string(), 0);
-    s.port_sets_.emplace_back();
-    s.port_set_index_.emplace(std::string(), 0);
+uint32_t ClusterState::ensure_namespace(std::string_view name) {
+    const StrId id = strings_.intern(name);
+    if (auto it = namespace_index_.find(id); it != namespace_index_.end()) return it->second;
+    const auto idx = static_cast<uint32_t>(namespaces_.size());
+    NamespaceRecord rec;
+    rec.name = id;
+    rec.labels = intern_labels({{std::string(kNamespaceNameLabel), std::string(name)}});
+    namespaces_.push_back(std::move(rec));
+    namespace_index_.emplace(id, idx);
+    return idx;
+}
 
-    auto ensure_namespace = [&s](std::string_view name) -> uint32_t {
-        const StrId id = s.strings_.intern(name);
-        if (auto it = s.namespace_index_.find(id); it != s.namespace_index_.end()) return it->second;
-        const auto idx = static_cast<uint32_t>(s.namespaces_.size());
-        NamespaceRecord rec;
-        rec.name = id;
-        rec.labels = s.intern_labels({{std::string(kNamespaceNameLabel), std::string(name)}});
-        s.namespaces_.push_back(std::move(rec));
-        s.namespace_index_.emplace(id, idx);
-        return idx;
-    };
+void ClusterState::set_namespace_labels(uint32_t ns, LabelMap labels) {
+    // The API server always sets kubernetes.io/metadata.name; plain manifests often omit it.
+    std::erase_if(labels, [](const auto& kv) { return kv.first == kNamespaceNameLabel; });
+    labels.emplace_back(std::string(kNamespaceNameLabel), std::string(str(namespaces_[ns].name)));
+    namespaces_[ns].labels = intern_labels(labels);
+}
 
-    for (auto& ns : objects.namespaces) {
-        // The API server always sets kubernetes.io/metadata.name; plain manifests often omit it.
-        auto labels = ns.labels;
-        std::erase_if(labels, [](const auto& kv) { return kv.first == kNamespaceNameLabel; });
-        labels.emplace_back(std::string(kNamespaceNameLabel), ns.name);
-        const uint32_t idx = ensure_namespace(ns.name);
-        s.namespaces_[idx].labels = s.intern_labels(labels);
-    }
-
-    // Policies first, so that pods can be assigned their selection entry as they are indexed.
-    std::sort(objects.policies.begin(), objects.policies.end(), [](const NetworkPolicy& a, const NetworkPolicy& b) {
+void ClusterState::set_policies(std::vector<NetworkPolicy> policies) {
+    std::sort(policies.begin(), policies.end(), [](const NetworkPolicy& a, const NetworkPolicy& b) {
         return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
     });
-    s.policies_ = std::move(objects.policies);
-    for (uint32_t i = 0; i < s.policies_.size(); ++i) {
-        auto& pol = s.policies_[i];
-        s.resolve_selector_ids(pol.pod_selector);
+    policies_ = std::move(policies);
+    for (auto& pol : policies_) {
+        resolve_selector_ids(pol.pod_selector);
         for (auto* rules : {&pol.ingress, &pol.egress}) {
             for (auto& rule : *rules) {
                 for (auto& peer : rule.peers) {
-                    if (peer.pod_selector) s.resolve_selector_ids(*peer.pod_selector);
-                    if (peer.namespace_selector) s.resolve_selector_ids(*peer.namespace_selector);
+                    if (peer.pod_selector) resolve_selector_ids(*peer.pod_selector);
+                    if (peer.namespace_selector) resolve_selector_ids(*peer.namespace_selector);
                 }
             }
         }
-        s.namespaces_[ensure_namespace(pol.ns)].policies.push_back(i);
+        ensure_namespace(pol.ns);
     }
+}
 
-    // Cluster policies in evaluation order (ClusterState::cluster_policies()).
-    std::sort(objects.cluster_policies.begin(), objects.cluster_policies.end(),
-              [](const ClusterNetworkPolicy& a, const ClusterNetworkPolicy& b) {
-                  const bool a_banp = a.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
-                  const bool b_banp = b.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
-                  return std::tie(a.tier, a_banp, a.priority, a.name, a.kind) <
-                         std::tie(b.tier, b_banp, b.priority, b.name, b.kind);
-              });
-    s.cluster_policies_ = std::move(objects.cluster_policies);
-    for (auto& cnp : s.cluster_policies_) s.resolve_cluster_policy_ids(cnp);
+void ClusterState::set_cluster_policies(std::vector<ClusterNetworkPolicy> policies) {
+    // Evaluation order (ClusterState::cluster_policies()).
+    std::sort(policies.begin(), policies.end(), [](const ClusterNetworkPolicy& a, const ClusterNetworkPolicy& b) {
+        const bool a_banp = a.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
+        const bool b_banp = b.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
+        return std::tie(a.tier, a_banp, a.priority, a.name, a.kind) < std::tie(b.tier, b_banp, b.priority, b.name, b.kind);
+    });
+    cluster_policies_ = std::move(policies);
+    for (auto& cnp : cluster_policies_) resolve_cluster_policy_ids(cnp);
+}
 
-    std::unordered_map<uint64_t, uint32_t> selection_index;  // (ns << 32 | labels) -> selection
-    s.pods_.reserve(objects.pods.size());
-    for (auto& pi : objects.pods) {
-        // Finished pods release their IPs, which new pods may already hold.
-        if (pi.phase == "Succeeded" || pi.phase == "Failed") continue;
-        PodRecord rec;
-        rec.ns = ensure_namespace(pi.ns);
-        rec.name = s.strings_.intern(pi.name);
-        rec.labels = s.intern_labels(pi.labels);
-        rec.ports = s.intern_ports(pi.ports);
-        rec.node = s.strings_.intern(pi.node);
-        rec.host_network = pi.host_network;
-        rec.host_ip = pi.host_ip;
-        for (const auto& ip : pi.ips) {
-            auto& slot = ip.is_v4() ? rec.ip4 : rec.ip6;
-            if (!slot) slot = ip;
-        }
-        const uint64_t name_key = (static_cast<uint64_t>(rec.ns) << 32) | rec.name;
-        const uint64_t sel_key = (static_cast<uint64_t>(rec.ns) << 32) | rec.labels;
-        auto [sel_it, inserted] = selection_index.emplace(sel_key, static_cast<uint32_t>(s.selections_.size()));
-        if (inserted) {
-            SelectionEntry entry;
-            // hostNetwork pods share the node's network namespace: NetworkPolicy does not apply to
-            // them (implementations leave them unaffected), so nothing isolates them.
-            for (uint32_t p : s.namespaces_[rec.ns].policies) {
-                const auto& pol = s.policies_[p];
-                if (!s.selector_matches(pol.pod_selector, rec.labels)) continue;
-                if (pol.affects_ingress) entry.ingress.push_back(p);
-                if (pol.affects_egress) entry.egress.push_back(p);
-            }
-            // Shared by hostNetwork pods of the same labels: cluster_policies_for() leaves them out.
-            for (uint32_t p = 0; p < s.cluster_policies_.size(); ++p) {
-                const auto& cnp = s.cluster_policies_[p];
-                if (!s.pod_set_matches(cnp.subject, rec.ns, rec.labels)) continue;
-                if (!cnp.ingress.empty()) entry.cluster_ingress.push_back(p);
-                if (!cnp.egress.empty()) entry.cluster_egress.push_back(p);
-            }
-            s.selections_.push_back(std::move(entry));
-        }
-        rec.selection = sel_it->second;
-
-        const auto idx = static_cast<uint32_t>(s.pods_.size());
-        if (auto [it, fresh] = s.pod_name_index_.emplace(name_key, idx); !fresh) {
-            // The same pod given twice (several files): the later one wins.
-            const uint32_t old = it->second;
-            for (const auto* ip : {&s.pods_[old].ip4, &s.pods_[old].ip6}) {
-                if (*ip) {
-                    auto pit = s.pod_ip_index_.find(**ip);
-                    if (pit != s.pod_ip_index_.end() && pit->second == old) s.pod_ip_index_.erase(pit);
-                }
-            }
-            s.pods_[old] = rec;
-            for (const auto& ip : {rec.ip4, rec.ip6})
-                if (ip && !rec.host_network) s.pod_ip_index_[*ip] = old;
-            continue;
-        }
-        s.pods_.push_back(rec);
-        if (!rec.host_network) {
-            for (const auto& ip : {rec.ip4, rec.ip6})
-                if (ip) s.pod_ip_index_.insert_or_assign(*ip, idx);
-        }
+uint32_t ClusterState::selection_for(uint32_t ns, LabelSetId labels) {
+    const uint64_t key = (static_cast<uint64_t>(ns) << 32) | labels;
+    auto [it, inserted] = selection_index_.emplace(key, static_cast<uint32_t>(selections_.size()));
+    if (inserted) {
+        SelectionEntry entry;
+        entry.ns = ns;
+        entry.labels = labels;
+        selections_.push_back(std::move(entry));
     }
+    return it->second;
+}
 
-    // Every namespace exists now: precompute which ones each cluster peer's namespace selector selects.
-    s.namespace_set_words_ = std::max<size_t>(1, (s.namespaces_.size() + 63) / 64);
-    for (auto& cnp : s.cluster_policies_) {
+void ClusterState::index_policies() {
+    for (auto& ns : namespaces_) ns.policies.clear();
+    for (uint32_t i = 0; i < policies_.size(); ++i)
+        namespaces_[*find_namespace(policies_[i].ns)].policies.push_back(i);
+
+    // Which cluster policies' peers select which namespaces (every namespace exists now).
+    namespace_set_words_ = std::max<size_t>(1, (namespaces_.size() + 63) / 64);
+    namespace_sets_.clear();
+    for (auto& cnp : cluster_policies_) {
         for (auto* rules : {&cnp.ingress, &cnp.egress}) {
             for (auto& rule : *rules) {
                 for (auto& peer : rule.peers) {
                     if (peer.kind != ClusterPeer::Kind::Namespaces && peer.kind != ClusterPeer::Kind::Pods) continue;
-                    const size_t base = s.namespace_sets_.size();
-                    peer.namespace_set = static_cast<uint32_t>(base / s.namespace_set_words_);
-                    s.namespace_sets_.resize(base + s.namespace_set_words_, 0);
-                    for (uint32_t ns = 0; ns < s.namespaces_.size(); ++ns)
-                        if (s.selector_matches(peer.pods.namespaces, s.namespaces_[ns].labels))
-                            s.namespace_sets_[base + ns / 64] |= uint64_t{1} << (ns % 64);
+                    const size_t base = namespace_sets_.size();
+                    peer.namespace_set = static_cast<uint32_t>(base / namespace_set_words_);
+                    namespace_sets_.resize(base + namespace_set_words_, 0);
+                    for (uint32_t ns = 0; ns < namespaces_.size(); ++ns)
+                        if (selector_matches(peer.pods.namespaces, namespaces_[ns].labels))
+                            namespace_sets_[base + ns / 64] |= uint64_t{1} << (ns % 64);
                 }
             }
         }
     }
 
-    s.cluster_filters_.reserve(2 * s.cluster_policies_.size());
-    for (const auto& cnp : s.cluster_policies_) {
+    cluster_filters_.clear();
+    cluster_filters_.reserve(2 * cluster_policies_.size());
+    for (const auto& cnp : cluster_policies_) {
         for (const auto* rules : {&cnp.ingress, &cnp.egress}) {
-            ClusterPolicyFilter& f = s.cluster_filters_.emplace_back();
+            ClusterPolicyFilter& f = cluster_filters_.emplace_back();
             f.any_port = false;
             f.any_remote = false;
-            f.namespaces.assign(s.namespace_set_words_, 0);
+            f.namespaces.assign(namespace_set_words_, 0);
             for (const auto& rule : *rules) {
                 // Fail-closed entries match everything in a Deny or Pass rule: they leave the filter open.
                 for (const auto& p : rule.ports)
@@ -252,8 +198,8 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                     switch (peer.kind) {
                         case ClusterPeer::Kind::Namespaces:
                         case ClusterPeer::Kind::Pods: {
-                            const uint64_t* set = s.namespace_sets_.data() + size_t(peer.namespace_set) * s.namespace_set_words_;
-                            for (size_t w = 0; w < s.namespace_set_words_; ++w) f.namespaces[w] |= set[w];
+                            const uint64_t* set = namespace_sets_.data() + size_t(peer.namespace_set) * namespace_set_words_;
+                            for (size_t w = 0; w < namespace_set_words_; ++w) f.namespaces[w] |= set[w];
                             break;
                         }
                         case ClusterPeer::Kind::Networks:
@@ -272,24 +218,46 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
         }
     }
 
-    // Per selection entry, direction and tier, the union of its cluster policies' filters: one test skips a tier.
-    for (auto& entry : s.selections_) {
+    // Per (namespace, labels): the policies selecting those pods, and per direction and tier the union of its
+    // cluster policies' filters: one test skips a tier.
+    selection_filters_.clear();
+    for (auto& entry : selections_) {
+        entry.ingress.clear();
+        entry.egress.clear();
+        entry.cluster_ingress.clear();
+        entry.cluster_egress.clear();
+        // hostNetwork pods share the node's network namespace: NetworkPolicy does not apply to them
+        // (implementations leave them unaffected); isolating_policies() and cluster_policies_for() leave them out.
+        for (uint32_t p : namespaces_[entry.ns].policies) {
+            const auto& pol = policies_[p];
+            if (!selector_matches(pol.pod_selector, entry.labels)) continue;
+            if (pol.affects_ingress) entry.ingress.push_back(p);
+            if (pol.affects_egress) entry.egress.push_back(p);
+        }
+        for (uint32_t p = 0; p < cluster_policies_.size(); ++p) {
+            const auto& cnp = cluster_policies_[p];
+            if (!pod_set_matches(cnp.subject, entry.ns, entry.labels)) continue;
+            if (!cnp.ingress.empty()) entry.cluster_ingress.push_back(p);
+            if (!cnp.egress.empty()) entry.cluster_egress.push_back(p);
+        }
         for (const bool egress : {false, true}) {
             for (const PolicyTier tier : {PolicyTier::Admin, PolicyTier::Baseline}) {
+                uint32_t& slot = entry.cluster_filter[egress][static_cast<size_t>(tier)];
+                slot = kNone;
                 ClusterPolicyFilter u;
                 u.any_port = false;
                 u.any_remote = false;
-                u.namespaces.assign(s.namespace_set_words_, 0);
+                u.namespaces.assign(namespace_set_words_, 0);
                 bool any = false;
                 for (uint32_t p : egress ? entry.cluster_egress : entry.cluster_ingress) {
-                    if (s.cluster_policies_[p].tier != tier) continue;
+                    if (cluster_policies_[p].tier != tier) continue;
                     any = true;
-                    const auto& f = s.cluster_filters_[2 * size_t(p) + egress];
+                    const auto& f = cluster_filters_[2 * size_t(p) + egress];
                     u.any_port = u.any_port || f.any_port;
                     u.any_remote = u.any_remote || f.any_remote;
                     if (!u.any_port) u.ports.insert(u.ports.end(), f.ports.begin(), f.ports.end());
                     if (!u.any_remote) {
-                        for (size_t w = 0; w < s.namespace_set_words_; ++w) u.namespaces[w] |= f.namespaces[w];
+                        for (size_t w = 0; w < namespace_set_words_; ++w) u.namespaces[w] |= f.namespaces[w];
                         u.networks.insert(u.networks.end(), f.networks.begin(), f.networks.end());
                     }
                 }
@@ -312,11 +280,66 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                     u.namespaces.clear();
                     u.networks.clear();
                 }
-                entry.cluster_filter[egress][static_cast<size_t>(tier)] = static_cast<uint32_t>(s.selection_filters_.size());
-                s.selection_filters_.push_back(std::move(u));
+                slot = static_cast<uint32_t>(selection_filters_.size());
+                selection_filters_.push_back(std::move(u));
             }
         }
     }
+}
+
+std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) {
+    auto state = std::shared_ptr<ClusterState>(new ClusterState());
+    ClusterState& s = *state;
+    s.label_sets_.emplace_back(0, 0);  // label set 0: no labels
+    s.label_set_index_.emplace(std::string(), 0);
+    s.port_sets_.emplace_back();
+    s.port_set_index_.emplace(std::string(), 0);
+
+    for (auto& ns : objects.namespaces) s.set_namespace_labels(s.ensure_namespace(ns.name), std::move(ns.labels));
+    s.set_policies(std::move(objects.policies));
+    s.set_cluster_policies(std::move(objects.cluster_policies));
+
+    s.pods_.reserve(objects.pods.size());
+    for (auto& pi : objects.pods) {
+        // Finished pods release their IPs, which new pods may already hold.
+        if (pi.phase == "Succeeded" || pi.phase == "Failed") continue;
+        PodRecord rec;
+        rec.ns = s.ensure_namespace(pi.ns);
+        rec.name = s.strings_.intern(pi.name);
+        rec.labels = s.intern_labels(pi.labels);
+        rec.ports = s.intern_ports(pi.ports);
+        rec.node = s.strings_.intern(pi.node);
+        rec.host_network = pi.host_network;
+        rec.host_ip = pi.host_ip;
+        for (const auto& ip : pi.ips) {
+            auto& slot = ip.is_v4() ? rec.ip4 : rec.ip6;
+            if (!slot) slot = ip;
+        }
+        rec.selection = s.selection_for(rec.ns, rec.labels);
+        const uint64_t name_key = (static_cast<uint64_t>(rec.ns) << 32) | rec.name;
+
+        const auto idx = static_cast<uint32_t>(s.pods_.size());
+        if (auto [it, fresh] = s.pod_name_index_.emplace(name_key, idx); !fresh) {
+            // The same pod given twice (several files): the later one wins.
+            const uint32_t old = it->second;
+            for (const auto* ip : {&s.pods_[old].ip4, &s.pods_[old].ip6}) {
+                if (*ip) {
+                    auto pit = s.pod_ip_index_.find(**ip);
+                    if (pit != s.pod_ip_index_.end() && pit->second == old) s.pod_ip_index_.erase(pit);
+                }
+            }
+            s.pods_[old] = rec;
+            for (const auto& ip : {rec.ip4, rec.ip6})
+                if (ip && !rec.host_network) s.pod_ip_index_[*ip] = old;
+            continue;
+        }
+        s.pods_.push_back(rec);
+        if (!rec.host_network) {
+            for (const auto& ip : {rec.ip4, rec.ip6})
+                if (ip) s.pod_ip_index_.insert_or_assign(*ip, idx);
+        }
+    }
+    s.index_policies();
 
     s.nodes_ = std::move(objects.nodes);
     s.node_labels_.reserve(s.nodes_.size());
@@ -333,6 +356,40 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
     s.slices_ = std::move(objects.endpoint_slices);
     for (uint32_t i = 0; i < s.slices_.size(); ++i)
         s.slices_by_service_[s.slices_[i].ns + "/" + s.slices_[i].service].push_back(i);
+    return state;
+}
+
+std::shared_ptr<const ClusterState> ClusterState::derive(const StateChange& change) const {
+    auto state = std::shared_ptr<ClusterState>(new ClusterState(*this));
+    ClusterState& s = *state;
+    for (const auto& [name, labels] : change.namespace_labels) s.set_namespace_labels(s.ensure_namespace(name), labels);
+    for (const auto& [pod, labels] : change.pod_labels) {
+        auto& rec = s.pods_[pod];
+        rec.labels = s.intern_labels(labels);
+        rec.selection = s.selection_for(rec.ns, rec.labels);
+    }
+    if (!change.upsert_policies.empty() || !change.delete_policies.empty()) {
+        std::vector<NetworkPolicy> policies = policies_;
+        for (const auto& [ns, name] : change.delete_policies)
+            std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == ns && p.name == name; });
+        for (const auto& np : change.upsert_policies) {
+            std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == np.ns && p.name == np.name; });
+            policies.push_back(np);
+        }
+        s.set_policies(std::move(policies));
+    }
+    if (!change.upsert_cluster_policies.empty() || !change.delete_cluster_policies.empty()) {
+        std::vector<ClusterNetworkPolicy> policies = cluster_policies_;
+        for (const auto& [kind, name] : change.delete_cluster_policies)
+            std::erase_if(policies, [&](const ClusterNetworkPolicy& p) { return p.kind == kind && p.name == name; });
+        for (const auto& cnp : change.upsert_cluster_policies) {
+            std::erase_if(policies,
+                          [&](const ClusterNetworkPolicy& p) { return p.kind == cnp.kind && p.name == cnp.name; });
+            policies.push_back(cnp);
+        }
+        s.set_cluster_policies(std::move(policies));
+    }
+    s.index_policies();
     return state;
 }
 
