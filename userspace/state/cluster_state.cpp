@@ -311,10 +311,14 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
         rec.node = s.strings_.intern(pi.node);
         rec.host_network = pi.host_network;
         rec.host_ip = pi.host_ip;
+        rec.running = pi.phase.empty() || pi.phase == "Running";
+        rec.owner_kind = s.strings_.intern(pi.owner_kind);
+        rec.owner_name = s.strings_.intern(pi.owner_name);
         for (const auto& ip : pi.ips) {
             auto& slot = ip.is_v4() ? rec.ip4 : rec.ip6;
             if (!slot) slot = ip;
         }
+        rec.primary_v6 = !pi.ips.empty() && !pi.ips.front().is_v4();
         rec.selection = s.selection_for(rec.ns, rec.labels);
         const uint64_t name_key = (static_cast<uint64_t>(rec.ns) << 32) | rec.name;
 
@@ -340,6 +344,12 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
         }
     }
     s.index_policies();
+
+    for (const auto& rs : objects.replica_sets) {
+        if (rs.owner_kind != "Deployment" || rs.owner_name.empty()) continue;
+        const uint64_t key = (static_cast<uint64_t>(s.ensure_namespace(rs.ns)) << 32) | s.strings_.intern(rs.name);
+        s.deployment_of_replica_set_.insert_or_assign(key, s.strings_.intern(rs.owner_name));
+    }
 
     s.nodes_ = std::move(objects.nodes);
     s.node_labels_.reserve(s.nodes_.size());
@@ -468,6 +478,26 @@ bool ClusterState::pod_set_matches(const PodSetSelector& sel, uint32_t ns, Label
 bool ClusterState::pod_set_selects(const PodSetSelector& sel, uint32_t pod) const {
     const auto& rec = pods_[pod];
     return !rec.host_network && pod_set_matches(sel, rec.ns, rec.labels);
+}
+
+ClusterState::Workload ClusterState::workload_of(uint32_t pod) const {
+    const auto& rec = pods_[pod];
+    if (rec.owner_kind == kNoStr || rec.owner_name == kNoStr) return {"Pod", std::string(str(rec.name))};
+    const std::string_view kind = str(rec.owner_kind), name = str(rec.owner_name);
+    if (kind == "ReplicaSet") {
+        const uint64_t key = (static_cast<uint64_t>(rec.ns) << 32) | rec.owner_name;
+        if (auto it = deployment_of_replica_set_.find(key); it != deployment_of_replica_set_.end())
+            return {"Deployment", std::string(str(it->second))};
+        // The Deployment controller names its ReplicaSets <deployment>-<pod-template-hash>.
+        if (auto hash = strings_.find("pod-template-hash")) {
+            if (auto value = label_value(rec.labels, *hash)) {
+                const std::string suffix = "-" + std::string(str(*value));
+                if (name.size() > suffix.size() && name.ends_with(suffix))
+                    return {"Deployment", std::string(name.substr(0, name.size() - suffix.size()))};
+            }
+        }
+    }
+    return {std::string(kind), std::string(name)};
 }
 
 std::span<const uint32_t> ClusterState::isolating_policies(uint32_t pod, Direction dir) const {

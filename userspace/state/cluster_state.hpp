@@ -38,7 +38,11 @@ struct PodRecord {
     uint32_t selection = 0;  // index of the (namespace, labels) selection entry
     StrId node = kNoStr;
     std::optional<IpAddr> ip4, ip6, host_ip;
+    StrId owner_kind = kNoStr;  // the controller owner reference: "ReplicaSet", "StatefulSet", ...
+    StrId owner_name = kNoStr;
     bool host_network = false;
+    bool running = true;        // phase Running (or not given)
+    bool primary_v6 = false;    // status.podIP is the IPv6 address
 
     const std::optional<IpAddr>& ip(IpFamily f) const { return f == IpFamily::V4 ? ip4 : ip6; }
 };
@@ -161,6 +165,20 @@ public:
     std::optional<uint32_t> service_by_ip(const IpAddr& ip) const;  // ClusterIP or external IP
 
     std::string pod_id(uint32_t pod) const;  // "ns/name"
+    // The pod's primary address (status.podIP).
+    const std::optional<IpAddr>& primary_ip(uint32_t pod) const {
+        const auto& rec = pods_[pod];
+        return rec.primary_v6 ? rec.ip6 : rec.ip4;
+    }
+
+    // The workload a pod belongs to, as its controller owner names it: a ReplicaSet's pod reports the
+    // Deployment that owns the ReplicaSet (from the state's ReplicaSets, else from the pod-template-hash suffix
+    // of the ReplicaSet's name); {"Pod", name} for a pod without an owner.
+    struct Workload {
+        std::string kind;
+        std::string name;
+    };
+    Workload workload_of(uint32_t pod) const;
     std::string_view pod_namespace(uint32_t pod) const { return str(namespaces_[pods_[pod].ns].name); }
 
     // Policies that select this pod and affect the given direction (sorted by "ns/name").
@@ -235,6 +253,7 @@ private:
     std::vector<EndpointSliceInfo> slices_;
     std::unordered_map<std::string, std::vector<uint32_t>> slices_by_service_;  // "ns/name"
     std::vector<NodeInfo> nodes_;
+    std::unordered_map<uint64_t, StrId> deployment_of_replica_set_;  // (ns << 32 | replica set) -> Deployment
     std::vector<LabelSetId> node_labels_;
     std::vector<ClusterNetworkPolicy> cluster_policies_;
     std::vector<ClusterPolicyFilter> cluster_filters_;  // per cluster policy: ingress, egress

@@ -42,6 +42,8 @@ const char* object_kind_name(ObjectKind kind) {
             return "AdminNetworkPolicy";
         case ObjectKind::BaselineAdminNetworkPolicy:
             return "BaselineAdminNetworkPolicy";
+        case ObjectKind::ReplicaSet:
+            return "ReplicaSet";
     }
     return "?";
 }
@@ -86,6 +88,7 @@ std::optional<ObjectKind> known_object_kind(std::string_view api_version, std::s
         return ObjectKind::AdminNetworkPolicy;
     if (kind == "BaselineAdminNetworkPolicy" && (any || api_version == "policy.networking.k8s.io/v1alpha1"))
         return ObjectKind::BaselineAdminNetworkPolicy;
+    if (kind == "ReplicaSet" && (any || api_version == "apps/v1")) return ObjectKind::ReplicaSet;
     return std::nullopt;
 }
 
@@ -1151,7 +1154,21 @@ struct Meta {
     std::string name;
     std::string ns;
     LabelMap labels;
+    std::string owner_kind;  // the controller owner reference
+    std::string owner_name;
 };
+
+// The ownerReferences entry with controller: true (a pod's ReplicaSet, StatefulSet, ...).
+template <TreeNode N>
+bool read_controller_owner(Ctx& c, const N& refs, const Path& p, Meta& meta) {
+    return each_map_item(c, refs, p, [&](const N& ref, const Path& rp) {
+        bool controller = false;
+        if (!read_bool(c, ref.get("controller"), rp.field("controller"), controller)) return false;
+        if (!controller) return true;
+        return read_string(c, ref.get("kind"), rp.field("kind"), meta.owner_kind) &&
+               read_string(c, ref.get("name"), rp.field("name"), meta.owner_name);
+    });
+}
 
 std::string object_label(ObjectKind kind, std::string_view ns, std::string_view name) {
     if (!is_namespaced(kind)) return fmt::format("{} {}", object_kind_name(kind), name);
@@ -1197,6 +1214,9 @@ Result<DecodedObject> decode_known(const N& obj, ObjectKind kind, const DecodeCo
     }
     label = object_label(kind, meta.ns, meta.name);
     if (!read_label_map(c, meta_node.get("labels"), mp.field("labels"), meta.labels)) return failed();
+    if ((kind == ObjectKind::Pod || kind == ObjectKind::ReplicaSet) &&
+        !read_controller_owner(c, meta_node.get("ownerReferences"), mp.field("ownerReferences"), meta))
+        return failed();
 
     auto finish = [&](auto&& value, bool ok) -> Result<DecodedObject> {
         if (!ok) return failed();
@@ -1212,6 +1232,8 @@ Result<DecodedObject> decode_known(const N& obj, ObjectKind kind, const DecodeCo
             pod.ns = std::move(meta.ns);
             pod.name = std::move(meta.name);
             pod.labels = std::move(meta.labels);
+            pod.owner_kind = std::move(meta.owner_kind);
+            pod.owner_name = std::move(meta.owner_name);
             const bool ok = decode_pod_body(c, obj, pod);
             return finish(std::move(pod), ok);
         }
@@ -1263,6 +1285,11 @@ Result<DecodedObject> decode_known(const N& obj, ObjectKind kind, const DecodeCo
                                                                            : kBaselineAdminNetworkPolicyDialect;
             const bool ok = decode_cluster_policy_body(c, obj, dialect, cnp);
             return finish(std::move(cnp), ok);
+        }
+        case ObjectKind::ReplicaSet: {
+            ReplicaSetInfo rs{std::move(meta.ns), std::move(meta.name), std::move(meta.owner_kind),
+                              std::move(meta.owner_name)};
+            return finish(std::move(rs), true);
         }
     }
     return Error{label + ": unsupported kind"};

@@ -41,6 +41,7 @@ enum class ObjectKind : uint8_t {
     ClusterNetworkPolicy,        // policy.networking.k8s.io/v1alpha2, v1beta1
     AdminNetworkPolicy,          // policy.networking.k8s.io/v1alpha1
     BaselineAdminNetworkPolicy,  // policy.networking.k8s.io/v1alpha1
+    ReplicaSet,                  // apps/v1: names the Deployment behind a pod
 };
 
 const char* object_kind_name(ObjectKind kind);  // "Pod", "NetworkPolicy", ...
@@ -66,7 +67,7 @@ struct IgnoredObject {
 };
 
 using DecodedObject = std::variant<IgnoredObject, NamespaceInfo, PodInfo, NetworkPolicy, ServiceInfo,
-                                   EndpointSliceInfo, EndpointsInfo, NodeInfo, ClusterNetworkPolicy>;
+                                   EndpointSliceInfo, EndpointsInfo, NodeInfo, ClusterNetworkPolicy, ReplicaSetInfo>;
 
 struct DecodeContext {
     // For items of a typed list (PodList, ...), which may omit kind and apiVersion.

@@ -43,6 +43,17 @@ struct PodInfo {
     bool host_network = false;
     std::string phase;  // Pending, Running, Succeeded, Failed, Unknown (empty when absent)
     std::vector<ContainerPort> ports;  // all containers' (and init sidecars') declared ports
+    // The controller among metadata.ownerReferences (ReplicaSet, StatefulSet, DaemonSet, Job, ...), if any.
+    std::string owner_kind;
+    std::string owner_name;
+};
+
+// apps/v1 ReplicaSet, trimmed to what names a pod's workload: the Deployment that owns it.
+struct ReplicaSetInfo {
+    std::string ns;
+    std::string name;
+    std::string owner_kind;  // "Deployment" when a Deployment manages it
+    std::string owner_name;
 };
 
 // ---- NetworkPolicy (networking.k8s.io/v1) ----
@@ -234,6 +245,7 @@ struct ClusterObjects {
     std::vector<EndpointSliceInfo> endpoint_slices;
     std::vector<NodeInfo> nodes;
     std::vector<ClusterNetworkPolicy> cluster_policies;
+    std::vector<ReplicaSetInfo> replica_sets;
 };
 
 }  // namespace npt

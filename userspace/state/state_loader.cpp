@@ -108,6 +108,7 @@ void add_object(Batch& b, DecodedObject&& obj) {
             },
             [&](NodeInfo& x) { add_to(b, o.nodes, std::move(x)); },
             [&](ClusterNetworkPolicy& x) { add_to(b, o.cluster_policies, std::move(x)); },
+            [&](ReplicaSetInfo& x) { add_to(b, o.replica_sets, std::move(x)); },
         },
         obj);
     if (!std::holds_alternative<IgnoredObject>(obj)) ++b.stats.objects;
@@ -765,6 +766,7 @@ void merge_duplicates(ClusterObjects& o) {
     keep_last(o.cluster_policies, [](const ClusterNetworkPolicy& x) {
         return ObjectKey{cluster_policy_kind_name(x.kind), x.name};
     });
+    keep_last(o.replica_sets, [](const ReplicaSetInfo& x) { return ObjectKey{x.ns, x.name}; });
     merge_endpoint_slices(o.endpoint_slices);
 }
 
@@ -784,6 +786,7 @@ void commit(Batch& b, ClusterObjects& out, LoadStats* stats) {
     append(out.endpoint_slices, b.objects.endpoint_slices);
     append(out.nodes, b.objects.nodes);
     append(out.cluster_policies, b.objects.cluster_policies);
+    append(out.replica_sets, b.objects.replica_sets);
     merge_duplicates(out);
     if (stats) add_stats(*stats, b.stats);
 }

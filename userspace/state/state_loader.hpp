@@ -7,8 +7,8 @@
 //   omit kind and apiVersion (taken from the list). A top-level array is read as a list of items.
 // - Kinds read: Namespace, Pod, Service, Endpoints (v1), NetworkPolicy (networking.k8s.io/v1),
 //   EndpointSlice (discovery.k8s.io/v1), Node, ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2,
-//   v1beta1), AdminNetworkPolicy and BaselineAdminNetworkPolicy (v1alpha1). Other kinds are skipped and
-//   counted in LoadStats.
+//   v1beta1), AdminNetworkPolicy and BaselineAdminNetworkPolicy (v1alpha1), ReplicaSet (apps/v1: the
+//   Deployment behind a pod). Other kinds are skipped and counted in LoadStats.
 // - Objects are defaulted and validated as the API server does (k8s_decode.hpp). The first error
 //   stops the load; it is one line naming the source, the object and the field:
 //     state.json: NetworkPolicy app/allow-db: spec.ingress[0].from[1].ipBlock.cidr: invalid CIDR
