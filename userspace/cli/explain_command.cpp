@@ -10,6 +10,7 @@
 #include "output/json_output.hpp"
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
+#include "policy/fix.hpp"
 #include "cli/cluster_source.hpp"
 
 namespace npt::cli {
@@ -33,7 +34,14 @@ void register_explain(CLI::App& app, ExplainOptions& o) {
                     "$KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
         ->type_name("PATH");
     cmd->add_option("--context", o.context, "Kubeconfig context to use (default: its current-context)");
-    cmd->add_option("-o,--output", o.output, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
+    cmd->add_option("-o,--output", o.output,
+                    "Output format: text, json, or yaml (with --fix: the best fix of each denying side as YAML "
+                    "documents for kubectl apply -f -)")
+        ->check(CLI::IsMember({"text", "json", "yaml"}));
+    cmd->add_flag("--fix", o.fix,
+                  "Propose fixes for every non-allowed verdict: an edit of the closest rule, a new NetworkPolicy, a "
+                  "relabel, allow-dns, each verified on the state with the fix applied, with the connections between "
+                  "pods it newly allows or denies, best first");
     cmd->add_option("--probes", o.probes,
                     "Batch mode: read JSON lines {\"from\",\"to\",\"port\",\"protocol\"} from FILE (- = stdin) and "
                     "write one result line per input line")
@@ -42,6 +50,8 @@ void register_explain(CLI::App& app, ExplainOptions& o) {
         "Examples:\n"
         "  netpol-trace explain --state cluster.json --from prod/frontend --to prod/db --port 5432\n"
         "  netpol-trace explain --state cluster.json --from ops/operator --to 10.43.0.1 --port 443 -o json\n"
+        "  netpol-trace explain --state cluster.json --from prod/frontend --to prod/db --port 5432 --fix -o yaml |\n"
+        "    kubectl apply --dry-run=server -f -\n"
         "  kubectl get ns,pods,netpol,svc,endpointslices -A -o json > cluster.json\n");
 }
 
@@ -73,9 +83,12 @@ Result<PortSpec> parse_port(std::string_view text, std::string_view default_prot
 
 int verdict_status(const Explanation& e) { return e.allowed() ? 0 : 1; }
 
-void render(const Explanation& e, const std::string& format, std::ostream& out) {
-    if (format == "json")
+void render(const ClusterState& state, Explanation& e, const ExplainOptions& o, std::ostream& out) {
+    if (o.fix) add_fixes(state, e);
+    if (o.output == "json")
         write_json_line(out, explanation_json(e));
+    else if (o.output == "yaml")
+        write_fixes_yaml(out, e);
     else
         write_explanation_text(out, e);
 }
@@ -146,7 +159,7 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
             continue;
         }
         any_denied = any_denied || !e->allowed();
-        render(*e, o.output, out);
+        render(state, *e, o, out);
         if (o.output == "text") out << '\n';
         out.flush();
     }
@@ -158,6 +171,10 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
 
 int run_explain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
     const bool batch = !o.probes.empty();
+    if (o.output == "yaml" && !o.fix) {
+        err << "netpol-trace: -o yaml prints fixes as manifests: add --fix\n";
+        return 2;
+    }
     if (!batch && (o.from.empty() || o.to.empty() || o.port.empty())) {
         err << "netpol-trace: explain needs --from, --to and --port (or --probes FILE for a batch)\n";
         return 2;
@@ -181,7 +198,7 @@ int run_explain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: " << e.error().message << '\n';
         return 2;
     }
-    render(*e, o.output, out);
+    render(**state, *e, o, out);
     return verdict_status(*e);
 }
 

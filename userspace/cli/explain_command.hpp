@@ -20,6 +20,7 @@ struct ExplainOptions {
     std::string context;
     std::string output = "text";
     std::string probes;  // batch input: JSON lines, "-" = stdin
+    bool fix = false;    // add verified fixes for every non-allowed verdict
 };
 
 void register_explain(CLI::App& app, ExplainOptions& opts);

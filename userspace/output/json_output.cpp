@@ -86,6 +86,30 @@ Json side_json(const SideExplanation& s) {
     return j;
 }
 
+Json fix_json(const Fix& f) {
+    Json j;
+    j["kind"] = f.kind;
+    j["direction"] = direction_name(f.direction);
+    j["target"] = nullable(f.target);
+    j["summary"] = f.summary;
+    j["manifest"] = nullable(f.manifest);
+    j["patch"] = f.patch ? Json::parse(*f.patch) : Json(nullptr);
+    j["command"] = nullable(f.command);
+    j["verified"] = f.verified;
+    j["newly_allowed"] = f.newly_allowed;
+    j["newly_denied"] = f.newly_denied;
+    Json examples = Json::array();
+    for (const auto& ex : f.examples) {
+        examples.push_back(Json{{"from", ex.from},
+                                {"to", ex.to},
+                                {"port", ex.port},
+                                {"protocol", protocol_name(ex.protocol)},
+                                {"change", ex.allowed ? "allowed" : "denied"}});
+    }
+    j["examples"] = std::move(examples);
+    return j;
+}
+
 }  // namespace
 
 Json explanation_json(const Explanation& e) {
@@ -108,6 +132,11 @@ Json explanation_json(const Explanation& e) {
     }
     j["hints"] = std::move(hints);
     if (!e.notes.empty()) j["notes"] = e.notes;
+    if (e.fixes) {
+        Json fixes = Json::array();
+        for (const auto& f : *e.fixes) fixes.push_back(fix_json(f));
+        j["fixes"] = std::move(fixes);
+    }
     if (!e.service.empty()) {
         const auto& s = e.service.front();
         Json sj;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <sstream>
 #include <string>
 
 namespace npt {
@@ -136,6 +137,49 @@ void write_body(std::ostream& out, const Explanation& e, const std::string& inde
 
 }  // namespace
 
+namespace {
+
+std::string fix_counts(const Fix& f) {
+    if (f.kind == "none" || f.kind == "command") return f.kind;
+    return fmt::format("{}, {}, {} newly allowed, {} newly denied", f.kind, f.verified ? "verified" : "NOT verified",
+                       f.newly_allowed, f.newly_denied);
+}
+
+void write_fixes_text(std::ostream& out, const Explanation& e) {
+    if (!e.fixes || e.fixes->empty()) return;
+    for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
+        int n = 0;
+        for (const auto& f : *e.fixes) {
+            if (f.direction != dir) continue;
+            if (n == 0) out << fmt::format("fix ({}, best first):\n", direction_name(dir));
+            out << fmt::format("  {}. [{}] {}\n", ++n, fix_counts(f), f.summary);
+            for (const auto& ex : f.examples)
+                out << fmt::format("       {} {} -> {} {}/{}\n", ex.allowed ? "newly allowed:" : "newly denied: ",
+                                   ex.from, ex.to, protocol_name(ex.protocol), ex.port);
+            if (f.command) out << "     $ " << *f.command << '\n';
+            if (f.manifest && f.kind != "patch") {
+                std::istringstream lines(*f.manifest);
+                for (std::string line; std::getline(lines, line);) out << "     " << line << '\n';
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void write_fixes_yaml(std::ostream& out, const Explanation& e) {
+    out << fmt::format("# {} {} {} -> {}:{}\n", upper_verdict(e.verdict), protocol_name(e.protocol), endpoint_label(e.src),
+                       endpoint_label(e.dst), e.dst.port);
+    if (!e.fixes) return;
+    for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
+        const auto best = std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
+        if (best == e.fixes->end()) continue;
+        out << fmt::format("# {}: {} ({})\n", direction_name(dir), best->summary, fix_counts(*best));
+        if (best->command) out << "# " << *best->command << '\n';
+        if (best->manifest) out << "---\n" << *best->manifest;
+    }
+}
+
 void write_explanation_text(std::ostream& out, const Explanation& e) {
     write_body(out, e, "");
     if (!e.hints.empty()) {
@@ -145,6 +189,7 @@ void write_explanation_text(std::ostream& out, const Explanation& e) {
                                h.policy ? ", " + *h.policy : std::string(), h.message);
         }
     }
+    write_fixes_text(out, e);
 }
 
 }  // namespace npt

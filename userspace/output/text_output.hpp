@@ -17,4 +17,9 @@ std::string endpoint_label(const EndpointRef& r);
 // tier's name when no cluster rule decided.
 std::string cluster_rule_label(const DecidedBy& d);
 
+// `explain --fix -o yaml`: the best fix of each denying side, as YAML documents for `kubectl apply -f -` (the new
+// or the whole patched object); what is not an object to apply (a relabel, a command, a policy only a cluster
+// administrator can change) as comment lines.
+void write_fixes_yaml(std::ostream& out, const Explanation& e);
+
 }  // namespace npt

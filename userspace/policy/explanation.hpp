@@ -123,6 +123,30 @@ struct SideExplanation {
                                                      // the decision, its Accept/Pass rule closest to matching
 };
 
+// A change that would let a denied flow through (`--fix`), verified against the snapshot with the change applied.
+struct FixExample {
+    std::string from;  // "ns/pod"
+    std::string to;
+    uint16_t port = 0;
+    Protocol protocol = Protocol::TCP;
+    bool allowed = false;  // the connection's verdict after the fix (it was the opposite before)
+};
+
+struct Fix {
+    std::string kind;  // "patch" | "policy" | "label" | "dns" | "command" | "none"
+    Direction direction = Direction::Ingress;
+    std::optional<std::string> target;    // "ns/name" of the policy, "Kind/ns/name" of the object to relabel
+    std::string summary;
+    std::optional<std::string> manifest;  // YAML document(s): the new or the whole patched object
+    std::optional<std::string> patch;     // JSON text: the merge patch of the target
+    std::optional<std::string> command;   // a kubectl (or conntrack) command line
+    bool verified = false;                // the side it fixes allows the flow once the fix alone is applied
+    uint64_t newly_allowed = 0;           // connections between pods the fix opens...
+    uint64_t newly_denied = 0;            // ...and closes
+    std::vector<FixExample> examples;
+    int edit_size = 0;                    // ranking: the smaller edit first among equals
+};
+
 struct EndpointRef {
     IpAddr ip;
     std::optional<std::string> pod;  // "ns/name"
@@ -154,6 +178,7 @@ struct Explanation {
     std::vector<Hint> hints;
     std::vector<std::string> notes;  // facts that are not problems (e.g. traffic to itself)
     std::vector<ServiceExplanation> service;  // zero or one: set when the destination is a Service
+    std::optional<std::vector<Fix>> fixes;    // with --fix: per denying side, best first
 
     bool allowed() const { return verdict == "allowed"; }
 };
