@@ -163,6 +163,24 @@ TEST(EventHub, EachStreamGetsTheDropsItsFilterSelects) {
     EXPECT_EQ(all->take(milliseconds(10)).size(), 2u);
 }
 
+// fix=1 streams get the line with fixes, computed only when such a stream wants the drop.
+TEST(EventHub, StreamsThatAskForFixesGetTheLineWithThem) {
+    EventHub hub(8);
+    auto plain = hub.subscribe(filter({"db"}));
+    auto with_fixes_filter = filter({"db"});
+    with_fixes_filter.fix = true;
+    auto with_fixes = hub.subscribe(with_fixes_filter);
+    const auto r = denied_ingress("shop/web", "db/postgres-0", {});
+    EXPECT_TRUE(hub.wants_fixes(r));
+    EXPECT_FALSE(hub.wants_fixes(denied_ingress("shop/web", "billing/x", {})));
+    const std::string fixed = "line-with-fixes\n";
+    hub.publish(r, "line\n", &fixed);
+    hub.publish(r, "update\n");  // no fix line: everyone gets the plain one
+    using std::chrono::milliseconds;
+    EXPECT_EQ(plain->take(milliseconds(10)), (std::vector<std::string>{"line\n", "update\n"}));
+    EXPECT_EQ(with_fixes->take(milliseconds(10)), (std::vector<std::string>{"line-with-fixes\n", "update\n"}));
+}
+
 TEST(EventHub, ASlowStreamIsCutOffAndNeverBlocksThePublisher) {
     EventHub hub(8, /*max_queued=*/16);
     auto slow = hub.subscribe(filter({}));

@@ -19,6 +19,7 @@
 
 #include "agent/drop_metrics.hpp"
 #include "agent/event_hub.hpp"
+#include "policy/fix.hpp"
 #include "cli/cluster_source.hpp"
 #include "cli/flow_tracker.hpp"
 #include "cli/signal_watch.hpp"
@@ -241,6 +242,13 @@ bool parse_filter(const httplib::Request& req, EventFilter& f, std::string& erro
         return false;
     }
     for (const auto& r : values("reason")) f.reasons.push_back(normalize_reason(r));
+    const auto fix = values("fix");
+    if (fix.size() > 1 || (!fix.empty() && fix.front() != "1" && fix.front() != "0" && fix.front() != "true" &&
+                           fix.front() != "false")) {
+        error = "fix= takes 1 (drop lines carry their verified fixes) or 0";
+        return false;
+    }
+    f.fix = !fix.empty() && (fix.front() == "1" || fix.front() == "true");
     return true;
 }
 
@@ -386,12 +394,19 @@ void set_not_ready(Shared& shared, std::string why) {
 
 // Sends a flow's line to the /events streams: "drop" (first seen), "resumed", or "update" (its count grew;
 // at most every 5 s, so that remote summaries have counts).
-void publish(EventHub& hub, cli::TrackedFlow& flow, const char* event) {
+// Streams that asked (fix=1) get a new flow's line with its verified fixes, computed once for all of them.
+void publish(EventHub& hub, cli::TrackedFlow& flow, const char* event, const ClusterState* state) {
     flow.published = flow.record.count;
     if (hub.subscribers() == 0) return;  // serializing costs more than the rest of a new flow
     std::string line = drop_json(flow.record, event).dump(-1, ' ', false, Json::error_handler_t::replace);
     line += '\n';
-    hub.publish(flow.record, line);
+    std::optional<std::string> fix_line;
+    if (state && flow.record.attributed && std::string_view(event) != "update" && hub.wants_fixes(flow.record)) {
+        DropRecord with_fixes = flow.record;
+        add_fixes(*state, with_fixes.explanation);
+        fix_line = drop_json(with_fixes, event).dump(-1, ' ', false, Json::error_handler_t::replace) + '\n';
+    }
+    hub.publish(flow.record, line, fix_line ? &*fix_line : nullptr);
 }
 
 // Adds a flow's drops since it was last metered (shared.mu held).
@@ -520,7 +535,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         const int n = cap->poll(100, [&](const capture::DropEvent& ev) {
             const auto report = tracker.on_event(ev, *cap);
             if (!report.event) return;
-            publish(hub, *report.flow, report.event);
+            publish(hub, *report.flow, report.event, tracker.state().get());
             std::lock_guard lock(shared.mu);
             if (std::string_view(report.event) == "drop") ++shared.flows_reported;
             meter_flow(shared, *report.flow);
@@ -541,7 +556,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
             const auto st = cap->stats();
             const auto recovered = tracker.refresh_counts(*cap, st.lost_events > lost_seen);
             lost_seen = st.lost_events;
-            for (const auto& r : recovered) publish(hub, *r.flow, "drop");
+            for (const auto& r : recovered) publish(hub, *r.flow, "drop", tracker.state().get());
             meter(shared, tracker);
             const auto idle_before =
                 std::chrono::system_clock::now() -
@@ -549,7 +564,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
             if (now - last_update >= std::chrono::seconds(5)) {
                 last_update = now;
                 for (auto& f : tracker.flows())
-                    if (f.record.count > f.published) publish(hub, f, "update");
+                    if (f.record.count > f.published) publish(hub, f, "update", nullptr);
             }
             const size_t forgotten = tracker.expire(idle_before, o.max_flows);
             if (now - last_trim >= std::chrono::minutes(1)) {

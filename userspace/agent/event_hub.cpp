@@ -71,7 +71,13 @@ void EventHub::unsubscribe(const std::shared_ptr<Subscriber>& s) {
     std::erase(subs_, s);
 }
 
-void EventHub::publish(const DropRecord& record, const std::string& line) {
+bool EventHub::wants_fixes(const DropRecord& record) const {
+    std::lock_guard lock(mu_);
+    return std::any_of(subs_.begin(), subs_.end(),
+                       [&](const auto& s) { return s->filter_.fix && s->filter_.matches(record); });
+}
+
+void EventHub::publish(const DropRecord& record, const std::string& line, const std::string* fix_line) {
     std::lock_guard lock(mu_);
     for (auto it = subs_.begin(); it != subs_.end();) {
         auto& s = *it;
@@ -79,7 +85,7 @@ void EventHub::publish(const DropRecord& record, const std::string& line) {
             ++it;
             continue;
         }
-        if (s->offer(line)) {
+        if (s->offer(s->filter_.fix && fix_line ? *fix_line : line)) {
             ++published_;
             ++it;
         } else {

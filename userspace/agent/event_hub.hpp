@@ -22,6 +22,7 @@ namespace npt::agent {
 struct EventFilter {
     cli::PodScope scope;
     std::vector<std::string> reasons;  // upper-case names without SKB_DROP_REASON_; empty = all
+    bool fix = false;                  // fix=1: drop lines carry their verified fixes
 
     bool matches(const DropRecord& record) const;
 };
@@ -60,8 +61,11 @@ public:
     std::shared_ptr<Subscriber> subscribe(EventFilter filter);
     void unsubscribe(const std::shared_ptr<Subscriber>& s);
 
-    // Sends a drop (serialized once, as one NDJSON line without its newline) to every matching stream.
-    void publish(const DropRecord& record, const std::string& line);
+    // Sends a drop (serialized once, as one NDJSON line) to every matching stream; streams that asked for fixes
+    // get `fix_line` instead when there is one.
+    void publish(const DropRecord& record, const std::string& line, const std::string* fix_line = nullptr);
+    // Whether a stream matching the record asked for fixes (worth computing them).
+    bool wants_fixes(const DropRecord& record) const;
 
     // Ends every stream (the agent stops).
     void close_all();

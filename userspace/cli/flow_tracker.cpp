@@ -8,6 +8,7 @@
 
 #include "output/cni_naming.hpp"
 #include "policy/explainer.hpp"
+#include "policy/fix.hpp"
 
 namespace npt::cli {
 
@@ -196,6 +197,7 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
         mark_rule_trace(r);
     }
     annotate_drop(r);
+    if (fixes_ && state_ && r.attributed) add_fixes(*state_, r.explanation);
     flows_.push_back(std::move(flow));
     index_.emplace(key, flows_.size() - 1);
     by_kernel_key_[ev.key] = flows_.size() - 1;
@@ -252,6 +254,7 @@ std::vector<TrackedFlow*> FlowTracker::attach_late_rules(capture::DropCapture& c
             if (!lookup || !rule_source_(*lookup, flow.record.rule)) continue;
             attribute_drop_rule(*flow.record.rule, naming_state());
             reannotate_drop(flow.record);
+            if (fixes_ && state_ && flow.record.attributed) add_fixes(*state_, flow.record.explanation);
             flow.rule_wanted = flow.record.rule->chain.empty();
             mark_rule_trace(flow.record);
             out.push_back(&flow);

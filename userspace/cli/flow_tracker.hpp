@@ -73,6 +73,9 @@ public:
         rule_trace_ = rule_trace;
     }
 
+    // With fixes on, every new flow's explanation carries its verified fixes (--fix).
+    void set_fixes(bool on) { fixes_ = on; }
+
     // Folds one kernel event in. A new flow is explained now, with the state of this moment.
     Report on_event(const capture::DropEvent& ev, capture::DropCapture& cap);
 
@@ -109,6 +112,7 @@ private:
     RuleSource rule_source_;
     bool naming_prepared_ = false;
     bool rule_trace_ = false;
+    bool fixes_ = false;
 };
 
 // Engine protocol of an IP protocol number, and the name the tail shows ("TCP", "IP/47").

@@ -241,6 +241,7 @@ std::string agent_events_path(const TailOptions& o, const AgentPod& agent) {
     for (const auto& ns : o.namespaces) query.push_back("namespace=" + k8s::url_escape(ns));
     if (!o.pod.empty()) query.push_back("pod=" + k8s::url_escape(o.pod));
     if (!o.reasons.empty()) query.push_back("reason=" + k8s::url_escape(o.reasons));
+    if (o.fix) query.push_back("fix=1");
     return fmt::format("/api/v1/namespaces/{}/pods/{}:{}/proxy/events{}{}", k8s::url_escape(o.agent_namespace),
                        k8s::url_escape(agent.name), o.agent_port, query.empty() ? "" : "?",
                        fmt::join(query, "&"));

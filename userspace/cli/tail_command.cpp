@@ -99,6 +99,9 @@ void register_tail(CLI::App& app, TailOptions& o) {
         ->type_name("SECONDS")
         ->check(CLI::PositiveNumber);
     app.add_flag("--debug", o.debug, "Print the attach mode, the reasons, state and capture statistics to stderr");
+    app.add_flag("--fix", o.fix,
+                 "With each denied flow, its verified fixes (as explain --fix): the JSON lines' \"fixes\", the best "
+                 "fix of each side in text lines; through the agents, asked of their /events streams");
 }
 
 namespace {
@@ -191,7 +194,9 @@ public:
           tracker_(PodScope{o.namespaces, o.pod}, o.node.empty() ? default_node_name() : o.node, std::move(state)),
           out_(out),
           err_(err),
-          live_view_(o.output == "table" && isatty(STDOUT_FILENO) && &out == &std::cout) {}
+          live_view_(o.output == "table" && isatty(STDOUT_FILENO) && &out == &std::cout) {
+        tracker_.set_fixes(o.fix);
+    }
 
     FlowTracker& tracker() { return tracker_; }
 

@@ -23,6 +23,7 @@ struct TailOptions {
     std::string reasons;  // comma-separated kernel drop reason names
     bool all_reasons = false;
     bool debug = false;
+    bool fix = false;  // every denied flow's line carries its verified fixes
     std::string node;
     std::string ready_file;
     // Rule attribution beyond fexit: an nftables trace of the watched pods' packets, the CNI's NFLOG records.

@@ -429,6 +429,17 @@ void write_drop_text(std::ostream& out, const DropRecord& r, bool with_details) 
         }
     }
     for (const auto& h : e.hints) out << "    " << h.code << ": " << h.message << '\n';
+    if (!e.fixes) return;
+    for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
+        const auto best = std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
+        if (best == e.fixes->end()) continue;
+        out << fmt::format("    fix ({}): {}{}\n", direction_name(dir), best->summary,
+                           best->kind == "none" || best->kind == "command"
+                               ? std::string()
+                               : fmt::format(" [{} newly allowed, {} newly denied]", best->newly_allowed,
+                                             best->newly_denied));
+        if (best->command) out << "      $ " << *best->command << '\n';
+    }
 }
 
 }  // namespace npt
