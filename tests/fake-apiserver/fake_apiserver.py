@@ -308,6 +308,10 @@ class Handler(BaseHTTPRequestHandler):
         proxy = self.match_proxy(path)
         if proxy:
             return self.proxy(method, proxy, url.query)
+        if method == "GET" and (path in ("/api", "/apis") or path.startswith(("/api/", "/apis/"))):
+            discovery = self.discovery(path)
+            if discovery is not None:
+                return self.send_json(200, dumps(discovery))
         route = self.match_resource(path)
         if route is None or method != "GET":
             return self.send_status(404, "NotFound", "the server could not find the requested resource")
@@ -335,6 +339,36 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_status(503, "ServiceUnavailable", "watches are refused (test setting)")
             return self.watch(resource, ns, query)
         return self.list(resource, ns, query)
+
+    def discovery(self, path):
+        """The legacy discovery documents kubectl maps kinds to resources with (/api, /apis, /api/v1, ...)."""
+        srv = self.server
+        served = {}  # group version -> [(resource, kind, namespaced)]
+        for res, (prefix, kind, api_version, namespaced, _group) in RESOURCES.items():
+            if res in CRD_RESOURCES:
+                version = srv.crds.get(res)
+                if not version:
+                    continue
+                api_version = api_version.rsplit("/", 1)[0] + "/" + version
+            served.setdefault(api_version, []).append((res, kind, namespaced))
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        if path == "/apis":
+            groups = {}
+            for gv in served:
+                if "/" in gv:
+                    group, version = gv.split("/")
+                    groups.setdefault(group, []).append({"groupVersion": gv, "version": version})
+            return {"kind": "APIGroupList", "apiVersion": "v1",
+                    "groups": [{"name": g, "versions": v, "preferredVersion": v[0]} for g, v in sorted(groups.items())]}
+        gv = path[len("/api/"):] if path.startswith("/api/") else path[len("/apis/"):]
+        if gv not in served:
+            return None
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                "resources": [{"name": r, "singularName": k.lower(), "namespaced": ns, "kind": k,
+                               "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
+                              for r, k, ns in served[gv]]}
 
     def match_resource(self, path):
         parts = [p for p in path.split("/") if p]

@@ -20,5 +20,6 @@ target_link_libraries(k8s_cli_test PRIVATE npt_cli GTest::gtest_main)
 target_include_directories(k8s_cli_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/fake-apiserver ${CMAKE_CURRENT_LIST_DIR})
 target_compile_definitions(k8s_cli_test PRIVATE NPT_PYTHON3="${NPT_PYTHON3}"
                                             NPT_FAKE_APISERVER_DIR="${PROJECT_SOURCE_DIR}/tests/fake-apiserver"
-                                            NPT_TEST_CERT_CACHE="${CMAKE_BINARY_DIR}/k8s-test-certs")
+                                            NPT_TEST_CERT_CACHE="${CMAKE_BINARY_DIR}/k8s-test-certs"
+                                            NPT_EXAMPLES_DIR="${NPT_EXAMPLES_DIR}")
 gtest_discover_tests(k8s_cli_test DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 60 LABELS k8s)

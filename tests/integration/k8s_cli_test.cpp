@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "cli/explain_command.hpp"
@@ -84,4 +87,53 @@ TEST(K8sCli, RejectedTokenIsOneLineNamingContextAndServer) {
     EXPECT_NE(r.err.find("\"lab\""), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(srv.server()), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("401"), std::string::npos) << r.err;
+}
+
+// `explain --fix -o yaml` writes documents kubectl takes: every runbook denial's best fixes, through `kubectl apply
+// --dry-run=client` against the fake API server (its discovery maps the kinds; the schema checks are the state
+// loader's, which validates NetworkPolicies as the API server does, in fix_test).
+TEST(K8sCli, FixManifestsAreWhatKubectlApplies) {
+    const char* ci = std::getenv("CI");
+    if (std::system("kubectl version --client >/dev/null 2>&1") != 0) {
+        if (ci && std::string(ci) == "true") FAIL() << "kubectl is not installed (CI=true: not skipping)";
+        GTEST_SKIP() << "kubectl is not installed";
+    }
+    FakeApiServer srv;
+    TempDir dir;
+    const auto config = dir.write("config", kubeconfig(srv, "test-token"));
+    const std::string cluster = std::string(NPT_EXAMPLES_DIR) + "/runbook-cluster.yaml";
+    const std::vector<std::vector<std::string>> denials = {
+        {"shop/frontend-7d9f8b6c5-q2w8x", "10.43.0.10", "53/UDP"},
+        {"shop/frontend-7d9f8b6c5-q2w8x", "payments/api-5b7c9d8f4-m3n4p", "8443"},
+        {"monitoring/prometheus-0", "payments/api-5b7c9d8f4-m3n4p", "9090"},
+        {"shop/checkout-6f8d7c9b5-k8j7h", "databases/postgres-0", "5432"},
+        {"operators/pg-operator-7c8b9d6f5-t5r4e", "10.43.0.1", "443"},
+    };
+    int documents = 0;
+    for (const auto& d : denials) {
+        npt::cli::ExplainOptions o;
+        o.state_files = {cluster};
+        o.from = d[0];
+        o.to = d[1];
+        o.port = d[2];
+        o.fix = true;
+        o.output = "yaml";
+        std::ostringstream out, err;
+        ASSERT_EQ(npt::cli::run_explain(o, out, err), 1) << err.str();
+        const std::string yaml = out.str();
+        documents += yaml.find("---") != std::string::npos;
+        const auto file = dir.write("fix.yaml", yaml);
+        const auto log = dir.path() + "/kubectl.log";
+        const std::string cmd = "kubectl --kubeconfig " + config + " apply --dry-run=client --validate=false -f " +
+                                file + " >" + log + " 2>&1";
+        const int rc = std::system(cmd.c_str());
+        std::ifstream in(log);
+        std::stringstream text;
+        text << in.rdbuf();
+        EXPECT_EQ(rc, 0) << d[0] << " -> " << d[1] << ":\n" << yaml << "\nkubectl said: " << text.str();
+        if (yaml.find("---") != std::string::npos) {
+            EXPECT_NE(text.str().find("(dry run)"), std::string::npos) << text.str();
+        }
+    }
+    EXPECT_EQ(documents, static_cast<int>(denials.size())) << "every denial has a manifest to apply";
 }
