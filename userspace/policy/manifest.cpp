@@ -19,6 +19,7 @@ const char* op_name(LabelRequirement::Op op) {
 void emit(YAML::Emitter& out, const ManifestJson& v) {
     switch (v.type()) {
         case ManifestJson::value_t::object:
+            if (v.empty()) out << YAML::Flow;  // "podSelector: {}"
             out << YAML::BeginMap;
             for (const auto& [k, item] : v.items()) {
                 out << YAML::Key << k << YAML::Value;
@@ -27,6 +28,7 @@ void emit(YAML::Emitter& out, const ManifestJson& v) {
             out << YAML::EndMap;
             break;
         case ManifestJson::value_t::array:
+            if (v.empty()) out << YAML::Flow;
             out << YAML::BeginSeq;
             for (const auto& item : v) emit(out, item);
             out << YAML::EndSeq;
