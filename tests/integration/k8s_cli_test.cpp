@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/explain_command.hpp"
+#include "cli/whatif_command.hpp"
 #include "fake_apiserver.hpp"
 #include "k8s_test_objects.hpp"
 
@@ -136,4 +137,44 @@ TEST(K8sCli, FixManifestsAreWhatKubectlApplies) {
         }
     }
     EXPECT_EQ(documents, static_cast<int>(denials.size())) << "every denial has a manifest to apply";
+}
+
+// whatif and advise with only a kubeconfig: the state from the API server, the change and the connections from files.
+TEST(K8sCli, WhatIfAndAdviseWithOnlyAKubeconfig) {
+    FakeApiServer srv;
+    apply_cluster(srv);
+    TempDir dir;
+    const auto config = dir.write("config", kubeconfig(srv, "test-token"));
+    const auto flows = dir.write("flows.jsonl",
+                                 R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.96.0.10","port":5432},"side":"client"})"
+                                 "\n"
+                                 R"({"src":{"ip":"10.0.1.1"},"dst":{"ip":"10.0.0.1","port":8080},"side":"client"})"
+                                 "\n");
+    const auto deny = dir.write("deny.yaml",
+                                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                                "metadata: {name: default-deny, namespace: shop}\n"
+                                "spec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n");
+    npt::cli::WhatIfOptions w;
+    w.kubeconfig = config;
+    w.apply = {deny};
+    w.flows = flows;
+    w.output = "json";
+    std::ostringstream out, err;
+    EXPECT_EQ(npt::cli::run_whatif(w, out, err), 1) << err.str();
+    auto j = nlohmann::json::parse(out.str());
+    EXPECT_EQ(j["observed"], 2);
+    ASSERT_EQ(j["breaks"].size(), 2u);
+    EXPECT_EQ(j["breaks"][0]["after"]["service"]["name"], "shop/db");
+
+    npt::cli::AdviseOptions a;
+    a.kubeconfig = config;
+    a.ns = "shop";
+    a.flows = flows;
+    a.output = "json";
+    std::ostringstream aout, aerr;
+    EXPECT_EQ(npt::cli::run_advise(a, aout, aerr), 0) << aerr.str();
+    auto advice = nlohmann::json::parse(aout.str());
+    EXPECT_EQ(advice["verified"]["breaks"], 0);
+    EXPECT_EQ(advice["verified"]["observed"], 2);
+    EXPECT_GE(advice["policies"].size(), 3u);  // web's egress and ingress, db's ingress, the default deny
 }

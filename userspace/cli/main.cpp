@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/explain_command.hpp"
+#include "cli/whatif_command.hpp"
 #ifdef NPT_HAVE_CAPTURE
 #include "agent/agent_command.hpp"
 #include "cli/tail_command.hpp"
@@ -22,7 +23,9 @@ int main(int argc, char** argv) {
         "netpol-trace"};
     app.set_version_flag("--version", std::string("netpol-trace ") + NPT_VERSION);
     app.require_subcommand(0, 1);
-    app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection, and\n"
+    app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection,\n"
+               "'netpol-trace whatif --help' to check a policy change against the connections that work today,\n"
+               "'netpol-trace advise --help' for least-privilege policies from them, and\n"
                "'netpol-trace agent --help' for the node agent a DaemonSet runs.");
 #ifdef NPT_HAVE_CAPTURE
     npt::cli::TailOptions tail;
@@ -32,6 +35,10 @@ int main(int argc, char** argv) {
 #endif
     npt::cli::ExplainOptions explain;
     npt::cli::register_explain(app, explain);
+    npt::cli::WhatIfOptions whatif;
+    npt::cli::register_whatif(app, whatif);
+    npt::cli::AdviseOptions advise;
+    npt::cli::register_advise(app, advise);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -45,11 +52,13 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (app.got_subcommand("explain")) return npt::cli::run_explain(explain, std::cout, std::cerr);
+    if (app.got_subcommand("whatif")) return npt::cli::run_whatif(whatif, std::cout, std::cerr);
+    if (app.got_subcommand("advise")) return npt::cli::run_advise(advise, std::cout, std::cerr);
 #ifdef NPT_HAVE_CAPTURE
     if (app.got_subcommand("agent")) return npt::agent::run_agent(agent, std::cerr);
     return npt::cli::run_tail(tail, std::cout, std::cerr);
 #else
-    std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain' works\n";
+    std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain', 'whatif' and 'advise' work\n";
     return 1;
 #endif
 }
