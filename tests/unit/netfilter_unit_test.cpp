@@ -773,6 +773,32 @@ TEST(ParseNflogPacket, Record) {
     EXPECT_EQ(tuple, tuple4(IPPROTO_UDP, 1234, 53));
 }
 
+// NFULA_TIMESTAMP (CLOCK_REALTIME, seconds and microseconds, big-endian): the record's own time.
+TEST(ParseNflogPacket, Timestamp) {
+    NlMsg m(kNflogPacket, AF_INET, 100);
+    const nfulnl_msg_packet_timestamp ts{htobe64(1'796'609'840), htobe64(610'399)};
+    m.attr(NFULA_TIMESTAMP, &ts, sizeof(ts)).bin(NFULA_PAYLOAD, ipv4(IPPROTO_UDP, ports(1234, 53)));
+    NflogRecord record;
+    std::optional<PacketTuple> tuple;
+    ASSERT_TRUE(parse_nflog_packet(m.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 1'796'609'840'610'399'000ull);
+
+    NlMsg none(kNflogPacket, AF_INET, 100);  // output hook: no timestamp
+    none.bin(NFULA_PAYLOAD, ipv4(IPPROTO_UDP, ports(1234, 53)));
+    ASSERT_TRUE(parse_nflog_packet(none.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 0u);
+
+    NlMsg bad(kNflogPacket, AF_INET, 100);  // microseconds out of range, and a short attribute
+    const nfulnl_msg_packet_timestamp wrong{htobe64(1), htobe64(1'000'000)};
+    bad.attr(NFULA_TIMESTAMP, &wrong, sizeof(wrong));
+    ASSERT_TRUE(parse_nflog_packet(bad.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 0u);
+    NlMsg short_ts(kNflogPacket, AF_INET, 100);
+    short_ts.attr(NFULA_TIMESTAMP, &ts, 8);
+    ASSERT_TRUE(parse_nflog_packet(short_ts.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 0u);
+}
+
 // MulticastReader on a datagram socket pair standing in for netlink: a message written while the reader was not
 // reading (a stalled consumer) is reported as sent after the reader's last empty read and before its next read.
 TEST(MulticastReader, SpanOfAMessageReadLate) {
