@@ -15,6 +15,8 @@ namespace) and traces the watched pods' packets from a table of its own.
    went through. A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
    policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
 3. kube-router through iptables-legacy: the drop has no rule, and the line says nftables tracing cannot see it.
+
+NPT_TAIL_TEST_PREFIX and NPT_TAIL_TEST_OCTET move the labs (prefix-kr, -cal, -leg; octets base, base+2, base+4).
 """
 import base64
 import hashlib
@@ -30,7 +32,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tail_support import BINARY, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main, norm_ip  # noqa: E402
 
-OCTETS = {"kube-router": 239, "calico": 241, "kube-router-legacy": 243}
+_BASE = int(os.environ.get("NPT_TAIL_TEST_OCTET", 239))
+OCTETS = {"kube-router": _BASE, "calico": _BASE + 2, "kube-router-legacy": _BASE + 4}
+PREFIX = os.environ.get("NPT_TAIL_TEST_PREFIX", "nptrt")
 CASES = ("ingress", "label-mismatch", "egress-port")
 
 
@@ -96,7 +100,7 @@ def drops(lines, ips, flows):
 
 
 def kube_router_case():
-    with Lab("kube-router", "nptrt-kr", OCTETS["kube-router"], env={"NPT_LAB_NFLOG": "k3s"}) as lab:
+    with Lab("kube-router", f"{PREFIX}-kr", OCTETS["kube-router"], env={"NPT_LAB_NFLOG": "k3s"}) as lab:
         ips, pods = lab_ips(lab), pods_by_ip(lab)
         node = f"{lab.prefix}-node"
         with Tail(lab_tail_args(lab, extra=["--rule-trace", "--nflog-group", "100", "--debug"]), name="rt-kr",
@@ -150,7 +154,7 @@ def kube_router_case():
 
 
 def calico_case():
-    with Lab("calico", "nptrt-cal", OCTETS["calico"]) as lab:
+    with Lab("calico", f"{PREFIX}-cal", OCTETS["calico"]) as lab:
         ips, pods = lab_ips(lab), pods_by_ip(lab)
         iface = {p: "cali" + hashlib.sha1(p.replace("/", ".").encode()).hexdigest()[:11] for p in pods.values()}
         node = f"{lab.prefix}-node"
@@ -201,7 +205,7 @@ def calico_case():
 
 
 def legacy_case():
-    with Lab("kube-router-legacy", "nptrt-leg", OCTETS["kube-router-legacy"]) as lab:
+    with Lab("kube-router-legacy", f"{PREFIX}-leg", OCTETS["kube-router-legacy"]) as lab:
         ips = lab_ips(lab)
         node = f"{lab.prefix}-node"
         with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-leg", netns=node) as tail:
