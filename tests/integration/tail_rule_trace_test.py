@@ -9,7 +9,9 @@ namespace) and traces the watched pods' packets from a table of its own.
    comment), kube-router as the CNI, the pod and the policies the packet was run through; the NFLOG record of the
    packet is joined (group, prefix, the policy it names). A second tail asking for the same group is told another
    listener holds it and goes on. While tracing, the tool's table exists; after the tail exits, normally or killed
-   (SIGKILL), no table of the tool's is left.
+   (SIGKILL), no table of the tool's is left. A stalled reader (the tail stopped with SIGSTOP while the traffic runs,
+   resumed 5 s later) still names every flow's rule: traces are joined by the drop's kernel time, not by the time
+   they are read.
 2. Calico (iptables-nft): drops are the "End of tier" rule of the pod's cali-tw-/cali-fw- chain: the pod (from the
    hashed interface name) and direction, and the Kubernetes policies whose hashed cali-pi-/cali-po- chains the packet
    went through. A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
@@ -144,6 +146,23 @@ def kube_router_case():
             check(rule["policy"] == prefix.split()[-1], f"{what}: policy {rule['policy']} from prefix {prefix!r}")
             check(summary and summary["rule"] == rule,
                   f"{what}: the summary's rule differs: {summary and summary['rule']}")
+
+        # A stalled reader: stopped while the traffic runs, resumed 5 s later. The trace messages wait in their
+        # socket meanwhile and are read seconds after the drops; each still names its flow's rule.
+        with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-stall", netns=node) as tail:
+            tail.proc.send_signal(signal.SIGSTOP)
+            try:
+                flows = lab.traffic("ingress", count=2)
+                time.sleep(5)
+            finally:
+                tail.proc.send_signal(signal.SIGCONT)
+            lines = tail.stop(grace=1.0)
+        for f, line, _ in drops(lines, ips, flows):
+            what = f"stalled reader: {f['case']} IPv{f['family']}"
+            rule = line["rule"]
+            check(line.get("rule_trace") == "traced" and rule and rule["via"] == "nftrace" and
+                  rule["cni"] == "kube-router" and rule["chain"].startswith("KUBE-POD-FW-"),
+                  f"{what}: rule_trace {line.get('rule_trace')}, rule {rule}")
 
         # Killed: the kernel removes the owner's table with its socket.
         with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-kill", netns=node) as tail:
