@@ -270,7 +270,8 @@ run_tail() {
         >/tmp/tail.json 2>/tmp/tail.err &
     TAIL_PID=$!
     await_ready /tmp/tail.ready $TAIL_PID || return 1
-    say "INFO tail attached after $((WAITED / 10)).$((WAITED % 10)) s"
+    say "TIME attach $((WAITED / 10)).$((WAITED % 10))"
+    phase_start
     traffic
     sleep 0.5
     kill -INT $TAIL_PID
@@ -433,14 +434,18 @@ debug_locations() {
 }
 
 matrix_main() {
+    phase_start
     if ! topology >/tmp/setup.log 2>&1 || ! dataplane >>/tmp/setup.log 2>&1; then
         for s in $ALL_SCENARIOS; do
             wanted "$s" && result "$s" FAIL "guest setup failed: $(tail -n 3 /tmp/setup.log | tr '\n' ' ')"
         done
         return
     fi
+    phase_end setup
+    phase_start
     run_tail
     rc=$?
+    # The drop scenarios: their traffic, the tail's exit and the checks below (attach is timed apart).
     if [ "$NPT_DEBUG" = 1 ] || [ $rc -ne 0 ]; then
         sed 's/^/npt-matrix-tail-stderr: /' /tmp/tail.err
         jq -c '{event, src: .src.ip, dst: .dst.ip, protocol, port, reason, enforcement, backend, ct_state, count,
@@ -467,9 +472,20 @@ matrix_main() {
         for s in rule-nft rule-jump rule-legacy; do wanted $s && rules="$rules $s"; done
         [ -n "$rules" ] && check_rules $rules
     fi
-    wanted rule-trace && check_rule_trace
+    phase_end drops
+    timed rule-trace check_rule_trace
     [ "$NPT_DEBUG" = 1 ] && debug_locations
-    wanted fallback-raw_tp && check_fallback raw_tp
-    wanted fallback-tracepoint && check_fallback tracepoint
-    wanted fexit-cost && check_cost
+    timed fallback-raw_tp check_fallback raw_tp
+    timed fallback-tracepoint check_fallback tracepoint
+    timed fexit-cost check_cost
+}
+
+# Runs a wanted scenario's check and prints how long it took.
+timed() { # SCENARIO CMD...
+    wanted "$1" || return 0
+    TIMED_NAME=$1
+    shift
+    phase_start
+    "$@"
+    phase_end "$TIMED_NAME"
 }

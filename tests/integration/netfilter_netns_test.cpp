@@ -245,6 +245,14 @@ table inet t {
 }
 )";
 
+// UDP to `port` on output is logged to NFLOG `group` (k3s's prefix) and then dropped by a rule with `comment`.
+std::string logged_drop(uint16_t port, uint16_t group, const std::string& comment) {
+    const std::string match = "    udp dport " + std::to_string(port);
+    return "table inet t {\n  chain output {\n    type filter hook output priority 0; policy accept;\n" + match +
+           " log prefix \"DROP by policy shop/x\" group " + std::to_string(group) + "\n" + match +
+           " counter drop comment \"" + comment + "\"\n  }\n}\n";
+}
+
 // (1) A native rule's drop: table, chain, the handle nft shows, the comment; on output and on input.
 TEST_F(NetfilterNetnsTest, NativeRuleDrop) {
     nft(kSimpleDrop);
@@ -480,15 +488,7 @@ TEST_F(NetfilterNetnsTest, TakenDefaultNameAndCustomName) {
 // (8) NFLOG: the record of a logged-then-dropped packet joins by tuple; a second listener is told the group is
 // busy.
 TEST_F(NetfilterNetnsTest, NflogRecordAndBusyGroup) {
-    nft(R"(
-table inet t {
-  chain output {
-    type filter hook output priority 0; policy accept;
-    udp dport 9996 log prefix "DROP by policy shop/x" group 100
-    udp dport 9996 counter drop comment "npt nflog drop"
-  }
-}
-)");
+    nft(logged_drop(9996, 100, "npt nflog drop"));
     bool busy = true;
     auto listener = NflogListener::open(100, &busy);
     ASSERT_TRUE(listener) << listener.error().message;
@@ -517,6 +517,36 @@ table inet t {
     listener = Error{"closed"};
     auto third = NflogListener::open(100);
     EXPECT_TRUE(third) << third.error().message;
+}
+
+// A stalled consumer: drops traced and logged while nobody reads, read 5 s later, still join the drop's kernel time
+// (here the moment the packets were sent: the kernel dropped them in sendto()). Stamped when read, they would lie
+// 5 s from it, beyond the 2 s window the tail joins within.
+TEST_F(NetfilterNetnsTest, DelayedReaderStillJoinsEveryRecord) {
+    nft(logged_drop(9995, 101, "npt delayed drop"));
+    auto listener = NflogListener::open(101);
+    ASSERT_TRUE(listener) << listener.error().message;
+    open_tracer();
+    tracer_->drain();
+    (*listener)->drain();
+
+    std::vector<std::pair<PacketTuple, uint64_t>> sent;  // the tuple and a time just after its drop
+    for (int i = 0; i < 8; ++i) {
+        const auto tuple = send_udp("127.0.0.1", "127.0.0.1", 9995);
+        sent.emplace_back(tuple, monotonic_ns());
+    }
+    std::this_thread::sleep_for(5s);  // the consumer stalls: nothing reads the sockets
+    tracer_->drain();
+    (*listener)->drain();
+    for (const auto& [tuple, dropped_at] : sent) {
+        const auto* d = tracer_->find(tuple, dropped_at);
+        ASSERT_NE(d, nullptr) << "sport " << tuple.sport << ": not joined; " << tracer_->stats().drops
+                              << " verdicts";
+        EXPECT_EQ(d->comment, "npt delayed drop");
+        const auto* n = (*listener)->find(tuple, dropped_at);
+        ASSERT_NE(n, nullptr) << "sport " << tuple.sport << ": no NFLOG record joined";
+        EXPECT_EQ(n->prefix, "DROP by policy shop/x");
+    }
 }
 
 // (9) The shared rate limit bounds the verdicts of a burst.

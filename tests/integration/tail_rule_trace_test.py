@@ -9,12 +9,16 @@ namespace) and traces the watched pods' packets from a table of its own.
    comment), kube-router as the CNI, the pod and the policies the packet was run through; the NFLOG record of the
    packet is joined (group, prefix, the policy it names). A second tail asking for the same group is told another
    listener holds it and goes on. While tracing, the tool's table exists; after the tail exits, normally or killed
-   (SIGKILL), no table of the tool's is left.
+   (SIGKILL), no table of the tool's is left. A stalled reader (the tail stopped with SIGSTOP while the traffic runs,
+   resumed 5 s later) still names every flow's rule: traces are joined by the drop's kernel time, not by the time
+   they are read.
 2. Calico (iptables-nft): drops are the "End of tier" rule of the pod's cali-tw-/cali-fw- chain: the pod (from the
    hashed interface name) and direction, and the Kubernetes policies whose hashed cali-pi-/cali-po- chains the packet
    went through. A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
    policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
 3. kube-router through iptables-legacy: the drop has no rule, and the line says nftables tracing cannot see it.
+
+NPT_TAIL_TEST_PREFIX and NPT_TAIL_TEST_OCTET move the labs (prefix-kr, -cal, -leg; octets base, base+2, base+4).
 """
 import base64
 import hashlib
@@ -30,7 +34,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tail_support import BINARY, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main, norm_ip  # noqa: E402
 
-OCTETS = {"kube-router": 239, "calico": 241, "kube-router-legacy": 243}
+_BASE = int(os.environ.get("NPT_TAIL_TEST_OCTET", 239))
+OCTETS = {"kube-router": _BASE, "calico": _BASE + 2, "kube-router-legacy": _BASE + 4}
+PREFIX = os.environ.get("NPT_TAIL_TEST_PREFIX", "nptrt")
 CASES = ("ingress", "label-mismatch", "egress-port")
 
 
@@ -96,7 +102,7 @@ def drops(lines, ips, flows):
 
 
 def kube_router_case():
-    with Lab("kube-router", "nptrt-kr", OCTETS["kube-router"], env={"NPT_LAB_NFLOG": "k3s"}) as lab:
+    with Lab("kube-router", f"{PREFIX}-kr", OCTETS["kube-router"], env={"NPT_LAB_NFLOG": "k3s"}) as lab:
         ips, pods = lab_ips(lab), pods_by_ip(lab)
         node = f"{lab.prefix}-node"
         with Tail(lab_tail_args(lab, extra=["--rule-trace", "--nflog-group", "100", "--debug"]), name="rt-kr",
@@ -141,6 +147,23 @@ def kube_router_case():
             check(summary and summary["rule"] == rule,
                   f"{what}: the summary's rule differs: {summary and summary['rule']}")
 
+        # A stalled reader: stopped while the traffic runs, resumed 5 s later. The trace messages wait in their
+        # socket meanwhile and are read seconds after the drops; each still names its flow's rule.
+        with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-stall", netns=node) as tail:
+            tail.proc.send_signal(signal.SIGSTOP)
+            try:
+                flows = lab.traffic("ingress", count=2)
+                time.sleep(5)
+            finally:
+                tail.proc.send_signal(signal.SIGCONT)
+            lines = tail.stop(grace=1.0)
+        for f, line, _ in drops(lines, ips, flows):
+            what = f"stalled reader: {f['case']} IPv{f['family']}"
+            rule = line["rule"]
+            check(line.get("rule_trace") == "traced" and rule and rule["via"] == "nftrace" and
+                  rule["cni"] == "kube-router" and rule["chain"].startswith("KUBE-POD-FW-"),
+                  f"{what}: rule_trace {line.get('rule_trace')}, rule {rule}")
+
         # Killed: the kernel removes the owner's table with its socket.
         with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-kill", netns=node) as tail:
             check(tool_tables(lab) == [f"netpol_trace_{tail.proc.pid}"], "trace table of the second tail")
@@ -150,7 +173,7 @@ def kube_router_case():
 
 
 def calico_case():
-    with Lab("calico", "nptrt-cal", OCTETS["calico"]) as lab:
+    with Lab("calico", f"{PREFIX}-cal", OCTETS["calico"]) as lab:
         ips, pods = lab_ips(lab), pods_by_ip(lab)
         iface = {p: "cali" + hashlib.sha1(p.replace("/", ".").encode()).hexdigest()[:11] for p in pods.values()}
         node = f"{lab.prefix}-node"
@@ -201,7 +224,7 @@ def calico_case():
 
 
 def legacy_case():
-    with Lab("kube-router-legacy", "nptrt-leg", OCTETS["kube-router-legacy"]) as lab:
+    with Lab("kube-router-legacy", f"{PREFIX}-leg", OCTETS["kube-router-legacy"]) as lab:
         ips = lab_ips(lab)
         node = f"{lab.prefix}-node"
         with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-leg", netns=node) as tail:

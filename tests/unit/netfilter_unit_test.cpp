@@ -16,6 +16,8 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <linux/netfilter/xt_comment.h>
 #include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "netfilter/netlink_request.hpp"
 #include "netfilter/nflog_listener.hpp"
 #include "netfilter/nft_rule_comment.hpp"
 #include "netfilter/packet_tuple.hpp"
@@ -298,6 +301,31 @@ TEST(RecentPackets, ABusyTupleDoesNotPushOthersOut) {
     EXPECT_EQ(*r.find(flow(2), 0, 0), 42);
     EXPECT_EQ(*r.find(flow(1), 100000, 0), 100000);
     EXPECT_EQ(r.find(flow(1), 99998, 0), nullptr);
+}
+
+// A record read late (a stalled reader) carries the span it was sent in: a drop inside it joins, as a stamp taken
+// at reading time 5 s later would not.
+TEST(RecentPackets, JoinsByTheSpanTheRecordWasSentIn) {
+    constexpr uint64_t s = 1'000'000'000;
+    RecentPackets<int> r(30 * s, 100);
+    r.add(flow(1), SentWithin{1 * s, 6 * s}, 1);
+    ASSERT_NE(r.find(flow(1), s + s / 5, 2 * s), nullptr);
+    EXPECT_EQ(*r.find(flow(1), s + s / 5, 0), 1);            // inside the span: distance 0
+    EXPECT_EQ(*r.find(flow(1), 7 * s, 2 * s), 1);            // 1 s after it
+    EXPECT_EQ(r.find(flow(1), s / 2, s / 4), nullptr);       // 0.5 s before it, window 0.25 s
+    EXPECT_EQ(r.find(flow(1), 9 * s, 2 * s), nullptr);       // 3 s after it
+
+    RecentPackets<int> read_time(30 * s, 100);               // the same record stamped when it was read
+    read_time.add(flow(1), 6 * s, 1);
+    EXPECT_EQ(read_time.find(flow(1), s + s / 5, 2 * s), nullptr);
+
+    // Two records of a tuple: the one whose span holds the drop wins over one nearer by its read time.
+    r.add(flow(2), SentWithin{10 * s, 10 * s}, 2);
+    r.add(flow(2), SentWithin{11 * s, 20 * s}, 3);
+    EXPECT_EQ(*r.find(flow(2), 12 * s, 2 * s), 3);
+    EXPECT_EQ(*r.find(flow(2), 10 * s, 2 * s), 2);
+    EXPECT_EQ(SentWithin::at(5).distance(3), 2u);
+    EXPECT_EQ(SentWithin::at(5).distance(8), 3u);
 }
 
 // --- trace assembly ---------------------------------------------------------------------------------------
@@ -743,6 +771,69 @@ TEST(ParseNflogPacket, Record) {
     EXPECT_EQ(record.indev, 3u);
     EXPECT_EQ(record.outdev, 4u);
     EXPECT_EQ(tuple, tuple4(IPPROTO_UDP, 1234, 53));
+}
+
+// NFULA_TIMESTAMP (CLOCK_REALTIME, seconds and microseconds, big-endian): the record's own time.
+TEST(ParseNflogPacket, Timestamp) {
+    NlMsg m(kNflogPacket, AF_INET, 100);
+    const nfulnl_msg_packet_timestamp ts{htobe64(1'796'609'840), htobe64(610'399)};
+    m.attr(NFULA_TIMESTAMP, &ts, sizeof(ts)).bin(NFULA_PAYLOAD, ipv4(IPPROTO_UDP, ports(1234, 53)));
+    NflogRecord record;
+    std::optional<PacketTuple> tuple;
+    ASSERT_TRUE(parse_nflog_packet(m.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 1'796'609'840'610'399'000ull);
+
+    NlMsg none(kNflogPacket, AF_INET, 100);  // output hook: no timestamp
+    none.bin(NFULA_PAYLOAD, ipv4(IPPROTO_UDP, ports(1234, 53)));
+    ASSERT_TRUE(parse_nflog_packet(none.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 0u);
+
+    NlMsg bad(kNflogPacket, AF_INET, 100);  // microseconds out of range, and a short attribute
+    const nfulnl_msg_packet_timestamp wrong{htobe64(1), htobe64(1'000'000)};
+    bad.attr(NFULA_TIMESTAMP, &wrong, sizeof(wrong));
+    ASSERT_TRUE(parse_nflog_packet(bad.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 0u);
+    NlMsg short_ts(kNflogPacket, AF_INET, 100);
+    short_ts.attr(NFULA_TIMESTAMP, &ts, 8);
+    ASSERT_TRUE(parse_nflog_packet(short_ts.msg(), record, tuple));
+    EXPECT_EQ(record.realtime_ns, 0u);
+}
+
+// MulticastReader on a datagram socket pair standing in for netlink: a message written while the reader was not
+// reading (a stalled consumer) is reported as sent after the reader's last empty read and before its next read.
+TEST(MulticastReader, SpanOfAMessageReadLate) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    MulticastReader reader;
+    reader.start();
+    uint64_t overruns = 0;
+    std::vector<SentWithin> spans;
+    const auto collect = [&](const nlmsghdr*, SentWithin sent) { spans.push_back(sent); };
+    reader.drain(sv[0], collect, overruns);  // empty
+    EXPECT_TRUE(spans.empty());
+
+    const uint64_t before_send = monotonic_ns();
+    NlMsg m(kNflogPacket, AF_INET, 100);
+    const nlmsghdr* h = m.msg();
+    ASSERT_EQ(send(sv[1], h, h->nlmsg_len, 0), static_cast<ssize_t>(h->nlmsg_len));
+    ASSERT_EQ(send(sv[1], h, h->nlmsg_len, 0), static_cast<ssize_t>(h->nlmsg_len));
+    const uint64_t after_send = monotonic_ns();
+    reader.drain(sv[0], collect, overruns);
+    ASSERT_EQ(spans.size(), 2u);
+    for (const auto& span : spans) {
+        EXPECT_LE(span.after_ns, before_send);
+        EXPECT_GE(span.before_ns, after_send);
+    }
+    // The next message was sent after the read that found the socket empty again.
+    const uint64_t emptied = monotonic_ns();
+    reader.drain(sv[0], collect, overruns);
+    ASSERT_EQ(send(sv[1], h, h->nlmsg_len, 0), static_cast<ssize_t>(h->nlmsg_len));
+    reader.drain(sv[0], collect, overruns);
+    ASSERT_EQ(spans.size(), 3u);
+    EXPECT_GE(spans[2].after_ns, emptied);
+    EXPECT_EQ(overruns, 0u);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 TEST(ParseNflogPacket, PartialAndOtherMessages) {

@@ -357,8 +357,7 @@ struct DropCapture::Impl {
     ReasonSelection selection;
     // Functions whose frees are NFQUEUE verdict drops, kept with the policy drops (npt_hot_settings).
     std::vector<TextRange> queue_fns;
-    // Reading kallsyms takes ~0.3 s: started in the background at open, waited for by the first event.
-    std::future<std::optional<KernelSymbolizer>> symbolizer_loading;
+    // Loaded by open(), which returns only once it is (symbols()).
     std::optional<KernelSymbolizer> symbolizer;
     AttachMode mode = AttachMode::kTpBtf;
     uint32_t netns_inum = 0;
@@ -582,9 +581,6 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
 }
 
 const KernelSymbolizer* DropCapture::Impl::symbols() {
-    if (symbolizer_loading.valid()) {
-        symbolizer = symbolizer_loading.get();
-    }
     return symbolizer ? &*symbolizer : nullptr;
 }
 
@@ -732,6 +728,15 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
               ": this kernel was built without CONFIG_DEBUG_INFO_BTF";
         return nullptr;
     }
+    // Reading kallsyms takes ~0.3 s here and seconds in a slow guest or on a loaded node: it runs while BTF is
+    // parsed, and open() returns only once it is done. A first event that waited for it instead would be read
+    // seconds after its drop, and so would the witnesses joined to it (--rule-trace, --nflog-group).
+    std::future<std::optional<KernelSymbolizer>> kallsyms;
+    if (options.symbolize) {
+        kallsyms = std::async(std::launch::async,
+                              [] { return KernelSymbolizer::from_kallsyms("/proc/kallsyms", nullptr); });
+    }
+    // Every return below waits for it (a future of std::async joins its thread when destroyed).
     std::unique_ptr<btf, BtfDeleter> vmlinux;
     {
         LibbpfLogCapture log(debug_sink_of(options));
@@ -765,11 +770,14 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
     // same (measured on 6.18: nfqnl_reinject, in the listener's sendto; older kernels: nf_reinject). Without
     // kallsyms addresses those drops stay filtered out with the other NOT_SPECIFIED ones.
     const auto& kept = impl->selection.names;
+    if (kallsyms.valid()) {
+        impl->symbolizer = kallsyms.get();
+    }
     if (!impl->selection.all && std::find(kept.begin(), kept.end(), "NETFILTER_DROP") != kept.end()) {
-        impl->queue_fns = find_function_ranges(
-            "/proc/kallsyms",
-            {"nfqnl_reinject", "nf_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch", "nf_queue"},
-            nullptr);
+        const std::vector<std::string_view> queue_fns = {"nfqnl_reinject", "nf_reinject", "nfqnl_recv_verdict",
+                                                         "nfqnl_recv_verdict_batch", "nf_queue"};
+        impl->queue_fns = impl->symbolizer ? impl->symbolizer->function_ranges(queue_fns)
+                                           : find_function_ranges("/proc/kallsyms", queue_fns, nullptr);
     }
     impl->features.hz = detect_kernel_hz().value_or(0);
     impl->ns_per_tick = impl->features.hz ? 1'000'000'000ULL / impl->features.hz : 0;
@@ -823,10 +831,6 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
     }
 
     impl->netns_inum = own_netns_inum();
-    if (options.symbolize) {
-        impl->symbolizer_loading = std::async(
-            std::launch::async, [] { return KernelSymbolizer::from_kallsyms("/proc/kallsyms", nullptr); });
-    }
     return std::unique_ptr<DropCapture>(new DropCapture(std::move(impl)));
 }
 

@@ -116,31 +116,25 @@ std::optional<KernelSymbolizer> KernelSymbolizer::from_kallsyms(const std::strin
 
 std::vector<TextRange> find_function_ranges(const std::string& path, const std::vector<std::string_view>& names,
                                             std::string* error) {
+    const auto sym = KernelSymbolizer::from_kallsyms(path, error);
+    return sym ? sym->function_ranges(names) : std::vector<TextRange>{};
+}
+
+std::vector<TextRange> KernelSymbolizer::function_ranges(const std::vector<std::string_view>& names) const {
     std::vector<TextRange> found;
-    const auto text = read_kallsyms(path, error);
-    if (!text) {
-        return found;
-    }
-    std::vector<uint64_t> starts;  // every text symbol: a function ends where the next one starts
-    starts.reserve(1 << 17);
-    const bool any = for_each_text_symbol(*text, [&](uint64_t addr, std::string_view name) {
-        starts.push_back(addr);
-        if (std::find(names.begin(), names.end(), base_symbol_name(name)) != names.end()) {
-            found.push_back({std::string(name), addr, 0});
+    for (size_t i = 0; i < entries_.size(); ++i) {
+        const std::string_view name = std::string_view(names_).substr(entries_[i].name_off, entries_[i].name_len);
+        if (std::find(names.begin(), names.end(), base_symbol_name(name)) == names.end()) {
+            continue;
         }
-    });
-    if (!any) {
-        if (error) {
-            *error = no_addresses(path);
+        // Every text symbol ends the one before it (aliases share an address: the next higher one does).
+        const auto next = std::upper_bound(entries_.begin() + static_cast<ptrdiff_t>(i), entries_.end(),
+                                           entries_[i].addr, [](uint64_t a, const Entry& e) { return a < e.addr; });
+        if (next != entries_.end()) {
+            found.push_back({std::string(name), entries_[i].addr,
+                             std::min<uint64_t>(next->addr - entries_[i].addr, kMaxFunctionSize)});
         }
-        return {};
     }
-    std::sort(starts.begin(), starts.end());
-    for (auto& r : found) {
-        const auto next = std::upper_bound(starts.begin(), starts.end(), r.start);
-        r.len = next == starts.end() ? 0 : std::min<uint64_t>(*next - r.start, kMaxFunctionSize);
-    }
-    std::erase_if(found, [](const TextRange& r) { return r.len == 0; });
     return found;
 }
 

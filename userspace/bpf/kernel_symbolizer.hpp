@@ -14,6 +14,13 @@ struct KernelSymbol {
     std::string name;
 };
 
+// A function's text: from its symbol to the next text symbol.
+struct TextRange {
+    std::string name;  // as listed (a compiler clone keeps its suffix)
+    uint64_t start = 0;
+    uint64_t len = 0;
+};
+
 class KernelSymbolizer {
   public:
     struct Resolved {
@@ -29,6 +36,8 @@ class KernelSymbolizer {
     static std::optional<KernelSymbolizer> from_kallsyms(const std::string& path, std::string* error);
 
     std::optional<Resolved> resolve(uint64_t addr) const;
+    // The functions named in `names`, their compiler clones included: from each one's symbol to the next.
+    std::vector<TextRange> function_ranges(const std::vector<std::string_view>& names) const;
     // "nf_hook_slow+0x9e", or "0xffffffff81f81cee" when unknown.
     std::string describe(uint64_t addr) const;
     size_t size() const { return entries_.size(); }
@@ -46,15 +55,8 @@ class KernelSymbolizer {
     std::string names_;           // all names, back to back
 };
 
-// A function's text: from its symbol to the next text symbol.
-struct TextRange {
-    std::string name;  // as listed (a compiler clone keeps its suffix)
-    uint64_t start = 0;
-    uint64_t len = 0;
-};
-
 // The functions of /proc/kallsyms (or `path`) named in `names`, their compiler clones included; empty with
-// *error set when the file cannot be read or hides its addresses. One read of the file (~40 ms), no table kept.
+// *error set when the file cannot be read or hides its addresses.
 std::vector<TextRange> find_function_ranges(const std::string& path, const std::vector<std::string_view>& names,
                                             std::string* error);
 

@@ -58,6 +58,30 @@ int netlink_request(mnl_socket* socket, nlmsghdr* request, const std::function<v
     }
 }
 
+void MulticastReader::drain(int fd, const Handler& on_message, uint64_t& overruns) {
+    for (;;) {
+        // Taken before the read: a message that arrives while recv() finds the socket empty was sent after it.
+        const uint64_t before = monotonic_ns();
+        const ssize_t n = recv(fd, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == ENOBUFS) {  // the kernel dropped messages: some records are missing
+                ++overruns;
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) empty_at_ns_ = before;
+            return;
+        }
+        if (n == 0) return;
+        const SentWithin sent{empty_at_ns_, monotonic_ns()};
+        int len = static_cast<int>(n);
+        for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer_.data()); mnl_nlmsg_ok(nlh, len);
+             nlh = mnl_nlmsg_next(nlh, &len)) {
+            on_message(nlh, sent);
+        }
+    }
+}
+
 void set_receive_buffer(int fd, int bytes) {
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0) return;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));

@@ -1,8 +1,12 @@
-// Request/acknowledgement exchanges on a netlink socket, shared by the nftables and NFLOG code.
+// Request/acknowledgement exchanges on a netlink socket, and the reading of multicast records, shared by the
+// nftables and NFLOG code.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <vector>
+
+#include "netfilter/packet_tuple.hpp"
 
 struct mnl_socket;
 struct nlmsghdr;
@@ -18,5 +22,23 @@ int netlink_request(mnl_socket* socket, nlmsghdr* request, const std::function<v
 
 // Sets the socket's receive buffer, beyond net.core.rmem_max when the process may (SO_RCVBUFFORCE).
 void set_receive_buffer(int fd, int bytes);
+
+// Reads the records the kernel multicasts to a socket (trace messages, NFLOG records) and tells, for each, when it
+// was sent as far as a reader can know (SentWithin): after the last read that found the socket empty, before the
+// read that returned it. Joined to a drop's kernel time, that holds however late the reader comes.
+class MulticastReader {
+public:
+    using Handler = std::function<void(const nlmsghdr*, SentWithin)>;
+
+    // Call before subscribing: nothing read later was sent before this.
+    void start() { empty_at_ns_ = monotonic_ns(); }
+    // Reads every queued message without blocking, handing each to `on_message`; counts the kernel's drops of
+    // messages for a full socket buffer (ENOBUFS) in `overruns`.
+    void drain(int fd, const Handler& on_message, uint64_t& overruns);
+
+private:
+    std::vector<char> buffer_ = std::vector<char>(256 * 1024);
+    uint64_t empty_at_ns_ = 0;
+};
 
 }  // namespace npt::netfilter

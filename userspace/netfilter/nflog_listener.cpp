@@ -1,6 +1,7 @@
 #include "netfilter/nflog_listener.hpp"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -26,6 +27,9 @@ constexpr uint32_t kQueueThreshold = 1;    // one record per message: no batchin
 constexpr int kReceiveBuffer = 4 * 1024 * 1024;
 constexpr uint64_t kRecordMaxAge = 30'000'000'000ull;
 constexpr size_t kRecordMaxTuples = 8192;
+// How far a record's timestamp may lie outside the span it was read in: the packet's receive time comes before the
+// log call, and the record waits up to the flush timeout in the kernel.
+constexpr uint64_t kTimestampSlack = 100'000'000;
 
 // Before 3.17 the kernel sent NFLOG records only to the logger bound to the protocol family (PF_BIND);
 // since then loggers are found by type and PF_BIND would change the family's default logger for the whole
@@ -67,6 +71,15 @@ bool parse_nflog_packet(const nlmsghdr* nlh, NflogRecord& record, std::optional<
     };
     record.indev = u32(NFULA_IFINDEX_INDEV);
     record.outdev = u32(NFULA_IFINDEX_OUTDEV);
+    const nlattr* stamp = tb[NFULA_TIMESTAMP];
+    if (stamp != nullptr && mnl_attr_get_payload_len(stamp) >= sizeof(nfulnl_msg_packet_timestamp)) {
+        nfulnl_msg_packet_timestamp ts{};
+        std::memcpy(&ts, mnl_attr_get_payload(stamp), sizeof(ts));
+        const uint64_t sec = be64toh(ts.sec), usec = be64toh(ts.usec);
+        if (usec < 1'000'000 && sec < UINT64_MAX / 1'000'000'000ull) {
+            record.realtime_ns = sec * 1'000'000'000ull + usec * 1000;
+        }
+    }
 
     tuple.reset();
     if (tb[NFULA_PAYLOAD] != nullptr) {
@@ -81,7 +94,7 @@ struct NflogListener::Impl {
     mnl_socket* sock = nullptr;
     bool bound = false;
     uint32_t seq = static_cast<uint32_t>(time(nullptr));
-    std::vector<char> buffer = std::vector<char>(256 * 1024);
+    MulticastReader reader;
     Stats stats;
     RecentPackets<NflogRecord> records{kRecordMaxAge, kRecordMaxTuples};
 
@@ -125,6 +138,7 @@ struct NflogListener::Impl {
 
     Result<bool> bind(bool* busy) {
         const std::string what = "--nflog-group " + std::to_string(group);
+        reader.start();
         sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (sock == nullptr) {
             if (errno == EPROTONOSUPPORT) return Error{what + ": nfnetlink is not available (modprobe nfnetlink_log)"};
@@ -175,7 +189,10 @@ struct NflogListener::Impl {
         return true;
     }
 
-    void handle_message(const nlmsghdr* nlh, uint64_t now) {
+    // A record's own timestamp, where the kernel gave one, places it more closely than the span it was read in;
+    // taken to the monotonic clock with the offset between the two clocks now (a clock step between the packet and
+    // now would move it: one outside the span is not trusted).
+    void handle_message(const nlmsghdr* nlh, SentWithin sent, int64_t realtime_minus_monotonic) {
         NflogRecord record;
         std::optional<PacketTuple> tuple;
         if (!parse_nflog_packet(nlh, record, tuple)) return;
@@ -184,34 +201,28 @@ struct NflogListener::Impl {
             ++stats.unparsed;
             return;
         }
-        records.add(*tuple, now, std::move(record));
+        if (record.realtime_ns != 0) {
+            const auto at =
+                static_cast<uint64_t>(static_cast<int64_t>(record.realtime_ns) - realtime_minus_monotonic);
+            if (at + kTimestampSlack >= sent.after_ns && at <= sent.before_ns + kTimestampSlack) {
+                sent = SentWithin::at(at);
+            }
+        }
+        records.add(*tuple, sent, std::move(record));
     }
 
     size_t drain() {
-        size_t read = 0;
-        const int fd = mnl_socket_get_fd(sock);
-        for (;;) {
-            const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == ENOBUFS) {  // the kernel dropped records
-                    ++stats.overruns;
-                    continue;
-                }
-                break;
-            }
-            if (n == 0) break;
-            const uint64_t now = monotonic_ns();
-            const uint64_t before = stats.records;
-            int len = static_cast<int>(n);
-            for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(nlh, len);
-                 nlh = mnl_nlmsg_next(nlh, &len)) {
-                handle_message(nlh, now);
-            }
-            read += stats.records - before;
-        }
+        const uint64_t before = stats.records;
+        timespec real{}, mono{};
+        clock_gettime(CLOCK_REALTIME, &real);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        const int64_t offset =
+            (static_cast<int64_t>(real.tv_sec) - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
+        reader.drain(
+            mnl_socket_get_fd(sock),
+            [&](const nlmsghdr* nlh, SentWithin sent) { handle_message(nlh, sent, offset); }, stats.overruns);
         records.expire(monotonic_ns());
-        return read;
+        return stats.records - before;
     }
 };
 

@@ -21,6 +21,10 @@ struct NflogRecord {
     std::string prefix;  // the rule's --nflog-prefix / `log prefix` ("" when none)
     uint32_t indev = 0;
     uint32_t outdev = 0;
+    // NFULA_TIMESTAMP, CLOCK_REALTIME ns, microsecond resolution: the packet's receive time, or the time it was
+    // logged. 0 when the kernel sent none (output and postrouting hooks; older kernels also leave it out for
+    // packets that have no receive timestamp).
+    uint64_t realtime_ns = 0;
 };
 
 // Parses one nfnetlink_log message. False when it is not an NFULNL_MSG_PACKET record (or its attributes do

@@ -270,7 +270,7 @@ struct RuleTracer::Impl {
     MnlSocket trace;  // NFNLGRP_NFTRACE subscription
     MnlSocket query;  // NFT_MSG_GETRULE requests
     uint32_t seq = static_cast<uint32_t>(time(nullptr));
-    std::vector<char> buffer = std::vector<char>(256 * 1024);
+    MulticastReader reader;
     Stats stats;
 
     struct CachedComment {
@@ -412,6 +412,7 @@ struct RuleTracer::Impl {
 
     Result<bool> subscribe() {
         if (int err = open_netfilter_socket(trace, true); err != 0) return Error{socket_error(err)};
+        reader.start();
         int group = NFNLGRP_NFTRACE;
         if (mnl_socket_setsockopt(trace.sock, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0) {
             const int err = errno;
@@ -467,7 +468,9 @@ struct RuleTracer::Impl {
         return comment;
     }
 
-    size_t handle_message(const nlmsghdr* nlh) {
+    // Trace messages carry no time: the verdict is recorded with the span its message was sent in (the kernel sends
+    // it before it frees the packet, so the drop's own time falls in or just after that span).
+    size_t handle_message(const nlmsghdr* nlh, SentWithin sent) {
         if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES || NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_TRACE) {
             return 0;
         }
@@ -477,31 +480,17 @@ struct RuleTracer::Impl {
         if (event->family == NFPROTO_INET && event->table == table) return 0;  // our own nftrace rules
         auto done = assembler.add(*event);
         if (!done) return 0;
-        drops.add(done->first, monotonic_ns(), std::move(done->second));
+        drops.add(done->first, sent, std::move(done->second));
         ++stats.drops;
         return 1;
     }
 
     size_t drain() {
         size_t completed = 0;
-        const int fd = mnl_socket_get_fd(trace.sock);
-        for (;;) {
-            const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == ENOBUFS) {  // the kernel dropped messages: some traces stay incomplete
-                    ++stats.overruns;
-                    continue;
-                }
-                break;  // EAGAIN: all read
-            }
-            if (n == 0) break;
-            int len = static_cast<int>(n);
-            for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer.data()); mnl_nlmsg_ok(nlh, len);
-                 nlh = mnl_nlmsg_next(nlh, &len)) {
-                completed += handle_message(nlh);
-            }
-        }
+        // Overruns: the kernel dropped messages, some traces stay incomplete.
+        reader.drain(
+            mnl_socket_get_fd(trace.sock),
+            [&](const nlmsghdr* nlh, SentWithin sent) { completed += handle_message(nlh, sent); }, stats.overruns);
         drops.expire(monotonic_ns());
         return completed;
     }

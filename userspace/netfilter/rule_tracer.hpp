@@ -72,7 +72,9 @@ public:
     int fd() const;  // readable when trace messages wait
     // Reads every queued message without blocking; returns how many drop verdicts were completed.
     size_t drain();
-    // The drop verdict of the packet with this tuple recorded nearest `at_ns` (monotonic_ns clock).
+    // The drop verdict of the packet with this tuple whose trace was sent nearest `at_ns`, the drop's kernel time
+    // (CLOCK_MONOTONIC, as bpf_ktime_get_ns stamps it), at most `window_ns` away (SentWithin: not the time the
+    // trace was read, which a slow reader puts seconds after the drop).
     const TracedDrop* find(const PacketTuple& tuple, uint64_t at_ns, uint64_t window_ns = 2'000'000'000) const;
 
     const std::string& table_name() const;
