@@ -38,7 +38,7 @@ npt::DropRule rule(const std::string& chain, std::optional<std::string> comment,
     r.comment = std::move(comment);
     r.via = "nftrace";
     r.path = std::move(path);
-    r.jump_comments = std::move(jumps);
+    for (auto& j : jumps) r.jump_comments.push_back(j.empty() ? std::vector<std::string>{} : std::vector{j});
     npt::attribute_drop_rule(r, s);
     return r;
 }

@@ -117,6 +117,9 @@ Json rule_json(const DropRule& rule) {
                   {"cni", opt(rule.cni)},
                   {"policy", opt(rule.policy)},
                   {"via", rule.via}};
+    // Every comment as read, where the one shown is not the whole story.
+    if (rule.comments.size() > 1 || (rule.comments.size() == 1 && rule.comment != rule.comments.front()))
+        j["comments"] = rule.comments;
     if (rule.family) j["family"] = *rule.family;
     if (rule.chain_policy) j["chain_policy"] = true;
     if (!rule.path.empty()) j["path"] = rule.path;
@@ -170,6 +173,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     r.policy_kind.reset();
     r.policy_in_state = false;
     r.evaluated_policies.clear();
+    if (!r.comments.empty()) r.comment = r.comments.front();
 
     const cni::NamingContext naming(state);  // the state's reverse maps, fetched once for this rule
     const auto starts = [&](std::string_view prefix) { return r.chain.starts_with(prefix); };
@@ -214,7 +218,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     }
     std::vector<cni::KubeRouterComment> jumps;
     if (r.cni != "calico") {
-        for (const auto& c : r.jump_comments) jumps.push_back(cni::parse_kube_router_comment(c));
+        for (const auto& c : r.jump_comments) jumps.push_back(cni::parse_kube_router_comment(c.empty() ? "" : c.front()));
         // The jump into the pod's firewall chain says which direction the packet was taken there for (the
         // REJECT rule says "destined for" in both).
         for (size_t i = jumps.size(); i-- > 0;) {
@@ -286,7 +290,8 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
             continue;
         }
         if (i < r.returned_comments.size()) {
-            const auto k = cni::parse_kube_router_comment(r.returned_comments[i]);
+            const auto k = cni::parse_kube_router_comment(
+                r.returned_comments[i].empty() ? "" : r.returned_comments[i].front());
             if (k.jump_to_policy) evaluated(cni::resolve_policy_name(k.policy, pod_ns, naming).value_or(k.policy));
         }
     }

@@ -27,7 +27,9 @@ struct DropRule {
     std::string table;                    // "" when unknown (JSON null)
     std::string chain;                    // "" when unknown (JSON null)
     std::optional<uint64_t> handle;       // nftables rule handle
-    std::optional<std::string> comment;
+    std::optional<std::string> comment;   // the first of `comments`; as given when `comments` is empty
+    std::vector<std::string> comments;    // every comment of the rule as read, in rule order (native, then
+                                          // iptables-nft's -m comment matches)
     std::optional<std::string> cni;       // "kube-router", "calico": from the chain's naming convention
     std::optional<std::string> policy;    // the policy the CNI's naming names: "ns/name", or a Calico global
                                           // policy's name ("default.deny-all") with policy_kind saying so
@@ -35,11 +37,11 @@ struct DropRule {
     std::optional<std::string> family;    // nftables family of the table: "ip", "ip6", "inet", "bridge"
     bool chain_policy = false;            // the base chain's policy dropped it (no rule)
     std::vector<std::string> path;        // chains traversed, entry first (nftrace)
-    std::vector<std::string> jump_comments;  // comments of the jump/goto rules that led into each chain of
-                                             // `path`, same order ("" where none); not rendered
+    std::vector<std::vector<std::string>> jump_comments;  // comments of the jump/goto rules that led into each
+                                                          // chain of `path`, same order; not rendered
     std::vector<std::string> returned_from;      // chains entered and left again before the drop, in the order
                                                  // they returned (a policy chain that did not accept)
-    std::vector<std::string> returned_comments;  // comments of the rules that jumped into them, same order
+    std::vector<std::vector<std::string>> returned_comments;  // of the rules that jumped into them, same order
     std::optional<std::string> pod;       // "ns/name": the pod whose firewall chain dropped it
     std::optional<std::string> direction; // "ingress" | "egress": which of the pod's directions that chain is
     std::optional<std::string> policy_kind;  // "NetworkPolicy" (Kubernetes), "GlobalNetworkPolicy",
@@ -60,8 +62,9 @@ class ClusterState;
 // for the reverse maps, built once per state and cached (thread-safe; see output/cni_naming.hpp).
 DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
                         std::optional<std::string> comment, const ClusterState* state = nullptr);
-// Fills the derived fields (cni, policy, pod, ...) of a rule whose raw fields are set (table, chain, handle,
-// comment, path, jump_comments, nflog_prefix), replacing earlier ones: call it again when more is learnt.
+// Fills the derived fields (comment, cni, policy, pod, ...) of a rule whose raw fields are set (table, chain,
+// handle, comments or else comment, path, jump_comments, nflog_prefix), replacing earlier ones: call it again
+// when more is learnt.
 void attribute_drop_rule(DropRule& rule, const ClusterState* state);
 
 struct DropRecord {
