@@ -372,6 +372,8 @@ class Atom:
     peer: str | None  # an address or CIDR; None: any peer
     protocol: str | None  # "tcp", "udp", "sctp"; None: any protocol (and port)
     port: int | None
+    peer_kind: str = "any"  # what the rule named: "pods" (selectors), "cidr" (ipBlock), "any" (no peers)
+    named_port: bool = False  # the port was a name, resolved on the destination pod
 
 
 @dataclass
@@ -470,6 +472,8 @@ def compile_policies(cluster: Cluster) -> dict:
                                 if number == -1:
                                     continue
                             proto = protocol.lower() if protocol else None
+                            kind = "pods" if peer_pod is not None else "cidr" if cidr is not None else "any"
+                            named = bool(port) and isinstance(port.get("port"), str)
                             for family in (4, 6):
                                 if peer_pod is not None:
                                     peer_ip = peer_pod.ip(family)
@@ -480,7 +484,7 @@ def compile_policies(cluster: Cluster) -> dict:
                                     peer_ip = str(net)
                                 else:
                                     peer_ip = None
-                                compiled.atoms[family].append(Atom(peer_ip, proto, number))
+                                compiled.atoms[family].append(Atom(peer_ip, proto, number, kind, named))
                     side.rules.append(compiled)
     return out
 

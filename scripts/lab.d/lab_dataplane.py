@@ -25,14 +25,16 @@ CALICO_GW6 = "fe80::ecee:eeff:feee:eeee"  # the EUI-64 link-local address of ee:
 TC_BLOCK = 1
 
 DATAPLANES = {
-    "kube-router": "iptables (nf_tables backend) chains as kube-router programs them: REJECT for isolated pods",
+    "kube-router": "kube-router's iptables rules (nf_tables backend), v1.6 and v2.0-v2.11 (@VERSION, default 2.11): "
+                   "KUBE-POD-FW- chains, REJECT",
     "kube-router-legacy": "the same rules through iptables-legacy (x_tables)",
     "calico": "Calico's iptables endpoint chains (cali-fw-/cali-tw-) and policy chains (cali-pi-/cali-po-), DROP",
     "nftables": "a plain nftables table: per-pod ingress/egress chains ending in drop",
     "tc": "an eBPF program at tc ingress of every pod veth (eBPF-CNI-style), TC_ACT_SHOT",
     "pod": "nftables inside each pod: egress in the sender's OUTPUT, ingress in the receiver's INPUT",
     "kube-network-policies": "kube-network-policies' nftables table queueing packets to NFQUEUE 100 and its verdict "
-                             "agent (NetworkPolicy and ClusterNetworkPolicy tiers decided in userspace), NF_DROP",
+                             "agent (NetworkPolicy and ClusterNetworkPolicy tiers decided in userspace), NF_DROP; "
+                             "v1.1 (@1.1)",
 }
 
 
@@ -178,9 +180,17 @@ def _ipt_match(atom, family: int, peer_flag: str) -> str:
 class Dataplane:
     name = ""
     cluster_policies = False  # whether it enforces ClusterNetworkPolicies (and its state carries them)
+    versions: list = []  # the CNI versions it renders (--dataplane NAME@VERSION), oldest first
+    default_version = ""
 
-    def __init__(self, c: Cluster, compiled: dict, run_dir: str):
+    def __init__(self, c: Cluster, compiled: dict, run_dir: str, version: str = ""):
         self.c, self.compiled, self.run_dir = c, compiled, run_dir
+        self.version = version or self.default_version
+
+    @classmethod
+    def cluster_args(cls, version: str) -> dict:
+        """How the cluster's state carries the policy API's objects for this version (lab_cluster.Cluster)."""
+        return {"cluster_policies": cls.cluster_policies}
 
     def apply(self):
         raise NotImplementedError
@@ -227,94 +237,6 @@ class IptablesDataplane(Dataplane):
         cmd += ["-s", src.ip(family), "-d", dst.ip(family), "-p", proto, "-m", proto, "--dport", str(port),
                 "-m", "comment", "--comment", comment, "-j", target]
         run(in_ns(self.c.node, *cmd))
-
-
-class KubeRouter(IptablesDataplane):
-    name = "kube-router"
-
-    def pod_chain(self, pod) -> str:
-        return "KUBE-POD-FW-" + _b32(pod.namespace + pod.name + "lab-sync")
-
-    def policy_chain(self, ident: str) -> str:
-        return "KUBE-NWPLCY-" + _b32(ident + "lab-sync")
-
-    def stale_spec(self, src):
-        return ("KUBE-ROUTER-FORWARD", "REJECT",
-                f"rule to REJECT traffic from POD name:{src.name} namespace:{src.namespace} (policy sync pending)")
-
-    def filter_rules(self, family: int) -> list:
-        chains, rules = ["KUBE-ROUTER-FORWARD", "KUBE-ROUTER-INPUT"], []
-        rules.append('-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD')
-        # Traffic from a pod to an address of the node (the control plane behind default/kubernetes) meets the pod's
-        # egress policy in INPUT, after kube-proxy's DNAT.
-        rules.append('-A INPUT -m comment --comment "kube-router netpol - 4IA2OSFRMVNDXBVV" -j KUBE-ROUTER-INPUT')
-        policy_rules = {}  # policy chain -> rules
-        nflog = os.environ.get("NPT_LAB_NFLOG") in ("1", "k3s")
-        nflog_k3s = os.environ.get("NPT_LAB_NFLOG") == "k3s"
-        for cp in self.compiled.values():
-            p = cp.pod
-            if not (cp.ingress.isolated or cp.egress.isolated):
-                continue
-            ip = p.ip(family)
-            fw = self.pod_chain(p)
-            chains.append(fw)
-            if cp.ingress.isolated:
-                rules.append(f'-A KUBE-ROUTER-FORWARD -d {ip} -m comment --comment "rule to jump traffic destined to '
-                             f'POD name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
-            if cp.egress.isolated:
-                rules.append(f'-A KUBE-ROUTER-FORWARD -s {ip} -m comment --comment "rule to jump traffic from POD '
-                             f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
-                rules.append(f'-A KUBE-ROUTER-INPUT -s {ip} -m comment --comment "rule to jump traffic from POD '
-                             f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
-            rules.append(f'-A {fw} -m comment --comment "rule for stateful firewall for pod" '
-                         f'-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
-            rules.append(f'-A {fw} -m comment --comment "rule to drop invalid state for pod" '
-                         f'-m conntrack --ctstate INVALID -j DROP')
-            if family == 6:  # bridged neighbour discovery crosses FORWARD too (br_netfilter)
-                for t in ("neighbour-solicitation", "neighbour-advertisement"):
-                    rules.append(f'-A {fw} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment "rule to '
-                                 f'allow ICMPv6 neighbour discovery for pod" -j ACCEPT')
-            for direction, flag, peer_flag in (("ingress", "-d", "-s"), ("egress", "-s", "-d")):
-                side = cp.side(direction)
-                for ident in side.policies:
-                    pc = self.policy_chain(ident)
-                    rules.append(f'-A {fw} {flag} {ip} -m comment --comment "run through nw policy {ident}" -j {pc}')
-                    body = policy_rules.setdefault(pc, [])
-                    pol_ns, pol_name = ident.split("/")
-                    what = "from source pods to dest pods" if direction == "ingress" else "from selected pods to"
-                    for rule in side.rules:
-                        if rule.policy != ident:
-                            continue
-                        for atom in rule.atoms[family]:
-                            match = _ipt_match(atom, family, peer_flag)
-                            body.append(f'-A {pc} {flag} {ip} {match} -m comment --comment "rule to ACCEPT traffic '
-                                        f'{what} selected by policy name: {pol_name} namespace {pol_ns}" '
-                                        f'-j MARK --set-xmark 0x10000/0x10000')
-                            body.append(f'-A {pc} {flag} {ip} {match} -m mark --mark 0x10000/0x10000 -j RETURN')
-            who = f"POD name:{p.name} namespace:{p.namespace}"
-            if nflog:
-                # k3s's kube-router names a policy of the pod in the log prefix; upstream logs without one.
-                prefix = ""
-                if nflog_k3s:
-                    named = (cp.ingress.policies if cp.ingress.isolated else []) + list(cp.egress.policies)
-                    prefix = f' --nflog-prefix "DROP by policy {named[0]}"' if named else ""
-                rules.append(f'-A {fw} -m comment --comment "rule to log dropped traffic {who}" -m mark ! --mark '
-                             f'0x10000/0x10000 -m limit --limit 10/minute --limit-burst 10 -j NFLOG --nflog-group 100'
-                             f'{prefix}')
-            rules.append(f'-A {fw} -m comment --comment "rule to REJECT traffic destined for {who}" '
-                         f'-m mark ! --mark 0x10000/0x10000 -j REJECT')
-            rules.append(f'-A {fw} -j MARK --set-xmark 0x0/0x10000')
-            rules.append(f'-A {fw} -m comment --comment "set mark to ACCEPT traffic that comply to network policies" '
-                         f'-j MARK --set-xmark 0x20000/0x20000')
-        for pc, body in policy_rules.items():
-            chains.append(pc)
-            rules += body
-        return ["*filter"] + [f":{ch} - [0:0]" for ch in dict.fromkeys(chains)] + rules + ["COMMIT"]
-
-
-class KubeRouterLegacy(KubeRouter):
-    name = "kube-router-legacy"
-    legacy = True
 
 
 class Calico(IptablesDataplane):
@@ -742,6 +664,8 @@ class KubeNetworkPolicies(Dataplane):
     packet against the client's ingress and dropped."""
     name = "kube-network-policies"
     cluster_policies = True
+    versions = ["1.1"]
+    default_version = "1.1"
     table = "kube-network-policies"
 
     def agent_path(self, what: str) -> str:
@@ -890,11 +814,24 @@ class KubeNetworkPolicies(Dataplane):
                     "port": port})
 
 
-FLAVOURS = {cls.name: cls for cls in (KubeRouter, KubeRouterLegacy, Calico, Nftables, TcBpf, PodNftables,
-                                      KubeNetworkPolicies)}
+import lab_kube_router  # noqa: E402  (it builds on the classes above)
+
+FLAVOURS = {cls.name: cls for cls in (lab_kube_router.KubeRouter, lab_kube_router.KubeRouterLegacy, Calico,
+                                      Nftables, TcBpf, PodNftables, KubeNetworkPolicies)}
+
+
+def flavour(name: str) -> tuple:
+    """(class, version) of "NAME" or "NAME@VERSION"; ValueError for one the lab does not render."""
+    base, _, version = name.partition("@")
+    cls = FLAVOURS.get(base)
+    if cls is None:
+        raise ValueError(f"unknown dataplane {base!r} (one of: {', '.join(FLAVOURS)})")
+    if version and version not in cls.versions:
+        known = ", ".join(cls.versions) if cls.versions else "none"
+        raise ValueError(f"dataplane {base} has no version {version!r} (versions: {known})")
+    return cls, version or cls.default_version
 
 
 def make(name: str, c: Cluster, run_dir: str) -> Dataplane:
-    if name not in FLAVOURS:
-        raise ValueError(f"unknown dataplane {name!r} (one of: {', '.join(FLAVOURS)})")
-    return FLAVOURS[name](c, c.compile(), run_dir)
+    cls, version = flavour(name)
+    return cls(c, c.compile(), run_dir, version)
