@@ -28,7 +28,9 @@ DATAPLANES = {
     "kube-router": "kube-router's iptables rules (nf_tables backend), v1.6 and v2.0-v2.11 (@VERSION, default 2.11): "
                    "KUBE-POD-FW- chains, REJECT",
     "kube-router-legacy": "the same rules through iptables-legacy (x_tables)",
-    "calico": "Calico's iptables endpoint chains (cali-fw-/cali-tw-) and policy chains (cali-pi-/cali-po-), DROP",
+    "calico": "Calico's iptables dataplane, v3.26-v3.32 (@VERSION, default 3.32): endpoint chains cali-fw-/cali-tw-, "
+              "tiers, policy chains cali-pi-/cali-po-, DROP",
+    "calico-nft": "Calico's nftables dataplane, v3.29-v3.32 (@VERSION, default 3.32): tables ip/ip6 calico",
     "nftables": "a plain nftables table: per-pod ingress/egress chains ending in drop",
     "tc": "an eBPF program at tc ingress of every pod veth (eBPF-CNI-style), TC_ACT_SHOT",
     "pod": "nftables inside each pod: egress in the sender's OUTPUT, ingress in the receiver's INPUT",
@@ -237,114 +239,6 @@ class IptablesDataplane(Dataplane):
         cmd += ["-s", src.ip(family), "-d", dst.ip(family), "-p", proto, "-m", proto, "--dport", str(port),
                 "-m", "comment", "--comment", comment, "-j", target]
         run(in_ns(self.c.node, *cmd))
-
-
-class Calico(IptablesDataplane):
-    name = "calico"
-
-    def endpoint(self, pod) -> str:
-        return host_veth(pod)
-
-    def policy_chain(self, ident: str, direction: str) -> str:
-        ns, name = ident.split("/")
-        chain = f"cali-p{'i' if direction == 'ingress' else 'o'}-{ns}/knp.default.{name}"
-        if len(chain) > 28:
-            chain = chain[:8] + "_" + _b64(f"{ns}/knp.default.{name}", 19)
-        return chain
-
-    def cali_id(self, *parts) -> str:
-        return "cali:" + _b64("|".join(parts), 16)
-
-    def stale_spec(self, src):
-        return ("cali-FORWARD", "DROP", f"cali:stale-{self.endpoint(src)} policy sync pending")
-
-    def endpoint_chain(self, chain: str, cp: CompiledPod, direction: str, family: int) -> list:
-        p, side = cp.pod, cp.side(direction)
-        r = [f'-A {chain} -m comment --comment "{self.cali_id(chain, "ct")}" -m conntrack --ctstate '
-             f'RELATED,ESTABLISHED -j ACCEPT',
-             f'-A {chain} -m comment --comment "{self.cali_id(chain, "inv")}" -m conntrack --ctstate INVALID -j DROP',
-             f'-A {chain} -m comment --comment "{self.cali_id(chain, "clr")}" -j MARK --set-xmark 0x0/0x10000']
-        if family == 6:
-            r += [f'-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment '
-                  f'"{self.cali_id(chain, str(t))}" -j ACCEPT' for t in (130, 131, 132, 133, 135, 136)]
-        if side.isolated:
-            r.append(f'-A {chain} -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000')
-            for ident in side.policies:
-                r.append(f'-A {chain} -m mark --mark 0x0/0x20000 -j {self.policy_chain(ident, direction)}')
-                r.append(f'-A {chain} -m mark --mark 0x10000/0x10000 -m comment --comment "Return if policy '
-                         f'accepted" -j RETURN')
-            r.append(f'-A {chain} -m mark --mark 0x0/0x20000 -m comment --comment "End of tier default. Drop if no '
-                     f'policies passed packet" -j DROP')
-        r.append(f'-A {chain} -j cali-pri-kns.{p.namespace}')
-        r.append(f'-A {chain} -m mark --mark 0x10000/0x10000 -m comment --comment "Return if profile accepted" '
-                 f'-j RETURN')
-        r.append(f'-A {chain} -m comment --comment "Drop if no profiles matched" -j DROP')
-        return r
-
-    def filter_rules(self, family: int) -> list:
-        chains = ["cali-FORWARD", "cali-from-wl-dispatch", "cali-to-wl-dispatch"]
-        rules = ['-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD',
-                 '-A cali-FORWARD -m comment --comment "cali:vjrMJCRpqwy5oRoX" -j MARK --set-xmark 0x0/0xe0000']
-        # Calico dispatches by interface; the lab's bridged pods share cni0, so they are dispatched by address.
-        rules.append('-A cali-FORWARD -i cali+ -m comment --comment "cali:9wCY5dCuNqrD7Z-J" -j cali-from-wl-dispatch')
-        for cp in self.compiled.values():
-            if cp.pod.attach == "bridge":
-                rules.append(f'-A cali-FORWARD -s {cp.pod.ip(family)} -j cali-fw-{self.endpoint(cp.pod)}')
-        rules.append('-A cali-FORWARD -o cali+ -m comment --comment "cali:PsTVoy5Zf3IeXzBv" -j cali-to-wl-dispatch')
-        for cp in self.compiled.values():
-            if cp.pod.attach == "bridge":
-                rules.append(f'-A cali-FORWARD -d {cp.pod.ip(family)} -j cali-tw-{self.endpoint(cp.pod)}')
-        rules.append('-A cali-FORWARD -m mark --mark 0x10000/0x10000 -m comment --comment "Policy explicitly accepted '
-                     'packet." -j ACCEPT')
-        body = []
-        for cp in self.compiled.values():
-            ep = self.endpoint(cp.pod)
-            fw, tw = f"cali-fw-{ep}", f"cali-tw-{ep}"
-            chains += [fw, tw]
-            if cp.pod.attach == "routed":
-                rules.append(f'-A cali-from-wl-dispatch -i {ep} -g {fw}')
-                rules.append(f'-A cali-to-wl-dispatch -o {ep} -g {tw}')
-            body += self.endpoint_chain(fw, cp, "egress", family) + self.endpoint_chain(tw, cp, "ingress", family)
-        rules.append('-A cali-from-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
-        # Workload to host (the control plane behind default/kubernetes is an address of the node): the workload's
-        # egress policy in INPUT, after kube-proxy's DNAT; bridged pods dispatched by address.
-        chains += ["cali-INPUT", "cali-wl-to-host"]
-        rules.append('-A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT')
-        rules.append('-A cali-INPUT -i cali+ -m comment --comment "cali:FewJpBykm9iJ-YNH" -g cali-wl-to-host')
-        rules.append('-A cali-INPUT -i cni0 -g cali-wl-to-host')
-        rules.append('-A cali-wl-to-host -i cali+ -m comment --comment "cali:Ee9Sbo10IpVujdIY" '
-                     '-j cali-from-wl-dispatch')
-        for cp in self.compiled.values():
-            if cp.pod.attach == "bridge":
-                rules.append(f'-A cali-wl-to-host -s {cp.pod.ip(family)} -j cali-fw-{self.endpoint(cp.pod)}')
-        rules.append('-A cali-wl-to-host -m comment --comment "Configured DefaultEndpointToHostAction" -j ACCEPT')
-        rules.append('-A cali-to-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
-        for ns in self.c.namespaces:
-            prof = f"cali-pri-kns.{ns}"
-            chains.append(prof)
-            body.append(f'-A {prof} -m comment --comment "{self.cali_id(prof)}" -j MARK --set-xmark 0x10000/0x10000')
-            body.append(f'-A {prof} -m mark --mark 0x10000/0x10000 -j RETURN')
-        seen = set()
-        for cp in self.compiled.values():
-            for direction, peer_flag in (("ingress", "-s"), ("egress", "-d")):
-                side = cp.side(direction)
-                for ident in side.policies:
-                    pc = self.policy_chain(ident, direction)
-                    if pc not in seen:
-                        seen.add(pc)
-                        chains.append(pc)
-                    for rule in side.rules:
-                        if rule.policy != ident:
-                            continue
-                        for atom in rule.atoms[family]:
-                            match = _ipt_match(atom, family, peer_flag)
-                            # Policy chains are shared by every endpoint the policy selects: the endpoint's own
-                            # address keeps one endpoint's rules from passing another's packets.
-                            own = ("-d" if direction == "ingress" else "-s") + f" {cp.pod.ip(family)}"
-                            body.append(f'-A {pc} {own} {match} -m comment --comment '
-                                        f'"{self.cali_id(pc, str(rule.index))}" -j MARK --set-xmark 0x10000/0x10000')
-                            body.append(f'-A {pc} {own} -m mark --mark 0x10000/0x10000 -j RETURN')
-        return ["*filter"] + [f":{ch} - [0:0]" for ch in dict.fromkeys(chains)] + rules + body + ["COMMIT"]
 
 
 def _nft_match(atom, family: int, peer_key: str) -> str:
@@ -814,10 +708,11 @@ class KubeNetworkPolicies(Dataplane):
                     "port": port})
 
 
-import lab_kube_router  # noqa: E402  (it builds on the classes above)
+import lab_calico  # noqa: E402  (they build on the classes above)
+import lab_kube_router  # noqa: E402
 
-FLAVOURS = {cls.name: cls for cls in (lab_kube_router.KubeRouter, lab_kube_router.KubeRouterLegacy, Calico,
-                                      Nftables, TcBpf, PodNftables, KubeNetworkPolicies)}
+FLAVOURS = {cls.name: cls for cls in (lab_kube_router.KubeRouter, lab_kube_router.KubeRouterLegacy,
+                                      *lab_calico.FLAVOURS, Nftables, TcBpf, PodNftables, KubeNetworkPolicies)}
 
 
 def flavour(name: str) -> tuple:

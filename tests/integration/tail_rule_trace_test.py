@@ -12,7 +12,7 @@ namespace) and traces the watched pods' packets from a table of its own.
    (SIGKILL), no table of the tool's is left.
 2. Calico (iptables-nft): drops are the "End of tier" rule of the pod's cali-tw-/cali-fw- chain: the pod (from the
    hashed interface name) and direction, and the Kubernetes policies whose hashed cali-pi-/cali-po- chains the packet
-   went through. A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
+   went through (and the cluster policies' of the Admin tier before them). A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
    policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
 3. kube-router through iptables-legacy: the drop has no rule, and the line says nftables tracing cannot see it.
 """
@@ -174,7 +174,8 @@ def calico_case():
                   f"{what}: pod {rule.get('pod')} {rule.get('direction')}, the chain is {pod}'s {direction}")
             check(m.group(2) == iface[pod] or m.group(2).startswith("veth"), f"{what}: interface of {pod}")
             check(rule["policy"] is None, f"{what}: End of tier names no policy: {rule['policy']}")
-            evaluated = rule.get("evaluated_policies", [])
+            # The NetworkPolicies (the Admin tier's cluster policies, named without a namespace, come before them).
+            evaluated = [p for p in rule.get("evaluated_policies", []) if "/" in p]
             check(sorted(evaluated) == line[direction]["policies"],
                   f"{what}: evaluated {rule.get('evaluated_policies')} vs {line[direction]['policies']}")
             check(line["verdict"] != "allowed", f"{what}: verdict {line['verdict']}")
