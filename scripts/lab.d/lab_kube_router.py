@@ -26,6 +26,16 @@ def _vkey(v: str) -> tuple:
     return tuple(int(x) for x in v.split("."))
 
 
+def pod_firewall_chain(namespace: str, pod: str, sync_version: str) -> str:
+    """podFirewallChainName (pod.go)."""
+    return "KUBE-POD-FW-" + _b32(namespace + pod + sync_version)
+
+
+def network_policy_chain(namespace: str, name: str, sync_version: str, family: str = "") -> str:
+    """networkPolicyChainName (policy.go): the family ("IPv4", "IPv6") is hashed too from v2.0."""
+    return "KUBE-NWPLCY-" + _b32(namespace + name + sync_version + family)
+
+
 def uuid_comment(chain: str, spec: list) -> str:
     """addUUIDForRuleSpec: base32(sha256(chain + the rule's arguments joined))[:16], appended to its comment."""
     return base64.b32encode(hashlib.sha256((chain + "".join(spec)).encode()).digest()).decode()[:16]
@@ -50,12 +60,12 @@ class KubeRouter(IptablesDataplane):
         return (4, 6) if self.at_least("2.0") else (4,)
 
     def pod_chain(self, pod) -> str:
-        return "KUBE-POD-FW-" + _b32(pod.namespace + pod.name + LAB_SYNC_VERSION)
+        return pod_firewall_chain(pod.namespace, pod.name, LAB_SYNC_VERSION)
 
     def policy_chain(self, ident: str, family: int) -> str:
         ns, name = ident.split("/")
         fam = ("IPv4" if family == 4 else "IPv6") if self.at_least("2.0") else ""
-        return "KUBE-NWPLCY-" + _b32(ns + name + LAB_SYNC_VERSION + fam)
+        return network_policy_chain(ns, name, LAB_SYNC_VERSION, fam)
 
     def pod_comment(self, pod, kind: str) -> str:
         """kind: in, out, log-drop, reject."""
