@@ -1,6 +1,6 @@
-"""Calico's Felix, version by version, in its iptables dataplane and in its nftables dataplane (felix/rules: endpoints.go,
-policy.go, static.go; felix/iptables and felix/nftables renderers; docs/rule-attribution.md lists the source of each
-shape, docs/lab.md what the lab does differently).
+"""Calico's Felix, version by version, in its iptables dataplane and in its nftables dataplane (felix/rules:
+endpoints.go, policy.go, static.go; felix/iptables and felix/nftables renderers; docs/rule-attribution.md lists the
+source of each shape, docs/lab.md what the lab does differently).
 
 Each workload has a chain per direction, cali-tw-<iface> (to the workload: ingress) and cali-fw-<iface> (from it:
 egress), that jumps tier by tier to the policies' cali-pi-/cali-po-<id> chains (Felix's GetLengthLimitedID: hashed past
@@ -63,78 +63,50 @@ class Rule:
     felix: bool = True  # False: the lab's own rule (no Felix id), where the lab's node differs from Calico's
 
     def ipt(self) -> str:
-        m, out = self.match, []
-        if "src" in m:
-            out.append(f"-s {m['src']}")
-        if "dst" in m:
-            out.append(f"-d {m['dst']}")
-        if "iif" in m:
-            out.append(f"-i {m['iif']}")
-        if "oif" in m:
-            out.append(f"-o {m['oif']}")
-        if "proto" in m:
-            out.append(f"-p {m['proto']}")
-            if "dport" in m:
-                out.append(f"-m multiport --dports {m['dport']}")
-        if "proto_num" in m:
-            out.append(f"-p {m['proto_num']}")
-        if "icmp6" in m:
-            out.append(f"-p ipv6-icmp -m icmp6 --icmpv6-type {m['icmp6']}")
-        if "ct" in m:
-            out.append(f"-m conntrack --ctstate {m['ct']}")
-        if "mark_clear" in m:
-            out.append(f"-m mark --mark 0x0/{m['mark_clear']:#x}")
-        if "mark_set" in m:
-            out.append(f"-m mark --mark {m['mark_set']:#x}/{m['mark_set']:#x}")
-        if "mark_not_clear" in m:
-            out.append(f"-m mark ! --mark 0x0/{m['mark_not_clear']:#x}")
-        a = self.action
-        if a and a[0] in ("accept", "drop", "return"):
-            out.append(f"-j {a[0].upper()}")
-        elif a and a[0] in ("jump", "goto"):
-            out.append(f"-{a[0][0]} {a[1]}")
-        elif a and a[0] == "set":
-            out.append(f"-j MARK --set-xmark {a[1]:#x}/{a[1]:#x}")
-        elif a:
-            out.append(f"-j MARK --set-xmark 0x0/{a[1]:#x}")
-        return " ".join(out)
+        return self._render(0, 4)
 
     def nft(self, family: int) -> str:
-        m, out, ip = self.match, [], "ip" if family == 4 else "ip6"
-        if "iif" in m:
-            out.append(f'iifname "{m["iif"].replace("+", "*")}"')
-        if "oif" in m:
-            out.append(f'oifname "{m["oif"].replace("+", "*")}"')
-        if "src" in m:
-            out.append(f"{ip} saddr {m['src']}")
-        if "dst" in m:
-            out.append(f"{ip} daddr {m['dst']}")
-        if "proto" in m:
-            out.append(f"{m['proto']} dport {m['dport']}" if "dport" in m else f"meta l4proto {m['proto']}")
-        if "proto_num" in m:
-            out.append(f"meta l4proto {m['proto_num']}")
-        if "icmp6" in m:
-            out.append(f"icmpv6 type {m['icmp6']}")
-        if "ct" in m:
-            out.append(f"ct state {m['ct'].lower()}")
-        if "mark_clear" in m:
-            out.append(f"meta mark & {m['mark_clear']:#010x} == 0x00000000")
-        if "mark_set" in m:
-            out.append(f"meta mark & {m['mark_set']:#010x} == {m['mark_set']:#010x}")
-        if "mark_not_clear" in m:
-            out.append(f"meta mark & {m['mark_not_clear']:#010x} != 0x00000000")
-        a = self.action
-        if a:
-            out.append("counter")
-        if a and a[0] in ("accept", "drop", "return"):
-            out.append(a[0])
-        elif a and a[0] in ("jump", "goto"):
-            out.append(f"{a[0]} filter-{a[1]}")
-        elif a and a[0] == "set":
-            out.append(f"meta mark set mark | {a[1]:#x}")
-        elif a:
-            out.append(f"meta mark set mark & {0xffffffff & ~a[1]:#010x}")
-        return " ".join(out) or "continue"
+        return self._render(1, family) or "continue"
+
+    def _render(self, syntax: int, family: int) -> str:
+        ip = "ip" if family == 4 else "ip6"
+        out = [fmt[syntax](self.match[key], ip) for key, *fmt in _MATCHES if key in self.match]
+        if self.action:
+            kind, *arg = self.action
+            out += ["counter"] * syntax + [_ACTIONS[kind][syntax](*arg)]
+        return " ".join(out)
+
+
+def _iface(name: str) -> str:
+    return '"' + name.replace("+", "*") + '"'
+
+
+# How each match renders: (key, iptables, nftables); `ip` is nft's family keyword.
+_MATCHES = [
+    ("src", lambda v, ip: f"-s {v}", lambda v, ip: f"{ip} saddr {v}"),
+    ("dst", lambda v, ip: f"-d {v}", lambda v, ip: f"{ip} daddr {v}"),
+    ("iif", lambda v, ip: f"-i {v}", lambda v, ip: f"iifname {_iface(v)}"),
+    ("oif", lambda v, ip: f"-o {v}", lambda v, ip: f"oifname {_iface(v)}"),
+    ("proto", lambda v, ip: f"-p {v}", lambda v, ip: f"meta l4proto {v}"),
+    ("dport", lambda v, ip: f"-m multiport --dports {v}", lambda v, ip: f"th dport {v}"),
+    ("proto_num", lambda v, ip: f"-p {v}", lambda v, ip: f"meta l4proto {v}"),
+    ("icmp6", lambda v, ip: f"-p ipv6-icmp -m icmp6 --icmpv6-type {v}", lambda v, ip: f"icmpv6 type {v}"),
+    ("ct", lambda v, ip: f"-m conntrack --ctstate {v}", lambda v, ip: f"ct state {v.lower()}"),
+    ("mark_clear", lambda v, ip: f"-m mark --mark 0x0/{v:#x}", lambda v, ip: f"meta mark & {v:#010x} == 0x00000000"),
+    ("mark_set", lambda v, ip: f"-m mark --mark {v:#x}/{v:#x}", lambda v, ip: f"meta mark & {v:#010x} == {v:#010x}"),
+    ("mark_not_clear", lambda v, ip: f"-m mark ! --mark 0x0/{v:#x}",
+     lambda v, ip: f"meta mark & {v:#010x} != 0x00000000"),
+]
+# How each action renders: (iptables, nftables).
+_ACTIONS = {
+    "accept": (lambda: "-j ACCEPT", lambda: "accept"),
+    "drop": (lambda: "-j DROP", lambda: "drop"),
+    "return": (lambda: "-j RETURN", lambda: "return"),
+    "jump": (lambda c: f"-j {c}", lambda c: f"jump filter-{c}"),
+    "goto": (lambda c: f"-g {c}", lambda c: f"goto filter-{c}"),
+    "set": (lambda b: f"-j MARK --set-xmark {b:#x}/{b:#x}", lambda b: f"meta mark set mark | {b:#x}"),
+    "clear": (lambda b: f"-j MARK --set-xmark 0x0/{b:#x}", lambda b: f"meta mark set mark & {0xffffffff & ~b:#010x}"),
+}
 
 
 def rule_hashes(chain: str, rendered: list) -> list:

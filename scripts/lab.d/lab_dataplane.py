@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from lab_cluster import Cluster, CompiledPod
+from lab_cluster import Cluster
 
 CALICO_GW4 = "169.254.1.1"
 CALICO_MAC = "ee:ee:ee:ee:ee:ee"
@@ -67,10 +67,6 @@ def sysctl(ns: str, settings: dict):
 
 def _b32(text: str, n: int = 16) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
-
-
-def _b64(text: str, n: int) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
 
 
 def host_veth(pod) -> str:

@@ -167,9 +167,11 @@ class KubeRouter(IptablesDataplane):
         if not cp.egress.isolated:
             inserted.append(f'-A {fw} -s {ip} -m comment --comment "{self.default_comment("egress")}" '
                             f'-j KUBE-NWPLCY-DEFAULT')
-        local = ("from local node" if self.v211 else
-                 "rule to permit the traffic traffic to pods when source is the pod's local node" if self.at_least("2.0")
-                 else "rule to permit the traffic to pods when source is the pod's local node")
+        local = "rule to permit the traffic to pods when source is the pod's local node"
+        if self.v211:
+            local = "from local node"
+        elif self.at_least("2.0"):
+            local = local.replace("the traffic", "the traffic traffic")  # v2.0-v2.10's wording
         inserted.append(f'-A {fw} -d {ip} -m comment --comment "{local}" -m addrtype --src-type LOCAL -j ACCEPT')
         if self.at_least("2.6"):
             common = "common netpol rules" if self.v211 else "common bi-directional traffic policy rules"

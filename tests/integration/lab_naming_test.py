@@ -28,7 +28,8 @@ def main():
     expect(lab_kube_router.network_policy_chain("nsA", "simple-egress", "1", "IPv4"), "KUBE-NWPLCY-C23KD7UE4TAT3Y5M",
            "kube-router policy chain")
     # The top-level jumps' UUIDs every kube-router node writes (ensureTopLevelChains).
-    for builtin, uuid in (("INPUT", "4IA2OSFRMVNDXBVV"), ("FORWARD", "TEMCG2JMHZYE7H7T"), ("OUTPUT", "VEAAIY32XVBHCSCY")):
+    for builtin, uuid in (("INPUT", "4IA2OSFRMVNDXBVV"), ("FORWARD", "TEMCG2JMHZYE7H7T"),
+                          ("OUTPUT", "VEAAIY32XVBHCSCY")):
         spec = ["-m", "comment", "--comment", "kube-router netpol", "-j", f"KUBE-ROUTER-{builtin}"]
         expect(lab_kube_router.uuid_comment(builtin, spec), uuid, f"kube-router {builtin} jump")
     for prefix in ("cali-pi-", "cali-po-"):

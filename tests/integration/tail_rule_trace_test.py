@@ -12,8 +12,8 @@ namespace) and traces the watched pods' packets from a table of its own.
    (SIGKILL), no table of the tool's is left.
 2. Calico (iptables-nft): drops are the "End of tier" rule of the pod's cali-tw-/cali-fw- chain: the pod (from the
    hashed interface name) and direction, and the Kubernetes policies whose hashed cali-pi-/cali-po- chains the packet
-   went through (and the cluster policies' of the Admin tier before them). A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
-   policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
+   went through (and the cluster policies' of the Admin tier before them). A Calico GlobalNetworkPolicy-shaped chain
+   (cali-po-default.deny-dns) dropping DNS the state's policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
 3. kube-router through iptables-legacy: the drop has no rule, and the line says nftables tracing cannot see it.
 """
 import base64

@@ -198,7 +198,8 @@ def one_version(cni, version):
         by_key = index_lines(lines, ips)
         for f in flows:
             dst_ip = f.get("endpoint_ip") or f["dst_ip"]
-            key = (norm_ip(f["src_ip"]), norm_ip(dst_ip), f["protocol"].upper(), int(f.get("endpoint_port") or f["port"]))
+            key = (norm_ip(f["src_ip"]), norm_ip(dst_ip), f["protocol"].upper(),
+                   int(f.get("endpoint_port") or f["port"]))
             got = by_key.get(key, {"drop": []})
             what = f"{dataplane} {f['case']} IPv{f['family']}"
             if base == "kube-router" and vkey(version) < (2, 0) and f["family"] == 6:
