@@ -62,6 +62,24 @@ npt::DropRule rule(const std::string& chain, std::optional<std::string> comment,
 
 using Strings = std::vector<std::string>;
 
+// A Calico policy chain and the policy it must name.
+struct PolicyChainCase {
+    const char* chain;
+    const char* policy;
+    const char* kind;
+    bool in_state;
+};
+
+void expect_policy_chains(const npt::ClusterState* s, std::initializer_list<PolicyChainCase> cases) {
+    for (const auto& c : cases) {
+        auto r = rule(c.chain, std::nullopt, s);
+        EXPECT_EQ(r.cni, "calico") << c.chain;
+        EXPECT_EQ(r.policy, c.policy) << c.chain;
+        EXPECT_EQ(r.policy_kind, c.kind) << c.chain;
+        EXPECT_EQ(r.policy_in_state, c.in_state) << c.chain;
+    }
+}
+
 }  // namespace
 
 // ---- the names themselves ------------------------------------------------------------------------------
@@ -292,35 +310,25 @@ TEST(CniNaming, CalicoHashedPolicyChainsFromEveryIdFormat) {
 
 TEST(CniNaming, CalicoUnhashedPolicyChains) {
     auto s = state();
-    struct Case {
-        const char* chain;
-        const char* policy;
-        const char* kind;
-        bool in_state;
-    };
-    for (const auto& c : {
-             Case{"cali-pi-db/knp.default.web", "db/web", "NetworkPolicy", false},
-             Case{"cali-pi-knp/db/x", "db/x", "NetworkPolicy", false},
-             Case{"cali-pi-shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
-                  true},  // nftables
-             Case{"cali-po-default/shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
-                  true},
-             Case{"cali-pi-knp/shop/default-deny", "shop/default-deny", "NetworkPolicy", true},
-             Case{"cali-pi-gnp/deny-all", "deny-all", "GlobalNetworkPolicy", false},
-             Case{"cali-po-default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
-             Case{"cali-po-default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
-             Case{"cali-pi-np/shop/allow-x", "shop/allow-x", "CalicoNetworkPolicy", false},
-             Case{"cali-pi-shop/default.allow", "shop/default.allow", "CalicoNetworkPolicy", false},
-             Case{"cali-pi-snp/shop/try", "shop/try", "StagedNetworkPolicy", false},
-             Case{"cali-pi-sgnp/try", "try", "StagedGlobalNetworkPolicy", false},
-             Case{"cali-pi-sknp/shop/try", "shop/try", "StagedKubernetesNetworkPolicy", false},
-         }) {
-        auto r = rule(c.chain, std::nullopt, s.get());
-        EXPECT_EQ(r.cni, "calico") << c.chain;
-        EXPECT_EQ(r.policy, c.policy) << c.chain;
-        EXPECT_EQ(r.policy_kind, c.kind) << c.chain;
-        EXPECT_EQ(r.policy_in_state, c.in_state) << c.chain;
-    }
+    using Case = PolicyChainCase;
+    expect_policy_chains(
+        s.get(), {
+                     Case{"cali-pi-db/knp.default.web", "db/web", "NetworkPolicy", false},
+                     Case{"cali-pi-knp/db/x", "db/x", "NetworkPolicy", false},
+                     Case{"cali-pi-shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
+                          true},  // nftables
+                     Case{"cali-po-default/shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
+                          true},
+                     Case{"cali-pi-knp/shop/default-deny", "shop/default-deny", "NetworkPolicy", true},
+                     Case{"cali-pi-gnp/deny-all", "deny-all", "GlobalNetworkPolicy", false},
+                     Case{"cali-po-default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
+                     Case{"cali-po-default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
+                     Case{"cali-pi-np/shop/allow-x", "shop/allow-x", "CalicoNetworkPolicy", false},
+                     Case{"cali-pi-shop/default.allow", "shop/default.allow", "CalicoNetworkPolicy", false},
+                     Case{"cali-pi-snp/shop/try", "shop/try", "StagedNetworkPolicy", false},
+                     Case{"cali-pi-sgnp/try", "try", "StagedGlobalNetworkPolicy", false},
+                     Case{"cali-pi-sknp/shop/try", "shop/try", "StagedKubernetesNetworkPolicy", false},
+                 });
     // Calico's other chains name no policy.
     for (const char* chain : {"cali-FORWARD", "cali-from-wl-dispatch", "cali-pi-", "cali-pi-a//b"}) {
         auto r = rule(chain, std::nullopt, s.get());
@@ -524,7 +532,8 @@ TEST(CniNaming, KubeRouterRejectOfEveryVersion) {
         bool v211, common;
         const char* versions;
     };
-    for (const auto& c : {Case{false, false, "v1.6-v2.5"}, Case{false, true, "v2.6-v2.10"}, Case{true, true, "v2.11+"}}) {
+    for (const auto& c :
+         {Case{false, false, "v1.6-v2.5"}, Case{false, true, "v2.6-v2.10"}, Case{true, true, "v2.11+"}}) {
         const auto r = kube_router_reject(s.get(), c.v211, c.common);
         EXPECT_EQ(r.cni, "kube-router") << c.versions;
         EXPECT_EQ(r.pod, "shop/checkout-6f8d7c9b5-k8j7h") << c.versions;
@@ -588,30 +597,22 @@ TEST(CniNaming, CalicoClusterPolicyChains) {
                                           {K::BaselineAdminNetworkPolicy, "default"},
                                           {K::ClusterNetworkPolicy, "databases-delegate-monitoring"},
                                           {K::ClusterNetworkPolicy, "ops-lockdown"}});
-    struct Case {
-        const char* chain;
-        const char* policy;
-        const char* kind;
-        bool in_state;
-    };
-    for (const auto& c : {
-             // v3.29-v3.31 iptables: hashed (python: the sha256 of the ids in the comment of calico_cluster_policy_id)
-             Case{"cali-pi-_c6xQqZexk9rdFmHED36", "AdminNetworkPolicy/deny-ops", "AdminNetworkPolicy", true},
-             Case{"cali-po-_Bmx5rU_QtHBNk46xFZL", "BaselineAdminNetworkPolicy/default", "BaselineAdminNetworkPolicy",
-                  true},
-             // v3.30-v3.31 nftables: unhashed
-             Case{"filter-cali-pi-adminnetworkpolicy/kanp.adminnetworkpolicy.deny-ops", "AdminNetworkPolicy/deny-ops",
-                  "AdminNetworkPolicy", true},
-             // v3.32: kcnp/<name>, hashed past 28 characters
-             Case{"cali-pi-_gvAUdhfpiWzrgIRgNAY", "databases-delegate-monitoring", "ClusterNetworkPolicy", true},
-             Case{"cali-pi-kcnp/ops-lockdown", "ops-lockdown", "ClusterNetworkPolicy", true},
-             Case{"cali-pi-kcnp/gone", "gone", "ClusterNetworkPolicy", false},
-         }) {
-        const auto r = rule(c.chain, "cali:Abc", s.get());
-        EXPECT_EQ(r.policy, c.policy) << c.chain;
-        EXPECT_EQ(r.policy_kind, c.kind) << c.chain;
-        EXPECT_EQ(r.policy_in_state, c.in_state) << c.chain;
-    }
+    using Case = PolicyChainCase;
+    expect_policy_chains(
+        s.get(),
+        {
+            // v3.29-v3.31 iptables: hashed (python: the sha256 of the ids in the comment of calico_cluster_policy_id)
+            Case{"cali-pi-_c6xQqZexk9rdFmHED36", "AdminNetworkPolicy/deny-ops", "AdminNetworkPolicy", true},
+            Case{"cali-po-_Bmx5rU_QtHBNk46xFZL", "BaselineAdminNetworkPolicy/default", "BaselineAdminNetworkPolicy",
+                 true},
+            // v3.30-v3.31 nftables: unhashed
+            Case{"filter-cali-pi-adminnetworkpolicy/kanp.adminnetworkpolicy.deny-ops", "AdminNetworkPolicy/deny-ops",
+                 "AdminNetworkPolicy", true},
+            // v3.32: kcnp/<name>, hashed past 28 characters
+            Case{"cali-pi-_gvAUdhfpiWzrgIRgNAY", "databases-delegate-monitoring", "ClusterNetworkPolicy", true},
+            Case{"cali-pi-kcnp/ops-lockdown", "ops-lockdown", "ClusterNetworkPolicy", true},
+            Case{"cali-pi-kcnp/gone", "gone", "ClusterNetworkPolicy", false},
+        });
     // The named rule of a Deny, as Felix comments it (iptables: separate comments; nftables: one).
     npt::DropRule r;
     r.table = "filter";
@@ -642,10 +643,10 @@ TEST(CniNaming, FelixCommentsOfEveryVersion) {
         {{"cali:Zq2O8uV4sBxNvYHa", "Drop if no policies passed packet"}, "Drop if no policies passed packet", true, "",
          "v3.26-v3.29"},
         {{"cali:Zq2O8uV4sBxNvYHa", "Start of policies"}, "Start of policies", false, "", "v3.26-v3.27"},
-        {{"cali:Zq2O8uV4sBxNvYHa", "Policy shop/knp.default.allow-x ingress"}, "Policy shop/knp.default.allow-x ingress",
-         false, "shop/allow-x", "v3.26-v3.28"},
-        {{"cali:A", "KubernetesNetworkPolicy shop/allow-x egress"}, "KubernetesNetworkPolicy shop/allow-x egress", false,
-         "shop/allow-x", "v3.32+"},
+        {{"cali:Zq2O8uV4sBxNvYHa", "Policy shop/knp.default.allow-x ingress"},
+         "Policy shop/knp.default.allow-x ingress", false, "shop/allow-x", "v3.26-v3.28"},
+        {{"cali:A", "KubernetesNetworkPolicy shop/allow-x egress"}, "KubernetesNetworkPolicy shop/allow-x egress",
+         false, "shop/allow-x", "v3.32+"},
         {{"cali:A", "name=deny-x", "Policy kanp.adminnetworkpolicy.deny-ops ingress"},
          "Policy kanp.adminnetworkpolicy.deny-ops ingress", false, "AdminNetworkPolicy/deny-ops", "v3.29-v3.31"},
         {{"cali:A"}, "", false, "", ""},

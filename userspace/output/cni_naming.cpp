@@ -653,7 +653,8 @@ CalicoChain parse_calico_chain(std::string_view chain, const NamingContext& nami
                 out.hashed = true;
                 out.policy = policy_of_hash(hash, naming);
                 // nftables mode hashes at 28 characters in v3.29 only, ids past 256 from v3.30 on.
-                if (nft && chain.size() == kCalicoMaxChainName) out.versions.narrow(versions(Cni::Calico, "3.29", "3.29"));
+                if (nft && chain.size() == kCalicoMaxChainName)
+                    out.versions.narrow(versions(Cni::Calico, "3.29", "3.29"));
             } else {
                 out.policy = parse_calico_policy_id(rest);
                 if (nft && chain.size() > kCalicoMaxChainName) out.versions.narrow(versions(Cni::Calico, "3.30"));
@@ -808,7 +809,8 @@ KubeRouterComment parse_kube_router_comment(std::string_view comment) {
 VersionRange kube_router_name_versions(std::string_view name) {
     if (name == "KUBE-NWPLCY-COMMON") return versions(Cni::KubeRouter, "2.6");
     if (name == "KUBE-NWPLCY-TAIL") return versions(Cni::KubeRouter, "2.10");
-    if (name == "kube-router-filter-ipv4" || name == "kube-router-filter-ipv6") return versions(Cni::KubeRouter, "2.11");
+    if (name == "kube-router-filter-ipv4" || name == "kube-router-filter-ipv6")
+        return versions(Cni::KubeRouter, "2.11");
     return {};
 }
 
@@ -862,8 +864,10 @@ CalicoComments parse_calico_comments(const std::vector<std::string>& comments) {
             out.tier = std::string(trim(v.substr(at + 14)).substr(0, trim(v.substr(at + 14)).find(' ')));
             out.versions.narrow(versions(Cni::Calico, "3.29"));
         }
-        if (v.find("Start of policies") != std::string_view::npos) out.versions.narrow(versions(Cni::Calico, "3.26", "3.27"));
-        if (v.find("Return on verdict") != std::string_view::npos) out.versions.narrow(versions(Cni::Calico, "3.28"));
+        if (v.find("Start of policies") != std::string_view::npos)
+            out.versions.narrow(versions(Cni::Calico, "3.26", "3.27"));
+        if (v.find("Return on verdict") != std::string_view::npos)
+            out.versions.narrow(versions(Cni::Calico, "3.28"));
         // The first rule of a policy chain: "Policy <id name> ingress" (v3.26-v3.31), "<Kind> [<ns>/]<name>
         // ingress" (v3.32, felix/rules/policy.go). In nftables mode it may follow other texts.
         for (const std::string_view dir : {"ingress", "egress"}) {

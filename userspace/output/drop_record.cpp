@@ -234,7 +234,8 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
         if (!calico.pod.empty()) r.pod = calico.pod;
         if (calico.policy)
             set_policy(r, *calico.policy);
-        else if (felix.policy && (calico.kind == cni::CalicoChainKind::Policy || calico.kind == cni::CalicoChainKind::None))
+        else if (felix.policy &&
+                 (calico.kind == cni::CalicoChainKind::Policy || calico.kind == cni::CalicoChainKind::None))
             set_policy(r, *felix.policy);
         if (!r.direction && !felix.direction.empty()) r.direction = felix.direction;
     }
@@ -265,7 +266,8 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
         }
         // The policy it names; a jump's only in v2.11's "<ns>/<name> policy" form (the older jump names the
         // policy without its namespace, and a drop is never such a jump).
-        if (!c.policy.empty() && (!c.jump_to_policy || c.versions.lo == cni::versions(cni::Cni::KubeRouter, "2.11").lo)) {
+        const bool v211 = c.versions.lo == cni::versions(cni::Cni::KubeRouter, "2.11").lo;
+        if (!c.policy.empty() && (!c.jump_to_policy || v211)) {
             written_policy = c.policy;
             if (!c.direction.empty() && !r.direction) r.direction = c.direction;
         }
