@@ -258,6 +258,7 @@ int BPF_PROG(npt_nft_do_chain_exit, struct nft_pktinfo* pkt, void* priv, unsigne
     else
         v.hook = BPF_CORE_READ((struct nft_pktinfo___xt*)pkt, xt.state, hook);
     table = BPF_CORE_READ(base, table);
+    v.table_family = BPF_CORE_READ_BITFIELD_PROBED(table, family);
     bpf_probe_read_kernel_str(v.table, sizeof(v.table), BPF_CORE_READ(table, name));
     bpf_probe_read_kernel_str(v.chain, sizeof(v.chain), BPF_CORE_READ(base, name));
     /* Before the rule blob (5.17) the datapath walks the control-plane rules: table and base chain only. */

@@ -216,8 +216,42 @@ def octet_policies(api_vip4: str, api_vip6: str) -> list:
                                   "ports": [{"protocol": "TCP", "port": 443}]}]}}]
 
 
+def as_v1alpha1(cnp: dict) -> dict:
+    """A ClusterNetworkPolicy of CLUSTER_POLICIES as its v1alpha1 predecessor: AdminNetworkPolicy (Admin tier) or the
+    singleton BaselineAdminNetworkPolicy "default" (Baseline tier), for the dataplanes that enforce those (Calico
+    v3.29-v3.31)."""
+    spec = cnp["spec"]
+    baseline = spec["tier"] == "Baseline"
+    out = {"kind": "BaselineAdminNetworkPolicy" if baseline else "AdminNetworkPolicy",
+           "name": "default" if baseline else cnp["name"], "spec": {"subject": spec["subject"]}}
+    if not baseline:
+        out["spec"]["priority"] = spec["priority"]
+    for direction in ("ingress", "egress"):
+        rules = []
+        for rule in spec.get(direction) or []:
+            r = {k: v for k, v in rule.items() if k not in ("protocols",)}
+            r["action"] = {"Accept": "Allow"}.get(rule["action"], rule["action"])
+            ports = []
+            for proto in rule.get("protocols") or []:
+                if "destinationNamedPort" in proto:
+                    ports.append({"namedPort": proto["destinationNamedPort"]})
+                    continue
+                for name, body in proto.items():
+                    ports.append({"portNumber": {"protocol": name.upper(), "port": body["destinationPort"]["number"]}})
+            if ports:
+                r["ports"] = ports
+            rules.append(r)
+        if rules:
+            out["spec"][direction] = rules
+    return out
+
+
 class Cluster:
-    def __init__(self, prefix: str, octet: int, cluster_policies: bool = False):
+    def __init__(self, prefix: str, octet: int, cluster_policies: bool = False, cluster_policy_api: str = "v1alpha2",
+                 baseline: bool = True):
+        """`cluster_policy_api`: the cluster policies as ClusterNetworkPolicies ("v1alpha2") or as their v1alpha1
+        predecessors ("v1alpha1"); `baseline`: with the Baseline tier's (Calico v3.29 has no
+        BaselineAdminNetworkPolicy)."""
         if not 1 <= octet <= 255:
             raise ValueError(f"octet {octet} out of range 1..255")
         self.prefix = prefix
@@ -246,7 +280,10 @@ class Cluster:
         self.namespaces = {name: {"kubernetes.io/metadata.name": name, **labels} for name, labels in NAMESPACES.items()}
         api = self.service("default/kubernetes")
         self.policies = POLICIES + octet_policies(api.ip4, api.ip6)
-        self.cluster_policies = [dict(x) for x in CLUSTER_POLICIES] if cluster_policies else []
+        self.cluster_policies = [dict(x, kind="ClusterNetworkPolicy") for x in CLUSTER_POLICIES
+                                 if baseline or x["spec"]["tier"] != "Baseline"] if cluster_policies else []
+        if cluster_policy_api == "v1alpha1":
+            self.cluster_policies = [as_v1alpha1(x) for x in self.cluster_policies]
 
     # --- lookups ---
     def pod(self, key: str) -> Pod:
@@ -332,7 +369,8 @@ class Cluster:
             items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                           "metadata": {"name": pol["name"], "namespace": pol["namespace"]}, "spec": pol["spec"]})
         for pol in self.cluster_policies:
-            items.append({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+            version = "v1alpha2" if pol["kind"] == "ClusterNetworkPolicy" else "v1alpha1"
+            items.append({"apiVersion": f"policy.networking.k8s.io/{version}", "kind": pol["kind"],
                           "metadata": {"name": pol["name"]}, "spec": pol["spec"]})
         return {"apiVersion": "v1", "kind": "List", "items": items}
 
@@ -372,6 +410,8 @@ class Atom:
     peer: str | None  # an address or CIDR; None: any peer
     protocol: str | None  # "tcp", "udp", "sctp"; None: any protocol (and port)
     port: int | None
+    peer_kind: str = "any"  # what the rule named: "pods" (selectors), "cidr" (ipBlock), "any" (no peers)
+    named_port: bool = False  # the port was a name, resolved on the destination pod
 
 
 @dataclass
@@ -470,6 +510,8 @@ def compile_policies(cluster: Cluster) -> dict:
                                 if number == -1:
                                     continue
                             proto = protocol.lower() if protocol else None
+                            kind = "pods" if peer_pod is not None else "cidr" if cidr is not None else "any"
+                            named = bool(port) and isinstance(port.get("port"), str)
                             for family in (4, 6):
                                 if peer_pod is not None:
                                     peer_ip = peer_pod.ip(family)
@@ -480,7 +522,7 @@ def compile_policies(cluster: Cluster) -> dict:
                                     peer_ip = str(net)
                                 else:
                                     peer_ip = None
-                                compiled.atoms[family].append(Atom(peer_ip, proto, number))
+                                compiled.atoms[family].append(Atom(peer_ip, proto, number, kind, named))
                     side.rules.append(compiled)
     return out
 

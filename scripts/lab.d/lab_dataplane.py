@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from lab_cluster import Cluster, CompiledPod
+from lab_cluster import Cluster
 
 CALICO_GW4 = "169.254.1.1"
 CALICO_MAC = "ee:ee:ee:ee:ee:ee"
@@ -25,14 +25,18 @@ CALICO_GW6 = "fe80::ecee:eeff:feee:eeee"  # the EUI-64 link-local address of ee:
 TC_BLOCK = 1
 
 DATAPLANES = {
-    "kube-router": "iptables (nf_tables backend) chains as kube-router programs them: REJECT for isolated pods",
+    "kube-router": "kube-router's iptables rules (nf_tables backend), v1.6 and v2.0-v2.11 (@VERSION, default 2.11): "
+                   "KUBE-POD-FW- chains, REJECT",
     "kube-router-legacy": "the same rules through iptables-legacy (x_tables)",
-    "calico": "Calico's iptables endpoint chains (cali-fw-/cali-tw-) and policy chains (cali-pi-/cali-po-), DROP",
+    "calico": "Calico's iptables dataplane, v3.26-v3.32 (@VERSION, default 3.32): endpoint chains cali-fw-/cali-tw-, "
+              "tiers, policy chains cali-pi-/cali-po-, DROP",
+    "calico-nft": "Calico's nftables dataplane, v3.29-v3.32 (@VERSION, default 3.32): tables ip/ip6 calico",
     "nftables": "a plain nftables table: per-pod ingress/egress chains ending in drop",
     "tc": "an eBPF program at tc ingress of every pod veth (eBPF-CNI-style), TC_ACT_SHOT",
     "pod": "nftables inside each pod: egress in the sender's OUTPUT, ingress in the receiver's INPUT",
     "kube-network-policies": "kube-network-policies' nftables table queueing packets to NFQUEUE 100 and its verdict "
-                             "agent (NetworkPolicy and ClusterNetworkPolicy tiers decided in userspace), NF_DROP",
+                             "agent (NetworkPolicy and ClusterNetworkPolicy tiers decided in userspace), NF_DROP; "
+                             "v1.1 (@1.1)",
 }
 
 
@@ -63,10 +67,6 @@ def sysctl(ns: str, settings: dict):
 
 def _b32(text: str, n: int = 16) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
-
-
-def _b64(text: str, n: int) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
 
 
 def host_veth(pod) -> str:
@@ -178,9 +178,17 @@ def _ipt_match(atom, family: int, peer_flag: str) -> str:
 class Dataplane:
     name = ""
     cluster_policies = False  # whether it enforces ClusterNetworkPolicies (and its state carries them)
+    versions: list = []  # the CNI versions it renders (--dataplane NAME@VERSION), oldest first
+    default_version = ""
 
-    def __init__(self, c: Cluster, compiled: dict, run_dir: str):
+    def __init__(self, c: Cluster, compiled: dict, run_dir: str, version: str = ""):
         self.c, self.compiled, self.run_dir = c, compiled, run_dir
+        self.version = version or self.default_version
+
+    @classmethod
+    def cluster_args(cls, version: str) -> dict:
+        """How the cluster's state carries the policy API's objects for this version (lab_cluster.Cluster)."""
+        return {"cluster_policies": cls.cluster_policies}
 
     def apply(self):
         raise NotImplementedError
@@ -227,202 +235,6 @@ class IptablesDataplane(Dataplane):
         cmd += ["-s", src.ip(family), "-d", dst.ip(family), "-p", proto, "-m", proto, "--dport", str(port),
                 "-m", "comment", "--comment", comment, "-j", target]
         run(in_ns(self.c.node, *cmd))
-
-
-class KubeRouter(IptablesDataplane):
-    name = "kube-router"
-
-    def pod_chain(self, pod) -> str:
-        return "KUBE-POD-FW-" + _b32(pod.namespace + pod.name + "lab-sync")
-
-    def policy_chain(self, ident: str) -> str:
-        return "KUBE-NWPLCY-" + _b32(ident + "lab-sync")
-
-    def stale_spec(self, src):
-        return ("KUBE-ROUTER-FORWARD", "REJECT",
-                f"rule to REJECT traffic from POD name:{src.name} namespace:{src.namespace} (policy sync pending)")
-
-    def filter_rules(self, family: int) -> list:
-        chains, rules = ["KUBE-ROUTER-FORWARD", "KUBE-ROUTER-INPUT"], []
-        rules.append('-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD')
-        # Traffic from a pod to an address of the node (the control plane behind default/kubernetes) meets the pod's
-        # egress policy in INPUT, after kube-proxy's DNAT.
-        rules.append('-A INPUT -m comment --comment "kube-router netpol - 4IA2OSFRMVNDXBVV" -j KUBE-ROUTER-INPUT')
-        policy_rules = {}  # policy chain -> rules
-        nflog = os.environ.get("NPT_LAB_NFLOG") in ("1", "k3s")
-        nflog_k3s = os.environ.get("NPT_LAB_NFLOG") == "k3s"
-        for cp in self.compiled.values():
-            p = cp.pod
-            if not (cp.ingress.isolated or cp.egress.isolated):
-                continue
-            ip = p.ip(family)
-            fw = self.pod_chain(p)
-            chains.append(fw)
-            if cp.ingress.isolated:
-                rules.append(f'-A KUBE-ROUTER-FORWARD -d {ip} -m comment --comment "rule to jump traffic destined to '
-                             f'POD name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
-            if cp.egress.isolated:
-                rules.append(f'-A KUBE-ROUTER-FORWARD -s {ip} -m comment --comment "rule to jump traffic from POD '
-                             f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
-                rules.append(f'-A KUBE-ROUTER-INPUT -s {ip} -m comment --comment "rule to jump traffic from POD '
-                             f'name:{p.name} namespace:{p.namespace} to chain {fw}" -j {fw}')
-            rules.append(f'-A {fw} -m comment --comment "rule for stateful firewall for pod" '
-                         f'-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
-            rules.append(f'-A {fw} -m comment --comment "rule to drop invalid state for pod" '
-                         f'-m conntrack --ctstate INVALID -j DROP')
-            if family == 6:  # bridged neighbour discovery crosses FORWARD too (br_netfilter)
-                for t in ("neighbour-solicitation", "neighbour-advertisement"):
-                    rules.append(f'-A {fw} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment "rule to '
-                                 f'allow ICMPv6 neighbour discovery for pod" -j ACCEPT')
-            for direction, flag, peer_flag in (("ingress", "-d", "-s"), ("egress", "-s", "-d")):
-                side = cp.side(direction)
-                for ident in side.policies:
-                    pc = self.policy_chain(ident)
-                    rules.append(f'-A {fw} {flag} {ip} -m comment --comment "run through nw policy {ident}" -j {pc}')
-                    body = policy_rules.setdefault(pc, [])
-                    pol_ns, pol_name = ident.split("/")
-                    what = "from source pods to dest pods" if direction == "ingress" else "from selected pods to"
-                    for rule in side.rules:
-                        if rule.policy != ident:
-                            continue
-                        for atom in rule.atoms[family]:
-                            match = _ipt_match(atom, family, peer_flag)
-                            body.append(f'-A {pc} {flag} {ip} {match} -m comment --comment "rule to ACCEPT traffic '
-                                        f'{what} selected by policy name: {pol_name} namespace {pol_ns}" '
-                                        f'-j MARK --set-xmark 0x10000/0x10000')
-                            body.append(f'-A {pc} {flag} {ip} {match} -m mark --mark 0x10000/0x10000 -j RETURN')
-            who = f"POD name:{p.name} namespace:{p.namespace}"
-            if nflog:
-                # k3s's kube-router names a policy of the pod in the log prefix; upstream logs without one.
-                prefix = ""
-                if nflog_k3s:
-                    named = (cp.ingress.policies if cp.ingress.isolated else []) + list(cp.egress.policies)
-                    prefix = f' --nflog-prefix "DROP by policy {named[0]}"' if named else ""
-                rules.append(f'-A {fw} -m comment --comment "rule to log dropped traffic {who}" -m mark ! --mark '
-                             f'0x10000/0x10000 -m limit --limit 10/minute --limit-burst 10 -j NFLOG --nflog-group 100'
-                             f'{prefix}')
-            rules.append(f'-A {fw} -m comment --comment "rule to REJECT traffic destined for {who}" '
-                         f'-m mark ! --mark 0x10000/0x10000 -j REJECT')
-            rules.append(f'-A {fw} -j MARK --set-xmark 0x0/0x10000')
-            rules.append(f'-A {fw} -m comment --comment "set mark to ACCEPT traffic that comply to network policies" '
-                         f'-j MARK --set-xmark 0x20000/0x20000')
-        for pc, body in policy_rules.items():
-            chains.append(pc)
-            rules += body
-        return ["*filter"] + [f":{ch} - [0:0]" for ch in dict.fromkeys(chains)] + rules + ["COMMIT"]
-
-
-class KubeRouterLegacy(KubeRouter):
-    name = "kube-router-legacy"
-    legacy = True
-
-
-class Calico(IptablesDataplane):
-    name = "calico"
-
-    def endpoint(self, pod) -> str:
-        return host_veth(pod)
-
-    def policy_chain(self, ident: str, direction: str) -> str:
-        ns, name = ident.split("/")
-        chain = f"cali-p{'i' if direction == 'ingress' else 'o'}-{ns}/knp.default.{name}"
-        if len(chain) > 28:
-            chain = chain[:8] + "_" + _b64(f"{ns}/knp.default.{name}", 19)
-        return chain
-
-    def cali_id(self, *parts) -> str:
-        return "cali:" + _b64("|".join(parts), 16)
-
-    def stale_spec(self, src):
-        return ("cali-FORWARD", "DROP", f"cali:stale-{self.endpoint(src)} policy sync pending")
-
-    def endpoint_chain(self, chain: str, cp: CompiledPod, direction: str, family: int) -> list:
-        p, side = cp.pod, cp.side(direction)
-        r = [f'-A {chain} -m comment --comment "{self.cali_id(chain, "ct")}" -m conntrack --ctstate '
-             f'RELATED,ESTABLISHED -j ACCEPT',
-             f'-A {chain} -m comment --comment "{self.cali_id(chain, "inv")}" -m conntrack --ctstate INVALID -j DROP',
-             f'-A {chain} -m comment --comment "{self.cali_id(chain, "clr")}" -j MARK --set-xmark 0x0/0x10000']
-        if family == 6:
-            r += [f'-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment '
-                  f'"{self.cali_id(chain, str(t))}" -j ACCEPT' for t in (130, 131, 132, 133, 135, 136)]
-        if side.isolated:
-            r.append(f'-A {chain} -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000')
-            for ident in side.policies:
-                r.append(f'-A {chain} -m mark --mark 0x0/0x20000 -j {self.policy_chain(ident, direction)}')
-                r.append(f'-A {chain} -m mark --mark 0x10000/0x10000 -m comment --comment "Return if policy '
-                         f'accepted" -j RETURN')
-            r.append(f'-A {chain} -m mark --mark 0x0/0x20000 -m comment --comment "End of tier default. Drop if no '
-                     f'policies passed packet" -j DROP')
-        r.append(f'-A {chain} -j cali-pri-kns.{p.namespace}')
-        r.append(f'-A {chain} -m mark --mark 0x10000/0x10000 -m comment --comment "Return if profile accepted" '
-                 f'-j RETURN')
-        r.append(f'-A {chain} -m comment --comment "Drop if no profiles matched" -j DROP')
-        return r
-
-    def filter_rules(self, family: int) -> list:
-        chains = ["cali-FORWARD", "cali-from-wl-dispatch", "cali-to-wl-dispatch"]
-        rules = ['-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD',
-                 '-A cali-FORWARD -m comment --comment "cali:vjrMJCRpqwy5oRoX" -j MARK --set-xmark 0x0/0xe0000']
-        # Calico dispatches by interface; the lab's bridged pods share cni0, so they are dispatched by address.
-        rules.append('-A cali-FORWARD -i cali+ -m comment --comment "cali:9wCY5dCuNqrD7Z-J" -j cali-from-wl-dispatch')
-        for cp in self.compiled.values():
-            if cp.pod.attach == "bridge":
-                rules.append(f'-A cali-FORWARD -s {cp.pod.ip(family)} -j cali-fw-{self.endpoint(cp.pod)}')
-        rules.append('-A cali-FORWARD -o cali+ -m comment --comment "cali:PsTVoy5Zf3IeXzBv" -j cali-to-wl-dispatch')
-        for cp in self.compiled.values():
-            if cp.pod.attach == "bridge":
-                rules.append(f'-A cali-FORWARD -d {cp.pod.ip(family)} -j cali-tw-{self.endpoint(cp.pod)}')
-        rules.append('-A cali-FORWARD -m mark --mark 0x10000/0x10000 -m comment --comment "Policy explicitly accepted '
-                     'packet." -j ACCEPT')
-        body = []
-        for cp in self.compiled.values():
-            ep = self.endpoint(cp.pod)
-            fw, tw = f"cali-fw-{ep}", f"cali-tw-{ep}"
-            chains += [fw, tw]
-            if cp.pod.attach == "routed":
-                rules.append(f'-A cali-from-wl-dispatch -i {ep} -g {fw}')
-                rules.append(f'-A cali-to-wl-dispatch -o {ep} -g {tw}')
-            body += self.endpoint_chain(fw, cp, "egress", family) + self.endpoint_chain(tw, cp, "ingress", family)
-        rules.append('-A cali-from-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
-        # Workload to host (the control plane behind default/kubernetes is an address of the node): the workload's
-        # egress policy in INPUT, after kube-proxy's DNAT; bridged pods dispatched by address.
-        chains += ["cali-INPUT", "cali-wl-to-host"]
-        rules.append('-A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT')
-        rules.append('-A cali-INPUT -i cali+ -m comment --comment "cali:FewJpBykm9iJ-YNH" -g cali-wl-to-host')
-        rules.append('-A cali-INPUT -i cni0 -g cali-wl-to-host')
-        rules.append('-A cali-wl-to-host -i cali+ -m comment --comment "cali:Ee9Sbo10IpVujdIY" '
-                     '-j cali-from-wl-dispatch')
-        for cp in self.compiled.values():
-            if cp.pod.attach == "bridge":
-                rules.append(f'-A cali-wl-to-host -s {cp.pod.ip(family)} -j cali-fw-{self.endpoint(cp.pod)}')
-        rules.append('-A cali-wl-to-host -m comment --comment "Configured DefaultEndpointToHostAction" -j ACCEPT')
-        rules.append('-A cali-to-wl-dispatch -m comment --comment "Unknown interface" -j DROP')
-        for ns in self.c.namespaces:
-            prof = f"cali-pri-kns.{ns}"
-            chains.append(prof)
-            body.append(f'-A {prof} -m comment --comment "{self.cali_id(prof)}" -j MARK --set-xmark 0x10000/0x10000')
-            body.append(f'-A {prof} -m mark --mark 0x10000/0x10000 -j RETURN')
-        seen = set()
-        for cp in self.compiled.values():
-            for direction, peer_flag in (("ingress", "-s"), ("egress", "-d")):
-                side = cp.side(direction)
-                for ident in side.policies:
-                    pc = self.policy_chain(ident, direction)
-                    if pc not in seen:
-                        seen.add(pc)
-                        chains.append(pc)
-                    for rule in side.rules:
-                        if rule.policy != ident:
-                            continue
-                        for atom in rule.atoms[family]:
-                            match = _ipt_match(atom, family, peer_flag)
-                            # Policy chains are shared by every endpoint the policy selects: the endpoint's own
-                            # address keeps one endpoint's rules from passing another's packets.
-                            own = ("-d" if direction == "ingress" else "-s") + f" {cp.pod.ip(family)}"
-                            body.append(f'-A {pc} {own} {match} -m comment --comment '
-                                        f'"{self.cali_id(pc, str(rule.index))}" -j MARK --set-xmark 0x10000/0x10000')
-                            body.append(f'-A {pc} {own} -m mark --mark 0x10000/0x10000 -j RETURN')
-        return ["*filter"] + [f":{ch} - [0:0]" for ch in dict.fromkeys(chains)] + rules + body + ["COMMIT"]
 
 
 def _nft_match(atom, family: int, peer_key: str) -> str:
@@ -742,6 +554,8 @@ class KubeNetworkPolicies(Dataplane):
     packet against the client's ingress and dropped."""
     name = "kube-network-policies"
     cluster_policies = True
+    versions = ["1.1"]
+    default_version = "1.1"
     table = "kube-network-policies"
 
     def agent_path(self, what: str) -> str:
@@ -890,11 +704,25 @@ class KubeNetworkPolicies(Dataplane):
                     "port": port})
 
 
-FLAVOURS = {cls.name: cls for cls in (KubeRouter, KubeRouterLegacy, Calico, Nftables, TcBpf, PodNftables,
-                                      KubeNetworkPolicies)}
+import lab_calico  # noqa: E402  (they build on the classes above)
+import lab_kube_router  # noqa: E402
+
+FLAVOURS = {cls.name: cls for cls in (lab_kube_router.KubeRouter, lab_kube_router.KubeRouterLegacy,
+                                      *lab_calico.FLAVOURS, Nftables, TcBpf, PodNftables, KubeNetworkPolicies)}
+
+
+def flavour(name: str) -> tuple:
+    """(class, version) of "NAME" or "NAME@VERSION"; ValueError for one the lab does not render."""
+    base, _, version = name.partition("@")
+    cls = FLAVOURS.get(base)
+    if cls is None:
+        raise ValueError(f"unknown dataplane {base!r} (one of: {', '.join(FLAVOURS)})")
+    if version and version not in cls.versions:
+        known = ", ".join(cls.versions) if cls.versions else "none"
+        raise ValueError(f"dataplane {base} has no version {version!r} (versions: {known})")
+    return cls, version or cls.default_version
 
 
 def make(name: str, c: Cluster, run_dir: str) -> Dataplane:
-    if name not in FLAVOURS:
-        raise ValueError(f"unknown dataplane {name!r} (one of: {', '.join(FLAVOURS)})")
-    return FLAVOURS[name](c, c.compile(), run_dir)
+    cls, version = flavour(name)
+    return cls(c, c.compile(), run_dir, version)

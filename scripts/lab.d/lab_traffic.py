@@ -34,7 +34,7 @@ EXTRA_CASES = {
                   "sees the control plane endpoint (an address of the node, TCP 6443) after DNAT",
     "admin-deny": "a ClusterNetworkPolicy of the Admin tier denies what NetworkPolicies allow: monitoring/prometheus "
                   "connects to ops/operator:8080; ops-lockdown's rule deny-ingress-from-workloads closes ops "
-                  "(dataplanes that enforce ClusterNetworkPolicies)",
+                  "(dataplanes that enforce the policy API: kube-network-policies, Calico v3.29+)",
     "admin-pass": "an Admin tier Pass hands a flow to a NetworkPolicy that denies it: monitoring/prometheus connects "
                   "to databases/postgres-0:5432; databases-delegate-monitoring passes it, postgres-allow-checkout "
                   "admits the checkout only",

@@ -1,5 +1,5 @@
 # libFuzzer target for the netlink parsers of userspace/netfilter: nftables trace messages (parse_trace_message
-# and the TraceAssembler), NFT_MSG_GETRULE replies (nft_rule_message_comment) and nfnetlink_log records
+# and the TraceAssembler), NFT_MSG_GETRULE replies (nft_rule_message_comments) and nfnetlink_log records
 # (parse_nflog_packet). The library's sources are compiled into the target so they carry the fuzzer's
 # coverage instrumentation; libmnl, libnftnl and libnftables are the system builds.
 if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
@@ -13,6 +13,7 @@ set(NPT_NETLINK_FUZZ_SOURCES
   ${PROJECT_SOURCE_DIR}/userspace/netfilter/netlink_request.cpp
   ${PROJECT_SOURCE_DIR}/userspace/netfilter/nft_rule_comment.cpp
   ${PROJECT_SOURCE_DIR}/userspace/netfilter/trace_assembler.cpp
+  ${PROJECT_SOURCE_DIR}/userspace/netfilter/rule_comments.cpp
   ${PROJECT_SOURCE_DIR}/userspace/netfilter/rule_tracer.cpp
   ${PROJECT_SOURCE_DIR}/userspace/netfilter/nflog_listener.cpp)
 add_executable(netlink_fuzz ${CMAKE_CURRENT_LIST_DIR}/netlink_fuzz.cpp ${NPT_NETLINK_FUZZ_SOURCES})

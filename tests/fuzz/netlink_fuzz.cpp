@@ -1,6 +1,6 @@
 // libFuzzer target for the netlink parsers of userspace/netfilter, fed with arbitrary message bytes:
 //   byte 0 % 3 == 0: nftables trace messages (parse_trace_message), assembled by a TraceAssembler;
-//   byte 0 % 3 == 1: rule messages answering NFT_MSG_GETRULE (nft_rule_message_comment);
+//   byte 0 % 3 == 1: rule messages answering NFT_MSG_GETRULE (nft_rule_message_comments);
 //   byte 0 % 3 == 2: nfnetlink_log records (parse_nflog_packet).
 // The rest of the input (at most 64 KiB, zero-padded to whole NLMSG_ALIGNTO units as the kernel's datagrams
 // are) is one netlink datagram, walked message by message as the listeners do (mnl_nlmsg_ok /
@@ -99,14 +99,15 @@ void check_tuple(const std::optional<PacketTuple>& tuple) {
     if (tuple && tuple->src.family != tuple->dst.family) std::abort();
 }
 
-std::optional<std::string> fake_comment(uint32_t family, const std::string& table, const std::string& chain,
-                                        uint64_t handle) {
-    if (handle % 3 == 0) return std::nullopt;
-    return std::to_string(family) + "/" + table + "/" + chain + "/" + std::to_string(handle);
+RuleComments fake_comments(uint32_t family, const std::string& table, const std::string& chain, uint64_t handle) {
+    if (handle % 3 == 0) return {};
+    RuleComments out{std::to_string(family) + "/" + table + "/" + chain + "/" + std::to_string(handle)};
+    if (handle % 3 == 2) out.push_back("cali:second");
+    return out;
 }
 
 void fuzz_trace(const std::vector<const nlmsghdr*>& heap, const std::vector<const nlmsghdr*>& guarded) {
-    TraceAssembler assembler(fake_comment, 4);
+    TraceAssembler assembler(fake_comments, 4);
     for (size_t i = 0; i < heap.size(); ++i) {
         const auto event = parse_trace_message(heap[i]);
         const auto again = parse_trace_message(guarded[i]);
@@ -123,7 +124,7 @@ void fuzz_trace(const std::vector<const nlmsghdr*>& heap, const std::vector<cons
         if (drop.path.empty() || drop.path.back() != drop.chain) std::abort();
         if (drop.jump_comments.size() + 1 != drop.path.size()) std::abort();
         if (drop.returned.size() > 16) std::abort();
-        if (drop.chain_policy && (drop.handle || drop.comment)) std::abort();
+        if (drop.chain_policy && (drop.handle || !drop.comments.empty())) std::abort();
         if (drop.table != event->table || drop.chain != event->chain) std::abort();
         check_tuple(done->first);
     }
@@ -131,12 +132,17 @@ void fuzz_trace(const std::vector<const nlmsghdr*>& heap, const std::vector<cons
 
 void fuzz_rule(const std::vector<const nlmsghdr*>& heap, const std::vector<const nlmsghdr*>& guarded) {
     for (size_t i = 0; i < heap.size(); ++i) {
-        std::optional<std::string> comment, again;
-        const bool parsed = nft_rule_message_comment(heap[i], &comment);
-        const bool parsed_again = nft_rule_message_comment(guarded[i], &again);
-        if (parsed != parsed_again || comment != again) std::abort();
-        if (!parsed && comment) std::abort();
-        if (comment && (comment->empty() || has_nul(*comment) || comment->size() >= heap[i]->nlmsg_len)) std::abort();
+        RuleComments comments, again;
+        const bool parsed = nft_rule_message_comments(heap[i], &comments);
+        const bool parsed_again = nft_rule_message_comments(guarded[i], &again);
+        if (parsed != parsed_again || comments != again) std::abort();
+        if (!parsed && !comments.empty()) std::abort();
+        size_t total = 0;
+        for (const auto& c : comments) {
+            if (c.empty() || has_nul(c)) std::abort();
+            total += c.size();
+        }
+        if (total >= heap[i]->nlmsg_len && !comments.empty()) std::abort();
     }
 }
 

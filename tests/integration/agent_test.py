@@ -29,7 +29,8 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tail_support import BINARY, FakeApiServer, Lab, Tail, TestFailure, check, main  # noqa: E402
+from tail_support import (BINARY, FakeApiServer, Lab, Tail, TestFailure, check, main, test_octet,  # noqa: E402
+                          test_prefix)
 
 AGENT_NS = "netpol-trace"
 LABELS = {"app.kubernetes.io/name": "netpol-trace", "app.kubernetes.io/component": "agent"}
@@ -210,7 +211,7 @@ def prometheus_query(work, agents):
 def run():
     check(shutil.which("promtool") and shutil.which("prometheus"), "promtool/prometheus missing (scripts/setup)")
     with tempfile.TemporaryDirectory(prefix="npt-agent-") as work, FakeApiServer(work) as api, \
-            Lab("kube-router", "nptagent", 241) as lab:
+            Lab("kube-router", test_prefix("nptagent"), test_octet(241)) as lab:
         with open(lab.state) as f:
             api.control("apply", json.load(f))
         kubeconfig = api.kubeconfig()

@@ -265,7 +265,7 @@ TEST_F(NetfilterNetnsTest, NativeRuleDrop) {
     EXPECT_EQ(d->chain, "output");
     EXPECT_EQ(d->handle, handle_of("nft -a list chain inet t output", "npt test drop"));
     EXPECT_TRUE(d->handle.has_value());
-    EXPECT_EQ(d->comment, "npt test drop");
+    EXPECT_EQ(d->comments, std::vector<std::string>{"npt test drop"});
     EXPECT_FALSE(d->chain_policy);
     EXPECT_EQ(d->path, std::vector<std::string>{"output"});
     EXPECT_TRUE(d->jump_comments.empty());
@@ -276,7 +276,7 @@ TEST_F(NetfilterNetnsTest, NativeRuleDrop) {
     ASSERT_TRUE(di);
     EXPECT_EQ(di->chain, "input");
     EXPECT_EQ(di->handle, handle_of("nft -a list chain inet t input", "npt input drop"));
-    EXPECT_EQ(di->comment, "npt input drop");
+    EXPECT_EQ(di->comments, std::vector<std::string>{"npt input drop"});
     EXPECT_EQ(di->iif, lo_);
     EXPECT_EQ(tracer_->stats().lookup_failures, 0u);
 }
@@ -304,15 +304,16 @@ table inet t {
     EXPECT_EQ(d->chain, "pol");
     EXPECT_EQ(d->path, (std::vector<std::string>{"output", "pol"}));
     ASSERT_EQ(d->jump_comments.size(), 1u);
-    EXPECT_EQ(d->jump_comments[0], "run through nw policy shop/x");
-    EXPECT_EQ(d->comment, "npt test drop");
-    EXPECT_EQ(d->returned, (std::vector<ReturnedChain>{{"audit", "audit first"}}));
+    EXPECT_EQ(d->jump_comments[0], std::vector<std::string>{"run through nw policy shop/x"});
+    EXPECT_EQ(d->comments, std::vector<std::string>{"npt test drop"});
+    EXPECT_EQ(d->returned, (std::vector<ReturnedChain>{{"audit", {"audit first"}}}));
 }
 
 // (3) iptables-nft rules: -j REJECT (an xt target returning NF_DROP) and -j DROP, with -m comment.
 TEST_F(NetfilterNetnsTest, IptablesNftRules) {
     NPT_REQUIRE_PROGRAM("iptables-nft");
-    for (const char* rule : {"-A OUTPUT -p udp --dport 9998 -m comment --comment 'ipt comment' -j REJECT",
+    for (const char* rule : {"-A OUTPUT -p udp --dport 9998 -m comment --comment 'ipt comment' -m comment --comment "
+                             "'second' -j REJECT",
                              "-A OUTPUT -p udp --dport 9997 -m comment --comment 'ipt drop' -j DROP"}) {
         const auto r = run(std::string("iptables-nft ") + rule);
         ASSERT_EQ(r.status, 0) << r.output;
@@ -323,13 +324,13 @@ TEST_F(NetfilterNetnsTest, IptablesNftRules) {
     EXPECT_EQ(reject->family, "ip");
     EXPECT_EQ(reject->table, "filter");
     EXPECT_EQ(reject->chain, "OUTPUT");
-    EXPECT_EQ(reject->comment, "ipt comment");
+    EXPECT_EQ(reject->comments, (std::vector<std::string>{"ipt comment", "second"}));  // every comment match
     EXPECT_EQ(reject->path, std::vector<std::string>{"OUTPUT"});
     EXPECT_EQ(reject->handle, handle_of("nft -a list chain ip filter OUTPUT", "9998"));
 
     const auto drop = wait_for(*tracer_, send_udp("127.0.0.1", "127.0.0.1", 9997));
     ASSERT_TRUE(drop);
-    EXPECT_EQ(drop->comment, "ipt drop");
+    EXPECT_EQ(drop->comments, std::vector<std::string>{"ipt drop"});
     EXPECT_TRUE(drop->handle.has_value());
 }
 
@@ -348,7 +349,7 @@ table inet t {
     ASSERT_TRUE(d);
     EXPECT_TRUE(d->chain_policy);
     EXPECT_FALSE(d->handle.has_value());
-    EXPECT_FALSE(d->comment.has_value());
+    EXPECT_TRUE(d->comments.empty());
     EXPECT_EQ(d->chain, "output");
     EXPECT_EQ(d->table, "t");
 }
@@ -361,7 +362,7 @@ TEST_F(NetfilterNetnsTest, Ipv6Drop) {
     ASSERT_TRUE(d);
     EXPECT_EQ(d->family, "inet");
     EXPECT_EQ(d->chain, "output");
-    EXPECT_EQ(d->comment, "npt test drop");
+    EXPECT_EQ(d->comments, std::vector<std::string>{"npt test drop"});
 }
 
 // (6) set_watched: only packets from or to watched IPs are traced; `everything` traces all again.
@@ -504,7 +505,7 @@ TEST_F(NetfilterNetnsTest, NflogRecordAndBusyGroup) {
     EXPECT_EQ((*listener)->group(), 100);
     const auto drop = wait_for(*tracer_, tuple);
     ASSERT_TRUE(drop);
-    EXPECT_EQ(drop->comment, "npt nflog drop");
+    EXPECT_EQ(drop->comments, std::vector<std::string>{"npt nflog drop"});
 
     bool busy2 = false;
     auto second = NflogListener::open(100, &busy2);
@@ -542,7 +543,7 @@ TEST_F(NetfilterNetnsTest, DelayedReaderStillJoinsEveryRecord) {
         const auto* d = tracer_->find(tuple, dropped_at);
         ASSERT_NE(d, nullptr) << "sport " << tuple.sport << ": not joined; " << tracer_->stats().drops
                               << " verdicts";
-        EXPECT_EQ(d->comment, "npt delayed drop");
+        EXPECT_EQ(d->comments, std::vector<std::string>{"npt delayed drop"});
         const auto* n = (*listener)->find(tuple, dropped_at);
         ASSERT_NE(n, nullptr) << "sport " << tuple.sport << ": no NFLOG record joined";
         EXPECT_EQ(n->prefix, "DROP by policy shop/x");

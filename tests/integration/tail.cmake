@@ -4,6 +4,8 @@
 #   npt_tail_teardown_test        root: a failing test and scripts/lab down leave nothing behind
 #   npt_tail_nonroot_test         the tail without privileges: one line, exit 1
 #   npt_tail_rule_trace_test      root: --rule-trace and --nflog-group name the rule (kube-router, Calico, legacy)
+#   npt_tail_rule_versions_<cni>  root: --rule-trace on every version of kube-router's and Calico's rulesets
+#   npt_lab_naming_test           the lab's CNI names against those of the CNIs' own tests
 #   npt_tail_cluster_policy_test  root: kube-network-policies' NFQUEUE verdicts and the ClusterNetworkPolicy tiers
 #   npt_agent_test                root: the agent (events, metrics, Prometheus) and the cluster-wide tail
 # The tests are Python 3 scripts (standard library only) run by /usr/bin/python3. Not root: exit 77 (skipped), except
@@ -59,3 +61,10 @@ npt_tail_test(npt_agent_test 180 ${CMAKE_CURRENT_LIST_DIR}/agent_test.py)
 # --rule-trace and --nflog-group on kube-router (k3s NFLOG), Calico and iptables-legacy rulesets; the trace table's
 # cleanup after exit and SIGKILL.
 npt_tail_test(npt_tail_rule_trace_test 240 ${CMAKE_CURRENT_LIST_DIR}/tail_rule_trace_test.py)
+# The rule object (chain, handle, comments, pod, direction, policy, evaluated policies, version guess) on each version
+# of kube-router (v1.6, v2.0-v2.11), Calico (v3.26-v3.32) and Calico's nftables dataplane (v3.29-v3.32), one lab per
+# version: about 35, 25 and 15 s.
+add_test(NAME npt_lab_naming_test COMMAND ${NPT_TAIL_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lab_naming_test.py)
+foreach(cni kube-router calico calico-nft)
+  npt_tail_test(npt_tail_rule_versions_${cni} 240 ${CMAKE_CURRENT_LIST_DIR}/tail_rule_versions_test.py --cni ${cni})
+endforeach()

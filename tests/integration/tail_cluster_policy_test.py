@@ -27,10 +27,10 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tail_support import (BINARY, OCTETS, Lab, Tail, TestFailure, check, flow_key, index_lines,  # noqa: E402
-                          lab_ips, lab_tail_args, main)
+                          lab_ips, lab_tail_args, main, test_prefix)
 
 DATAPLANE = "kube-network-policies"
-PREFIX = "npttail-cnp"
+PREFIX = test_prefix("npttail-cnp")
 CASES = ("admin-deny", "admin-pass", "baseline-deny")
 PRE_CAPTURE = os.environ.get("NPT_TAIL_TEST_PRE_NFQUEUE_CAPTURE") == "1"
 

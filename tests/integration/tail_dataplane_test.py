@@ -21,7 +21,7 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tail_support import (BINARY, OCTETS, Lab, Tail, TestFailure, check, flow_key, index_lines,  # noqa: E402
-                          lab_ips, lab_tail_args, main, norm_ip)
+                          lab_ips, lab_tail_args, main, norm_ip, test_prefix)
 
 NODE_FLAVOURS = ("kube-router", "kube-router-legacy", "calico", "nftables")
 # Not in "scripts/lab traffic all": the Service DNAT cases on TCP.
@@ -205,7 +205,7 @@ def check_explain_api_server(lab):
 
 
 def run(dataplane):
-    prefix = os.environ.get("NPT_TAIL_TEST_PREFIX", f"npttail-{dataplane}"[:24])
+    prefix = os.environ.get("NPT_TAIL_TEST_PREFIX", test_prefix(f"npttail-{dataplane}"))
     octet = int(os.environ.get("NPT_TAIL_TEST_OCTET", OCTETS[dataplane]))
     with Lab(dataplane, prefix, octet) as lab:
         r = lab.run("check", "--bin", os.environ.get("NPT_BINARY", "build/netpol-trace"), check_rc=False)

@@ -11,14 +11,14 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tail_support import FakeApiServer, Lab, Tail, check, main  # noqa: E402
+from tail_support import FakeApiServer, Lab, Tail, check, main, test_octet, test_prefix  # noqa: E402
 
 LABEL_MISMATCH_SRC = "shop/checkout-6f8d7c9b5-k8j7h"
 
 
 def run():
     with tempfile.TemporaryDirectory(prefix="npt-kube-") as work, FakeApiServer(work) as api, \
-            Lab("kube-router", "npttail-kube", 239) as lab:
+            Lab("kube-router", test_prefix("npttail-kube"), test_octet(239)) as lab:
         with open(lab.state) as f:
             state = json.load(f)
         api.control("apply", state)

@@ -4,8 +4,8 @@
 The tail runs in the lab's node namespace (where the CNI's rules are, as the agent runs in the node's host network
 namespace) and traces the watched pods' packets from a table of its own.
 
-1. kube-router (iptables-nft), with k3s's NFLOG rules (group 100, prefix "DROP by policy ns/name"): each dropped
-   flow names the REJECT rule of the pod's firewall chain (table filter, the chain, the handle nft shows, its
+1. kube-router v2.6 (iptables-nft; k3s's base), with k3s's NFLOG prefix (group 100, "DROP by policy ns/name"): each
+   dropped flow names the REJECT rule of the pod's firewall chain (table filter, the chain, the handle nft shows, its
    comment), kube-router as the CNI, the pod and the policies the packet was run through; the NFLOG record of the
    packet is joined (group, prefix, the policy it names). A second tail asking for the same group is told another
    listener holds it and goes on. While tracing, the tool's table exists; after the tail exits, normally or killed
@@ -14,11 +14,11 @@ namespace) and traces the watched pods' packets from a table of its own.
    they are read.
 2. Calico (iptables-nft): drops are the "End of tier" rule of the pod's cali-tw-/cali-fw- chain: the pod (from the
    hashed interface name) and direction, and the Kubernetes policies whose hashed cali-pi-/cali-po- chains the packet
-   went through. A Calico GlobalNetworkPolicy-shaped chain (cali-po-default.deny-dns) dropping DNS the state's
-   policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
+   went through (and the cluster policies' of the Admin tier before them). A Calico GlobalNetworkPolicy-shaped chain
+   (cali-po-default.deny-dns) dropping DNS the state's policies allow: the engine says allowed, and the line names the unmodelled policy (UNMODELLED_POLICY).
 3. kube-router through iptables-legacy: the drop has no rule, and the line says nftables tracing cannot see it.
 
-NPT_TAIL_TEST_PREFIX and NPT_TAIL_TEST_OCTET move the labs (prefix-kr, -cal, -leg; octets base, base+2, base+4).
+NPT_TEST_LAB_PREFIX and NPT_TEST_OCTET_SHIFT move the labs (tail_support's test_prefix and test_octet).
 """
 import base64
 import hashlib
@@ -32,11 +32,12 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tail_support import BINARY, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main, norm_ip  # noqa: E402
+from tail_support import (BINARY, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main, norm_ip,  # noqa: E402
+                          test_octet, test_prefix)
 
-_BASE = int(os.environ.get("NPT_TAIL_TEST_OCTET", 239))
-OCTETS = {"kube-router": _BASE, "calico": _BASE + 2, "kube-router-legacy": _BASE + 4}
-PREFIX = os.environ.get("NPT_TAIL_TEST_PREFIX", "nptrt")
+OCTETS = {k: test_octet(v) for k, v in {"kube-router": 239, "calico": 241, "kube-router-legacy": 243}.items()}
+# pkg/controllers/netpol's sync version of the lab's one sync (scripts/lab.d/lab_kube_router.py): in the chain hashes.
+SYNC_VERSION = "1723456789012345678"
 CASES = ("ingress", "label-mismatch", "egress-port")
 
 
@@ -102,7 +103,7 @@ def drops(lines, ips, flows):
 
 
 def kube_router_case():
-    with Lab("kube-router", f"{PREFIX}-kr", OCTETS["kube-router"], env={"NPT_LAB_NFLOG": "k3s"}) as lab:
+    with Lab("kube-router@2.6", test_prefix("nptrt-kr"), OCTETS["kube-router"], env={"NPT_LAB_NFLOG": "k3s"}) as lab:
         ips, pods = lab_ips(lab), pods_by_ip(lab)
         node = f"{lab.prefix}-node"
         with Tail(lab_tail_args(lab, extra=["--rule-trace", "--nflog-group", "100", "--debug"]), name="rt-kr",
@@ -130,10 +131,10 @@ def kube_router_case():
             ends = {pods.get(norm_ip(line["src"]["ip"])), pods.get(norm_ip(line["dst"]["ip"]))}
             check(rule["pod"] in ends, f"{what}: pod {rule.get('pod')} is not an end of the flow {ends}")
             ns, name = rule["pod"].split("/")
-            chain = "KUBE-POD-FW-" + base64.b32encode(hashlib.sha256((ns + name + "lab-sync").encode())
+            chain = "KUBE-POD-FW-" + base64.b32encode(hashlib.sha256((ns + name + SYNC_VERSION).encode())
                                                        .digest()).decode()[:16]
             check(rule["chain"] == chain, f"{what}: chain {rule['chain']}, the pod's is {chain}")
-            check(rule["comment"] == f"rule to REJECT traffic destined for POD name:{name} namespace:{ns}",
+            check(rule["comment"] == f"rule to REJECT traffic destined for POD name:{name} namespace: {ns}",
                   f"{what}: comment {rule['comment']!r}")
             check(rule["handle"] == reject_handle(lab, fam, chain), f"{what}: handle {rule['handle']}")
             check(rule["path"][-1] == chain and rule["path"][0] == "FORWARD", f"{what}: path {rule['path']}")
@@ -173,7 +174,7 @@ def kube_router_case():
 
 
 def calico_case():
-    with Lab("calico", f"{PREFIX}-cal", OCTETS["calico"]) as lab:
+    with Lab("calico", test_prefix("nptrt-cal"), OCTETS["calico"]) as lab:
         ips, pods = lab_ips(lab), pods_by_ip(lab)
         iface = {p: "cali" + hashlib.sha1(p.replace("/", ".").encode()).hexdigest()[:11] for p in pods.values()}
         node = f"{lab.prefix}-node"
@@ -194,7 +195,9 @@ def calico_case():
                   f"{what}: pod {rule.get('pod')} {rule.get('direction')}, the chain is {pod}'s {direction}")
             check(m.group(2) == iface[pod] or m.group(2).startswith("veth"), f"{what}: interface of {pod}")
             check(rule["policy"] is None, f"{what}: End of tier names no policy: {rule['policy']}")
-            check(sorted(rule.get("evaluated_policies", [])) == line[direction]["policies"],
+            # The NetworkPolicies (the Admin tier's cluster policies, named without a namespace, come before them).
+            evaluated = [p for p in rule.get("evaluated_policies", []) if "/" in p]
+            check(sorted(evaluated) == line[direction]["policies"],
                   f"{what}: evaluated {rule.get('evaluated_policies')} vs {line[direction]['policies']}")
             check(line["verdict"] != "allowed", f"{what}: verdict {line['verdict']}")
 
@@ -224,7 +227,7 @@ def calico_case():
 
 
 def legacy_case():
-    with Lab("kube-router-legacy", f"{PREFIX}-leg", OCTETS["kube-router-legacy"]) as lab:
+    with Lab("kube-router-legacy", test_prefix("nptrt-leg"), OCTETS["kube-router-legacy"]) as lab:
         ips = lab_ips(lab)
         node = f"{lab.prefix}-node"
         with Tail(lab_tail_args(lab, extra=["--rule-trace"]), name="rt-leg", netns=node) as tail:

@@ -12,7 +12,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tail_support import OCTETS, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main  # noqa: E402
+from tail_support import OCTETS, Lab, Tail, check, index_lines, lab_ips, lab_tail_args, main, test_prefix  # noqa: E402
 
 CHECKOUT = "shop/checkout-6f8d7c9b5-k8j7h"
 
@@ -22,7 +22,7 @@ def pods_of(line):
 
 
 def run():
-    with Lab("kube-router", "npttail-scope", OCTETS["scope"]) as lab:
+    with Lab("kube-router", test_prefix("npttail-scope"), OCTETS["scope"]) as lab:
         ips = lab_ips(lab)
         shop = Tail(lab_tail_args(lab, ["shop"], ["--duration", "6", "--debug"]), "shop")
         one_pod = Tail(lab_tail_args(lab, [], ["--pod", CHECKOUT, "--duration", "60"]), "pod")

@@ -25,10 +25,25 @@ BINARY = os.environ.get("NPT_BINARY", os.path.join(ROOT, "build", "netpol-trace"
 LAB = os.environ.get("NPT_LAB", os.path.join(ROOT, "scripts", "lab"))
 SKIP = 77  # SKIP_RETURN_CODE in tail.cmake
 
+
+
+def test_octet(octet: int) -> int:
+    """A test's address octet, moved by NPT_TEST_OCTET_SHIFT (default 0): where other labs run on the machine with
+    the tests' octets, the tests can take others."""
+    return octet + int(os.environ.get("NPT_TEST_OCTET_SHIFT", "0"))
+
+
+def test_prefix(prefix: str) -> str:
+    """A test's lab prefix ("npttail-kr"), its "npt" replaced by NPT_TEST_LAB_PREFIX when set: labs of two
+    checkouts, or of the tests and a developer, stay apart."""
+    return (os.environ.get("NPT_TEST_LAB_PREFIX", "npt") + prefix[3:])[:24]
+
+
 # Address octets per test: instances never share addresses, so one test's drops cannot be attributed by another's
 # tail (the kernel program sees every drop of the host).
-OCTETS = {"kube-router": 231, "kube-router-legacy": 232, "calico": 233, "nftables": 234, "tc": 235, "pod": 236,
-          "scope": 237, "teardown": 238, "cluster-policy": 230}
+OCTETS = {k: test_octet(v) for k, v in {"kube-router": 231, "kube-router-legacy": 232, "calico": 233, "nftables": 234,
+                                        "tc": 235, "pod": 236, "scope": 237, "teardown": 238,
+                                        "cluster-policy": 230}.items()}
 
 
 class TestFailure(AssertionError):

@@ -14,9 +14,9 @@ import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tail_support import HERE, OCTETS, Lab, check, main  # noqa: E402
+from tail_support import HERE, OCTETS, Lab, check, main, test_prefix  # noqa: E402
 
-PREFIX = "npttail-teardown"
+PREFIX = test_prefix("npttail-teardown")
 LAB_NAMES = ("cni0", "uplink0", "cali", "KUBE-ROUTER-FORWARD", "KUBE-SERVICES", "cali-FORWARD", "netpol_lab",
              "pod_policy", f"10.{OCTETS['teardown']}.", f"fd00:{OCTETS['teardown']}:")
 

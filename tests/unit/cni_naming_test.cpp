@@ -3,6 +3,7 @@
 // renders them the same way):
 //   "cali" + hashlib.sha1(f"{ns}.{pod}".encode()).hexdigest()[:11]
 //   prefix + "_" + base64.urlsafe_b64encode(hashlib.sha256(id.encode()).digest()).decode()[:28 - 8 - 1]
+// and, where the CNIs' own tests and fixtures show real names, those (cited at each).
 #include "output/cni_naming.hpp"
 
 #include <gtest/gtest.h>
@@ -29,6 +30,22 @@ std::shared_ptr<const npt::ClusterState> state(std::vector<std::pair<std::string
     return npt::ClusterState::build(std::move(*objects));
 }
 
+// The runbook cluster plus cluster policies (kind, name): ClusterNetworkPolicy, AdminNetworkPolicy, ...
+std::shared_ptr<const npt::ClusterState> state_with_cluster_policies(
+    std::vector<std::pair<npt::ClusterPolicyKind, std::string>> cluster) {
+    auto objects = npt::load_state_files({std::string(NPT_EXAMPLES_DIR) + "/runbook-cluster.yaml"});
+    EXPECT_TRUE(objects.ok());
+    for (auto& [kind, name] : cluster) {
+        npt::ClusterNetworkPolicy p;
+        p.kind = kind;
+        p.name = name;
+        p.tier = kind == npt::ClusterPolicyKind::BaselineAdminNetworkPolicy ? npt::PolicyTier::Baseline
+                                                                            : npt::PolicyTier::Admin;
+        objects->cluster_policies.push_back(std::move(p));
+    }
+    return npt::ClusterState::build(std::move(*objects));
+}
+
 npt::DropRule rule(const std::string& chain, std::optional<std::string> comment, const npt::ClusterState* s,
                    std::vector<std::string> path = {}, std::vector<std::string> jumps = {}) {
     npt::DropRule r;
@@ -38,12 +55,30 @@ npt::DropRule rule(const std::string& chain, std::optional<std::string> comment,
     r.comment = std::move(comment);
     r.via = "nftrace";
     r.path = std::move(path);
-    r.jump_comments = std::move(jumps);
+    for (auto& j : jumps) r.jump_comments.push_back(j.empty() ? std::vector<std::string>{} : std::vector{j});
     npt::attribute_drop_rule(r, s);
     return r;
 }
 
 using Strings = std::vector<std::string>;
+
+// A Calico policy chain and the policy it must name.
+struct PolicyChainCase {
+    const char* chain;
+    const char* policy;
+    const char* kind;
+    bool in_state;
+};
+
+void expect_policy_chains(const npt::ClusterState* s, std::initializer_list<PolicyChainCase> cases) {
+    for (const auto& c : cases) {
+        auto r = rule(c.chain, std::nullopt, s);
+        EXPECT_EQ(r.cni, "calico") << c.chain;
+        EXPECT_EQ(r.policy, c.policy) << c.chain;
+        EXPECT_EQ(r.policy_kind, c.kind) << c.chain;
+        EXPECT_EQ(r.policy_in_state, c.in_state) << c.chain;
+    }
+}
 
 }  // namespace
 
@@ -52,6 +87,24 @@ using Strings = std::vector<std::string>;
 TEST(CniNaming, CalicoInterfaceIsCaliAndElevenHexDigitsOfSha1) {
     EXPECT_EQ(npt::cni::calico_interface("shop", "frontend-7d9f8b6c5-q2w8x"), "calib07053a3f11");
     EXPECT_EQ(npt::cni::calico_interface("databases", "postgres-0"), "cali6c832f5207c");
+}
+
+TEST(CniNaming, NamesFromTheCnisOwnTests) {
+    // libcalico-go/lib/backend/k8s/conversion/conversion_test.go (v3.32.0): pod default/podA on cali7f94ce7c295,
+    // default/podB on cali92cf1f5e9f6.
+    EXPECT_EQ(npt::cni::calico_interface("default", "podA"), "cali7f94ce7c295");
+    EXPECT_EQ(npt::cni::calico_interface("default", "podB"), "cali92cf1f5e9f6");
+    // libcalico-go/lib/hash/unique_id_test.go (v3.32.0), GetLengthLimitedID.
+    EXPECT_EQ(npt::cni::calico_limited_id("felix", "1234", 10), "felix1234");
+    EXPECT_EQ(npt::cni::calico_limited_id("felix", "123456", 11), "felix123456");
+    EXPECT_EQ(npt::cni::calico_limited_id("felix", "_2345", 10), "felix_kMQI");
+    EXPECT_EQ(npt::cni::calico_limited_id("felix", "12345678910", 13), "felix_Y2QCZIS");
+    // felix/rules/policy_test.go: v3.32.0's GlobalNetworkPolicy long-policy-name-that-gets-hashed (id
+    // "gnp/<name>"), v3.30.0's PolicyID without a tier (id "/<name>").
+    EXPECT_EQ(npt::cni::calico_limited_id("cali-pi-", "gnp/long-policy-name-that-gets-hashed"),
+              "cali-pi-_PymyFHQQg3808jiz1OJ");
+    EXPECT_EQ(npt::cni::calico_limited_id("cali-po-", "/long-policy-name-that-gets-hashed"),
+              "cali-po-_FJ9yUkNpzshVDh2n7mg");
 }
 
 TEST(CniNaming, FelixLengthLimitedIds) {
@@ -81,7 +134,8 @@ TEST(CniNaming, KubeRouterOlderRejectCommentsNameThePodAndDirection) {
                   "rule to REJECT traffic destined for POD name:postgres-0 namespace: databases", s.get());
     EXPECT_EQ(r.cni, "kube-router");
     EXPECT_EQ(r.pod, "databases/postgres-0");
-    EXPECT_EQ(r.direction, "ingress");
+    // The pod chain's one REJECT serves both directions (pod.go): its "destined for" says none.
+    EXPECT_FALSE(r.direction);
     EXPECT_FALSE(r.policy);
     EXPECT_FALSE(r.policy_kind);
     // "from", any case of POD, trailing text (the lab's stale rule in KUBE-ROUTER-FORWARD).
@@ -256,35 +310,25 @@ TEST(CniNaming, CalicoHashedPolicyChainsFromEveryIdFormat) {
 
 TEST(CniNaming, CalicoUnhashedPolicyChains) {
     auto s = state();
-    struct Case {
-        const char* chain;
-        const char* policy;
-        const char* kind;
-        bool in_state;
-    };
-    for (const auto& c : {
-             Case{"cali-pi-db/knp.default.web", "db/web", "NetworkPolicy", false},
-             Case{"cali-pi-knp/db/x", "db/x", "NetworkPolicy", false},
-             Case{"cali-pi-shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
-                  true},  // nftables
-             Case{"cali-po-default/shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
-                  true},
-             Case{"cali-pi-knp/shop/default-deny", "shop/default-deny", "NetworkPolicy", true},
-             Case{"cali-pi-gnp/deny-all", "deny-all", "GlobalNetworkPolicy", false},
-             Case{"cali-po-default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
-             Case{"cali-po-default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
-             Case{"cali-pi-np/shop/allow-x", "shop/allow-x", "CalicoNetworkPolicy", false},
-             Case{"cali-pi-shop/default.allow", "shop/default.allow", "CalicoNetworkPolicy", false},
-             Case{"cali-pi-snp/shop/try", "shop/try", "StagedNetworkPolicy", false},
-             Case{"cali-pi-sgnp/try", "try", "StagedGlobalNetworkPolicy", false},
-             Case{"cali-pi-sknp/shop/try", "shop/try", "StagedKubernetesNetworkPolicy", false},
-         }) {
-        auto r = rule(c.chain, std::nullopt, s.get());
-        EXPECT_EQ(r.cni, "calico") << c.chain;
-        EXPECT_EQ(r.policy, c.policy) << c.chain;
-        EXPECT_EQ(r.policy_kind, c.kind) << c.chain;
-        EXPECT_EQ(r.policy_in_state, c.in_state) << c.chain;
-    }
+    using Case = PolicyChainCase;
+    expect_policy_chains(
+        s.get(), {
+                     Case{"cali-pi-db/knp.default.web", "db/web", "NetworkPolicy", false},
+                     Case{"cali-pi-knp/db/x", "db/x", "NetworkPolicy", false},
+                     Case{"cali-pi-shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
+                          true},  // nftables
+                     Case{"cali-po-default/shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
+                          true},
+                     Case{"cali-pi-knp/shop/default-deny", "shop/default-deny", "NetworkPolicy", true},
+                     Case{"cali-pi-gnp/deny-all", "deny-all", "GlobalNetworkPolicy", false},
+                     Case{"cali-po-default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
+                     Case{"cali-po-default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
+                     Case{"cali-pi-np/shop/allow-x", "shop/allow-x", "CalicoNetworkPolicy", false},
+                     Case{"cali-pi-shop/default.allow", "shop/default.allow", "CalicoNetworkPolicy", false},
+                     Case{"cali-pi-snp/shop/try", "shop/try", "StagedNetworkPolicy", false},
+                     Case{"cali-pi-sgnp/try", "try", "StagedGlobalNetworkPolicy", false},
+                     Case{"cali-pi-sknp/shop/try", "shop/try", "StagedKubernetesNetworkPolicy", false},
+                 });
     // Calico's other chains name no policy.
     for (const char* chain : {"cali-FORWARD", "cali-from-wl-dispatch", "cali-pi-", "cali-pi-a//b"}) {
         auto r = rule(chain, std::nullopt, s.get());
@@ -384,4 +428,255 @@ TEST(CniNaming, AStateBuiltWhereAFreedOneWasIsNotConfusedWithIt) {
             }
         }
     }
+}
+
+// ---- every version's shapes ------------------------------------------------------------------------------
+
+TEST(CniNaming, KubeRouterCommentsOfEveryVersion) {
+    // The texts of pod.go, policy.go and network_policy_controller.go / npc_iptables.go at v1.6.1, v2.0.0-v2.10.0
+    // and v2.11.1 (comments.go).
+    struct Case {
+        const char* comment;
+        const char* pod;
+        const char* direction;
+        const char* policy;
+        bool jump_to_policy, jump_to_pod;
+        const char* versions;
+    };
+    const Case cases[] = {
+        {"rule to jump traffic destined to POD name:postgres-0 namespace: databases to chain KUBE-POD-FW-X",
+         "databases/postgres-0", "ingress", "", false, true, "v1.6-v2.10"},
+        {"rule to jump traffic from POD name:postgres-0 namespace: databases to chain KUBE-POD-FW-X",
+         "databases/postgres-0", "egress", "", false, true, "v1.6-v2.10"},
+        {"rule to REJECT traffic destined for POD name:postgres-0 namespace: databases", "databases/postgres-0", "",
+         "", false, false, "v1.6-v2.10"},
+        {"rule to log dropped traffic POD name:postgres-0 namespace: databases", "databases/postgres-0", "", "",
+         false, false, "v1.6-v2.10"},
+        {"run through nw policy postgres-allow-checkout", "", "", "postgres-allow-checkout", true, false,
+         "v1.6-v2.10"},
+        {"rule to ACCEPT traffic from source pods to dest pods selected by policy name postgres-allow-checkout "
+         "namespace databases",
+         "", "", "databases/postgres-allow-checkout", false, false, "v1.6-v2.10"},
+        {"rule to ACCEPT traffic from all sources to dest pods selected by policy name: x namespace db", "", "ingress",
+         "db/x", false, false, "v1.6-v2.10"},
+        {"rule to ACCEPT traffic from source pods to specified ipBlocks selected by policy name: x namespace db", "",
+         "egress", "db/x", false, false, "v1.6-v2.10"},
+        {"run through default ingress network policy  chain", "", "ingress", "", false, false, "v1.6"},
+        {"run through default egress network policy chain", "", "egress", "", false, false, "v2.0-v2.10"},
+        {"rule to permit the traffic traffic to pods when source is the pod's local node", "", "ingress", "", false,
+         false, "v2.0-v2.10"},
+        {"explicitly ACCEPT traffic that complies with network policies", "", "", "", false, false, "v1.6"},
+        {"common bi-directional traffic policy rules", "", "", "", false, false, "v2.6-v2.10"},
+        {"rule to explicitly handle traffic for network policies ACCEPT/REJECT decision", "", "", "", false, false,
+         "v2.10+"},
+        {"databases/postgres-0 in", "databases/postgres-0", "ingress", "", false, true, "v2.11+"},
+        {"databases/postgres-0 out", "databases/postgres-0", "egress", "", false, true, "v2.11+"},
+        {"databases/postgres-0 reject", "databases/postgres-0", "", "", false, false, "v2.11+"},
+        {"databases/postgres-0 log-drop", "databases/postgres-0", "", "", false, false, "v2.11+"},
+        {"databases/postgres-allow-checkout policy", "", "", "databases/postgres-allow-checkout", true, false,
+         "v2.11+"},
+        {"databases/postgres-allow-checkout ingress pods", "", "ingress", "databases/postgres-allow-checkout", false,
+         false, "v2.11+"},
+        {"shop/allow-dns egress any np", "", "egress", "shop/allow-dns", false, false, "v2.11+"},
+        {"shop/x except-dst", "", "egress", "shop/x", false, false, "v2.11+"},
+        {"common netpol rules", "", "", "", false, false, "v2.11+"},
+    };
+    for (const auto& c : cases) {
+        const auto k = npt::cni::parse_kube_router_comment(c.comment);
+        EXPECT_EQ(k.pod, c.pod) << c.comment;
+        EXPECT_EQ(k.direction, c.direction) << c.comment;
+        EXPECT_EQ(k.policy, c.policy) << c.comment;
+        EXPECT_EQ(k.jump_to_policy, c.jump_to_policy) << c.comment;
+        EXPECT_EQ(k.jump_to_pod, c.jump_to_pod) << c.comment;
+        EXPECT_EQ(npt::cni::version_guess(npt::cni::Cni::KubeRouter, k.versions), c.versions) << c.comment;
+    }
+    // A cut or unknown kind is not v2.11's.
+    EXPECT_FALSE(npt::cni::parse_kube_router_comment("shop/x ingr").recognized);
+    EXPECT_FALSE(npt::cni::parse_kube_router_comment("shop/x ingress").recognized);
+}
+
+namespace {
+
+// kube-router's drop of a packet of shop/checkout's egress (to databases/postgres-0) in the pod's chain, as the
+// trace sees it in `version`'s comments: the jump into the pod chain, the policy chains left before the REJECT.
+npt::DropRule kube_router_reject(const npt::ClusterState* s, bool v211, bool common) {
+    npt::DropRule r;
+    r.table = "filter";
+    r.chain = "KUBE-POD-FW-L7IE2XPU3BPZSABE";
+    r.handle = 31;
+    r.via = "nftrace";
+    r.comments = {v211 ? "shop/checkout-6f8d7c9b5-k8j7h reject"
+                       : "rule to REJECT traffic destined for POD name:checkout-6f8d7c9b5-k8j7h namespace: shop"};
+    r.path = {"FORWARD", "KUBE-ROUTER-FORWARD", r.chain};
+    r.jump_comments = {{},
+                       {"kube-router netpol - TEMCG2JMHZYE7H7T"},
+                       {v211 ? "shop/checkout-6f8d7c9b5-k8j7h out"
+                             : "rule to jump traffic from POD name:checkout-6f8d7c9b5-k8j7h namespace: shop to chain "
+                               "KUBE-POD-FW-L7IE2XPU3BPZSABE"}};
+    if (common) {
+        r.returned_from.push_back("KUBE-NWPLCY-COMMON");
+        r.returned_comments.push_back({v211 ? "common netpol rules" : "common bi-directional traffic policy rules"});
+    }
+    r.returned_from.push_back("KUBE-NWPLCY-OSZ6G7GFKH56Q4RI");
+    r.returned_comments.push_back(
+        {v211 ? "shop/allow-checkout-egress policy" : "run through nw policy allow-checkout-egress"});
+    npt::attribute_drop_rule(r, s);
+    return r;
+}
+
+}  // namespace
+
+TEST(CniNaming, KubeRouterRejectOfEveryVersion) {
+    auto s = state({{"shop", "allow-checkout-egress"}});
+    struct Case {
+        bool v211, common;
+        const char* versions;
+    };
+    for (const auto& c :
+         {Case{false, false, "v1.6-v2.5"}, Case{false, true, "v2.6-v2.10"}, Case{true, true, "v2.11+"}}) {
+        const auto r = kube_router_reject(s.get(), c.v211, c.common);
+        EXPECT_EQ(r.cni, "kube-router") << c.versions;
+        EXPECT_EQ(r.pod, "shop/checkout-6f8d7c9b5-k8j7h") << c.versions;
+        EXPECT_EQ(r.direction, "egress") << c.versions;  // from the jump into the pod's chain
+        EXPECT_EQ(r.evaluated_policies, Strings{"shop/allow-checkout-egress"}) << c.versions;
+        // One policy chain, left without the accept mark: the policy that did not allow it.
+        EXPECT_EQ(r.policy, "shop/allow-checkout-egress") << c.versions;
+        EXPECT_EQ(r.policy_kind, "NetworkPolicy") << c.versions;
+        EXPECT_TRUE(r.policy_in_state) << c.versions;
+        EXPECT_EQ(r.cni_version_guess, c.versions);
+        EXPECT_EQ(r.comment, r.comments.front());
+    }
+    // Two policies evaluated: neither alone dropped it.
+    auto r = kube_router_reject(s.get(), true, true);
+    r.returned_from.push_back("KUBE-NWPLCY-DEFAULT2");
+    r.returned_comments.push_back({"shop/default-deny policy"});
+    npt::attribute_drop_rule(r, s.get());
+    EXPECT_EQ(r.evaluated_policies, (Strings{"shop/allow-checkout-egress", "shop/default-deny"}));
+    EXPECT_FALSE(r.policy);
+    const auto j = npt::drop_json(npt::DropRecord{.rule = r}, "drop");
+    EXPECT_EQ(j["rule"]["cni_version_guess"], "v2.11+");
+}
+
+TEST(CniNaming, CalicoPolicyIdsOfEveryVersion) {
+    struct Case {
+        const char* id;
+        const char* policy;
+        const char* kind;
+        const char* versions;
+    };
+    const Case cases[] = {
+        {"shop/knp.default.allow-x", "shop/allow-x", "NetworkPolicy", "v3.26-v3.28"},
+        {"default/shop/knp.default.allow-x", "shop/allow-x", "NetworkPolicy", "v3.29-v3.31"},
+        {"knp/shop/allow-x", "shop/allow-x", "NetworkPolicy", "v3.32+"},
+        {"default.deny-all", "default.deny-all", "GlobalNetworkPolicy", "v3.26-v3.28"},
+        {"default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", "v3.29-v3.31"},
+        {"default/deny-all", "deny-all", "GlobalNetworkPolicy", "v3.30-v3.31"},
+        {"gnp/deny-all", "deny-all", "GlobalNetworkPolicy", "v3.32+"},
+        {"shop/default.np1", "shop/default.np1", "CalicoNetworkPolicy", "v3.26-v3.28"},
+        {"default/shop/np1", "shop/np1", "CalicoNetworkPolicy", "v3.29-v3.31"},
+        {"np/shop/np1", "shop/np1", "CalicoNetworkPolicy", "v3.32+"},
+        {"adminnetworkpolicy/kanp.adminnetworkpolicy.deny-ops", "AdminNetworkPolicy/deny-ops", "AdminNetworkPolicy",
+         "v3.29-v3.31"},
+        {"baselineadminnetworkpolicy/kbanp.baselineadminnetworkpolicy.default", "BaselineAdminNetworkPolicy/default",
+         "BaselineAdminNetworkPolicy", "v3.30-v3.31"},
+        {"kcnp/ops-lockdown", "ops-lockdown", "ClusterNetworkPolicy", "v3.32+"},
+    };
+    for (const auto& c : cases) {
+        const auto p = npt::cni::parse_calico_policy_id(c.id);
+        ASSERT_TRUE(p) << c.id;
+        EXPECT_EQ(p->name, c.policy) << c.id;
+        EXPECT_EQ(p->kind, c.kind) << c.id;
+        EXPECT_EQ(npt::cni::version_guess(npt::cni::Cni::Calico, p->versions), c.versions) << c.id;
+    }
+    EXPECT_FALSE(npt::cni::parse_calico_policy_id("baselineadminnetworkpolicy/kanp.adminnetworkpolicy.x"));
+}
+
+TEST(CniNaming, CalicoClusterPolicyChains) {
+    using K = npt::ClusterPolicyKind;
+    auto s = state_with_cluster_policies({{K::AdminNetworkPolicy, "deny-ops"},
+                                          {K::BaselineAdminNetworkPolicy, "default"},
+                                          {K::ClusterNetworkPolicy, "databases-delegate-monitoring"},
+                                          {K::ClusterNetworkPolicy, "ops-lockdown"}});
+    using Case = PolicyChainCase;
+    expect_policy_chains(
+        s.get(),
+        {
+            // v3.29-v3.31 iptables: hashed (python: the sha256 of the ids in the comment of calico_cluster_policy_id)
+            Case{"cali-pi-_c6xQqZexk9rdFmHED36", "AdminNetworkPolicy/deny-ops", "AdminNetworkPolicy", true},
+            Case{"cali-po-_Bmx5rU_QtHBNk46xFZL", "BaselineAdminNetworkPolicy/default", "BaselineAdminNetworkPolicy",
+                 true},
+            // v3.30-v3.31 nftables: unhashed
+            Case{"filter-cali-pi-adminnetworkpolicy/kanp.adminnetworkpolicy.deny-ops", "AdminNetworkPolicy/deny-ops",
+                 "AdminNetworkPolicy", true},
+            // v3.32: kcnp/<name>, hashed past 28 characters
+            Case{"cali-pi-_gvAUdhfpiWzrgIRgNAY", "databases-delegate-monitoring", "ClusterNetworkPolicy", true},
+            Case{"cali-pi-kcnp/ops-lockdown", "ops-lockdown", "ClusterNetworkPolicy", true},
+            Case{"cali-pi-kcnp/gone", "gone", "ClusterNetworkPolicy", false},
+        });
+    // The named rule of a Deny, as Felix comments it (iptables: separate comments; nftables: one).
+    npt::DropRule r;
+    r.table = "filter";
+    r.chain = "cali-pi-kcnp/ops-lockdown";
+    r.comments = {"cali:Xx1", "name=deny-ingress-from-workloads"};
+    npt::attribute_drop_rule(r, s.get());
+    EXPECT_EQ(r.rule_name, "deny-ingress-from-workloads");
+    EXPECT_EQ(r.comment, "name=deny-ingress-from-workloads");
+    r.comments = {"cali:Xx1; name=deny-ingress-from-workloads KubernetesClusterNetworkPolicy ops-lockdown ingress"};
+    npt::attribute_drop_rule(r, s.get());
+    EXPECT_EQ(r.rule_name, "deny-ingress-from-workloads");
+    EXPECT_EQ(r.policy, "ops-lockdown");
+}
+
+TEST(CniNaming, FelixCommentsOfEveryVersion) {
+    struct Case {
+        std::vector<std::string> comments;
+        const char* meaningful;
+        bool end_of_tier;
+        const char* policy;
+        const char* versions;
+    };
+    const Case cases[] = {
+        {{"cali:Zq2O8uV4sBxNvYHa", "End of tier default. Drop if no policies passed packet"},
+         "End of tier default. Drop if no policies passed packet", true, "", "v3.30+"},
+        {{"cali:Zq2O8uV4sBxNvYHa; End of tier default. Drop if no policies passed packet"},
+         "End of tier default. Drop if no policies passed packet", true, "", "v3.30+"},
+        {{"cali:Zq2O8uV4sBxNvYHa", "Drop if no policies passed packet"}, "Drop if no policies passed packet", true, "",
+         "v3.26-v3.29"},
+        {{"cali:Zq2O8uV4sBxNvYHa", "Start of policies"}, "Start of policies", false, "", "v3.26-v3.27"},
+        {{"cali:Zq2O8uV4sBxNvYHa", "Policy shop/knp.default.allow-x ingress"},
+         "Policy shop/knp.default.allow-x ingress", false, "shop/allow-x", "v3.26-v3.28"},
+        {{"cali:A", "KubernetesNetworkPolicy shop/allow-x egress"}, "KubernetesNetworkPolicy shop/allow-x egress",
+         false, "shop/allow-x", "v3.32+"},
+        {{"cali:A", "name=deny-x", "Policy kanp.adminnetworkpolicy.deny-ops ingress"},
+         "Policy kanp.adminnetworkpolicy.deny-ops ingress", false, "AdminNetworkPolicy/deny-ops", "v3.29-v3.31"},
+        {{"cali:A"}, "", false, "", ""},
+    };
+    for (const auto& c : cases) {
+        const auto f = npt::cni::parse_calico_comments(c.comments);
+        EXPECT_TRUE(f.recognized) << c.comments.back();
+        EXPECT_EQ(f.id, c.comments.front().substr(0, c.comments.front().find(';'))) << c.comments.back();
+        EXPECT_EQ(f.meaningful.value_or(""), c.meaningful) << c.comments.back();
+        EXPECT_EQ(f.end_of_tier, c.end_of_tier) << c.comments.back();
+        EXPECT_EQ(f.policy ? f.policy->name : "", c.policy) << c.comments.back();
+        EXPECT_EQ(npt::cni::version_guess(npt::cni::Cni::Calico, f.versions), c.versions) << c.comments.back();
+    }
+    // The drop at the end of a tier: its text, not Felix's id, is the rule's comment; both are kept.
+    auto s = state();
+    npt::DropRule r;
+    r.table = "filter";
+    r.chain = "cali-tw-cali6c832f5207c";
+    r.comments = {"cali:Zq2O8uV4sBxNvYHa", "End of tier default. Drop if no policies passed packet"};
+    npt::attribute_drop_rule(r, s.get());
+    EXPECT_EQ(r.comment, "End of tier default. Drop if no policies passed packet");
+    EXPECT_EQ(r.pod, "databases/postgres-0");
+    EXPECT_EQ(r.cni_version_guess, "v3.30+");
+    const auto j = npt::drop_json(npt::DropRecord{.rule = r}, "drop");
+    EXPECT_EQ(j["rule"]["comments"], npt::Json(r.comments));
+    // A policy chain's first rule names a policy the state does not have, even behind a hashed name.
+    r.chain = "cali-po-_AAAAAAAAAAAAAAAAAAA";
+    r.comments = {"cali:B", "GlobalNetworkPolicy deny-egress egress"};
+    npt::attribute_drop_rule(r, s.get());
+    EXPECT_EQ(r.policy, "deny-egress");
+    EXPECT_EQ(r.policy_kind, "GlobalNetworkPolicy");
+    EXPECT_FALSE(r.policy_in_state);
 }

@@ -331,13 +331,13 @@ TEST(RecentPackets, JoinsByTheSpanTheRecordWasSentIn) {
 // --- trace assembly ---------------------------------------------------------------------------------------
 
 struct TraceFixture : ::testing::Test {
-    std::map<std::tuple<std::string, std::string, uint64_t>, std::string> comments;
+    std::map<std::tuple<std::string, std::string, uint64_t>, RuleComments> comments;
     int lookups = 0;
     TraceAssembler assembler{[this](uint32_t, const std::string& table, const std::string& chain,
-                                    uint64_t handle) -> std::optional<std::string> {
+                                    uint64_t handle) -> RuleComments {
                                  ++lookups;
                                  auto it = comments.find({table, chain, handle});
-                                 if (it == comments.end()) return std::nullopt;
+                                 if (it == comments.end()) return {};
                                  return it->second;
                              },
                              8};
@@ -380,7 +380,7 @@ struct TraceFixture : ::testing::Test {
 };
 
 TEST_F(TraceFixture, RuleDropInTheBaseChain) {
-    comments[{"t", "output", 3}] = "npt test drop";
+    comments[{"t", "output", 3}] = {"npt test drop"};
     EXPECT_FALSE(assembler.add(packet(7, "t", "output")));
     EXPECT_FALSE(assembler.add(rule(7, "t", "output", 2, NFT_CONTINUE)));
     auto done = assembler.add(rule(7, "t", "output", 3, NF_DROP));
@@ -391,7 +391,7 @@ TEST_F(TraceFixture, RuleDropInTheBaseChain) {
     EXPECT_EQ(d.table, "t");
     EXPECT_EQ(d.chain, "output");
     EXPECT_EQ(d.handle, 3u);
-    EXPECT_EQ(d.comment, "npt test drop");
+    EXPECT_EQ(d.comments, RuleComments{"npt test drop"});
     EXPECT_FALSE(d.chain_policy);
     EXPECT_EQ(d.path, std::vector<std::string>{"output"});
     EXPECT_TRUE(d.jump_comments.empty());
@@ -400,11 +400,11 @@ TEST_F(TraceFixture, RuleDropInTheBaseChain) {
 }
 
 TEST_F(TraceFixture, KubeRouterStyleJumpsAndReturns) {
-    comments[{"filter", "FORWARD", 10}] = "kube-router netpol";
-    comments[{"filter", "KUBE-ROUTER-FORWARD", 20}] = "rule to jump traffic destined to POD";
-    comments[{"filter", "KUBE-POD-FW-X", 30}] = "run through nw policy shop/allow-web";
-    comments[{"filter", "KUBE-POD-FW-X", 31}] = "run through nw policy shop/deny";
-    comments[{"filter", "KUBE-POD-FW-X", 40}] = "rule to REJECT traffic destined for POD name:web namespace: shop";
+    comments[{"filter", "FORWARD", 10}] = {"kube-router netpol"};
+    comments[{"filter", "KUBE-ROUTER-FORWARD", 20}] = {"rule to jump traffic destined to POD"};
+    comments[{"filter", "KUBE-POD-FW-X", 30}] = {"run through nw policy allow-web"};
+    comments[{"filter", "KUBE-POD-FW-X", 31}] = {"run through nw policy deny"};
+    comments[{"filter", "KUBE-POD-FW-X", 40}] = {"rule to REJECT traffic destined for POD name:web namespace: shop"};
     const uint32_t ip = NFPROTO_IPV4;
     assembler.add(packet(1, "filter", "FORWARD", ip));
     assembler.add(rule(1, "filter", "FORWARD", 10, NFT_JUMP, ip, "KUBE-ROUTER-FORWARD"));
@@ -418,12 +418,12 @@ TEST_F(TraceFixture, KubeRouterStyleJumpsAndReturns) {
     const TracedDrop& d = done->second;
     EXPECT_EQ(d.family, "ip");
     EXPECT_EQ(d.chain, "KUBE-POD-FW-X");
-    EXPECT_EQ(d.comment, "rule to REJECT traffic destined for POD name:web namespace: shop");
+    EXPECT_EQ(d.comments, RuleComments{"rule to REJECT traffic destined for POD name:web namespace: shop"});
     EXPECT_EQ(d.path, (std::vector<std::string>{"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-X"}));
     EXPECT_EQ(d.jump_comments,
-              (std::vector<std::string>{"kube-router netpol", "rule to jump traffic destined to POD"}));
-    EXPECT_EQ(d.returned, (std::vector<ReturnedChain>{{"KUBE-NWPLCY-A", "run through nw policy shop/allow-web"},
-                                                      {"KUBE-NWPLCY-B", "run through nw policy shop/deny"}}));
+              (std::vector<RuleComments>{{"kube-router netpol"}, {"rule to jump traffic destined to POD"}}));
+    EXPECT_EQ(d.returned, (std::vector<ReturnedChain>{{"KUBE-NWPLCY-A", {"run through nw policy allow-web"}},
+                                                      {"KUBE-NWPLCY-B", {"run through nw policy deny"}}}));
 }
 
 TEST_F(TraceFixture, GotoReturnsToTheCallersCaller) {
@@ -440,14 +440,14 @@ TEST_F(TraceFixture, GotoReturnsToTheCallersCaller) {
 }
 
 TEST_F(TraceFixture, DropInsideAGotoChain) {
-    comments[{"t", "a", 2}] = "goto rule";
+    comments[{"t", "a", 2}] = {"goto rule"};
     assembler.add(packet(3, "t", "base"));
     assembler.add(rule(3, "t", "base", 1, NFT_JUMP, NFPROTO_INET, "a"));
     assembler.add(rule(3, "t", "a", 2, NFT_GOTO, NFPROTO_INET, "b"));
     auto done = assembler.add(rule(3, "t", "b", 5, NF_DROP));
     ASSERT_TRUE(done);
     EXPECT_EQ(done->second.path, (std::vector<std::string>{"base", "a", "b"}));
-    EXPECT_EQ(done->second.jump_comments, (std::vector<std::string>{"", "goto rule"}));
+    EXPECT_EQ(done->second.jump_comments, (std::vector<RuleComments>{{}, {"goto rule"}}));
 }
 
 TEST_F(TraceFixture, ChainPolicyDrop) {
@@ -457,7 +457,7 @@ TEST_F(TraceFixture, ChainPolicyDrop) {
     ASSERT_TRUE(done);
     EXPECT_TRUE(done->second.chain_policy);
     EXPECT_FALSE(done->second.handle);
-    EXPECT_FALSE(done->second.comment);
+    EXPECT_TRUE(done->second.comments.empty());
     EXPECT_EQ(lookups, 0);
 }
 
@@ -482,7 +482,7 @@ TEST_F(TraceFixture, LostJumpMessageStillEndsInTheDroppingChain) {
     auto done = assembler.add(rule(8, "t", "deep", 5, NF_DROP));
     ASSERT_TRUE(done);
     EXPECT_EQ(done->second.path, (std::vector<std::string>{"base", "deep"}));
-    EXPECT_EQ(done->second.jump_comments, std::vector<std::string>{""});
+    EXPECT_EQ(done->second.jump_comments, std::vector<RuleComments>{{}});
 }
 
 TEST_F(TraceFixture, NonIpPacketsGiveNoVerdict) {
@@ -510,6 +510,8 @@ TEST(NftFamilyName, Names) {
 
 // --- rule comments ----------------------------------------------------------------------------------------
 
+using Comments = std::vector<std::string>;
+
 struct RuleDeleter {
     void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
 };
@@ -531,26 +533,26 @@ TEST(NftRuleComment, NativeUserdataComment) {
     ASSERT_TRUE(nftnl_udata_put_strz(udata, NFTNL_UDATA_RULE_COMMENT, "npt test drop"));
     nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(udata), nftnl_udata_buf_len(udata));
     nftnl_udata_buf_free(udata);
-    EXPECT_EQ(nft_rule_comment(rule.get()), "npt test drop");
+    EXPECT_EQ(nft_rule_comments(rule.get()), Comments{"npt test drop"});
 }
 
 TEST(NftRuleComment, IptablesNftCommentMatch) {
     RulePtr rule(nftnl_rule_alloc());
     nftnl_rule_add_expr(rule.get(), nftnl_expr_alloc("counter"));
     add_xt_comment(rule.get(), "ipt comment");
-    EXPECT_EQ(nft_rule_comment(rule.get()), "ipt comment");
+    EXPECT_EQ(nft_rule_comments(rule.get()), Comments{"ipt comment"});
 }
 
 TEST(NftRuleComment, NoneAndMalformed) {
     RulePtr rule(nftnl_rule_alloc());
-    EXPECT_EQ(nft_rule_comment(rule.get()), std::nullopt);
-    EXPECT_EQ(nft_rule_comment(nullptr), std::nullopt);
+    EXPECT_EQ(nft_rule_comments(rule.get()), Comments{});
+    EXPECT_EQ(nft_rule_comments(nullptr), Comments{});
     const uint8_t garbage[] = {NFTNL_UDATA_RULE_COMMENT, 200, 'x'};  // TLV longer than the data
     nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, garbage, sizeof(garbage));
-    EXPECT_EQ(nft_rule_comment(rule.get()), std::nullopt);
+    EXPECT_EQ(nft_rule_comments(rule.get()), Comments{});
     const uint8_t unterminated[] = {NFTNL_UDATA_RULE_COMMENT, 3, 'a', 'b', 'c'};
     nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, unterminated, sizeof(unterminated));
-    EXPECT_EQ(nft_rule_comment(rule.get()), "abc");
+    EXPECT_EQ(nft_rule_comments(rule.get()), Comments{"abc"});
 }
 
 
@@ -710,30 +712,30 @@ TEST(NftRuleMessageComment, NativeAndXtComments) {
     ASSERT_TRUE(nftnl_udata_put_strz(udata, NFTNL_UDATA_RULE_COMMENT, "npt test drop"));
     nftnl_rule_set_data(native.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(udata), nftnl_udata_buf_len(udata));
     nftnl_udata_buf_free(udata);
-    std::optional<std::string> comment;
-    EXPECT_TRUE(nft_rule_message_comment(header(rule_message(native.get())), &comment));
-    EXPECT_EQ(comment, "npt test drop");
+    Comments comment;
+    EXPECT_TRUE(nft_rule_message_comments(header(rule_message(native.get())), &comment));
+    EXPECT_EQ(comment, Comments{"npt test drop"});
 
     RulePtr xt(nftnl_rule_alloc());
     nftnl_rule_add_expr(xt.get(), nftnl_expr_alloc("counter"));
     add_xt_comment(xt.get(), "ipt comment");
-    EXPECT_TRUE(nft_rule_message_comment(header(rule_message(xt.get())), &comment));
-    EXPECT_EQ(comment, "ipt comment");
+    EXPECT_TRUE(nft_rule_message_comments(header(rule_message(xt.get())), &comment));
+    EXPECT_EQ(comment, Comments{"ipt comment"});
 
     RulePtr none(nftnl_rule_alloc());
     nftnl_rule_add_expr(none.get(), nftnl_expr_alloc("counter"));
-    EXPECT_TRUE(nft_rule_message_comment(header(rule_message(none.get())), &comment));
-    EXPECT_EQ(comment, std::nullopt);
+    EXPECT_TRUE(nft_rule_message_comments(header(rule_message(none.get())), &comment));
+    EXPECT_EQ(comment, Comments{});
 }
 
 TEST(NftRuleMessageComment, OtherAndMalformedMessages) {
-    std::optional<std::string> comment = "untouched";
+    Comments comment = {"untouched"};
     NlMsg done(NLMSG_DONE, 0);
-    EXPECT_FALSE(nft_rule_message_comment(done.msg(), &comment));
+    EXPECT_FALSE(nft_rule_message_comments(done.msg(), &comment));
     NlMsg too_short((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, 0);
     too_short.bytes.resize(NLMSG_HDRLEN + 2);
-    EXPECT_FALSE(nft_rule_message_comment(too_short.msg(), &comment));
-    EXPECT_EQ(comment, "untouched");
+    EXPECT_FALSE(nft_rule_message_comments(too_short.msg(), &comment));
+    EXPECT_EQ(comment, Comments{"untouched"});
 
     // An expression without a name (libnftnl dereferences a null pointer) before an xt comment.
     NlMsg info(0, 0);
@@ -746,15 +748,36 @@ TEST(NftRuleMessageComment, OtherAndMalformedMessages) {
     list.nest(NFTA_LIST_ELEM, nameless).nest(NFTA_LIST_ELEM, match);
     NlMsg rule((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, NFPROTO_IPV4);
     rule.str(NFTA_RULE_TABLE, "filter").nest(NFTA_RULE_EXPRESSIONS, list);
-    EXPECT_TRUE(nft_rule_message_comment(rule.msg(), &comment));
-    EXPECT_EQ(comment, "from xt");
+    EXPECT_TRUE(nft_rule_message_comments(rule.msg(), &comment));
+    EXPECT_EQ(comment, Comments{"from xt"});
 
     // A userdata record longer than the attribute.
     const uint8_t garbage[] = {NFTNL_UDATA_RULE_COMMENT, 200, 'x'};
     NlMsg bad_udata((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, NFPROTO_IPV4);
     bad_udata.attr(NFTA_RULE_USERDATA, garbage, sizeof(garbage));
-    EXPECT_TRUE(nft_rule_message_comment(bad_udata.msg(), &comment));
-    EXPECT_EQ(comment, std::nullopt);
+    EXPECT_TRUE(nft_rule_message_comments(bad_udata.msg(), &comment));
+    EXPECT_EQ(comment, Comments{});
+}
+
+TEST(NftRuleComment, EveryCommentMatchInOrder) {
+    // Felix: its rule id, then each text as a comment match of its own; an empty one is left out.
+    RulePtr rule(nftnl_rule_alloc());
+    add_xt_comment(rule.get(), "cali:Zq2O8uV4sBxNvYHa");
+    add_xt_comment(rule.get(), "");
+    nftnl_rule_add_expr(rule.get(), nftnl_expr_alloc("counter"));
+    add_xt_comment(rule.get(), "End of tier default. Drop if no policies passed packet");
+    EXPECT_EQ(nft_rule_comments(rule.get()),
+              (Comments{"cali:Zq2O8uV4sBxNvYHa", "End of tier default. Drop if no policies passed packet"}));
+    // A native comment comes first.
+    nftnl_udata_buf* udata = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+    ASSERT_TRUE(nftnl_udata_put_strz(udata, NFTNL_UDATA_RULE_COMMENT, "native"));
+    nftnl_rule_set_data(rule.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(udata), nftnl_udata_buf_len(udata));
+    nftnl_udata_buf_free(udata);
+    EXPECT_EQ(nft_rule_comments(rule.get()).front(), "native");
+    EXPECT_EQ(nft_rule_comments(rule.get()).size(), 3u);
+    Comments from_message;
+    EXPECT_TRUE(nft_rule_message_comments(header(rule_message(rule.get())), &from_message));
+    EXPECT_EQ(from_message, nft_rule_comments(rule.get()));
 }
 
 constexpr uint16_t kNflogPacket = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;

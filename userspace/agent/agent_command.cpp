@@ -527,6 +527,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << ' ' << http.port() << '\n';
 
     cli::FlowTracker tracker(cli::PodScope{}, node, state);
+    (void)cli::read_fexit_rule_comments(tracker, *cap);
     auto last_refresh = Clock::now();
     auto last_update = last_refresh;
     auto last_trim = last_refresh;

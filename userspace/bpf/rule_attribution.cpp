@@ -101,6 +101,7 @@ RuleVerdict decode_rule_verdict(const npt_rule_value& v) {
     if (v.has_handle) {
         r.handle = v.handle;
     }
+    if (v.backend == NPT_RV_NFTABLES) r.table_family = v.table_family;
     if (v.comment[0] != '\0') {
         r.comment = fixed_string(v.comment, sizeof(v.comment));
     }

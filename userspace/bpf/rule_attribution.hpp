@@ -19,7 +19,8 @@ struct RuleVerdict {
     std::string table;    // "filter", "npt_matrix", ...
     std::string chain;    // the chain holding the rule ("FORWARD" for iptables-legacy's built-in chains)
     std::optional<uint64_t> handle;      // nftables rule handle (`nft -a list ruleset`)
-    std::optional<std::string> comment;  // the rule's comment (iptables-nft's -m comment included)
+    std::optional<std::string> comment;  // the first bytes of the rule's native comment (its userdata)
+    uint8_t table_family = 0;            // NFPROTO_* of the nftables table (0: iptables-legacy)
 
     bool operator==(const RuleVerdict&) const = default;
 };

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "netfilter/rule_comments.hpp"
 #include "output/cni_naming.hpp"
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"
@@ -139,6 +140,10 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
     if (ev.rule) {
         r.rule = make_drop_rule(ev.rule->table, ev.rule->chain, ev.rule->handle, ev.rule->comment, naming_state());
         r.rule->via = "fexit";
+        if (comment_source_ && ev.rule->handle && ev.rule->table_family) {
+            r.rule->comments = comment_source_(ev.rule->table_family, ev.rule->table, ev.rule->chain, *ev.rule->handle);
+            if (!r.rule->comments.empty()) attribute_drop_rule(*r.rule, naming_state());
+        }
     }
     r.ct_state = ev.ct_state;
     r.count = ev.count;
@@ -205,6 +210,16 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
     if (!added.in_scope) return {&added, nullptr};
     ++reported_;
     return {&added, "drop"};
+}
+
+std::string read_fexit_rule_comments(FlowTracker& tracker, const capture::DropCapture& cap) {
+    if (cap.rule_attribution_status().starts_with("off")) return {};
+    auto opened = netfilter::RuleCommentLookup::open();
+    if (!opened) return opened.error().message;
+    std::shared_ptr<netfilter::RuleCommentLookup> lookup = std::move(*opened);
+    tracker.set_comment_source([lookup](uint32_t family, const std::string& table, const std::string& chain,
+                                        uint64_t handle) { return lookup->get(family, table, chain, handle); });
+    return {};
 }
 
 std::vector<FlowTracker::Report> FlowTracker::refresh_counts(capture::DropCapture& cap, bool recover) {

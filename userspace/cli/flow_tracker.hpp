@@ -34,6 +34,8 @@ struct DropLookup {
 
 // Fills or extends `rule` with what a witness recorded of that packet's drop; true when it changed it.
 using RuleSource = std::function<bool(const DropLookup&, std::optional<DropRule>& rule)>;
+using CommentSource = std::function<std::vector<std::string>(uint32_t family, const std::string& table,
+                                                             const std::string& chain, uint64_t handle)>;
 
 struct TrackedFlow {
     DropRecord record;
@@ -72,6 +74,10 @@ public:
         rule_source_ = std::move(source);
         rule_trace_ = rule_trace;
     }
+    // Asked for every comment of the rule a fexit verdict names (by table family, table, chain and handle): the
+    // BPF program reads only the first bytes of a rule's native comment, and none of iptables-nft's comment
+    // matches, which carry kube-router's and Calico's names.
+    void set_comment_source(CommentSource source) { comment_source_ = std::move(source); }
 
     // With fixes on, every new flow's explanation carries its verified fixes (--fix).
     void set_fixes(bool on) { fixes_ = on; }
@@ -110,10 +116,15 @@ private:
     uint64_t reported_ = 0;
     std::set<std::string> warned_namespaces_;
     RuleSource rule_source_;
+    CommentSource comment_source_;
     bool naming_prepared_ = false;
     bool rule_trace_ = false;
     bool fixes_ = false;
 };
+
+// Gives the tracker every comment of the rules fexit names, asked of the kernel, where fexit runs; "" or why
+// it cannot (no CAP_NET_ADMIN).
+std::string read_fexit_rule_comments(FlowTracker& tracker, const capture::DropCapture& cap);
 
 // Engine protocol of an IP protocol number, and the name the tail shows ("TCP", "IP/47").
 Protocol engine_protocol(uint8_t ip_proto);

@@ -131,7 +131,8 @@ bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nfl
                 rule->table = d->table;
                 rule->chain = d->chain;
                 rule->handle = d->handle;
-                rule->comment = d->comment;
+                rule->comments = d->comments;
+                rule->comment.reset();  // chosen from the comments
                 rule->via = "nftrace";
                 rule->chain_policy = d->chain_policy;
                 changed = true;
@@ -140,13 +141,13 @@ bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nfl
                 rule->family = d->family;
                 rule->path = d->path;
                 // The trace gives the comment of the rule that entered path[i + 1]; the rule, of the one that
-                // entered path[i] ("" for the base chain).
-                rule->jump_comments.assign(1, std::string());
+                // entered path[i] (none for the base chain).
+                rule->jump_comments.assign(1, {});
                 rule->jump_comments.insert(rule->jump_comments.end(), d->jump_comments.begin(),
                                            d->jump_comments.end());
                 for (const auto& ret : d->returned) {
                     rule->returned_from.push_back(ret.chain);
-                    rule->returned_comments.push_back(ret.jump_comment);
+                    rule->returned_comments.push_back(ret.jump_comments);
                 }
                 changed = true;
             }
@@ -391,6 +392,8 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                            copts.ip_filter ? fmt::format("{} pod IPs", watched->size()) : "every drop");
         err << "netpol-trace: rule attribution: " << cap->rule_attribution_status() << '\n';
     }
+    if (auto why = read_fexit_rule_comments(tail.tracker(), *cap); !why.empty() && o.debug)
+        err << "netpol-trace: rule attribution without comment lookups: " << why << '\n';
     std::unique_ptr<netfilter::RuleTracer> tracer;
     if (o.rule_trace) {
         netfilter::RuleTracerOptions topts;

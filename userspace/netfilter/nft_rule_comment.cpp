@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace npt::netfilter {
 
@@ -51,12 +52,10 @@ std::string xt_comment_text(const void* info, size_t len) {
     return bounded_string(info, std::min<size_t>(len, sizeof(xt_comment_info::comment)));
 }
 
-std::optional<std::string> xt_comment(const nftnl_rule* rule) {
+void xt_comments(const nftnl_rule* rule, std::vector<std::string>& out) {
     nftnl_expr_iter* iter = nftnl_expr_iter_create(rule);
-    if (iter == nullptr) return std::nullopt;
-    std::optional<std::string> found;
-    for (nftnl_expr* expr = nftnl_expr_iter_next(iter); expr != nullptr && !found;
-         expr = nftnl_expr_iter_next(iter)) {
+    if (iter == nullptr) return;
+    for (nftnl_expr* expr = nftnl_expr_iter_next(iter); expr != nullptr; expr = nftnl_expr_iter_next(iter)) {
         const char* name = nftnl_expr_get_str(expr, NFTNL_EXPR_NAME);
         if (name == nullptr || std::strcmp(name, "match") != 0) continue;
         const char* match = nftnl_expr_get_str(expr, NFTNL_EXPR_MT_NAME);
@@ -65,10 +64,9 @@ std::optional<std::string> xt_comment(const nftnl_rule* rule) {
         const void* info = nftnl_expr_get(expr, NFTNL_EXPR_MT_INFO, &len);
         if (info == nullptr || len == 0) continue;
         std::string text = xt_comment_text(info, len);
-        if (!text.empty()) found = std::move(text);
+        if (!text.empty()) out.push_back(std::move(text));
     }
     nftnl_expr_iter_destroy(iter);
-    return found;
 }
 
 // --- straight from the message ---
@@ -93,8 +91,8 @@ std::string attr_string(const nlattr* attr) {
     return bounded_string(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr));
 }
 
-// The first non-empty comment of an xt "comment" match in an NFTA_RULE_EXPRESSIONS list.
-std::optional<std::string> xt_comment(const nlattr* expressions) {
+// The non-empty comments of the xt "comment" matches in an NFTA_RULE_EXPRESSIONS list, in order.
+void xt_comments(const nlattr* expressions, std::vector<std::string>& out) {
     const auto* end = static_cast<const char*>(mnl_attr_get_payload(expressions)) + mnl_attr_get_payload_len(expressions);
     for (auto* elem = static_cast<const nlattr*>(mnl_attr_get_payload(expressions));
          mnl_attr_ok(elem, static_cast<int>(end - reinterpret_cast<const char*>(elem))); elem = mnl_attr_next(elem)) {
@@ -109,32 +107,34 @@ std::optional<std::string> xt_comment(const nlattr* expressions) {
         if (attr_string(match[NFTA_MATCH_NAME]) != "comment") continue;
         std::string text = xt_comment_text(mnl_attr_get_payload(match[NFTA_MATCH_INFO]),
                                            mnl_attr_get_payload_len(match[NFTA_MATCH_INFO]));
-        if (!text.empty()) return text;
+        if (!text.empty()) out.push_back(std::move(text));
     }
-    return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<std::string> nft_rule_comment(const nftnl_rule* rule) {
-    if (rule == nullptr) return std::nullopt;
-    if (auto c = userdata_comment(rule)) return c;
-    return xt_comment(rule);
+std::vector<std::string> nft_rule_comments(const nftnl_rule* rule) {
+    std::vector<std::string> out;
+    if (rule == nullptr) return out;
+    if (auto c = userdata_comment(rule)) out.push_back(std::move(*c));
+    xt_comments(rule, out);
+    return out;
 }
 
-bool nft_rule_message_comment(const nlmsghdr* nlh, std::optional<std::string>* comment) {
+bool nft_rule_message_comments(const nlmsghdr* nlh, std::vector<std::string>* comments) {
     if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES || NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWRULE) {
         return false;
     }
     if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nfgenmsg))) return false;
     Attrs<NFTA_RULE_MAX + 1> rule;
     mnl_attr_parse(nlh, sizeof(nfgenmsg), Attrs<NFTA_RULE_MAX + 1>::store, &rule);
-    std::optional<std::string> found;
+    std::vector<std::string> found;
     if (const nlattr* udata = rule[NFTA_RULE_USERDATA]) {
-        found = userdata_comment(mnl_attr_get_payload(udata), mnl_attr_get_payload_len(udata));
+        if (auto c = userdata_comment(mnl_attr_get_payload(udata), mnl_attr_get_payload_len(udata)))
+            found.push_back(std::move(*c));
     }
-    if (!found && rule[NFTA_RULE_EXPRESSIONS] != nullptr) found = xt_comment(rule[NFTA_RULE_EXPRESSIONS]);
-    *comment = std::move(found);
+    if (rule[NFTA_RULE_EXPRESSIONS] != nullptr) xt_comments(rule[NFTA_RULE_EXPRESSIONS], found);
+    *comments = std::move(found);
     return true;
 }
 

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
-#include <libnftnl/rule.h>
 #include <libnftnl/trace.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -17,13 +16,11 @@
 
 #include <cctype>
 #include <cstring>
-#include <deque>
 #include <set>
 #include <sstream>
-#include <unordered_map>
 
 #include "netfilter/netlink_request.hpp"
-#include "netfilter/nft_rule_comment.hpp"
+#include "netfilter/rule_comments.hpp"
 #include "netfilter/trace_assembler.hpp"
 
 namespace npt::netfilter {
@@ -34,10 +31,6 @@ constexpr const char* kTablePrefix = "netpol_trace_";
 constexpr int kTraceReceiveBuffer = 4 * 1024 * 1024;
 constexpr uint64_t kDropMaxAge = 30'000'000'000ull;  // verdicts are joined within seconds of the drop
 constexpr size_t kDropMaxTuples = 8192;
-constexpr size_t kCommentCacheSize = 4096;
-// Handles are not reused within a table's life, but a table deleted and created again starts over: cached
-// comments expire.
-constexpr uint64_t kCommentMaxAge = 30'000'000'000ull;
 
 std::string first_line(const char* text) {
     if (text == nullptr) return {};
@@ -268,20 +261,14 @@ struct RuleTracer::Impl {
     bool installed = false;  // the table exists and is ours to delete
     NftContext nft;
     MnlSocket trace;  // NFNLGRP_NFTRACE subscription
-    MnlSocket query;  // NFT_MSG_GETRULE requests
+    MnlSocket query;  // the probe (NFT_MSG_GETGEN)
     uint32_t seq = static_cast<uint32_t>(time(nullptr));
     MulticastReader reader;
     Stats stats;
 
-    struct CachedComment {
-        std::optional<std::string> comment;
-        uint64_t at_ns = 0;
-    };
-    std::unordered_map<std::string, CachedComment> comments;
-    std::deque<std::string> comment_order;
-
+    std::unique_ptr<RuleCommentLookup> comments;  // GETRULE for the comments of the rules traced
     TraceAssembler assembler{[this](uint32_t family, const std::string& t, const std::string& chain,
-                                    uint64_t handle) { return comment_of(family, t, chain, handle); }};
+                                    uint64_t handle) { return comments->get(family, t, chain, handle); }};
     RecentPackets<TracedDrop> drops{kDropMaxAge, kDropMaxTuples};
     bool armed = true;       // the trace rules are installed
     bool everything = true;  // trace every packet, not only the watched IPs'
@@ -424,50 +411,6 @@ struct RuleTracer::Impl {
         return true;
     }
 
-    std::optional<std::string> comment_of(uint32_t family, const std::string& t, const std::string& chain,
-                                          uint64_t handle) {
-        std::string key = std::to_string(family) + '\0' + t + '\0' + chain + '\0' + std::to_string(handle);
-        const uint64_t now = monotonic_ns();
-        if (auto it = comments.find(key); it != comments.end() && now - it->second.at_ns <= kCommentMaxAge) {
-            return it->second.comment;
-        }
-        auto comment = lookup_rule(family, t, chain, handle);
-        if (!comments.contains(key)) comment_order.push_back(key);
-        comments[key] = CachedComment{comment, now};
-        while (comments.size() > kCommentCacheSize && !comment_order.empty()) {
-            comments.erase(comment_order.front());
-            comment_order.pop_front();
-        }
-        return comment;
-    }
-
-    std::optional<std::string> lookup_rule(uint32_t family, const std::string& t, const std::string& chain,
-                                           uint64_t handle) {
-        ++stats.rule_lookups;
-        nftnl_rule* request = nftnl_rule_alloc();
-        if (request == nullptr) {
-            ++stats.lookup_failures;
-            return std::nullopt;
-        }
-        nftnl_rule_set_u32(request, NFTNL_RULE_FAMILY, family);
-        nftnl_rule_set_str(request, NFTNL_RULE_TABLE, t.c_str());
-        nftnl_rule_set_str(request, NFTNL_RULE_CHAIN, chain.c_str());
-        nftnl_rule_set_u64(request, NFTNL_RULE_HANDLE, handle);
-        std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE + t.size() + chain.size());
-        nlmsghdr* nlh = nftnl_rule_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, static_cast<uint16_t>(family),
-                                                   NLM_F_ACK, ++seq);
-        nftnl_rule_nlmsg_build_payload(nlh, request);
-        nftnl_rule_free(request);
-
-        bool found = false;
-        std::optional<std::string> comment;
-        const int err = netlink_request(query.sock, nlh, [&](const nlmsghdr* reply) {
-            if (nft_rule_message_comment(reply, &comment)) found = true;
-        });
-        if (err != 0 || !found) ++stats.lookup_failures;  // e.g. ENOENT: the rule is gone already
-        return comment;
-    }
-
     // Trace messages carry no time: the verdict is recorded with the span its message was sent in (the kernel sends
     // it before it frees the packet, so the drop's own time falls in or just after that span).
     size_t handle_message(const nlmsghdr* nlh, SentWithin sent) {
@@ -511,6 +454,9 @@ Result<std::unique_ptr<RuleTracer>> RuleTracer::open(const RuleTracerOptions& op
 
     if (int err = open_netfilter_socket(impl->query, false); err != 0) return Error{socket_error(err)};
     if (auto probed = impl->probe(); !probed) return probed.error();
+    auto comments = RuleCommentLookup::open();
+    if (!comments) return Error{"--rule-trace: " + comments.error().message};
+    impl->comments = std::move(*comments);
     // Subscribe first so that no trace of the table's first packets is missed.
     if (auto subscribed = impl->subscribe(); !subscribed) return subscribed.error();
     if (auto installed = impl->install(); !installed) return installed.error();
@@ -574,6 +520,11 @@ const TracedDrop* RuleTracer::find(const PacketTuple& tuple, uint64_t at_ns, uin
 
 const std::string& RuleTracer::table_name() const { return impl_->table; }
 
-RuleTracer::Stats RuleTracer::stats() const { return impl_->stats; }
+RuleTracer::Stats RuleTracer::stats() const {
+    Stats s = impl_->stats;
+    s.rule_lookups = impl_->comments->lookups();
+    s.lookup_failures = impl_->comments->failures();
+    return s;
+}
 
 }  // namespace npt::netfilter

@@ -21,11 +21,14 @@
 
 namespace npt::netfilter {
 
+// Every comment of one rule, in rule order (nft_rule_comments): empty when it has none.
+using RuleComments = std::vector<std::string>;
+
 // A chain the packet jumped to and that returned before the drop (kube-router evaluates each policy in a
 // chain of its own that marks and returns, and rejects afterwards in the pod's firewall chain).
 struct ReturnedChain {
     std::string chain;
-    std::string jump_comment;  // comment of the jump/goto rule that entered it ("" when none)
+    RuleComments jump_comments;  // of the jump/goto rule that entered it
 
     friend bool operator==(const ReturnedChain&, const ReturnedChain&) = default;
 };
@@ -35,12 +38,12 @@ struct TracedDrop {
     std::string family;  // "ip", "ip6", "inet", "bridge", "netdev", "arp"
     std::string table;
     std::string chain;
-    std::optional<uint64_t> handle;      // null when the base chain's policy dropped it
-    std::optional<std::string> comment;  // native nft comment (rule userdata) or iptables-nft `-m comment`
-    bool chain_policy = false;           // the chain's policy dropped it (no rule)
-    std::vector<std::string> path;       // chains the packet went through in that table, entry first, drop last
-    std::vector<std::string> jump_comments;  // comments of the jump/goto rules that led there, same order as path
-                                             // (jump_comments[i] entered path[i + 1]; "" when a rule has none)
+    std::optional<uint64_t> handle;  // null when the base chain's policy dropped it
+    RuleComments comments;           // native nft comment (rule userdata), then iptables-nft's `-m comment`s
+    bool chain_policy = false;       // the chain's policy dropped it (no rule)
+    std::vector<std::string> path;   // chains the packet went through in that table, entry first, drop last
+    std::vector<RuleComments> jump_comments;  // of the jump/goto rules that led there, same order as path
+                                              // (jump_comments[i] entered path[i + 1])
     std::vector<ReturnedChain> returned;     // chains left again before the drop, in return order (at most 16)
     uint32_t iif = 0;
     uint32_t oif = 0;

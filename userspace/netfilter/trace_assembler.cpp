@@ -150,9 +150,9 @@ void TraceAssembler::pop_one(Partial& p) {
     p.returned.push_back(std::move(frame));
 }
 
-std::string TraceAssembler::jump_comment(const Partial& p, const Frame& f) {
+RuleComments TraceAssembler::jump_comments(const Partial& p, const Frame& f) {
     if (!f.jump_handle || !lookup_) return {};
-    return lookup_(p.family, p.table, f.jump_chain, *f.jump_handle).value_or(std::string());
+    return lookup_(p.family, p.table, f.jump_chain, *f.jump_handle);
 }
 
 TracedDrop TraceAssembler::finish(const Partial& p, const TraceEvent& event, bool chain_policy) {
@@ -163,13 +163,13 @@ TracedDrop TraceAssembler::finish(const Partial& p, const TraceEvent& event, boo
     drop.chain_policy = chain_policy;
     if (!chain_policy && event.rule_handle) {
         drop.handle = event.rule_handle;
-        if (lookup_) drop.comment = lookup_(p.family, p.table, event.chain, *event.rule_handle);
+        if (lookup_) drop.comments = lookup_(p.family, p.table, event.chain, *event.rule_handle);
     }
     for (size_t i = 0; i < p.stack.size(); ++i) {
         drop.path.push_back(p.stack[i].chain);
-        if (i > 0) drop.jump_comments.push_back(jump_comment(p, p.stack[i]));
+        if (i > 0) drop.jump_comments.push_back(jump_comments(p, p.stack[i]));
     }
-    for (const auto& f : p.returned) drop.returned.push_back(ReturnedChain{f.chain, jump_comment(p, f)});
+    for (const auto& f : p.returned) drop.returned.push_back(ReturnedChain{f.chain, jump_comments(p, f)});
     drop.iif = p.iif;
     drop.oif = p.oif;
     return drop;

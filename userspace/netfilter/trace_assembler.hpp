@@ -55,10 +55,10 @@ std::optional<TraceEvent> parse_trace_message(const nlmsghdr* nlh);
 
 class TraceAssembler {
 public:
-    // The comment of a rule, looked up by (table family, table, chain, handle); null when it has none or
+    // The comments of a rule, looked up by (table family, table, chain, handle); empty when it has none or
     // the lookup failed.
-    using CommentLookup = std::function<std::optional<std::string>(uint32_t family, const std::string& table,
-                                                                   const std::string& chain, uint64_t handle)>;
+    using CommentLookup = std::function<RuleComments(uint32_t family, const std::string& table,
+                                                     const std::string& chain, uint64_t handle)>;
 
     explicit TraceAssembler(CommentLookup lookup, size_t max_partial = 4096);
 
@@ -89,7 +89,7 @@ private:
     void sync(Partial& p, const std::string& chain);
     void pop_return(Partial& p);
     void pop_one(Partial& p);
-    std::string jump_comment(const Partial& p, const Frame& f);
+    RuleComments jump_comments(const Partial& p, const Frame& f);
     TracedDrop finish(const Partial& p, const TraceEvent& event, bool chain_policy);
     void forget(uint32_t id) { partial_.erase(id); }
 

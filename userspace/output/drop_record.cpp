@@ -64,6 +64,12 @@ std::string for_pod(const DropRule& rule) {
     return rule.direction ? fmt::format(" for the {} of pod {}", *rule.direction, *rule.pod) : " for pod " + *rule.pod;
 }
 
+// The kinds the engine evaluates: a policy of one of them missing from the state is a state that lags.
+bool modelled_kind(std::string_view kind) {
+    return kind == "NetworkPolicy" || kind == "ClusterNetworkPolicy" || kind == "AdminNetworkPolicy" ||
+           kind == "BaselineAdminNetworkPolicy";
+}
+
 // A Calico policy chain whose hashed name no policy of the state has.
 bool unknown_hashed_policy_chain(const DropRule& rule) {
     return !rule.policy && rule.cni == "calico" && cni::parse_calico_chain(rule.chain, nullptr).hashed;
@@ -94,6 +100,7 @@ std::string rule_text(const DropRule& rule, bool attributed) {
     if (rule.policy) {
         const bool knp = !rule.policy_kind || *rule.policy_kind == "NetworkPolicy";
         what.push_back((knp ? std::string("policy ") : *rule.policy_kind + " ") + *rule.policy +
+                       (rule.rule_name ? " rule " + *rule.rule_name : std::string()) +
                        (knp && attributed && !rule.policy_in_state ? " not in the state" : ""));
     } else if (unknown_hashed_policy_chain(rule)) {
         what.push_back(attributed ? "the chain of a policy not in the state" : "a policy's chain");
@@ -117,6 +124,13 @@ Json rule_json(const DropRule& rule) {
                   {"cni", opt(rule.cni)},
                   {"policy", opt(rule.policy)},
                   {"via", rule.via}};
+    // Every comment as read, where the one shown is not the whole story (Felix's id and texts).
+    if (rule.comments.size() > 1 || (rule.comments.size() == 1 && rule.comment != rule.comments.front()))
+        j["comments"] = rule.comments;
+    // Which versions' naming it follows, where that naming named no policy (an implicit drop, or a shape not
+    // mapped back).
+    if (rule.cni_version_guess && !rule.policy) j["cni_version_guess"] = *rule.cni_version_guess;
+    if (rule.rule_name) j["rule_name"] = *rule.rule_name;
     if (rule.family) j["family"] = *rule.family;
     if (rule.chain_policy) j["chain_policy"] = true;
     if (!rule.path.empty()) j["path"] = rule.path;
@@ -162,33 +176,74 @@ DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint
     return r;
 }
 
+namespace {
+
+using Comments = std::vector<std::string>;
+
+// What kube-router's comments on one rule say: the first of them it wrote (a rule carries one).
+cni::KubeRouterComment kube_router_comment(const Comments& comments) {
+    for (const auto& c : comments)
+        if (auto k = cni::parse_kube_router_comment(c); k.recognized || !k.versions.any()) return k;
+    return {};
+}
+
+bool kube_router_name(std::string_view name) {
+    return name.starts_with("KUBE-NWPLCY-") || name.starts_with("KUBE-POD-FW-") || name.starts_with("KUBE-ROUTER-") ||
+           name.starts_with("kube-router-filter-");
+}
+
+void set_policy(DropRule& r, const cni::PolicyRef& p) {
+    r.policy = p.name;
+    r.policy_kind = p.kind;
+}
+
+}  // namespace
+
 void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     r.cni.reset();
+    r.cni_version_guess.reset();
     r.policy.reset();
+    r.rule_name.reset();
     r.pod.reset();
     r.direction.reset();
     r.policy_kind.reset();
     r.policy_in_state = false;
     r.evaluated_policies.clear();
+    // A rule known only by its comment (fexit's first bytes of it, a test) has that one.
+    const Comments comments = !r.comments.empty() ? r.comments : r.comment ? Comments{*r.comment} : Comments{};
+    if (!r.comments.empty()) r.comment = r.comments.front();
 
     const cni::NamingContext naming(state);  // the state's reverse maps, fetched once for this rule
     const auto starts = [&](std::string_view prefix) { return r.chain.starts_with(prefix); };
-    if (starts("KUBE-NWPLCY-") || starts("KUBE-POD-FW-") || starts("KUBE-ROUTER-")) r.cni = "kube-router";
+    cni::VersionRange kr_versions, calico_versions;
+    if (kube_router_name(r.chain) || kube_router_name(r.table)) r.cni = "kube-router";
+    kr_versions.narrow(cni::kube_router_name_versions(r.table));
 
-    // Calico: the chain's name says it all (endpoint: pod and direction; policy chain: the policy).
+    // Calico: the chain's name says it all (endpoint: pod and direction; policy chain: the policy), Felix's
+    // comments the rest (its text rather than its rule id; the name of a policy API rule; the policy of a
+    // chain's first rule).
     const auto calico = cni::parse_calico_chain(r.chain, naming);
-    if (calico.kind != cni::CalicoChainKind::None) {
+    const auto felix = cni::parse_calico_comments(comments);
+    if (calico.kind != cni::CalicoChainKind::None || (r.table == "calico" && !r.cni)) {
         r.cni = "calico";
+        calico_versions.narrow(calico.versions);
+        calico_versions.narrow(felix.versions);
+        if (!r.comments.empty()) r.comment = felix.meaningful ? *felix.meaningful : felix.id;
+        r.rule_name = felix.rule_name;
         if (!calico.direction.empty()) r.direction = calico.direction;
         if (!calico.pod.empty()) r.pod = calico.pod;
-        if (calico.policy) {
-            r.policy = calico.policy->name;
-            r.policy_kind = calico.policy->kind;
-        }
+        if (calico.policy)
+            set_policy(r, *calico.policy);
+        else if (felix.policy &&
+                 (calico.kind == cni::CalicoChainKind::Policy || calico.kind == cni::CalicoChainKind::None))
+            set_policy(r, *felix.policy);
+        if (!r.direction && !felix.direction.empty()) r.direction = felix.direction;
     }
+    if (r.table == "kube-network-policies") r.cni = "kube-network-policies";
     std::vector<cni::CalicoChain> calico_path;
     if (r.cni == "calico") {
         for (const auto& c : r.path) calico_path.push_back(cni::parse_calico_chain(c, naming));
+        for (const auto& c : calico_path) calico_versions.narrow(c.versions);
         // A drop in a policy (or profile) chain: the pod is the endpoint chain's that led there.
         for (size_t i = calico_path.size(); i-- > 0 && !r.pod;) {
             const auto& c = calico_path[i];
@@ -201,22 +256,33 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
 
     // kube-router: its comments name the pod and the policy; the hashed chain names do not.
     std::optional<std::string> written_policy;  // as kube-router wrote it (maybe without namespace)
-    if (r.comment && r.cni != "calico") {
-        const auto c = cni::parse_kube_router_comment(*r.comment);
-        if (c.recognized) {
-            r.cni = r.cni.value_or("kube-router");
-            if (!c.pod.empty()) {
-                r.pod = c.pod;
-                if (!c.direction.empty()) r.direction = c.direction;
-            }
-            if (!c.policy.empty() && !c.jump_to_policy) written_policy = c.policy;
+    if (!comments.empty() && r.cni != "calico") {
+        const auto c = kube_router_comment(comments);
+        if (c.recognized) r.cni = r.cni.value_or("kube-router");
+        kr_versions.narrow(c.versions);
+        if (!c.pod.empty()) {
+            r.pod = c.pod;
+            if (!c.direction.empty()) r.direction = c.direction;
+        }
+        // The policy it names; a jump's only in v2.11's "<ns>/<name> policy" form (the older jump names the
+        // policy without its namespace, and a drop is never such a jump).
+        const bool v211 = c.versions.lo == cni::versions(cni::Cni::KubeRouter, "2.11").lo;
+        if (!c.policy.empty() && (!c.jump_to_policy || v211)) {
+            written_policy = c.policy;
+            if (!c.direction.empty() && !r.direction) r.direction = c.direction;
         }
     }
     std::vector<cni::KubeRouterComment> jumps;
+    std::vector<cni::KubeRouterComment> returned;
     if (r.cni != "calico") {
-        for (const auto& c : r.jump_comments) jumps.push_back(cni::parse_kube_router_comment(c));
+        for (const auto& c : r.jump_comments) jumps.push_back(kube_router_comment(c));
+        for (const auto& c : r.returned_comments) returned.push_back(kube_router_comment(c));
+        for (const auto* list : {&jumps, &returned})
+            for (const auto& k : *list) kr_versions.narrow(k.versions);
+        for (const auto* chains : {&r.path, &r.returned_from})
+            for (const auto& c : *chains) kr_versions.narrow(cni::kube_router_name_versions(c));
         // The jump into the pod's firewall chain says which direction the packet was taken there for (the
-        // REJECT rule says "destined for" in both).
+        // REJECT rule serves both).
         for (size_t i = jumps.size(); i-- > 0;) {
             if (jumps[i].pod.empty()) continue;
             if (r.cni == "kube-router" && !r.pod) r.pod = jumps[i].pod;
@@ -242,7 +308,6 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
             r.policy_kind = "NetworkPolicy";
         }
     }
-    if (r.policy && r.policy_kind == "NetworkPolicy") r.policy_in_state = cni::policy_in_state(state, *r.policy);
 
     // The policies the packet was evaluated against: Calico's policy chains, kube-router's jumps into them. Those of
     // the pod whose chain dropped it: after its entry into that chain (KUBE-POD-FW-, cali-tw-/cali-fw-), not the
@@ -250,6 +315,9 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     const auto evaluated = [&](const std::string& p) {
         if (std::find(r.evaluated_policies.begin(), r.evaluated_policies.end(), p) == r.evaluated_policies.end())
             r.evaluated_policies.push_back(p);
+    };
+    const auto kube_router_policy = [&](const cni::KubeRouterComment& k) {
+        return cni::resolve_policy_name(k.policy, pod_ns, naming).value_or(k.policy);
     };
     const auto pod_chain = [&](size_t i) {
         return r.path[i].starts_with("KUBE-POD-FW-") ||
@@ -264,8 +332,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     const size_t from = entry.value_or(0);
     for (size_t i = from; i < std::max(r.path.size(), jumps.size()); ++i) {
         if (i < calico_path.size() && calico_path[i].policy) evaluated(calico_path[i].policy->name);
-        if (i < jumps.size() && jumps[i].jump_to_policy)
-            evaluated(cni::resolve_policy_name(jumps[i].policy, pod_ns, naming).value_or(jumps[i].policy));
+        if (i < jumps.size() && jumps[i].jump_to_policy) evaluated(kube_router_policy(jumps[i]));
     }
     if (calico.policy && std::find(r.path.begin(), r.path.end(), r.chain) == r.path.end())
         evaluated(calico.policy->name);
@@ -281,15 +348,39 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     }
     for (size_t i = returned_from; i < r.returned_from.size(); ++i) {
         const auto c = cni::parse_calico_chain(r.returned_from[i], naming);
+        if (c.kind != cni::CalicoChainKind::None) calico_versions.narrow(c.versions);
         if (c.policy) {
             evaluated(c.policy->name);
             continue;
         }
-        if (i < r.returned_comments.size()) {
-            const auto k = cni::parse_kube_router_comment(r.returned_comments[i]);
-            if (k.jump_to_policy) evaluated(cni::resolve_policy_name(k.policy, pod_ns, naming).value_or(k.policy));
-        }
+        if (i < returned.size() && returned[i].jump_to_policy) evaluated(kube_router_policy(returned[i]));
     }
+    // From v2.6 every pod chain enters KUBE-NWPLCY-COMMON first: a traced drop in a pod chain that left policy
+    // chains but not that one is older.
+    if (r.cni == "kube-router" && starts("KUBE-POD-FW-")) {
+        bool common = false, policy_chain = false;
+        for (size_t i = returned_from; i < r.returned_from.size(); ++i) {
+            common |= r.returned_from[i] == "KUBE-NWPLCY-COMMON";
+            policy_chain |= r.returned_from[i].starts_with("KUBE-NWPLCY-");
+        }
+        if (policy_chain && !common) kr_versions.narrow(cni::versions(cni::Cni::KubeRouter, "1.6", "2.5"));
+    }
+    // kube-router's REJECT (and NFLOG) in a pod's chain follow every policy chain of the pod: with one, that
+    // policy is the one that did not allow the packet.
+    if (r.cni == "kube-router" && !r.policy && r.pod && starts("KUBE-POD-FW-") &&
+        r.evaluated_policies.size() == 1 && r.evaluated_policies.front().find('/') != std::string::npos) {
+        r.policy = r.evaluated_policies.front();
+        r.policy_kind = "NetworkPolicy";
+    }
+
+    if (r.policy && r.policy_kind == "NetworkPolicy")
+        r.policy_in_state = cni::policy_in_state(state, *r.policy);
+    else if (r.policy && r.policy_kind)
+        r.policy_in_state = cni::cluster_policy_in_state(state, *r.policy, *r.policy_kind);
+    std::string guess;
+    if (r.cni == "kube-router") guess = cni::version_guess(cni::Cni::KubeRouter, kr_versions);
+    if (r.cni == "calico") guess = cni::version_guess(cni::Cni::Calico, calico_versions);
+    if (!guess.empty()) r.cni_version_guess = std::move(guess);
 }
 
 std::string format_time(std::chrono::system_clock::time_point t) {
@@ -318,12 +409,12 @@ void annotate_drop(DropRecord& r) {
     if (rule && rule->policy && !rule->policy_in_state) {
         const std::string kind = rule->policy_kind.value_or("policy");
         const std::string what =
-            kind == "NetworkPolicy"
-                ? fmt::format("NetworkPolicy {}, which is not in the cluster state netpol-trace evaluates (deleted, "
+            modelled_kind(kind)
+                ? fmt::format("{} {}, which is not in the cluster state netpol-trace evaluates (deleted, "
                               "with the CNI still enforcing its rules, or newer than the state)",
-                              *rule->policy)
-                : fmt::format("{} {}, a policy netpol-trace does not model (only Kubernetes NetworkPolicies are "
-                              "evaluated)",
+                              kind, *rule->policy)
+                : fmt::format("{} {}, a policy netpol-trace does not model (it evaluates Kubernetes NetworkPolicies "
+                              "and the policy API's cluster policies)",
                               kind, *rule->policy);
         e.hints.push_back({hint::kUnmodelledPolicy, dir, rule->policy,
                            fmt::format("NetworkPolicy allows this flow but the dataplane dropped it {}: {}",
@@ -341,9 +432,10 @@ void annotate_drop(DropRecord& r) {
                           "client (or delete the conntrack entry) to reconnect",
                           r.ct_state);
     } else if (lagging_policy) {
-        why = fmt::format("{}'s rules for NetworkPolicy {} still drop it ({}): its programmed rules predate the "
+        why = fmt::format("{}'s rules for {} {} still drop it ({}): its programmed rules predate the "
                           "policy's current spec (CNI lag: the CNI has not synced the change yet)",
-                          rule->cni.value_or("the CNI"), *rule->policy, rule_location(*rule));
+                          rule->cni.value_or("the CNI"), rule->policy_kind.value_or("NetworkPolicy"), *rule->policy,
+                          rule_location(*rule));
         named = true;
     } else if (rule && unknown_hashed_policy_chain(*rule)) {
         why = fmt::format("it was dropped {}{}, the chain of a policy that is not in the state: a Calico policy, "
@@ -358,8 +450,8 @@ void annotate_drop(DropRecord& r) {
               "rule outside NetworkPolicy (a CNI-specific policy, a host firewall) dropped it";
     }
     if (lagging_policy && !named)
-        why += fmt::format("; the rule that dropped it is {}'s for NetworkPolicy {} ({})",
-                           rule->cni.value_or("the CNI"), *rule->policy, rule_location(*rule));
+        why += fmt::format("; the rule that dropped it is {}'s for {} {} ({})", rule->cni.value_or("the CNI"),
+                           rule->policy_kind.value_or("NetworkPolicy"), *rule->policy, rule_location(*rule));
     e.hints.push_back({hint::kNotExplainedByPolicy, dir, std::nullopt,
                        fmt::format("NetworkPolicy allows this flow but {} dropped it: {}", r.enforcement, why)});
 }

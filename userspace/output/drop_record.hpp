@@ -27,24 +27,32 @@ struct DropRule {
     std::string table;                    // "" when unknown (JSON null)
     std::string chain;                    // "" when unknown (JSON null)
     std::optional<uint64_t> handle;       // nftables rule handle
-    std::optional<std::string> comment;
+    std::optional<std::string> comment;   // the meaningful one of `comments`, chosen per CNI (Calico's text, not
+                                          // its "cali:<hash>" id); as given when `comments` is empty
+    std::vector<std::string> comments;    // every comment of the rule as read, in rule order (native, then
+                                          // iptables-nft's -m comment matches)
     std::optional<std::string> cni;       // "kube-router", "calico": from the chain's naming convention
-    std::optional<std::string> policy;    // the policy the CNI's naming names: "ns/name", or a Calico global
-                                          // policy's name ("default.deny-all") with policy_kind saying so
+    std::optional<std::string> cni_version_guess;  // the CNI versions that write these names: "v2.6-v2.10";
+                                                   // in the JSON where the naming named no policy
+    std::optional<std::string> policy;    // the policy the CNI's naming names: "ns/name", a Calico global
+                                          // policy's name ("default.deny-all"), a cluster policy as the engine
+                                          // names it; policy_kind says which kind
+    std::optional<std::string> rule_name; // the name of the policy's rule (Calico: "name=<rule>" of the policy
+                                          // API's named rules)
     std::string via;                      // "fexit", "nftrace", "nflog"
     std::optional<std::string> family;    // nftables family of the table: "ip", "ip6", "inet", "bridge"
     bool chain_policy = false;            // the base chain's policy dropped it (no rule)
     std::vector<std::string> path;        // chains traversed, entry first (nftrace)
-    std::vector<std::string> jump_comments;  // comments of the jump/goto rules that led into each chain of
-                                             // `path`, same order ("" where none); not rendered
+    std::vector<std::vector<std::string>> jump_comments;  // comments of the jump/goto rules that led into each
+                                                          // chain of `path`, same order; not rendered
     std::vector<std::string> returned_from;      // chains entered and left again before the drop, in the order
                                                  // they returned (a policy chain that did not accept)
-    std::vector<std::string> returned_comments;  // comments of the rules that jumped into them, same order
+    std::vector<std::vector<std::string>> returned_comments;  // of the rules that jumped into them, same order
     std::optional<std::string> pod;       // "ns/name": the pod whose firewall chain dropped it
     std::optional<std::string> direction; // "ingress" | "egress": which of the pod's directions that chain is
     std::optional<std::string> policy_kind;  // "NetworkPolicy" (Kubernetes), "GlobalNetworkPolicy",
-                                             // "CalicoNetworkPolicy", "StagedNetworkPolicy", ...
-    bool policy_in_state = false;         // `policy` is a NetworkPolicy of the cluster state
+                                             // "CalicoNetworkPolicy", "ClusterNetworkPolicy", ...
+    bool policy_in_state = false;         // `policy` is a NetworkPolicy or a cluster policy of the cluster state
     std::vector<std::string> evaluated_policies;  // policies whose chains the packet went through ("ns/name"):
                                                   // those of the pod whose chain dropped it when the path says
     std::optional<uint16_t> nflog_group;  // an NFLOG record of the packet was joined (--nflog-group)
@@ -54,14 +62,16 @@ struct DropRule {
 class ClusterState;
 
 // A DropRule with cni, policy, pod, direction and evaluated_policies filled where the chain, the comments
-// and the NFLOG prefix follow a CNI's conventions (kube-router and k3s comments and prefixes, older and
-// current formats; Calico endpoint chains cali-tw-/cali-fw- + cali + sha1("ns.pod"), policy chains
-// cali-pi-/cali-po- with hashed names recomputed from the state's policies). `state` may be null. Pure but
-// for the reverse maps, built once per state and cached (thread-safe; see output/cni_naming.hpp).
+// and the NFLOG prefix follow a CNI's conventions (kube-router's comments of v1.6 to v2.11 and k3s's
+// prefixes; Calico's endpoint chains cali-tw-/cali-fw- + cali + sha1("ns.pod"), policy chains cali-pi-/cali-po-
+// with hashed names recomputed from the state's policies and cluster policies, Felix's comments, v3.26 to
+// v3.32). `state` may be null. Pure but for the reverse maps, built once per state and cached (thread-safe;
+// see output/cni_naming.hpp).
 DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
                         std::optional<std::string> comment, const ClusterState* state = nullptr);
-// Fills the derived fields (cni, policy, pod, ...) of a rule whose raw fields are set (table, chain, handle,
-// comment, path, jump_comments, nflog_prefix), replacing earlier ones: call it again when more is learnt.
+// Fills the derived fields (comment, cni, policy, pod, ...) of a rule whose raw fields are set (table, chain,
+// handle, comments or else comment, path, jump_comments, returned_from, nflog_prefix), replacing earlier ones:
+// call it again when more is learnt.
 void attribute_drop_rule(DropRule& rule, const ClusterState* state);
 
 struct DropRecord {
