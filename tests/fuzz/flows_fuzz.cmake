@@ -1,4 +1,5 @@
-# libFuzzer target for the observed-connections reader (whatif/advise --flows) and its time and duration parsers.
+# libFuzzer target for the connections reader (whatif/advise --flows, the agents' journal, `flows` merging the
+# agents' /flows) and its time and duration parsers.
 # Their sources are compiled into the target so they carry the fuzzer's coverage instrumentation.
 if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   message(WARNING "flows_fuzz needs clang (CXX=clang++); not built")
@@ -6,14 +7,14 @@ if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
 endif()
 
 add_executable(flows_fuzz ${CMAKE_CURRENT_LIST_DIR}/flows_fuzz.cpp
-                          ${PROJECT_SOURCE_DIR}/userspace/state/observed_flows.cpp
+                          ${PROJECT_SOURCE_DIR}/userspace/flows/connection.cpp
                           ${PROJECT_SOURCE_DIR}/userspace/state/objects.cpp
                           ${PROJECT_SOURCE_DIR}/userspace/common/ip_addr.cpp)
 target_include_directories(flows_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/userspace ${PROJECT_SOURCE_DIR}/include)
 target_compile_options(flows_fuzz PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
                                           -fno-omit-frame-pointer -g)
 target_link_options(flows_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
-target_link_libraries(flows_fuzz PRIVATE simdjson::simdjson fmt::fmt)
+target_link_libraries(flows_fuzz PRIVATE simdjson::simdjson fmt::fmt nlohmann_json::nlohmann_json)
 
 set(NPT_FLOWS_FUZZ_CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/flows)
 add_test(NAME flows_fuzz_smoke

@@ -1,7 +1,7 @@
 // whatif and advise over the runbook's example cluster, before shop was locked down: a default deny for shop breaks
 // exactly the observed connections from and to shop's pods, each explained by the policy that now isolates; the
 // runbook's allow-dns policy un-breaks the DNS ones; advised policies break no observed connection and deny what was
-// never observed. And the observed-connections reader: every field's contract, one line per error.
+// never observed.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -13,7 +13,7 @@
 #include "policy/explainer.hpp"
 #include "policy/whatif.hpp"
 #include "state/cluster_state.hpp"
-#include "state/observed_flows.hpp"
+#include "flows/connection.hpp"
 #include "state/state_loader.hpp"
 
 #ifndef NPT_EXAMPLES_DIR
@@ -36,11 +36,11 @@ ClusterObjects load_text(const std::string& text) {
     return o;
 }
 
-std::vector<ObservedFlow> read_flows(const std::string& text) {
+std::vector<Connection> read_flows(const std::string& text) {
     std::istringstream in(text);
-    auto flows = read_observed_flows(in, "flows");
+    auto flows = read_connections(in, "flows");
     EXPECT_TRUE(flows.ok()) << flows.error().message;
-    return flows ? *flows : std::vector<ObservedFlow>{};
+    return flows ? *flows : std::vector<Connection>{};
 }
 
 std::string flow_line(const std::string& src, const std::string& dst, int port, const std::string& protocol = "TCP") {
@@ -76,13 +76,13 @@ std::string observed_text() {
            flow_line(kPostgres, kDnsVip, 53, "UDP") + flow_line(kPrometheus, kCoreDns, 9153);
 }
 
-bool touches_shop(const ClusterState& s, const ObservedFlow& f) {
-    for (const auto& ip : {f.src_ip, f.dst_ip})
+bool touches_shop(const ClusterState& s, const Connection& f) {
+    for (const auto& ip : {f.src.ip, f.dst.ip})
         if (auto pod = s.pod_by_ip(ip); pod && s.pod_namespace(*pod) == "shop") return true;
     return false;
 }
 
-bool is_dns(const ObservedFlow& f) { return f.port == 53 && f.dst_ip.str() == kDnsVip; }
+bool is_dns(const Connection& f) { return f.port == 53 && f.dst.ip.str() == kDnsVip; }
 
 std::set<std::string> break_lines(const WhatIfReport& r) {
     std::set<std::string> out;
@@ -91,7 +91,7 @@ std::set<std::string> break_lines(const WhatIfReport& r) {
 }
 
 WhatIfReport whatif_text(const ClusterState& before, const std::string& manifests,
-                         const std::vector<ObservedFlow>& flows) {
+                         const std::vector<Connection>& flows) {
     auto objects = load_text(manifests);
     StateChange change;
     change.upsert_policies = objects.policies;
@@ -126,7 +126,7 @@ spec:
 TEST(WhatIf, TheObservedConnectionsWorkedBeforeTheLockdown) {
     auto before = before_lockdown();
     for (const auto& f : read_flows(observed_text())) {
-        auto e = explain_flow(*before, f.src_ip, f.dst_ip, f.protocol, f.port, f.src_ip.str(), f.dst_ip.str());
+        auto e = explain_flow(*before, f.src.ip, f.dst.ip, f.protocol, f.port, f.src.ip.str(), f.dst.ip.str());
         EXPECT_TRUE(e.allowed()) << f.line;
     }
 }
@@ -175,7 +175,7 @@ TEST(WhatIf, DeletingTheFixBreaksWhatItAllowed) {
     change.delete_policies.emplace_back("shop", "allow-checkout-egress");
     const auto report = what_if(*s, *s->derive(change), change, flows);
     ASSERT_EQ(report.breaks.size(), 1u);
-    EXPECT_EQ(report.breaks[0].flow->src_ip.str(), kCheckout);
+    EXPECT_EQ(report.breaks[0].flow->src.ip.str(), kCheckout);
     EXPECT_EQ(report.breaks[0].after.egress.policies, std::vector<std::string>({"shop/default-deny"}));
     EXPECT_EQ(report.reach.newly_allowed, 0u);
 }
@@ -213,7 +213,7 @@ TEST(Advise, BreaksNoObservedConnectionAndDeniesTheUnobserved) {
     change.upsert_policies = advice.policies;
     auto after = before->derive(change);
     for (const auto& f : flows) {
-        auto e = explain_flow(*after, f.src_ip, f.dst_ip, f.protocol, f.port, f.src_ip.str(), f.dst_ip.str());
+        auto e = explain_flow(*after, f.src.ip, f.dst.ip, f.protocol, f.port, f.src.ip.str(), f.dst.ip.str());
         EXPECT_TRUE(e.allowed()) << f.line;
     }
     // Never observed: prometheus scraping checkout, checkout reaching postgres, frontend's DNS over port 5353,
@@ -274,67 +274,6 @@ TEST(Advise, NamesDoNotCollideWithTheNamespacesPolicies) {
     ASSERT_FALSE(advice.policies.empty());
     EXPECT_EQ(advice.policies.back().name, "default-deny-2");
     EXPECT_TRUE(advice.verification.breaks.empty());
-}
-
-// The reader of observed connections.
-TEST(ObservedFlows, ReadsTheContractFields) {
-    const auto flows = read_flows(
-        R"({"src":{"ip":"10.42.0.21","pod":"shop/frontend-1","namespace":"shop","workload":"Deployment/frontend","labels":{"app":"web"}},)"
-        R"("dst":{"ip":"10.43.0.10","port":53,"service":"kube-system/kube-dns"},"protocol":"UDP","side":"client","count":12,)"
-        R"("first_seen":"2026-12-07T01:00:00Z","last_seen":"2026-12-07T01:02:03.5Z","node":"node-1","observed_by":"conntrack"})"
-        "\n\n"
-        R"({"src":{"ip":"fd00::1"},"dst":{"ip":"fd00::2","port":8080}})");
-    ASSERT_EQ(flows.size(), 2u);
-    EXPECT_EQ(flows[0].src_ip.str(), "10.42.0.21");
-    EXPECT_EQ(flows[0].port, 53);
-    EXPECT_EQ(flows[0].protocol, Protocol::UDP);
-    EXPECT_EQ(flows[0].service.value_or(""), "kube-system/kube-dns");
-    EXPECT_EQ(flows[0].src_pod.value_or(""), "shop/frontend-1");
-    EXPECT_EQ(flows[0].side, "client");
-    EXPECT_EQ(flows[0].count, 12u);
-    EXPECT_EQ(flows[0].node, "node-1");
-    ASSERT_TRUE(flows[0].last_seen.has_value());
-    EXPECT_EQ(*flows[0].last_seen, *parse_rfc3339("2026-12-07T01:02:03.500Z"));
-    EXPECT_EQ(flows[1].protocol, Protocol::TCP);  // the default
-    EXPECT_FALSE(flows[1].last_seen.has_value());
-}
-
-TEST(ObservedFlows, EachBadFieldIsOneLineNamingTheLineAndField) {
-    const std::vector<std::pair<std::string, std::string>> cases = {
-        {"not json", "flows line 2: invalid JSON"},
-        {"[1,2]", "flows line 2: expected a JSON object"},
-        {R"({"dst":{"ip":"10.0.0.1","port":80}})", "flows line 2: src:"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"port":80}})", "flows line 2: dst.ip: required"},
-        {R"({"src":{"ip":"10.0.0.300"},"dst":{"ip":"10.0.0.1","port":80}})", "flows line 2: src.ip: invalid IP address"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"fd00::1","port":80}})", "different address families"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":0}})", "dst.port: expected a number 1-65535"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":"80"}})", "dst.port: expected a number 1-65535"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"protocol":"ICMP"})", "protocol: \"ICMP\""},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"side":"both"})", "side: \"both\""},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"last_seen":"yesterday"})",
-         "last_seen: \"yesterday\" is not an RFC 3339 time"},
-    };
-    for (const auto& [line, expected] : cases) {
-        std::istringstream in(flow_line("10.0.0.1", "10.0.0.2", 80) + line + "\n");
-        auto r = read_observed_flows(in, "flows");
-        ASSERT_FALSE(r.ok()) << line;
-        EXPECT_NE(r.error().message.find(expected), std::string::npos) << r.error().message;
-        EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << r.error().message;
-    }
-}
-
-TEST(ObservedFlows, Rfc3339AndDurations) {
-    EXPECT_EQ(parse_rfc3339("2026-12-07T01:02:03Z"), parse_rfc3339("2026-12-07T02:02:03+01:00"));
-    EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:10Z")->time_since_epoch(), std::chrono::seconds(10));
-    for (const char* bad : {"2026-12-07", "2026-12-07T01:02:03", "2026-13-07T01:02:03Z", "2026-12-07T01:02:03.Z",
-                            "2026-12-07T01:02:03+0100", "2026-12-07 01:02:03Z", "2026-12-07T01:02:03Zjunk",
-                            "4052-01-01T00:00:00Z"})
-        EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
-    EXPECT_EQ(parse_duration("90s"), std::chrono::seconds(90));
-    EXPECT_EQ(parse_duration("1h30m"), std::chrono::seconds(5400));
-    EXPECT_EQ(parse_duration("7d"), std::chrono::seconds(7 * 86400));
-    EXPECT_EQ(parse_duration("36500d"), std::chrono::seconds(36500LL * 86400));
-    for (const char* bad : {"", "10", "h", "5w", "-5m", "5m3", "36501d", "9223372036854775807d", "36500d1s"}) EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
 }
 
 }  // namespace

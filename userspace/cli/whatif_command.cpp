@@ -14,7 +14,7 @@
 #include "output/text_output.hpp"
 #include "policy/manifest.hpp"
 #include "policy/whatif.hpp"
-#include "state/observed_flows.hpp"
+#include "flows/connection.hpp"
 #include "state/state_loader.hpp"
 
 namespace npt::cli {
@@ -141,9 +141,9 @@ Result<StateChange> build_change(const ClusterState& s, const WhatIfOptions& o, 
 }
 
 // Observed connections: the file, seen within --since, touching the namespaces asked for.
-Result<std::vector<ObservedFlow>> load_flows(const ClusterState& s, const std::string& path, const std::string& since,
+Result<std::vector<Connection>> load_flows(const ClusterState& s, const std::string& path, const std::string& since,
                                              const std::vector<std::string>& namespaces) {
-    std::vector<ObservedFlow> flows;
+    std::vector<Connection> flows;
     if (path.empty()) return flows;
     std::ifstream file;
     std::istream* in = &std::cin;
@@ -152,32 +152,32 @@ Result<std::vector<ObservedFlow>> load_flows(const ClusterState& s, const std::s
         if (!file) return Error{fmt::format("{}: cannot read: {}", path, std::strerror(errno))};
         in = &file;
     }
-    auto read = read_observed_flows(*in, path == "-" ? "stdin" : path);
+    auto read = read_connections(*in, path == "-" ? "stdin" : path);
     if (!read) return read.error();
     flows = std::move(*read);
     if (!since.empty()) {
         const auto window = parse_duration(since);
         if (!window) return Error{fmt::format("--since {:?}: expected a duration such as 90s, 15m, 24h or 7d", since)};
         const auto cutoff = std::chrono::system_clock::now() - *window;
-        std::erase_if(flows, [&](const ObservedFlow& f) { return f.last_seen && *f.last_seen < cutoff; });
+        std::erase_if(flows, [&](const Connection& f) { return f.last_seen && *f.last_seen < cutoff; });
     }
     if (!namespaces.empty()) {
         const auto touches = [&](const IpAddr& ip) {
             auto pod = s.pod_by_ip(ip);
             return pod && std::find(namespaces.begin(), namespaces.end(), s.pod_namespace(*pod)) != namespaces.end();
         };
-        std::erase_if(flows, [&](const ObservedFlow& f) { return !touches(f.src_ip) && !touches(f.dst_ip); });
+        std::erase_if(flows, [&](const Connection& f) { return !touches(f.src.ip) && !touches(f.dst.ip); });
     }
     return flows;
 }
 
-std::string flow_text(const ObservedFlow& f, const ClusterState& s) {
+std::string flow_text(const Connection& f, const ClusterState& s) {
     const auto end = [&](const IpAddr& ip) {
         auto pod = s.pod_by_ip(ip);
         const std::string host = ip.is_v4() ? ip.str() : "[" + ip.str() + "]";
         return pod ? fmt::format("{} ({})", s.pod_id(*pod), host) : host;
     };
-    return fmt::format("{} -> {}:{}/{}{}{}", end(f.src_ip), end(f.dst_ip), f.port, protocol_name(f.protocol),
+    return fmt::format("{} -> {}:{}/{}{}{}", end(f.src.ip), end(f.dst.ip), f.port, protocol_name(f.protocol),
                        f.service ? " (Service " + *f.service + ")" : std::string(),
                        f.count ? fmt::format(", {} seen", f.count) : std::string());
 }

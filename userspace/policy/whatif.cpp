@@ -37,16 +37,16 @@ std::string end_text(const ClusterState& s, const IpAddr& ip) {
 }
 
 // The verdict of an observed connection: through the Service it dialled, or as the packet went.
-Explanation explain_observed(const ClusterState& s, const ObservedFlow& f) {
-    return explain_flow(s, f.src_ip, f.dst_ip, f.protocol, f.port, end_text(s, f.src_ip), end_text(s, f.dst_ip));
+Explanation explain_observed(const ClusterState& s, const Connection& f) {
+    return explain_flow(s, f.src.ip, f.dst.ip, f.protocol, f.port, end_text(s, f.src.ip), end_text(s, f.dst.ip));
 }
 
 // A cheap verdict where no Service is involved; the explanation otherwise.
-bool allowed(const ClusterState& s, const ObservedFlow& f) {
-    if (s.service_by_ip(f.dst_ip) || !s.pod_by_ip(f.dst_ip)) return explain_observed(s, f).allowed();
+bool allowed(const ClusterState& s, const Connection& f) {
+    if (s.service_by_ip(f.dst.ip) || !s.pod_by_ip(f.dst.ip)) return explain_observed(s, f).allowed();
     Flow flow;
-    flow.src = resolve_endpoint(s, f.src_ip);
-    flow.dst = resolve_endpoint(s, f.dst_ip);
+    flow.src = resolve_endpoint(s, f.src.ip);
+    flow.dst = resolve_endpoint(s, f.dst.ip);
     flow.protocol = f.protocol;
     flow.port = f.port;
     Verdict v;
@@ -57,14 +57,14 @@ bool allowed(const ClusterState& s, const ObservedFlow& f) {
 // The destinations the policy hooks see for an observed connection: a Service's endpoints after DNAT (address,
 // pod, target port), else the address dialled.
 std::vector<std::tuple<IpAddr, std::optional<uint32_t>, uint16_t>> policy_ends(const ClusterState& s,
-                                                                               const ObservedFlow& f) {
+                                                                               const Connection& f) {
     std::vector<std::tuple<IpAddr, std::optional<uint32_t>, uint16_t>> ends;
-    if (auto svc = s.service_by_ip(f.dst_ip)) {
+    if (auto svc = s.service_by_ip(f.dst.ip)) {
         for (const auto& sp : s.services()[*svc].ports)
             if (sp.port == f.port && sp.protocol == f.protocol)
-                for (const auto& ep : s.service_endpoints(*svc, sp, f.src_ip.family)) ends.emplace_back(ep.ip, ep.pod, ep.port);
+                for (const auto& ep : s.service_endpoints(*svc, sp, f.src.ip.family)) ends.emplace_back(ep.ip, ep.pod, ep.port);
     } else {
-        ends.emplace_back(f.dst_ip, s.pod_by_ip(f.dst_ip), f.port);
+        ends.emplace_back(f.dst.ip, s.pod_by_ip(f.dst.ip), f.port);
     }
     return ends;
 }
@@ -72,11 +72,11 @@ std::vector<std::tuple<IpAddr, std::optional<uint32_t>, uint16_t>> policy_ends(c
 }  // namespace
 
 WhatIfReport what_if(const ClusterState& before, const ClusterState& after, const StateChange& change,
-                     const std::vector<ObservedFlow>& observed, size_t max_examples) {
+                     const std::vector<Connection>& observed, size_t max_examples) {
     WhatIfReport report;
     std::set<std::tuple<IpAddr, IpAddr, uint16_t, Protocol>> seen;
     for (const auto& f : observed) {
-        if (!seen.emplace(f.src_ip, f.dst_ip, f.port, f.protocol).second) continue;
+        if (!seen.emplace(f.src.ip, f.dst.ip, f.port, f.protocol).second) continue;
         ++report.observed;
         const bool was = allowed(before, f), is = allowed(after, f);
         if (was && !is) report.breaks.push_back({&f, "allowed", explain_observed(after, f)});
@@ -86,7 +86,7 @@ WhatIfReport what_if(const ClusterState& before, const ClusterState& after, cons
     return report;
 }
 
-Advice advise(const ClusterState& s, const std::string& ns, const std::vector<ObservedFlow>& observed) {
+Advice advise(const ClusterState& s, const std::string& ns, const std::vector<Connection>& observed) {
     Advice advice;
     const auto ns_index = s.find_namespace(ns);
     if (!ns_index) return advice;
@@ -134,7 +134,7 @@ Advice advise(const ClusterState& s, const std::string& ns, const std::vector<Ob
         return fmt::format("{}/{}/{}", s.pod_namespace(*pod), wl.kind, wl.name);
     };
     for (const auto& f : observed) {
-        const auto src = s.pod_by_ip(f.src_ip);
+        const auto src = s.pod_by_ip(f.src.ip);
         for (const auto& [ip, dst, port] : policy_ends(s, f)) {
             if (src && s.pods()[*src].ns == *ns_index && !s.pods()[*src].host_network) {
                 const auto wl = s.workload_of(*src);
@@ -146,7 +146,7 @@ Advice advise(const ClusterState& s, const std::string& ns, const std::vector<Ob
                 const auto wl = s.workload_of(*dst);
                 auto& w = workloads[{wl.kind, wl.name}];
                 w.pod = *dst;
-                add(w.in, key_of(src, f.src_ip), src ? peer_of(*src) : address_peer(f.src_ip), port_of(dst, port, f.protocol));
+                add(w.in, key_of(src, f.src.ip), src ? peer_of(*src) : address_peer(f.src.ip), port_of(dst, port, f.protocol));
             }
         }
     }
@@ -200,13 +200,13 @@ Advice advise(const ClusterState& s, const std::string& ns, const std::vector<Ob
     advice.allowed = measure_reach(*denied, *alone, change_scope(*denied, *alone, advised), 0).newly_allowed;
     std::set<std::tuple<uint32_t, uint32_t, uint16_t, Protocol>> pairs;
     for (const auto& f : observed) {
-        const auto a = s.pod_by_ip(f.src_ip);
+        const auto a = s.pod_by_ip(f.src.ip);
         if (!a) continue;
         for (const auto& [ip, b, port] : policy_ends(s, f)) {
             if (!b || *a == *b) continue;
             if (s.pods()[*a].ns != *ns_index && s.pods()[*b].ns != *ns_index) continue;
             Flow flow;
-            flow.src = resolve_endpoint(*alone, f.src_ip);
+            flow.src = resolve_endpoint(*alone, f.src.ip);
             flow.dst = resolve_endpoint(*alone, ip);
             flow.protocol = f.protocol;
             flow.port = port;

@@ -9,26 +9,26 @@
 #include "policy/explanation.hpp"
 #include "policy/reach.hpp"
 #include "state/cluster_state.hpp"
-#include "state/observed_flows.hpp"
+#include "flows/connection.hpp"
 
 namespace npt {
 
 struct WhatIfBreak {
-    const ObservedFlow* flow = nullptr;
+    const Connection* flow = nullptr;
     std::string before;  // the verdict before the change ("allowed")
     Explanation after;   // the full explanation after it: who now denies, the closest rule and why it misses
 };
 
 struct WhatIfReport {
     std::vector<WhatIfBreak> breaks;    // observed connections the change would deny
-    std::vector<const ObservedFlow*> newly_allowed_observed;  // observed, denied before and allowed after
+    std::vector<const Connection*> newly_allowed_observed;  // observed, denied before and allowed after
     size_t observed = 0;                // observed connections evaluated
     Reach reach;                        // between pods, as --fix measures it
 };
 
 // Evaluates every observed connection before and after the change (`after` is before.derive(change)).
 WhatIfReport what_if(const ClusterState& before, const ClusterState& after, const StateChange& change,
-                     const std::vector<ObservedFlow>& observed, size_t max_examples = 5);
+                     const std::vector<Connection>& observed, size_t max_examples = 5);
 
 struct Advice {
     std::vector<NetworkPolicy> policies;  // per workload an ingress and an egress policy, then a default deny
@@ -45,6 +45,6 @@ struct Advice {
 // their address) on the observed ports (named where the pod names them), an egress policy allowing exactly its
 // observed destinations (a Service's endpoints and target ports; DNS to the cluster DNS pods), and a default deny
 // for the namespace; verified with what_if.
-Advice advise(const ClusterState& state, const std::string& ns, const std::vector<ObservedFlow>& observed);
+Advice advise(const ClusterState& state, const std::string& ns, const std::vector<Connection>& observed);
 
 }  // namespace npt
