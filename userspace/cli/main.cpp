@@ -7,6 +7,7 @@
 #include "cli/whatif_command.hpp"
 #ifdef NPT_HAVE_CAPTURE
 #include "agent/agent_command.hpp"
+#include "cli/flows_command.hpp"
 #include "cli/tail_command.hpp"
 #endif
 
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("netpol-trace ") + NPT_VERSION);
     app.require_subcommand(0, 1);
     app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection,\n"
-               "'netpol-trace whatif --help' to check a policy change against the connections that work today,\n"
+               "'netpol-trace flows --help' for the connections that work today,\n"
+               "'netpol-trace whatif --help' to check a policy change against them,\n"
                "'netpol-trace advise --help' for least-privilege policies from them, and\n"
                "'netpol-trace agent --help' for the node agent a DaemonSet runs.");
 #ifdef NPT_HAVE_CAPTURE
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
     npt::cli::register_tail(app, tail);
     npt::agent::AgentOptions agent;
     npt::agent::register_agent(app, agent);
+    npt::cli::FlowsOptions flows;
+    npt::cli::register_flows(app, flows);
 #endif
     npt::cli::ExplainOptions explain;
     npt::cli::register_explain(app, explain);
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("advise")) return npt::cli::run_advise(advise, std::cout, std::cerr);
 #ifdef NPT_HAVE_CAPTURE
     if (app.got_subcommand("agent")) return npt::agent::run_agent(agent, std::cerr);
+    if (app.got_subcommand("flows")) return npt::cli::run_flows(flows, std::cout, std::cerr);
     return npt::cli::run_tail(tail, std::cout, std::cerr);
 #else
     std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain', 'whatif' and 'advise' work\n";

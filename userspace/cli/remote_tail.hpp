@@ -23,8 +23,12 @@ struct AgentPod {
 };
 
 // The running agent pods (phase Running, not being deleted). Error: the list failed (403, unreachable).
-Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const TailOptions& o,
+Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const std::string& ns, const std::string& selector,
                                          const k8s::Cancellation* cancel = nullptr);
+inline Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const TailOptions& o,
+                                                const k8s::Cancellation* cancel = nullptr) {
+    return list_agents(client, o.agent_namespace, o.agent_selector, cancel);
+}
 
 // The /events path of one agent through the pod proxy, with the tail's filters as its query.
 std::string agent_events_path(const TailOptions& o, const AgentPod& agent);
