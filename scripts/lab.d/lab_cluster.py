@@ -20,6 +20,26 @@ from dataclasses import dataclass, field
 # The octet keeps lab instances (tests, the demo, other engineers' labs) apart: the tail attributes by IP.
 
 
+def owner_reference(pod_name: str) -> dict:
+    """The controller ownerReference a pod of this name has: a ReplicaSet (name minus the pod's suffix) for
+    Deployment pods (name-<pod-template-hash>-<suffix>), a StatefulSet for name-<ordinal>."""
+    base, _, last = pod_name.rpartition("-")
+    if last.isdigit():
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": base, "controller": True,
+                "blockOwnerDeletion": True}
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": base, "controller": True,
+            "blockOwnerDeletion": True}
+
+
+def pod_labels(pod_name: str, labels: dict) -> dict:
+    """A pod's labels as its controller sets them: a Deployment's pods also carry pod-template-hash (the suffix of
+    their ReplicaSet's name). Policies never select on it."""
+    owner = owner_reference(pod_name)
+    if owner["kind"] != "ReplicaSet":
+        return labels
+    return {**labels, "pod-template-hash": owner["name"].rpartition("-")[2]}
+
+
 @dataclass
 class Port:
     name: str
@@ -324,6 +344,8 @@ class Cluster:
 
     # --- the state file ---
     def state(self) -> dict:
+        """The cluster objects as `kubectl get -o json` lists them (pods with their controllers' ownerReferences:
+        name-<hash>-<suffix> a Deployment's ReplicaSet, with its pod-template-hash label, name-<n> a StatefulSet's)."""
         items = [{"apiVersion": "v1", "kind": "Node",
                   "metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node}},
                   "spec": {"podCIDRs": [f"10.{self.octet}.1.0/24", f"fd00:{self.octet}:1::/64"]},
@@ -336,7 +358,8 @@ class Cluster:
         for p in self.pods:
             items.append({
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": p.name, "namespace": p.namespace, "labels": p.labels},
+                "metadata": {"name": p.name, "namespace": p.namespace, "labels": pod_labels(p.name, p.labels),
+                             "ownerReferences": [owner_reference(p.name)]},
                 "spec": {"nodeName": self.node,
                          "containers": [{"name": p.name.split("-")[0],
                                          "ports": [{"name": x.name, "containerPort": x.number, "protocol": x.protocol}

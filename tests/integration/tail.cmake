@@ -8,6 +8,7 @@
 #   npt_lab_naming_test           the lab's CNI names against those of the CNIs' own tests
 #   npt_tail_cluster_policy_test  root: kube-network-policies' NFQUEUE verdicts and the ClusterNetworkPolicy tiers
 #   npt_agent_test                root: the agent (events, metrics, Prometheus) and the cluster-wide tail
+#   npt_flows_test                root: the working connections (agent /flows, `flows`, journal, bounds)
 # The tests are Python 3 scripts (standard library only) run by /usr/bin/python3. Not root: exit 77 (skipped), except
 # under CI=true, where they fail.
 if(NOT TARGET npt_capture)
@@ -68,3 +69,6 @@ add_test(NAME npt_lab_naming_test COMMAND ${NPT_TAIL_PYTHON} ${CMAKE_CURRENT_LIS
 foreach(cni kube-router calico calico-nft)
   npt_tail_test(npt_tail_rule_versions_${cni} 240 ${CMAKE_CURRENT_LIST_DIR}/tail_rule_versions_test.py --cni ${cni})
 endforeach()
+# The working connections: the agent's recorder (TCP states, conntrack), /flows, `flows` through the pod proxy,
+# the journal across a restart, the table's bounds under a burst of 50,000 connections.
+npt_tail_test(npt_flows_test 240 ${CMAKE_CURRENT_LIST_DIR}/flows_test.py)

@@ -10,6 +10,7 @@ Environment (set by tests/integration/tail.cmake): NPT_BINARY, NPT_LAB, NPT_LAB_
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -191,6 +193,94 @@ class Tail:
 
 
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fake-apiserver", "fake_apiserver.py")
+
+
+class Agent:
+    """`netpol-trace agent` as a child process on a free loopback port."""
+
+    def __init__(self, work, name, kubeconfig, args=()):
+        self.name, self.kubeconfig, self.args = name, kubeconfig, list(args)
+        self.ready = os.path.join(work, f"{name}.ready")
+        self.stderr_path = os.path.join(work, f"{name}.stderr")
+        self.proc = None
+        self.port = None
+
+    def __enter__(self):
+        if os.path.exists(self.ready):
+            os.unlink(self.ready)  # an earlier run's
+        with open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen([BINARY, "agent", "--listen", "127.0.0.1:0", "--node", self.name,
+                                          "--kubeconfig", self.kubeconfig, "--ready-file", self.ready, "--debug",
+                                          *self.args],
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        # The port is known as soon as the listener is bound, before the agent is ready.
+        deadline = time.monotonic() + 20
+        while self.port is None:
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)", self.stderr())
+            if m:
+                self.port = int(m.group(1))
+                break
+            check(self.proc.poll() is None, f"agent {self.name} exited ({self.proc.returncode}): {self.stderr()}")
+            check(time.monotonic() < deadline, f"agent {self.name} did not listen: {self.stderr()}")
+            time.sleep(0.05)
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.ready):
+            check(self.proc.poll() is None, f"agent {self.name} exited ({self.proc.returncode}): {self.stderr()}")
+            check(time.monotonic() < deadline, f"agent {self.name} not ready in {timeout} s: {self.stderr()}")
+            time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=15)
+        check(rc == 0, f"agent {self.name} exited {rc} on SIGTERM: {self.stderr()}")
+
+    def stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def get(self, path, timeout=10):
+        """(status, body) of a GET."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metric(self, name, labels=None):
+        """The value of one sample of /metrics (None when absent)."""
+        _, text = self.get("/metrics")
+        for line in text.splitlines():
+            m = re.match(r"(\w+)(?:\{(.*)\})? (\S+)$", line)
+            if m and m.group(1) == name and \
+                    dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")) == (labels or {}):
+                return float(m.group(3))
+        return None
+
+    def drops(self, series):
+        """The value of netpol_trace_drops_total for exactly these labels (0 when absent)."""
+        _, text = self.get("/metrics")
+        for line in text.splitlines():
+            m = re.match(r"netpol_trace_drops_total\{(.*)\} (\d+)$", line)
+            if not m:
+                continue
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1)))
+            if labels == series:
+                return int(m.group(2))
+        return 0
+
 
 
 class FakeApiServer:

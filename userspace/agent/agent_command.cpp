@@ -19,6 +19,9 @@
 
 #include "agent/drop_metrics.hpp"
 #include "agent/event_hub.hpp"
+#include "agent/flows_query.hpp"
+#include "flows/flows_journal.hpp"
+#include "live/connection_recorder.hpp"
 #include "policy/fix.hpp"
 #include "cli/cluster_source.hpp"
 #include "cli/flow_tracker.hpp"
@@ -35,9 +38,11 @@ void register_agent(CLI::App& app, AgentOptions& o) {
         "agent",
         "Run the node agent (the DaemonSet's container): capture this node's drops, attribute them, and serve\n"
         "GET /metrics (Prometheus), /events (NDJSON stream of the tail's drop objects; query namespace=, pod=,\n"
-        "reason=), /healthz and /readyz (ready once the capture is attached and the cluster state synced).\n"
-        "Needs root or CAP_BPF+CAP_PERFMON. Exit status: 0 after SIGTERM/SIGINT, 1 when the capture or the\n"
-        "listener cannot run, 2 usage or input error.");
+        "reason=), /flows (NDJSON of the working connections; query namespace=, pod=, since=), /healthz and\n"
+        "/readyz (ready once the capture is attached and the cluster state synced).\n"
+        "Needs root or CAP_BPF+CAP_PERFMON (UDP/SCTP connections: CAP_NET_ADMIN in the node's network\n"
+        "namespace). Exit status: 0 after SIGTERM/SIGINT, 1 when the capture or the listener cannot run, 2 usage\n"
+        "or input error.");
     cmd->add_option("--listen", o.listen, "Address to serve HTTP on: HOST:PORT, [V6]:PORT or :PORT (default 0.0.0.0:9842)")
         ->type_name("ADDR");
     cmd->add_option("--state", o.state_files,
@@ -79,6 +84,22 @@ void register_agent(CLI::App& app, AgentOptions& o) {
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--ready-file", o.ready_file, "Write \"PID PORT\" to FILE once ready (for scripts)")
         ->type_name("FILE");
+    cmd->add_flag("--no-flows", o.no_flows, "Do not record the working connections (/flows answers 404)");
+    cmd->add_option("--max-connections", o.max_connections,
+                    "Working connections remembered; the least recently seen are forgotten beyond it (default 50000)")
+        ->type_name("N")
+        ->check(CLI::Range(size_t{16}, size_t{1} << 24));
+    cmd->add_option("--connection-max-age", o.connection_max_age,
+                    "Forget a connection not seen for this long (default 24h; 90s, 15m, 24h, 7d)")
+        ->type_name("DURATION");
+    cmd->add_option("--flows-journal", o.flows_journal,
+                    "Keep the working connections in FILE (JSON lines, rotated to FILE.1), read back at start: a "
+                    "restart does not forget them. Needs a writable volume")
+        ->type_name("FILE");
+    cmd->add_option("--flows-journal-mib", o.flows_journal_mib,
+                    "Size of FILE and FILE.1 together, in MiB (default 64)")
+        ->type_name("N")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 20));
     cmd->add_flag("--debug", o.debug, "Log the attach mode, the state and each /events stream to stderr");
 }
 
@@ -142,8 +163,34 @@ void metric(std::string& out, const char* name, const char* type, const char* he
     out += fmt::format("{} {}\n", name, value);
 }
 
+void render_flow_metrics(std::string& out, const live::RecorderStats& s) {
+    metric(out, "netpol_trace_connections_tracked", "gauge",
+           "Working connections in the agent's table (/flows).",
+           s.table_size);
+    metric(out, "netpol_trace_connections_evicted_total", "counter",
+           "Connections the table forgot for room (--max-connections), least recently seen first.",
+           s.evicted);
+    metric(out, "netpol_trace_connections_expired_total", "counter",
+           "Connections the table forgot for age (--connection-max-age).",
+           s.expired);
+    family(out, "netpol_trace_connections_observed_total", "counter",
+           "Connections counted: TCP established (tcp_state), conntrack entries that saw a reply (conntrack).");
+    out += fmt::format("netpol_trace_connections_observed_total{{observed_by=\"tcp_state\"}} {}\n", s.tcp_connections);
+    out += fmt::format("netpol_trace_connections_observed_total{{observed_by=\"conntrack\"}} {}\n",
+                       s.conntrack_connections);
+    metric(out, "netpol_trace_connection_map_evictions_total", "counter",
+           "Entries the kernel's connection map evicted for room (their later counts start again).",
+           s.kernel.evicted);
+    metric(out, "netpol_trace_conntrack_visible", "gauge",
+           "1 when UDP and SCTP connections are seen (conntrack events of the node's network namespace).",
+           s.conntrack_not_visible.empty() ? 1 : 0);
+    metric(out, "netpol_trace_conntrack_events_lost_total", "counter",
+           "Times the conntrack event socket overflowed (events lost).",
+           s.conntrack.overruns);
+}
+
 std::string render_metrics(Shared& shared, const EventHub& hub, k8s::ClusterInformer* informer,
-                           const std::string& node) {
+                           const std::string& node, const live::ConnectionRecorder* recorder) {
     std::string out;
     out.reserve(16384);
     {
@@ -182,6 +229,7 @@ std::string render_metrics(Shared& shared, const EventHub& hub, k8s::ClusterInfo
     metric(out, "netpol_trace_ready", "gauge",
            "1 when the agent is ready (capture attached, cluster state synced).",
            shared.ready.load() ? 1 : 0);
+    if (recorder) render_flow_metrics(out, recorder->stats());
     metric(out, "netpol_trace_event_streams", "gauge",
            "Open /events streams.",
            hub.subscribers());
@@ -258,6 +306,7 @@ public:
         : shared_(shared), hub_(hub), node_(node), debug_(debug), err_(err) {}
 
     void set_informer(k8s::ClusterInformer* informer) { informer_.store(informer); }
+    void set_recorder(const live::ConnectionRecorder* recorder) { recorder_.store(recorder); }
 
     // Binds now (so that a bad address or a port in use fails at start); serves from a thread.
     bool start(const ListenAddress& addr, size_t max_clients, std::string& error) {
@@ -291,7 +340,7 @@ public:
 private:
     void routes() {
         server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-            res.set_content(render_metrics(shared_, hub_, informer_.load(), node_),
+            res.set_content(render_metrics(shared_, hub_, informer_.load(), node_, recorder_.load()),
                             "text/plain; version=0.0.4; charset=utf-8");
         });
         server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
@@ -314,11 +363,13 @@ private:
             res.set_content("not ready: " + shared_.not_ready + "\n", "text/plain");
         });
         server_.Get("/events", [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
+        server_.Get("/flows", [this](const httplib::Request& req, httplib::Response& res) { flows(req, res); });
         server_.Get("/", [](const httplib::Request&, httplib::Response& res) {
             res.set_content(
                 "netpol-trace agent\n"
                 "  /metrics  Prometheus metrics\n"
                 "  /events   NDJSON stream of dropped flows (?namespace=NS&pod=NAME|NS/NAME&reason=REASON)\n"
+                "  /flows    NDJSON of the working connections (?namespace=NS&pod=NAME|NS/NAME&since=24h)\n"
                 "  /healthz  liveness\n"
                 "  /readyz   readiness: capture attached and cluster state synced\n",
                 "text/plain");
@@ -369,6 +420,37 @@ private:
             });
     }
 
+    void flows(const httplib::Request& req, httplib::Response& res) {
+        const auto* recorder = recorder_.load();
+        if (!recorder) {
+            res.status = 404;
+            res.set_content(shared_.ready.load() ? "this agent does not record connections (--no-flows)\n"
+                                                 : "not ready: the connection recorder is not attached yet\n",
+                            "text/plain");
+            return;
+        }
+        auto filter = parse_flows_query(
+            [&](const char* key) {
+                std::vector<std::string> out;
+                for (size_t i = 0, n = req.get_param_value_count(key); i < n; ++i)
+                    out.push_back(req.get_param_value(key, i));
+                return out;
+            },
+            std::chrono::system_clock::now());
+        if (!filter) {
+            res.status = 400;
+            res.set_content(filter.error().message + "\n", "text/plain");
+            return;
+        }
+        std::string body;
+        for (const auto& c : recorder->select(*filter)) {
+            body += connection_json(c);
+            body += '\n';
+        }
+        res.set_header("X-Netpol-Trace-Node", node_);
+        res.set_content(std::move(body), "application/x-ndjson");
+    }
+
     void log(const std::string& msg) {
         std::lock_guard lock(log_mu_);
         err_ << "netpol-trace agent: " << msg << '\n';
@@ -382,6 +464,7 @@ private:
     std::ostream& err_;
     std::mutex log_mu_;
     std::atomic<k8s::ClusterInformer*> informer_{nullptr};
+    std::atomic<const live::ConnectionRecorder*> recorder_{nullptr};
     httplib::Server server_;
     std::thread thread_;
     int port_ = -1;
@@ -436,6 +519,26 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         return 2;
     }
     const std::string node = o.node.empty() ? cli::default_node_name() : o.node;
+    const auto max_age = parse_duration(o.connection_max_age);
+    if (!max_age || max_age->count() == 0) {
+        err << fmt::format("netpol-trace agent: --connection-max-age {:?}: expected a duration such as 90s, 15m, 24h "
+                           "or 7d\n",
+                           o.connection_max_age);
+        return 2;
+    }
+    std::optional<FlowsJournal> journal;
+    if (!o.flows_journal.empty()) {
+        if (o.no_flows) {
+            err << "netpol-trace agent: --flows-journal and --no-flows exclude each other\n";
+            return 2;
+        }
+        auto opened = FlowsJournal::open(o.flows_journal, uint64_t{o.flows_journal_mib} << 20);
+        if (!opened) {
+            err << "netpol-trace agent: " << opened.error().message << '\n';
+            return 2;
+        }
+        journal = std::move(*opened);
+    }
 
     // A long-running process: glibc's dynamic thresholds would otherwise keep the large temporary buffers of
     // the BPF load and the first list (tens of MiB) as free heap that is never returned to the node.
@@ -447,8 +550,9 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     Shared shared;
     shared.metrics = DropMetrics(o.max_pod_series);
     EventHub hub(o.max_clients);
-    // Declared before the HTTP frontend, so that it outlives the handlers reading its stats.
+    // Declared before the HTTP frontend, so that they outlive the handlers reading them.
     std::unique_ptr<k8s::ClusterInformer> informer;
+    std::unique_ptr<live::ConnectionRecorder> recorder;
     HttpFrontend http(shared, hub, node, o.debug, err);
     if (!http.start(addr, o.max_clients, error)) {
         err << "netpol-trace agent: " << error << '\n';
@@ -511,6 +615,34 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         err << "netpol-trace agent: " << error << '\n';
         return 1;
     }
+    if (!o.no_flows) {
+        live::RecorderOptions ropts;
+        ropts.node = node;
+        ropts.limits.max_entries = o.max_connections;
+        ropts.limits.max_age = *max_age;
+        auto opened = live::ConnectionRecorder::open(ropts);
+        if (!opened) {
+            err << "netpol-trace agent: " << opened.error().message << '\n';
+            return 1;
+        }
+        recorder = std::move(*opened);
+        recorder->set_state(state);
+        if (journal) {
+            auto loaded = journal->load();
+            const size_t n = loaded.connections.size();
+            recorder->restore(std::move(loaded.connections));
+            err << fmt::format("netpol-trace agent: {} connections read back from {}{}\n", n, journal->path(),
+                               loaded.bad_lines ? fmt::format(" ({} unreadable lines skipped)", loaded.bad_lines)
+                                                : std::string());
+            (void)recorder->take_changed();  // in the journal already
+        }
+        const auto st = recorder->stats();
+        err << fmt::format("netpol-trace agent: recording connections: TCP through {}; {}\n", st.tcp_attach_mode,
+                           st.conntrack_not_visible.empty() ? std::string("UDP and SCTP through conntrack events")
+                                                            : st.conntrack_not_visible +
+                                                                  " (deploy/components/node-network grants it)");
+        http.set_recorder(recorder.get());
+    }
     {
         std::lock_guard lock(shared.mu);
         shared.attach_mode = cap->attach_mode();
@@ -531,7 +663,13 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     auto last_refresh = Clock::now();
     auto last_update = last_refresh;
     auto last_trim = last_refresh;
+    auto last_journal = last_refresh;
     uint64_t lost_seen = 0;
+    const auto write_journal = [&] {
+        if (!journal || !recorder) return;
+        if (auto w = journal->append(recorder->take_changed(), [&] { return recorder->all(); }); !w)
+            err << "netpol-trace agent: " << w.error().message << '\n';
+    };
     while (!signals.received()) {
         const int n = cap->poll(100, [&](const capture::DropEvent& ev) {
             const auto report = tracker.on_event(ev, *cap);
@@ -548,11 +686,20 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         shared.heartbeat_ns = now_ns();
         if (informer) {
             auto latest = informer->snapshot();
-            if (latest && latest != tracker.state()) tracker.set_state(latest);
+            if (latest && latest != tracker.state()) {
+                tracker.set_state(latest);
+                if (recorder) recorder->set_state(latest);
+            }
         }
+        if (recorder) recorder->drain_conntrack();
         const auto now = Clock::now();
         if (now - last_refresh >= std::chrono::seconds(1)) {
             last_refresh = now;
+            if (recorder) recorder->poll();
+            if (now - last_journal >= std::chrono::seconds(10)) {
+                last_journal = now;
+                write_journal();
+            }
             // Flows whose event a full ring buffer lost are still in the kernel's map: publish them from there.
             const auto st = cap->stats();
             const auto recovered = tracker.refresh_counts(*cap, st.lost_events > lost_seen);
@@ -584,6 +731,10 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     err << "netpol-trace agent: stopping\n";
     shared.ready = false;
     http.stop();
+    if (recorder) {
+        recorder->poll();
+        write_journal();
+    }
     return 0;
 }
 

@@ -1,6 +1,7 @@
 // `netpol-trace agent`: the node agent a DaemonSet runs. It captures this node's drops, attributes them
 // with the cluster state it watches, and serves them over HTTP: /metrics (Prometheus), /events (NDJSON
-// stream of the tail's drop objects, filterable), /healthz and /readyz.
+// stream of the tail's drop objects, filterable), /flows (the working connections of the node), /healthz and
+// /readyz.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,12 @@ struct AgentOptions {
     double quiet_gap = 1.0;
     std::string ready_file;
     bool debug = false;
+    // Working connections (/flows).
+    bool no_flows = false;
+    size_t max_connections = 50'000;
+    std::string connection_max_age = "24h";
+    std::string flows_journal;
+    size_t flows_journal_mib = 64;
 };
 
 void register_agent(CLI::App& app, AgentOptions& opts);
