@@ -15,8 +15,9 @@ foreach(name k8s_informer_test k8s_auth_test)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 60 LABELS k8s)
 endforeach()
 # The CLI with only a kubeconfig.
+pkg_check_modules(NPT_TEST_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # an agent stand-in
 add_executable(k8s_cli_test ${CMAKE_CURRENT_LIST_DIR}/k8s_cli_test.cpp)
-target_link_libraries(k8s_cli_test PRIVATE npt_cli GTest::gtest_main)
+target_link_libraries(k8s_cli_test PRIVATE npt_cli GTest::gtest_main PkgConfig::NPT_TEST_HTTPLIB)
 target_include_directories(k8s_cli_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/fake-apiserver ${CMAKE_CURRENT_LIST_DIR})
 target_compile_definitions(k8s_cli_test PRIVATE NPT_PYTHON3="${NPT_PYTHON3}"
                                             NPT_FAKE_APISERVER_DIR="${PROJECT_SOURCE_DIR}/tests/fake-apiserver"

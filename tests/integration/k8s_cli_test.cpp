@@ -9,6 +9,9 @@
 
 #include "cli/explain_command.hpp"
 #include "cli/whatif_command.hpp"
+
+#include <httplib.h>
+#include <thread>
 #include "fake_apiserver.hpp"
 #include "k8s_test_objects.hpp"
 
@@ -177,4 +180,80 @@ TEST(K8sCli, WhatIfAndAdviseWithOnlyAKubeconfig) {
     EXPECT_EQ(advice["verified"]["breaks"], 0);
     EXPECT_EQ(advice["verified"]["observed"], 2);
     EXPECT_GE(advice["policies"].size(), 3u);  // web's egress and ingress, db's ingress, the default deny
+}
+
+// Without --flows and with the state from the cluster, whatif and advise ask every agent's /flows through the API
+// server's pod proxy (an agent stand-in answers here), with the namespaces and --since as its query.
+TEST(K8sCli, WhatIfAndAdviseAskTheAgentsForTheConnections) {
+    FakeApiServer srv;
+    apply_cluster(srv);
+    srv.apply(R"({"kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"agent-a",)"
+              R"("namespace":"netpol-trace","labels":{"app.kubernetes.io/name":"netpol-trace",)"
+              R"("app.kubernetes.io/component":"agent"}},"spec":{"nodeName":"node-1"},"status":{"phase":"Running"}}]})");
+    httplib::Server agent;
+    std::vector<std::string> queries;
+    std::mutex mu;
+    agent.Get("/flows", [&](const httplib::Request& req, httplib::Response& res) {
+        {
+            std::lock_guard lock(mu);
+            std::string q;
+            for (const auto& [k, v] : req.params) q += (q.empty() ? "" : "&") + k + "=" + v;
+            queries.push_back(q);
+        }
+        res.set_content(R"({"src":{"ip":"10.0.0.1","pod":"shop/web-1"},"dst":{"ip":"10.96.0.10","port":5432,)"
+                        R"("service":"shop/db"},"protocol":"TCP","side":"client","count":4,"node":"node-1"})"
+                        "\n",
+                        "application/x-ndjson");
+    });
+    const int port = agent.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port, 0);
+    std::thread serving([&] { agent.listen_after_bind(); });
+    srv.control("config", R"({"proxy_target":"127.0.0.1:)" + std::to_string(port) + R"("})");
+    TempDir dir;
+    const auto config = dir.write("config", kubeconfig(srv, "test-token"));
+    const auto deny = dir.write("deny.yaml",
+                                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                                "metadata: {name: default-deny, namespace: shop}\n"
+                                "spec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n");
+    npt::cli::WhatIfOptions w;
+    w.kubeconfig = config;
+    w.apply = {deny};
+    w.namespaces = {"shop"};
+    w.since = "24h";
+    w.output = "json";
+    std::ostringstream out, err;
+    EXPECT_EQ(npt::cli::run_whatif(w, out, err), 1) << err.str();
+    auto j = nlohmann::json::parse(out.str());
+    EXPECT_EQ(j["observed"], 1);
+    ASSERT_EQ(j["breaks"].size(), 1u);
+    EXPECT_EQ(j["breaks"][0]["flow"]["count"], 4);
+
+    npt::cli::AdviseOptions a;
+    a.kubeconfig = config;
+    a.ns = "shop";
+    a.output = "json";
+    std::ostringstream aout, aerr;
+    EXPECT_EQ(npt::cli::run_advise(a, aout, aerr), 0) << aerr.str();
+    EXPECT_EQ(nlohmann::json::parse(aout.str())["verified"]["observed"], 1);
+    agent.stop();
+    serving.join();
+    std::lock_guard lock(mu);
+    EXPECT_EQ(queries, (std::vector<std::string>{"namespace=shop&since=24h", "namespace=shop"}));
+}
+
+// No agents in the cluster: one line saying so and how to give the connections instead.
+TEST(K8sCli, WhatIfWithoutAgentsSaysHowToGiveTheConnections) {
+    FakeApiServer srv;
+    apply_cluster(srv);
+    TempDir dir;
+    const auto config = dir.write("config", kubeconfig(srv, "test-token"));
+    npt::cli::WhatIfOptions w;
+    w.kubeconfig = config;
+    w.remove = {"NetworkPolicy/shop/db-ingress"};
+    std::ostringstream out, err;
+    EXPECT_EQ(npt::cli::run_whatif(w, out, err), 2);
+    const std::string e = err.str();
+    EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+    EXPECT_NE(e.find("no netpol-trace agents run in namespace netpol-trace"), std::string::npos) << e;
+    EXPECT_NE(e.find("--flows FILE"), std::string::npos) << e;
 }

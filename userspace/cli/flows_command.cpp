@@ -12,7 +12,7 @@
 
 #include "cli/cluster_source.hpp"
 #include "cli/flow_tracker.hpp"
-#include "cli/remote_tail.hpp"
+#include "cli/agent_client.hpp"
 #include "cli/signal_watch.hpp"
 #include "flows/connection.hpp"
 #include "k8s/api_client.hpp"
@@ -197,48 +197,15 @@ int run_remote(const FlowsOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: " << client.error().message << " (or record on this machine with --local)\n";
         return 2;
     }
-    auto agents = list_agents(**client, o.agent_namespace, o.agent_selector);
-    if (!agents) {
-        err << "netpol-trace: " << agents.error().message << '\n';
+    const AgentLocator where{o.agent_namespace, o.agent_selector, o.agent_port};
+    auto all = fetch_agent_connections(**client, where, flows_query(o), err);
+    if (!all) {
+        // The query was checked here already: what is left is the cluster's side (no agents, none answered).
+        err << "netpol-trace: " << all.error().message << " (or record on this machine with --local)\n";
         return 1;
     }
-    if (agents->empty()) {
-        err << fmt::format("netpol-trace: no netpol-trace agents run in namespace {}: deploy them (kubectl apply -k "
-                           "deploy/, see docs/deploy.md), or record on this machine with --local (root)\n",
-                           o.agent_namespace);
-        return 1;
-    }
-    std::vector<Connection> all;
-    size_t answered = 0;
-    for (const auto& a : *agents) {
-        const std::string path = fmt::format("/api/v1/namespaces/{}/pods/{}:{}/proxy/flows{}",
-                                             k8s::url_escape(o.agent_namespace), k8s::url_escape(a.name), o.agent_port,
-                                             flows_query(o));
-        auto r = (*client)->get(path);
-        if (!r.ok()) {
-            const std::string body = r.body.substr(0, r.body.find('\n'));
-            err << fmt::format("netpol-trace: agent {}/{} on node {}: {}\n", o.agent_namespace, a.name, a.node,
-                               r.status == 400 ? body
-                                               : (*client)->error_for(r, "get its connections", "needs get on pods/proxy")
-                                                     .message);
-            if (r.status == 400) return 2;  // the query itself is wrong: every agent will say so
-            continue;
-        }
-        std::istringstream in(r.body);
-        auto conns = read_connections(in, fmt::format("agent {}", a.name));
-        if (!conns) {
-            err << "netpol-trace: " << conns.error().message << '\n';
-            continue;
-        }
-        ++answered;
-        for (auto& c : *conns) all.push_back(std::move(c));
-    }
-    if (answered == 0) {
-        err << "netpol-trace: no agent answered\n";
-        return 1;
-    }
-    sort_connections(all);
-    print(all, o.output, out);
+    sort_connections(*all);
+    print(*all, o.output, out);
     return 0;
 }
 

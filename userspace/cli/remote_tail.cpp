@@ -212,29 +212,6 @@ struct SeenFlow {
 
 }  // namespace
 
-Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const std::string& ns, const std::string& selector,
-                                         const k8s::Cancellation* cancel) {
-    const std::string path =
-        fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}", k8s::url_escape(ns), k8s::url_escape(selector));
-    auto r = client.get(path, cancel);
-    if (!r.ok())
-        return client.error_for(r, fmt::format("list the netpol-trace agents in namespace {}", ns),
-                                "needs list on pods and get on pods/proxy in that namespace");
-    Json list = Json::parse(r.body, nullptr, false);
-    if (list.is_discarded() || !list.is_object())
-        return Error{fmt::format("listing the agents in namespace {}: the API server's answer is not JSON", ns)};
-    std::vector<AgentPod> agents;
-    for (const auto& item : list.value("items", Json::array())) {
-        const Json meta = item.value("metadata", Json::object());
-        const Json status = item.value("status", Json::object());
-        if (meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null()) continue;
-        if (str(status, "phase") != "Running") continue;
-        agents.push_back({str(meta, "name"), str(item.value("spec", Json::object()), "nodeName")});
-    }
-    std::sort(agents.begin(), agents.end(), [](const AgentPod& a, const AgentPod& b) { return a.name < b.name; });
-    return agents;
-}
-
 std::string agent_events_path(const TailOptions& o, const AgentPod& agent) {
     std::vector<std::string> query;
     for (const auto& ns : o.namespaces) query.push_back("namespace=" + k8s::url_escape(ns));

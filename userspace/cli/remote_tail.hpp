@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/agent_client.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/tail_command.hpp"
 #include "common/error.hpp"
@@ -16,15 +17,6 @@
 
 namespace npt::cli {
 
-struct AgentPod {
-    std::string name;
-    std::string node;
-    friend bool operator==(const AgentPod&, const AgentPod&) = default;
-};
-
-// The running agent pods (phase Running, not being deleted). Error: the list failed (403, unreachable).
-Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const std::string& ns, const std::string& selector,
-                                         const k8s::Cancellation* cancel = nullptr);
 inline Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const TailOptions& o,
                                                 const k8s::Cancellation* cancel = nullptr) {
     return list_agents(client, o.agent_namespace, o.agent_selector, cancel);

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli/cluster_source.hpp"
+#include "k8s/api_resources.hpp"
 #include "output/json_output.hpp"
 #include "output/text_output.hpp"
 #include "policy/manifest.hpp"
@@ -22,7 +23,20 @@ namespace npt::cli {
 namespace {
 
 const char* kFlowsHelp =
-    "Observed working connections: the JSON lines of `netpol-trace flows -o json` (or an agent's /flows); - = stdin";
+    "Observed working connections: the JSON lines of `netpol-trace flows -o json` (or an agent's /flows); - = stdin. "
+    "Default, when the state comes from the cluster: every agent's /flows";
+
+void add_agent_options(CLI::App* cmd, AgentLocator& a) {
+    cmd->add_option("--agent-namespace", a.ns, "Namespace of the netpol-trace agents (default netpol-trace)")
+        ->type_name("NS");
+    cmd->add_option("--agent-selector", a.selector,
+                    "Label selector of the agent pods (default app.kubernetes.io/name=netpol-trace,"
+                    "app.kubernetes.io/component=agent)")
+        ->type_name("SELECTOR");
+    cmd->add_option("--agent-port", a.port, "The agents' HTTP port (default 9842)")
+        ->type_name("PORT")
+        ->check(CLI::Range(1, 65535));
+}
 
 void add_state_options(CLI::App* cmd, std::vector<std::string>& files, std::string& kubeconfig, std::string& context) {
     cmd->add_option("--state", files,
@@ -140,21 +154,45 @@ Result<StateChange> build_change(const ClusterState& s, const WhatIfOptions& o, 
     return change;
 }
 
-// Observed connections: the file, seen within --since, touching the namespaces asked for.
-Result<std::vector<Connection>> load_flows(const ClusterState& s, const std::string& path, const std::string& since,
-                                             const std::vector<std::string>& namespaces) {
+// Where the observed connections come from.
+struct FlowSource {
+    std::string path;  // --flows; "" with from_agents: the agents' /flows
+    bool from_agents = false;
+    std::string kubeconfig, context;
+    AgentLocator agents;
+};
+
+// Observed connections: the file or the agents', seen within --since, touching the namespaces asked for.
+Result<std::vector<Connection>> load_flows(const ClusterState& s, const FlowSource& src, const std::string& since,
+                                             const std::vector<std::string>& namespaces, std::ostream& err) {
     std::vector<Connection> flows;
-    if (path.empty()) return flows;
-    std::ifstream file;
-    std::istream* in = &std::cin;
-    if (path != "-") {
-        file.open(path);
-        if (!file) return Error{fmt::format("{}: cannot read: {}", path, std::strerror(errno))};
-        in = &file;
+    if (!since.empty() && !parse_duration(since))
+        return Error{fmt::format("--since {:?}: expected a duration such as 90s, 15m, 24h or 7d", since)};
+    if (src.from_agents) {
+        auto client = connect_api(src.kubeconfig, src.context);
+        if (!client) return client.error();
+        std::vector<std::string> query;
+        for (const auto& ns : namespaces) query.push_back("namespace=" + k8s::url_escape(ns));
+        if (!since.empty()) query.push_back("since=" + k8s::url_escape(since));
+        auto fetched = fetch_agent_connections(
+            **client, src.agents, query.empty() ? "" : fmt::format("?{}", fmt::join(query, "&")), err);
+        if (!fetched)
+            return Error{fetched.error().message + " (or give the connections with --flows FILE)"};
+        flows = std::move(*fetched);
+    } else if (!src.path.empty()) {
+        std::ifstream file;
+        std::istream* in = &std::cin;
+        if (src.path != "-") {
+            file.open(src.path);
+            if (!file) return Error{fmt::format("{}: cannot read: {}", src.path, std::strerror(errno))};
+            in = &file;
+        }
+        auto read = read_connections(*in, src.path == "-" ? "stdin" : src.path);
+        if (!read) return read.error();
+        flows = std::move(*read);
+    } else {
+        return flows;
     }
-    auto read = read_connections(*in, path == "-" ? "stdin" : path);
-    if (!read) return read.error();
-    flows = std::move(*read);
     if (!since.empty()) {
         const auto window = parse_duration(since);
         if (!window) return Error{fmt::format("--since {:?}: expected a duration such as 90s, 15m, 24h or 7d", since)};
@@ -170,6 +208,9 @@ Result<std::vector<Connection>> load_flows(const ClusterState& s, const std::str
     }
     return flows;
 }
+
+// The observed connection as read, or as netpol-trace writes it.
+Json flow_json(const Connection& c) { return Json::parse(c.line.empty() ? connection_json(c) : c.line); }
 
 std::string flow_text(const Connection& f, const ClusterState& s) {
     const auto end = [&](const IpAddr& ip) {
@@ -213,6 +254,7 @@ void register_whatif(CLI::App& app, WhatIfOptions& o) {
     cmd->add_option("--since", o.since, "Only connections seen within this duration (90s, 15m, 24h, 7d)");
     cmd->add_option("-n,--namespace", o.namespaces, "Only observed connections to or from pods of NS; repeatable");
     add_state_options(cmd, o.state_files, o.kubeconfig, o.context);
+    add_agent_options(cmd, o.agents);
     cmd->add_option("-o,--output", o.output, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
     cmd->footer(
         "A GitOps gate:\n"
@@ -231,6 +273,7 @@ void register_advise(CLI::App& app, AdviseOptions& o) {
     cmd->add_option("--flows", o.flows, kFlowsHelp)->type_name("FILE");
     cmd->add_option("--since", o.since, "Only connections seen within this duration (90s, 15m, 24h, 7d)");
     add_state_options(cmd, o.state_files, o.kubeconfig, o.context);
+    add_agent_options(cmd, o.agents);
     cmd->add_option("-o,--output", o.output, "Output format: yaml (for kubectl apply -f -) or json")
         ->check(CLI::IsMember({"yaml", "json"}));
 }
@@ -252,12 +295,13 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: " << change.error().message << '\n';
         return 2;
     }
-    auto flows = load_flows(before, o.flows, o.since, o.namespaces);
+    const FlowSource source{o.flows, o.flows.empty() && o.state_files.empty(), o.kubeconfig, o.context, o.agents};
+    auto flows = load_flows(before, source, o.since, o.namespaces, err);
     if (!flows) {
         err << "netpol-trace: " << flows.error().message << '\n';
         return 2;
     }
-    if (o.flows.empty())
+    if (o.flows.empty() && !source.from_agents)
         err << "netpol-trace: no --flows: reporting the change's reach only (record the working connections with "
                "`netpol-trace flows -o json`)\n";
     const auto after = before.derive(*change);
@@ -267,7 +311,7 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
         Json j;
         Json breaks = Json::array();
         for (const auto& b : report.breaks) {
-            breaks.push_back(Json{{"flow", Json::parse(b.flow->line)}, {"before", b.before}, {"after", explanation_json(b.after)}});
+            breaks.push_back(Json{{"flow", flow_json(*b.flow)}, {"before", b.before}, {"after", explanation_json(b.after)}});
         }
         j["breaks"] = std::move(breaks);
         j["newly_allowed"] = report.reach.newly_allowed;
@@ -275,7 +319,7 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
         j["examples"] = examples_json(before, report.reach);
         j["observed"] = report.observed;
         Json newly = Json::array();
-        for (const auto* f : report.newly_allowed_observed) newly.push_back(Json::parse(f->line));
+        for (const auto* f : report.newly_allowed_observed) newly.push_back(flow_json(*f));
         j["newly_allowed_observed"] = std::move(newly);
         Json changes = Json::array();
         for (const auto& c : lines) changes.push_back(Json{{"action", c.action}, {"kind", c.kind}, {"name", c.name}});
@@ -321,11 +365,13 @@ int run_advise(const AdviseOptions& o, std::ostream& out, std::ostream& err) {
         err << fmt::format("netpol-trace: -n {}: namespace {:?} is not in the cluster state\n", o.ns, o.ns);
         return 2;
     }
-    if (o.flows.empty()) {
-        err << "netpol-trace: advise needs the observed connections: --flows FILE (`netpol-trace flows -o json`)\n";
+    if (o.flows.empty() && !o.state_files.empty()) {
+        err << "netpol-trace: advise needs the observed connections: --flows FILE (`netpol-trace flows -o json`), "
+               "or the cluster's agents (no --state)\n";
         return 2;
     }
-    auto flows = load_flows(s, o.flows, o.since, {});
+    const FlowSource source{o.flows, o.flows.empty(), o.kubeconfig, o.context, o.agents};
+    auto flows = load_flows(s, source, o.since, {o.ns}, err);
     if (!flows) {
         err << "netpol-trace: " << flows.error().message << '\n';
         return 2;

@@ -7,17 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "cli/agent_client.hpp"
+
 namespace npt::cli {
 
 struct WhatIfOptions {
     std::vector<std::string> apply;   // manifests: files, directories, "-"
     std::vector<std::string> remove;  // KIND/NAMESPACE/NAME (KIND/NAME for cluster-scoped kinds)
-    std::string flows;                // observed connections (JSON lines), "-" = stdin
+    std::string flows;                // observed connections (JSON lines), "-" = stdin; "": the agents' (cluster)
     std::string since;                // only connections seen within this duration
     std::vector<std::string> namespaces;
     std::vector<std::string> state_files;
     std::string kubeconfig;
     std::string context;
+    AgentLocator agents;
     std::string output = "text";
 };
 
@@ -28,6 +31,7 @@ struct AdviseOptions {
     std::vector<std::string> state_files;
     std::string kubeconfig;
     std::string context;
+    AgentLocator agents;
     std::string output = "yaml";
 };
 
