@@ -9,7 +9,8 @@
  *   npt_conn_tp   the classic tracepoint (its record carries the addresses), for kernels where tp_btf fails
  *
  * Cost: every state change of every TCP socket enters the program; all but the two transitions to ESTABLISHED
- * leave after one compare. A connection costs one hash lookup and an atomic add (or one insert).
+ * leave after one compare. A connection costs one hash lookup and an atomic add (or one insert); no clock read
+ * (userspace stamps what grew at its poll).
  */
 // clang-format off
 #include "vmlinux.h"
@@ -78,17 +79,14 @@ static __always_inline bool normalize(struct npt_conn_key* k) {
     return k->saddr[0] != 127 && k->daddr[0] != 127;
 }
 
-static __always_inline void record(struct npt_conn_key* k, __u32 netns) {
+static __always_inline void record(struct npt_conn_key* k) {
     if (!normalize(k)) return;
-    const __u64 now = bpf_ktime_get_ns();
     struct npt_conn_value* v = bpf_map_lookup_elem(&conns, k);
     if (v) {
         __sync_fetch_and_add(&v->count, 1);
-        v->last_ns = now;
-        v->netns_inum = netns;
         return;
     }
-    struct npt_conn_value init = {.count = 1, .first_ns = now, .last_ns = now, .netns_inum = netns};
+    struct npt_conn_value init = {.count = 1, .first_ns = bpf_ktime_get_ns()};
     long err = bpf_map_update_elem(&conns, k, &init, BPF_NOEXIST);
     if (err == 0) {
         count(NPT_CONN_CTR_INSERTED);
@@ -152,7 +150,7 @@ int npt_conn_btf(unsigned long long* ctx) {
         return 0;
     }
     fill(&k, side, local, remote, sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport), len);
-    record(&k, BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum));
+    record(&k);
     return 0;
 }
 
@@ -179,7 +177,6 @@ int npt_conn_tp(struct trace_event_raw_inet_sock_set_state* ctx) {
     }
     /* The record's ports are host order already. */
     fill(&k, side, local, remote, ctx->sport, ctx->dport, len);
-    const struct sock* sk = (const struct sock*)ctx->skaddr;
-    record(&k, BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum));
+    record(&k);
     return 0;
 }

@@ -48,18 +48,16 @@ struct npt_conn_key {
     __u8 daddr[NPT_CONN_ADDR_LEN]; /* the server, or the address the client dialled */
 };
 
+/* Only the count moves per connection; when it moved is the reader's poll time (it polls every second). */
 struct npt_conn_value {
-    __u64 count;      /* connections established */
-    __u64 first_ns;   /* bpf monotonic clock */
-    __u64 last_ns;
-    __u32 netns_inum; /* network namespace of the socket, last seen */
-    __u32 pad0;
+    __u64 count;    /* connections established */
+    __u64 first_ns; /* bpf monotonic clock at the insert: tells a re-inserted entry (after an eviction) apart */
 };
 
 NPT_CONN_STATIC_ASSERT(sizeof(struct npt_conn_key) == 40, "npt_conn_key layout");
 NPT_CONN_STATIC_ASSERT(__builtin_offsetof(struct npt_conn_key, dport) == 4, "npt_conn_key.dport");
 NPT_CONN_STATIC_ASSERT(__builtin_offsetof(struct npt_conn_key, saddr) == 8, "npt_conn_key.saddr");
 NPT_CONN_STATIC_ASSERT(__builtin_offsetof(struct npt_conn_key, daddr) == 24, "npt_conn_key.daddr");
-NPT_CONN_STATIC_ASSERT(sizeof(struct npt_conn_value) == 32, "npt_conn_value layout");
+NPT_CONN_STATIC_ASSERT(sizeof(struct npt_conn_value) == 16, "npt_conn_value layout");
 
 #endif /* NETPOL_TRACE_CONN_EVENT_H */

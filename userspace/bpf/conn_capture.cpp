@@ -51,6 +51,7 @@ struct ConnCapture::Impl {
     };
     std::unordered_map<npt_conn_key, Seen, KeyHash, KeyEq> seen;  // as of the previous poll
     uint64_t tracked = 0;
+    std::chrono::system_clock::time_point last_poll;
 
     std::string try_load(bool tracepoint, const ConnCaptureOptions& o) {
         LibbpfLogCapture log(o.debug ? (o.debug_sink ? o.debug_sink : [](std::string_view line) {
@@ -118,14 +119,19 @@ std::vector<ConnDelta> ConnCapture::poll() {
         return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(static_cast<int64_t>(mono) + offset)));
     };
+    const auto polled = std::chrono::system_clock::now();
     walk_map<npt_conn_key, npt_conn_value>(bpf_map__fd(impl_->skel->maps.conns),
                                            [&](const npt_conn_key& k, const npt_conn_value& v) {
         uint64_t added = v.count;
-        if (auto it = impl_->seen.find(k); it != impl_->seen.end() && it->second.first_ns == v.first_ns)
+        auto first = wall(v.first_ns);
+        if (auto it = impl_->seen.find(k); it != impl_->seen.end() && it->second.first_ns == v.first_ns) {
             added = v.count > it->second.count ? v.count - it->second.count : 0;
+            first = std::max(first, impl_->last_poll);  // what grew since the previous poll
+        }
         now[k] = {v.first_ns, v.count};
-        if (added) out.push_back({k, added, wall(v.first_ns), wall(v.last_ns), v.netns_inum});
+        if (added) out.push_back({k, added, first, polled});
     });
+    impl_->last_poll = polled;
     impl_->tracked = now.size();
     impl_->seen = std::move(now);
     return out;

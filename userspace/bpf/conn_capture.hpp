@@ -29,9 +29,8 @@ struct ConnCaptureOptions {
 struct ConnDelta {
     npt_conn_key key{};
     uint64_t added = 0;  // connections established since the previous poll (all of them at the first sight)
-    std::chrono::system_clock::time_point first_seen;  // of the kernel's entry
-    std::chrono::system_clock::time_point last_seen;
-    uint32_t netns_inum = 0;
+    std::chrono::system_clock::time_point first_seen;  // the kernel's insert of the entry, or the previous poll
+    std::chrono::system_clock::time_point last_seen;   // this poll (the kernel counts, the reader stamps)
 };
 
 struct ConnCaptureStats {
