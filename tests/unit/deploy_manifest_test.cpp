@@ -885,21 +885,33 @@ TEST(DeployKustomize, DefaultInstallBuildsToTheListedObjects) {
 TEST(DeployKustomize, ComponentsBuildAloneAndTogether) {
     for (const Strings& comps :
          {Strings{"netns-inspection"}, Strings{"privileged"}, Strings{"netns-inspection", "privileged"},
-          Strings{"privileged", "netns-inspection"}}) {
-        SCOPED_TRACE(comps.size() == 1 ? comps[0] : comps[0] + "+" + comps[1]);
+          Strings{"privileged", "netns-inspection"}, Strings{"node-network"}, Strings{"flows-journal"},
+          Strings{"node-network", "flows-journal", "netns-inspection"}}) {
+        std::string name;
+        for (const auto& c : comps) name += (name.empty() ? "" : "+") + c;
+        SCOPED_TRACE(name);
         std::string error;
         const auto ds = daemonset_of(kustomize(comps, &error));
         ASSERT_TRUE(ds) << error;
         const YAML::Node spec = ds["spec"]["template"]["spec"];
-        const YAML::Node sc = spec["containers"][0]["securityContext"];
-        const bool netns = std::count(comps.begin(), comps.end(), "netns-inspection") > 0;
-        const bool privileged = std::count(comps.begin(), comps.end(), "privileged") > 0;
-        EXPECT_EQ(is_true(spec["hostPID"]), netns);
-        EXPECT_EQ(is_true(sc["privileged"]), privileged);
+        const YAML::Node container = spec["containers"][0];
+        const YAML::Node sc = container["securityContext"];
+        const auto has = [&](const char* c) { return std::count(comps.begin(), comps.end(), c) > 0; };
+        EXPECT_EQ(is_true(spec["hostPID"]), has("netns-inspection"));
+        EXPECT_EQ(is_true(sc["privileged"]), has("privileged"));
+        EXPECT_EQ(is_true(spec["hostNetwork"]), has("node-network"));
         const Strings add = strings(sc["capabilities"]["add"]);
         StringSet expected = kCapabilities;
-        if (netns) expected.insert({"SYS_ADMIN", "SYS_PTRACE"});
+        if (has("netns-inspection")) expected.insert({"SYS_ADMIN", "SYS_PTRACE"});
+        if (has("node-network")) expected.insert("NET_ADMIN");
         EXPECT_EQ(StringSet(add.begin(), add.end()), expected);
+        const Strings args = strings(container["args"]);
+        const bool journal = std::count(args.begin(), args.end(), "--flows-journal=/var/lib/netpol-trace/flows.jsonl") > 0;
+        EXPECT_EQ(journal, has("flows-journal"));
+        bool mounted = false;
+        for (const auto& m : container["volumeMounts"]) mounted |= str(m["mountPath"]) == "/var/lib/netpol-trace";
+        EXPECT_EQ(mounted, has("flows-journal"));
+        EXPECT_TRUE(is_true(sc["readOnlyRootFilesystem"]) || has("privileged"));
         expect_valid_escalation(sc);
     }
 }
