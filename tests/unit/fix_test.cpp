@@ -122,6 +122,10 @@ void apply_fix(std::vector<Json>& docs, const Fix& fix) {
         return;
     }
     ASSERT_TRUE(fix.manifest) << fix.kind;
+    // The JSON object is the YAML manifest's one document.
+    ASSERT_TRUE(fix.object) << fix.kind;
+    ASSERT_EQ(YAML::LoadAll(*fix.manifest).size(), 1u);
+    EXPECT_EQ(Json::parse(*fix.object), yaml_to_json(YAML::Load(*fix.manifest)));
     for (const auto& doc : YAML::LoadAll(*fix.manifest)) {
         Json obj = yaml_to_json(doc);
         const std::string kind = obj.value("kind", ""), ns = obj["metadata"].value("namespace", ""),

@@ -93,6 +93,7 @@ Json fix_json(const Fix& f) {
     j["target"] = nullable(f.target);
     j["summary"] = f.summary;
     j["manifest"] = nullable(f.manifest);
+    j["object"] = f.object ? Json::parse(*f.object) : Json(nullptr);
     j["patch"] = f.patch ? Json::parse(*f.patch) : Json(nullptr);
     j["command"] = nullable(f.command);
     j["verified"] = f.verified;

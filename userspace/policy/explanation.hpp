@@ -138,6 +138,7 @@ struct Fix {
     std::optional<std::string> target;    // "ns/name" of the policy, "Kind/ns/name" of the object to relabel
     std::string summary;
     std::optional<std::string> manifest;  // YAML document(s): the new or the whole patched object
+    std::optional<std::string> object;    // the same object as JSON text (for tools that do not read YAML)
     std::optional<std::string> patch;     // JSON text: the merge patch of the target
     std::optional<std::string> command;   // a kubectl (or conntrack) command line
     bool verified = false;                // the side it fixes allows the flow once the fix alone is applied

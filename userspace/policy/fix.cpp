@@ -201,6 +201,7 @@ Candidate patch_candidate(const NetworkPolicy& original, Direction dir, int rule
     c.fix.command = fmt::format("kubectl patch networkpolicy {} -n {} --type merge -p {}", original.name, original.ns,
                                 shell_quote(*c.fix.patch));
     c.fix.manifest = manifest_yaml(network_policy_json(patched));
+    c.fix.object = network_policy_json(patched).dump();
     c.fix.edit_size = edit_size;
     c.change.upsert_policies.push_back(std::move(patched));
     return c;
@@ -319,6 +320,7 @@ Candidate new_policy_candidate(const ClusterState& s, const SideGroup& g) {
                                     : fmt::format("the endpoints of Service {}", g.service),
                                 fmt::join(ports, ", "));
     c.fix.manifest = manifest_yaml(network_policy_json(np));
+    c.fix.object = network_policy_json(np).dump();
     c.fix.edit_size = 3;
     c.change.upsert_policies.push_back(std::move(np));
     return c;
@@ -350,6 +352,7 @@ std::optional<Candidate> dns_candidate(const ClusterState& s, const SideGroup& g
     c.fix.summary = fmt::format("allow DNS (UDP and TCP 53) from every pod of namespace {} to the cluster DNS pods ({})",
                                 np.ns, f.dst.pod ? s.workload_of(*f.dst.pod).name : f.dst.ip.str());
     c.fix.manifest = manifest_yaml(network_policy_json(np));
+    c.fix.object = network_policy_json(np).dump();
     c.fix.edit_size = 2;
     c.change.upsert_policies.push_back(std::move(np));
     return c;
