@@ -305,6 +305,15 @@ class Cluster:
         if cluster_policy_api == "v1alpha1":
             self.cluster_policies = [as_v1alpha1(x) for x in self.cluster_policies]
 
+    def apply_policies(self, objects: list):
+        """NetworkPolicy objects (`kubectl get -o json` shape) added to the lab's, replacing one of the same
+        namespace and name: what `scripts/lab up --policies` programs into the dataplane and writes to the state."""
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            pol = {"namespace": meta.get("namespace") or "default", "name": meta["name"], "spec": obj.get("spec") or {}}
+            self.policies = [x for x in self.policies
+                             if (x["namespace"], x["name"]) != (pol["namespace"], pol["name"])] + [pol]
+
     # --- lookups ---
     def pod(self, key: str) -> Pod:
         for p in self.pods:
