@@ -9,6 +9,7 @@
 #   npt_tail_cluster_policy_test  root: kube-network-policies' NFQUEUE verdicts and the ClusterNetworkPolicy tiers
 #   npt_agent_test                root: the agent (events, metrics, Prometheus) and the cluster-wide tail
 #   npt_flows_test                root: the working connections (agent /flows, `flows`, journal, bounds)
+#   npt_apply_lab_test            root: explain --fix and advise, applied to the lab's dataplane, proven by traffic
 # The tests are Python 3 scripts (standard library only) run by /usr/bin/python3. Not root: exit 77 (skipped), except
 # under CI=true, where they fail.
 if(NOT TARGET npt_capture)
@@ -72,3 +73,5 @@ endforeach()
 # The working connections: the agent's recorder (TCP states, conntrack), /flows, `flows` through the pod proxy,
 # the journal across a restart, the table's bounds under a burst of 50,000 connections.
 npt_tail_test(npt_flows_test 240 ${CMAKE_CURRENT_LIST_DIR}/flows_test.py)
+# A fix and advised policies, applied to the lab's dataplane (scripts/lab up --policies) and proven with traffic.
+npt_tail_test(npt_apply_lab_test 240 ${CMAKE_CURRENT_LIST_DIR}/apply_lab_test.py)

@@ -200,9 +200,14 @@ Result<std::vector<Connection>> load_flows(const ClusterState& s, const FlowSour
         std::erase_if(flows, [&](const Connection& f) { return f.last_seen && *f.last_seen < cutoff; });
     }
     if (!namespaces.empty()) {
+        // A pod of the namespace at either end, or its Service dialled (the endpoints live with the Service).
+        const auto in = [&](std::string_view ns) {
+            return std::find(namespaces.begin(), namespaces.end(), ns) != namespaces.end();
+        };
         const auto touches = [&](const IpAddr& ip) {
-            auto pod = s.pod_by_ip(ip);
-            return pod && std::find(namespaces.begin(), namespaces.end(), s.pod_namespace(*pod)) != namespaces.end();
+            if (auto pod = s.pod_by_ip(ip)) return in(s.pod_namespace(*pod));
+            if (auto svc = s.service_by_ip(ip)) return in(s.services()[*svc].ns);
+            return false;
         };
         std::erase_if(flows, [&](const Connection& f) { return !touches(f.src.ip) && !touches(f.dst.ip); });
     }
