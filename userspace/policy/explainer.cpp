@@ -267,6 +267,25 @@ std::vector<Miss> port_misses(const ClusterState& s, const PolicyRule& rule, con
     return out;
 }
 
+// The peer of a rule that misses least (the first that matches): its misses join the rule's.
+template <typename MissesOf>
+void closest_peer(size_t peers, MissesOf&& misses_of, RuleDiagnosis& d) {
+    int best_cost = INT32_MAX;
+    std::vector<Miss> best;
+    for (size_t i = 0; i < peers; ++i) {
+        auto misses = misses_of(i);
+        const int cost = misses_cost(misses);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = std::move(misses);
+            d.peer = static_cast<int>(i);
+        }
+        if (cost == 0) break;
+    }
+    d.peers_match = best.empty();
+    d.misses.insert(d.misses.end(), best.begin(), best.end());
+}
+
 RuleDiagnosis diagnose_rule(const ClusterState& s, const NetworkPolicy& pol, const PolicyRule& rule, int index,
                             const Flow& flow, Direction dir) {
     RuleDiagnosis d;
@@ -277,20 +296,7 @@ RuleDiagnosis diagnose_rule(const ClusterState& s, const NetworkPolicy& pol, con
         d.peers_match = true;
     } else {
         const FlowEndpoint& remote = remote_end(flow, dir);
-        int best_cost = INT32_MAX;
-        std::vector<Miss> best;
-        for (size_t i = 0; i < rule.peers.size(); ++i) {
-            auto misses = peer_misses(s, pol, rule.peers[i], remote, dir);
-            const int cost = misses_cost(misses);
-            if (cost < best_cost) {
-                best_cost = cost;
-                best = std::move(misses);
-                d.peer = static_cast<int>(i);
-            }
-            if (cost == 0) break;
-        }
-        d.peers_match = best.empty();
-        d.misses.insert(d.misses.end(), best.begin(), best.end());
+        closest_peer(rule.peers.size(), [&](size_t i) { return peer_misses(s, pol, rule.peers[i], remote, dir); }, d);
     }
     d.cost = misses_cost(d.misses);
     return d;
@@ -532,20 +538,8 @@ RuleDiagnosis diagnose_cluster_rule(const ClusterState& s, const ClusterPolicyRu
     d.misses = cluster_port_misses(s, rule, flow);
     d.ports_match = d.misses.empty();
     const FlowEndpoint& remote = remote_end(flow, dir);
-    int best_cost = INT32_MAX;
-    std::vector<Miss> best;
-    for (size_t i = 0; i < rule.peers.size(); ++i) {
-        auto misses = cluster_peer_misses(s, rule.peers[i], rule.action, remote, dir);
-        const int cost = misses_cost(misses);
-        if (cost < best_cost) {
-            best_cost = cost;
-            best = std::move(misses);
-            d.peer = static_cast<int>(i);
-        }
-        if (cost == 0) break;
-    }
-    d.peers_match = best.empty();
-    d.misses.insert(d.misses.end(), best.begin(), best.end());
+    closest_peer(rule.peers.size(),
+                 [&](size_t i) { return cluster_peer_misses(s, rule.peers[i], rule.action, remote, dir); }, d);
     d.cost = misses_cost(d.misses);
     return d;
 }

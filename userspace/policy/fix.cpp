@@ -13,30 +13,6 @@ namespace npt {
 
 namespace {
 
-constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
-
-// Labels that tell one pod of a workload from another, or one rollout from the next: a selector on them breaks
-// at the next restart.
-bool unstable_label(std::string_view key) {
-    return key == "pod-template-hash" || key == "controller-revision-hash" ||
-           key == "statefulset.kubernetes.io/pod-name" || key == "apps.kubernetes.io/pod-index" ||
-           key == "pod-template-generation";
-}
-
-LabelMap pod_labels(const ClusterState& s, uint32_t pod) {
-    LabelMap out;
-    for (const auto& l : s.labels(s.pods()[pod].labels)) out.emplace_back(s.str(l.key), s.str(l.value));
-    return out;
-}
-
-// The pod's workload-stable labels; all of them when nothing else tells it apart.
-LabelMap stable_labels(const ClusterState& s, uint32_t pod) {
-    LabelMap all = pod_labels(s, pod), stable;
-    for (const auto& kv : all)
-        if (!unstable_label(kv.first)) stable.push_back(kv);
-    return stable.empty() ? all : stable;
-}
-
 // What the fix deals with: one denying direction of one or more flows (a Service's endpoints) with the same
 // local pod's policies.
 struct SideGroup {

@@ -153,4 +153,22 @@ std::string manifest_yaml(const ManifestJson& value) {
     return std::string(out.c_str()) + "\n";
 }
 
+LabelMap pod_labels(const ClusterState& s, uint32_t pod) {
+    LabelMap out;
+    for (const auto& l : s.labels(s.pods()[pod].labels)) out.emplace_back(s.str(l.key), s.str(l.value));
+    return out;
+}
+
+LabelMap stable_labels(const ClusterState& s, uint32_t pod) {
+    const auto unstable = [](std::string_view key) {
+        return key == "pod-template-hash" || key == "controller-revision-hash" ||
+               key == "statefulset.kubernetes.io/pod-name" || key == "apps.kubernetes.io/pod-index" ||
+               key == "pod-template-generation";
+    };
+    LabelMap all = pod_labels(s, pod), stable;
+    for (const auto& kv : all)
+        if (!unstable(kv.first)) stable.push_back(kv);
+    return stable.empty() ? all : stable;
+}
+
 }  // namespace npt

@@ -26,4 +26,15 @@ std::string manifest_yaml(const ManifestJson& value);
 // A label map as a selector of matchLabels.
 LabelSelector match_labels(const LabelMap& labels);
 
+// The name label every namespace carries (the API server sets it).
+inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
+
+// A pod's labels.
+LabelMap pod_labels(const ClusterState& s, uint32_t pod);
+// The labels a selector of the pod's workload should use: all but those telling one pod or one rollout from
+// another (pod-template-hash, controller-revision-hash, statefulset.kubernetes.io/pod-name,
+// apps.kubernetes.io/pod-index, pod-template-generation), which would break at the next restart; all of them when
+// nothing else tells the pod apart.
+LabelMap stable_labels(const ClusterState& s, uint32_t pod);
+
 }  // namespace npt

@@ -15,22 +15,6 @@ namespace npt {
 
 namespace {
 
-constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
-
-bool unstable_label(std::string_view key) {
-    return key == "pod-template-hash" || key == "controller-revision-hash" ||
-           key == "statefulset.kubernetes.io/pod-name" || key == "apps.kubernetes.io/pod-index" ||
-           key == "pod-template-generation";
-}
-
-LabelMap stable_labels(const ClusterState& s, uint32_t pod) {
-    LabelMap all, stable;
-    for (const auto& l : s.labels(s.pods()[pod].labels)) all.emplace_back(s.str(l.key), s.str(l.value));
-    for (const auto& kv : all)
-        if (!unstable_label(kv.first)) stable.push_back(kv);
-    return stable.empty() ? all : stable;
-}
-
 std::string end_text(const ClusterState& s, const IpAddr& ip) {
     auto pod = s.pod_by_ip(ip);
     return pod ? s.pod_id(*pod) : ip.str();

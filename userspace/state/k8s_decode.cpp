@@ -725,15 +725,14 @@ bool read_port_range(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
     return true;
 }
 
-// v1alpha2+: {tcp|udp|sctp: {destinationPort: {number | range}}} or {destinationNamedPort: name}.
+// A cluster policy port is a union of `members`, one set: more is an error, none (or an unknown member only) is a
+// port this version does not know. Decides the named-port member too; nothing when the caller decodes the others.
 template <TreeNode N>
-bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
-    if (!expect(c, n, NodeType::Map, p)) return false;
-    static constexpr std::array<std::pair<std::string_view, Protocol>, 3> kProtocols = {
-        {{"tcp", Protocol::TCP}, {"udp", Protocol::UDP}, {"sctp", Protocol::SCTP}}};
+std::optional<bool> decode_port_union(Ctx& c, const N& n, const Path& p, std::initializer_list<std::string_view> members,
+                                      std::string_view named_member, ClusterPort& out) {
     size_t known = 0;
     n.for_each_field([&](std::string_view key, const N&) {
-        known += key == "tcp" || key == "udp" || key == "sctp" || key == "destinationNamedPort";
+        known += std::find(members.begin(), members.end(), key) != members.end();
         return true;
     });
     if (known > 1) return c.fail(p, fmt::format("Too many: {}: must have at most 1 items", known));
@@ -742,12 +741,24 @@ bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out
         out.kind = ClusterPort::Kind::Unknown;
         return true;
     }
-    if (const N named = n.get("destinationNamedPort"); named.type() != NodeType::Missing) {
+    if (const N named = n.get(named_member); named.type() != NodeType::Missing) {
         out.kind = ClusterPort::Kind::NamedPort;
-        const Path np = p.field("destinationNamedPort");
+        const Path np = p.field(named_member);
         if (!read_port_name(c, named, np, out.name)) return false;
         return out.name.empty() ? c.fail(np, "Required value") : true;
     }
+    return std::nullopt;
+}
+
+// v1alpha2+: {tcp|udp|sctp: {destinationPort: {number | range}}} or {destinationNamedPort: name}.
+template <TreeNode N>
+bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
+    if (!expect(c, n, NodeType::Map, p)) return false;
+    static constexpr std::array<std::pair<std::string_view, Protocol>, 3> kProtocols = {
+        {{"tcp", Protocol::TCP}, {"udp", Protocol::UDP}, {"sctp", Protocol::SCTP}}};
+    if (const auto done = decode_port_union(c, n, p, {"tcp", "udp", "sctp", "destinationNamedPort"},
+                                            "destinationNamedPort", out))
+        return *done;
     for (const auto& [key, proto] : kProtocols) {
         const N body = n.get(key);
         if (body.type() == NodeType::Missing) continue;
@@ -773,23 +784,8 @@ bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out
 template <TreeNode N>
 bool decode_v1alpha1_port(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
     if (!expect(c, n, NodeType::Map, p)) return false;
-    size_t known = 0;
-    n.for_each_field([&](std::string_view key, const N&) {
-        known += key == "portNumber" || key == "portRange" || key == "namedPort";
-        return true;
-    });
-    if (known > 1) return c.fail(p, fmt::format("Too many: {}: must have at most 1 items", known));
-    if (known == 0) {
-        if (n.field_count() == 0) return c.fail(p, "Required value: must have at least 1 items");
-        out.kind = ClusterPort::Kind::Unknown;
-        return true;
-    }
-    if (const N named = n.get("namedPort"); named.type() != NodeType::Missing) {
-        out.kind = ClusterPort::Kind::NamedPort;
-        const Path np = p.field("namedPort");
-        if (!read_port_name(c, named, np, out.name)) return false;
-        return out.name.empty() ? c.fail(np, "Required value") : true;
-    }
+    if (const auto done = decode_port_union(c, n, p, {"portNumber", "portRange", "namedPort"}, "namedPort", out))
+        return *done;
     out.kind = ClusterPort::Kind::Port;
     if (const N num = n.get("portNumber"); num.type() != NodeType::Missing) {
         const Path np = p.field("portNumber");
