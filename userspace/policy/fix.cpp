@@ -396,9 +396,9 @@ void label_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
                 if (wl.kind == "Pod" || other.kind != wl.kind || other.name != wl.name) continue;
             }
             LabelMap labels_now = pod_labels(s, p);
-            for (const auto& [k, v] : pod_add) {
-                std::erase_if(labels_now, [&](const auto& kv2) { return kv2.first == k; });
-                labels_now.emplace_back(k, v);
+            for (const auto& kv : pod_add) {
+                std::erase_if(labels_now, [&](const auto& kv2) { return kv2.first == kv.first; });
+                labels_now.push_back(kv);
             }
             std::sort(labels_now.begin(), labels_now.end());
             c.change.pod_labels.emplace_back(p, std::move(labels_now));
@@ -425,9 +425,9 @@ void label_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
         LabelMap labels_now;
         for (const auto& l : s.labels(s.namespaces()[s.pods()[rpod].ns].labels))
             if (s.str(l.key) != kNamespaceNameLabel) labels_now.emplace_back(s.str(l.key), s.str(l.value));
-        for (const auto& [k, v] : ns_add) {
-            std::erase_if(labels_now, [&](const auto& kv2) { return kv2.first == k; });
-            labels_now.emplace_back(k, v);
+        for (const auto& kv : ns_add) {
+            std::erase_if(labels_now, [&](const auto& kv2) { return kv2.first == kv.first; });
+            labels_now.push_back(kv);
         }
         c.change.namespace_labels.emplace_back(ns, std::move(labels_now));
         out.push_back(std::move(c));

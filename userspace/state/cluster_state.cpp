@@ -380,8 +380,8 @@ std::shared_ptr<const ClusterState> ClusterState::derive(const StateChange& chan
     }
     if (!change.upsert_policies.empty() || !change.delete_policies.empty()) {
         std::vector<NetworkPolicy> policies = policies_;
-        for (const auto& [ns, name] : change.delete_policies)
-            std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == ns && p.name == name; });
+        for (const auto& gone : change.delete_policies)
+            std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == gone.first && p.name == gone.second; });
         for (const auto& np : change.upsert_policies) {
             std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == np.ns && p.name == np.name; });
             policies.push_back(np);
@@ -390,8 +390,9 @@ std::shared_ptr<const ClusterState> ClusterState::derive(const StateChange& chan
     }
     if (!change.upsert_cluster_policies.empty() || !change.delete_cluster_policies.empty()) {
         std::vector<ClusterNetworkPolicy> policies = cluster_policies_;
-        for (const auto& [kind, name] : change.delete_cluster_policies)
-            std::erase_if(policies, [&](const ClusterNetworkPolicy& p) { return p.kind == kind && p.name == name; });
+        for (const auto& gone : change.delete_cluster_policies)
+            std::erase_if(policies,
+                          [&](const ClusterNetworkPolicy& p) { return p.kind == gone.first && p.name == gone.second; });
         for (const auto& cnp : change.upsert_cluster_policies) {
             std::erase_if(policies,
                           [&](const ClusterNetworkPolicy& p) { return p.kind == cnp.kind && p.name == cnp.name; });
