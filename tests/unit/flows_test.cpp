@@ -116,8 +116,11 @@ TEST(Connections, EachBadFieldIsOneLineNamingTheLineAndField) {
          "last_seen: \"yesterday\" is not an RFC 3339 time"},
         {R"({"src":{"ip":"10.0.0.1","labels":{"a":"1","a":"2"}},"dst":{"ip":"10.0.0.2","port":80}})",
          "src.labels: key \"a\" given twice"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80,"labels":{"a":1}}})", "dst.labels.a: expected a string"},
+        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80,"labels":{"a":1}}})", "dst.labels[\"a\"]: expected a string"},
         {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"observed_by":"ebpf"})", "observed_by: \"ebpf\""},
+        // A value echoed in the error is escaped: still one line.
+        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"side":"cli\nent"})",
+         R"(side: "cli\nent" is not client or server)"},
     };
     for (const auto& [line, expected] : cases) {
         std::istringstream in(flow_line("10.0.0.1", "10.0.0.2", 80) + line + "\n");

@@ -162,10 +162,10 @@ Result<Connection> parse_connection(std::string_view text, std::string_view sour
     std::string_view ip;
     if (src["ip"].get(ip)) return bad("src.ip: required");
     auto sip = IpAddr::parse(ip);
-    if (!sip) return bad(fmt::format("src.ip: invalid IP address \"{}\"", ip));
+    if (!sip) return bad(fmt::format("src.ip: invalid IP address {:?}", ip));
     if (dst["ip"].get(ip)) return bad("dst.ip: required");
     auto dip = IpAddr::parse(ip);
-    if (!dip) return bad(fmt::format("dst.ip: invalid IP address \"{}\"", ip));
+    if (!dip) return bad(fmt::format("dst.ip: invalid IP address {:?}", ip));
     if (sip->family != dip->family) return bad("src.ip and dst.ip are of different address families");
     c.src.ip = *sip;
     c.dst.ip = *dip;
@@ -175,7 +175,7 @@ Result<Connection> parse_connection(std::string_view text, std::string_view sour
     std::string_view proto = "TCP";
     if (auto p = obj["protocol"]; p.error() != simdjson::NO_SUCH_FIELD && p.get(proto)) return bad("protocol: expected a string");
     auto protocol = parse_protocol(proto);
-    if (!protocol) return bad(fmt::format("protocol: \"{}\" is not TCP, UDP or SCTP", proto));
+    if (!protocol) return bad(fmt::format("protocol: {:?} is not TCP, UDP or SCTP", proto));
     c.protocol = *protocol;
     for (auto [end, json, name] : {std::tuple{&c.src, src, "src"}, std::tuple{&c.dst, dst, "dst"}}) {
         end->pod = optional_string(json, "pod");
@@ -186,33 +186,33 @@ Result<Connection> parse_connection(std::string_view text, std::string_view sour
             for (auto [k, v] : labels) {
                 std::string_view value;
                 if (v.get(value))
-                    return bad(fmt::format("{}.labels.{}: expected a string", name, std::string_view(k)));
+                    return bad(fmt::format("{}.labels[{:?}]: expected a string", name, std::string_view(k)));
                 end->labels.emplace_back(std::string(k), std::string(value));
             }
             std::sort(end->labels.begin(), end->labels.end());
             const auto twice = std::adjacent_find(end->labels.begin(), end->labels.end(),
                                                   [](const auto& a, const auto& b) { return a.first == b.first; });
             if (twice != end->labels.end())
-                return bad(fmt::format("{}.labels: key \"{}\" given twice", name, twice->first));
+                return bad(fmt::format("{}.labels: key {:?} given twice", name, twice->first));
         }
     }
     c.service = optional_string(dst, "service");
     if (auto side = optional_string(obj, "side")) {
         if (*side == "client") c.side = Side::Client;
         else if (*side == "server") c.side = Side::Server;
-        else return bad(fmt::format("side: \"{}\" is not client or server", *side));
+        else return bad(fmt::format("side: {:?} is not client or server", *side));
     }
     if (auto by = optional_string(obj, "observed_by")) {
         if (*by == "tcp_state") c.observed_by = ObservedBy::TcpState;
         else if (*by == "conntrack") c.observed_by = ObservedBy::Conntrack;
-        else return bad(fmt::format("observed_by: \"{}\" is not tcp_state or conntrack", *by));
+        else return bad(fmt::format("observed_by: {:?} is not tcp_state or conntrack", *by));
     }
     uint64_t count = 0;
     if (obj["count"].get(count) == simdjson::SUCCESS) c.count = count;
     for (auto [field, out] : {std::pair{"first_seen", &c.first_seen}, std::pair{"last_seen", &c.last_seen}}) {
         if (auto seen = optional_string(obj, field)) {
             *out = parse_rfc3339(*seen);
-            if (!*out) return bad(fmt::format("{}: \"{}\" is not an RFC 3339 time", field, *seen));
+            if (!*out) return bad(fmt::format("{}: {:?} is not an RFC 3339 time", field, *seen));
         }
     }
     if (auto node = optional_string(obj, "node")) c.node = *node;
