@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -17,49 +18,88 @@ namespace npt::netfilter {
 
 namespace {
 
-struct CtDeleter {
-    void operator()(nf_conntrack* ct) const { nfct_destroy(ct); }
+// One tuple of an entry (CTA_TUPLE_ORIG or CTA_TUPLE_REPLY): addresses, protocol, ports (network order).
+struct Tuple {
+    std::optional<IpAddr> src, dst;
+    std::optional<uint8_t> proto;
+    std::optional<uint16_t> sport, dport;
 };
 
-std::optional<IpAddr> address(const nf_conntrack* ct, uint8_t l3, bool reply_src, bool dst) {
-    if (l3 == AF_INET) {
-        const auto attr = reply_src ? ATTR_REPL_IPV4_SRC : dst ? ATTR_ORIG_IPV4_DST : ATTR_ORIG_IPV4_SRC;
-        if (!nfct_attr_is_set(ct, attr)) return std::nullopt;
-        const uint32_t v = nfct_get_attr_u32(ct, attr);  // network order
-        return IpAddr::from_bytes(IpFamily::V4, reinterpret_cast<const uint8_t*>(&v));
+// The attributes of a nest, each validated for its type, by type number (later ones win, as the kernel never
+// repeats one). False when the nest does not parse.
+template <size_t N>
+bool nested(const nlattr* nest, std::array<const nlattr*, N>& out) {
+    out.fill(nullptr);
+    return mnl_attr_parse_nested(nest, [](const nlattr* a, void* data) {
+        auto& tb = *static_cast<std::array<const nlattr*, N>*>(data);
+        const uint16_t type = mnl_attr_get_type(a);
+        if (type < N) tb[type] = a;
+        return MNL_CB_OK;
+    }, &out) >= 0;
+}
+
+bool parse_tuple(const nlattr* attr, Tuple& t) {
+    if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0) return false;
+    std::array<const nlattr*, CTA_TUPLE_MAX + 1> tuple;
+    if (!nested(attr, tuple) || !tuple[CTA_TUPLE_IP] || !tuple[CTA_TUPLE_PROTO]) return false;
+    if (mnl_attr_validate(tuple[CTA_TUPLE_IP], MNL_TYPE_NESTED) < 0 ||
+        mnl_attr_validate(tuple[CTA_TUPLE_PROTO], MNL_TYPE_NESTED) < 0)
+        return false;
+    std::array<const nlattr*, CTA_IP_MAX + 1> ip;
+    if (!nested(tuple[CTA_TUPLE_IP], ip)) return false;
+    const auto address = [](const nlattr* a, IpFamily family) -> std::optional<IpAddr> {
+        const size_t len = family == IpFamily::V4 ? 4 : 16;
+        if (!a || mnl_attr_validate2(a, MNL_TYPE_BINARY, len) < 0) return std::nullopt;
+        return IpAddr::from_bytes(family, static_cast<const uint8_t*>(mnl_attr_get_payload(a)));
+    };
+    if (ip[CTA_IP_V4_SRC] || ip[CTA_IP_V4_DST]) {
+        t.src = address(ip[CTA_IP_V4_SRC], IpFamily::V4);
+        t.dst = address(ip[CTA_IP_V4_DST], IpFamily::V4);
+    } else {
+        t.src = address(ip[CTA_IP_V6_SRC], IpFamily::V6);
+        t.dst = address(ip[CTA_IP_V6_DST], IpFamily::V6);
     }
-    const auto attr = reply_src ? ATTR_REPL_IPV6_SRC : dst ? ATTR_ORIG_IPV6_DST : ATTR_ORIG_IPV6_SRC;
-    if (!nfct_attr_is_set(ct, attr)) return std::nullopt;
-    return IpAddr::from_bytes(IpFamily::V6, static_cast<const uint8_t*>(nfct_get_attr(ct, attr)));
+    std::array<const nlattr*, CTA_PROTO_MAX + 1> proto;
+    if (!nested(tuple[CTA_TUPLE_PROTO], proto)) return false;
+    if (proto[CTA_PROTO_NUM] && mnl_attr_validate(proto[CTA_PROTO_NUM], MNL_TYPE_U8) >= 0)
+        t.proto = mnl_attr_get_u8(proto[CTA_PROTO_NUM]);
+    if (proto[CTA_PROTO_SRC_PORT] && mnl_attr_validate(proto[CTA_PROTO_SRC_PORT], MNL_TYPE_U16) >= 0)
+        t.sport = ntohs(mnl_attr_get_u16(proto[CTA_PROTO_SRC_PORT]));
+    if (proto[CTA_PROTO_DST_PORT] && mnl_attr_validate(proto[CTA_PROTO_DST_PORT], MNL_TYPE_U16) >= 0)
+        t.dport = ntohs(mnl_attr_get_u16(proto[CTA_PROTO_DST_PORT]));
+    return t.src && t.dst && t.proto;
 }
 
 }  // namespace
 
+// Parsed with libmnl's validated attribute walk rather than libnetfilter_conntrack's parser, which exits the process
+// on an attribute of an unexpected size (its "ABI breakage" check).
 bool parse_conntrack_event(const nlmsghdr* nlh, ConntrackFlow& flow) {
     if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
         NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW)
         return false;
     if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return false;
-    std::unique_ptr<nf_conntrack, CtDeleter> ct(nfct_new());
-    if (!ct || nfct_nlmsg_parse(nlh, ct.get()) < 0) return false;
-    if (!nfct_attr_is_set(ct.get(), ATTR_L3PROTO) || !nfct_attr_is_set(ct.get(), ATTR_L4PROTO)) return false;
-    const uint8_t l3 = nfct_get_attr_u8(ct.get(), ATTR_L3PROTO);
-    const uint8_t l4 = nfct_get_attr_u8(ct.get(), ATTR_L4PROTO);
-    if ((l3 != AF_INET && l3 != AF_INET6) || (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP)) return false;
-    const auto client = address(ct.get(), l3, false, false);
-    const auto dialled = address(ct.get(), l3, false, true);
-    const auto server = address(ct.get(), l3, true, false);
-    if (!client || !dialled || !server || !nfct_attr_is_set(ct.get(), ATTR_ORIG_PORT_DST) ||
-        !nfct_attr_is_set(ct.get(), ATTR_REPL_PORT_SRC))
-        return false;
-    flow.client = *client;
-    flow.dialled = *dialled;
-    flow.server = *server;
-    flow.dport = ntohs(nfct_get_attr_u16(ct.get(), ATTR_ORIG_PORT_DST));
-    flow.server_port = ntohs(nfct_get_attr_u16(ct.get(), ATTR_REPL_PORT_SRC));
-    flow.protocol = l4;
-    flow.id = nfct_attr_is_set(ct.get(), ATTR_ID) ? nfct_get_attr_u32(ct.get(), ATTR_ID) : 0;
-    flow.status = nfct_attr_is_set(ct.get(), ATTR_STATUS) ? nfct_get_attr_u32(ct.get(), ATTR_STATUS) : 0;
+    std::array<const nlattr*, CTA_MAX + 1> tb{};
+    const int rc = mnl_attr_parse(nlh, sizeof(nfgenmsg), [](const nlattr* a, void* data) {
+        auto& t = *static_cast<std::array<const nlattr*, CTA_MAX + 1>*>(data);
+        const uint16_t type = mnl_attr_get_type(a);
+        if (type <= CTA_MAX) t[type] = a;
+        return MNL_CB_OK;
+    }, &tb);
+    if (rc < 0 || !tb[CTA_TUPLE_ORIG] || !tb[CTA_TUPLE_REPLY]) return false;
+    Tuple orig, reply;
+    if (!parse_tuple(tb[CTA_TUPLE_ORIG], orig) || !parse_tuple(tb[CTA_TUPLE_REPLY], reply)) return false;
+    if (*orig.proto != IPPROTO_UDP && *orig.proto != IPPROTO_SCTP) return false;
+    if (!orig.dport || !reply.sport || orig.src->family != reply.src->family) return false;
+    flow.client = *orig.src;
+    flow.dialled = *orig.dst;
+    flow.dport = *orig.dport;
+    flow.server = *reply.src;
+    flow.server_port = *reply.sport;
+    flow.protocol = *orig.proto;
+    flow.id = tb[CTA_ID] && mnl_attr_validate(tb[CTA_ID], MNL_TYPE_U32) >= 0 ? ntohl(mnl_attr_get_u32(tb[CTA_ID])) : 0;
+    flow.status =
+        tb[CTA_STATUS] && mnl_attr_validate(tb[CTA_STATUS], MNL_TYPE_U32) >= 0 ? ntohl(mnl_attr_get_u32(tb[CTA_STATUS])) : 0;
     return true;
 }
 
