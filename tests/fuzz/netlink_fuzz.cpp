@@ -1,7 +1,8 @@
 // libFuzzer target for the netlink parsers of userspace/netfilter, fed with arbitrary message bytes:
-//   byte 0 % 3 == 0: nftables trace messages (parse_trace_message), assembled by a TraceAssembler;
-//   byte 0 % 3 == 1: rule messages answering NFT_MSG_GETRULE (nft_rule_message_comments);
-//   byte 0 % 3 == 2: nfnetlink_log records (parse_nflog_packet).
+//   byte 0 % 4 == 0: nftables trace messages (parse_trace_message), assembled by a TraceAssembler;
+//   byte 0 % 4 == 1: rule messages answering NFT_MSG_GETRULE (nft_rule_message_comments);
+//   byte 0 % 4 == 2: nfnetlink_log records (parse_nflog_packet);
+//   byte 0 % 4 == 3: ctnetlink update events (parse_conntrack_event), counted once by SeenEntries.
 // The rest of the input (at most 64 KiB, zero-padded to whole NLMSG_ALIGNTO units as the kernel's datagrams
 // are) is one netlink datagram, walked message by message as the listeners do (mnl_nlmsg_ok /
 // mnl_nlmsg_next). As the kernel guarantees, a message never claims more than the datagram holds: a header
@@ -12,6 +13,7 @@
 // ending at a PROT_NONE page (a plain load past it by uninstrumented libmnl/libnftnl code faults). The two
 // parses must agree, and the results must satisfy what the callers rely on.
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <libmnl/libmnl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "netfilter/conntrack_listener.hpp"
 #include "netfilter/nflog_listener.hpp"
 #include "netfilter/nft_rule_comment.hpp"
 #include "netfilter/packet_tuple.hpp"
@@ -172,11 +175,32 @@ void fuzz_nflog(const std::vector<const nlmsghdr*>& heap, const std::vector<cons
     }
 }
 
+bool same(const ConntrackFlow& a, const ConntrackFlow& b) {
+    return a.client == b.client && a.dialled == b.dialled && a.server == b.server && a.dport == b.dport &&
+           a.server_port == b.server_port && a.protocol == b.protocol && a.id == b.id && a.status == b.status;
+}
+
+void fuzz_conntrack(const std::vector<const nlmsghdr*>& heap, const std::vector<const nlmsghdr*>& guarded) {
+    SeenEntries seen(4);
+    for (size_t i = 0; i < heap.size(); ++i) {
+        ConntrackFlow flow, again;
+        const bool parsed = parse_conntrack_event(heap[i], flow);
+        const bool parsed_again = parse_conntrack_event(guarded[i], again);
+        if (parsed != parsed_again || (parsed && !same(flow, again))) std::abort();
+        if (!parsed) continue;
+        if (flow.protocol != IPPROTO_UDP && flow.protocol != IPPROTO_SCTP) std::abort();
+        if (flow.client.family != flow.dialled.family || flow.client.family != flow.server.family) std::abort();
+        const bool first = seen.first(flow);
+        if (seen.first(flow) || seen.size() > 4) std::abort();  // the same entry again is never new
+        (void)first;
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
-    const uint8_t path = data[0] % 3;
+    const uint8_t path = data[0] % 4;
     std::vector<uint8_t> datagram(data + 1, data + 1 + std::min(size - 1, kMaxDatagram));
     // The kernel's datagrams are whole NLMSG_ALIGNTO units (libmnl reads attributes up to the aligned end
     // of a message).
@@ -197,6 +221,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (path) {
         case 0:
             fuzz_trace(heap_messages, guarded_messages);
+            break;
+        case 3:
+            fuzz_conntrack(heap_messages, guarded_messages);
             break;
         case 1:
             fuzz_rule(heap_messages, guarded_messages);
