@@ -86,7 +86,6 @@ public:
 
     const StringPool& strings() const { return strings_; }
     std::string_view str(StrId id) const { return strings_.view(id); }
-    std::optional<StrId> find_str(std::string_view s) const { return strings_.find(s); }
 
     std::span<const Label> labels(LabelSetId id) const;
     std::optional<StrId> label_value(LabelSetId set, StrId key) const;

@@ -1351,9 +1351,6 @@ Result<ServiceInfo> decode_service(simdjson::dom::element obj) {
 Result<EndpointSliceInfo> decode_endpoint_slice(simdjson::dom::element obj) {
     return decode_json_as<EndpointSliceInfo>(obj, ObjectKind::EndpointSlice);
 }
-Result<EndpointsInfo> decode_endpoints(simdjson::dom::element obj) {
-    return decode_json_as<EndpointsInfo>(obj, ObjectKind::Endpoints);
-}
 Result<NodeInfo> decode_node(simdjson::dom::element obj) {
     return decode_json_as<NodeInfo>(obj, ObjectKind::Node);
 }

@@ -91,7 +91,6 @@ Result<PodInfo> decode_pod(simdjson::dom::element obj);
 Result<NetworkPolicy> decode_network_policy(simdjson::dom::element obj);
 Result<ServiceInfo> decode_service(simdjson::dom::element obj);
 Result<EndpointSliceInfo> decode_endpoint_slice(simdjson::dom::element obj);
-Result<EndpointsInfo> decode_endpoints(simdjson::dom::element obj);
 Result<NodeInfo> decode_node(simdjson::dom::element obj);
 // kind: ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy.
 Result<ClusterNetworkPolicy> decode_cluster_policy(simdjson::dom::element obj, ObjectKind kind);
