@@ -12,6 +12,7 @@
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"
 #include "cli/cluster_source.hpp"
+#include "common/ip_addr.hpp"
 
 namespace npt::cli {
 
@@ -19,8 +20,10 @@ void register_explain(CLI::App& app, ExplainOptions& o) {
     auto* cmd = app.add_subcommand("explain",
                                    "Explain why a connection is allowed or denied by NetworkPolicies, offline.\n"
                                    "Exit status: 0 allowed, 1 denied (or partial), 2 usage or input error.");
-    cmd->add_option("--from", o.from, "Source: NAMESPACE/POD or an IP address");
-    cmd->add_option("--to", o.to, "Destination: NAMESPACE/POD, a pod IP, a Service ClusterIP or any IP");
+    cmd->add_option("--from", o.from, "Source: NAMESPACE/POD (POD with -n) or an IP address");
+    cmd->add_option("--to", o.to, "Destination: NAMESPACE/POD (POD with -n), a pod IP, a Service ClusterIP or any IP");
+    cmd->add_option("-n,--namespace", o.ns, "The namespace of a pod named without one in --from, --to or a probe")
+        ->type_name("NS");
     cmd->add_option("--port", o.port, "Destination port (a Service port for a ClusterIP); PORT or PORT/PROTOCOL");
     cmd->add_option("--protocol", o.protocol, "TCP, UDP or SCTP (default TCP)");
     cmd->add_option("--family", o.family, "Address family for dual-stack pods given by name: 4 or 6 (default 4)")
@@ -56,6 +59,12 @@ void register_explain(CLI::App& app, ExplainOptions& o) {
 }
 
 namespace {
+
+// kubectl's -n: a bare pod name is in NS. IP literals and NAMESPACE/POD are left alone.
+std::string qualified(const std::string& name, const std::string& ns) {
+    if (ns.empty() || name.find('/') != std::string::npos || IpAddr::parse(name)) return name;
+    return ns + "/" + name;
+}
 
 struct PortSpec {
     uint16_t port = 0;
@@ -150,8 +159,8 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
             fail(from, port.error().message);
             continue;
         }
-        ExplainQuery q{probe["from"].get<std::string>(), probe["to"].get<std::string>(), port->port, port->protocol,
-                       std::nullopt};
+        ExplainQuery q{qualified(probe["from"].get<std::string>(), o.ns), qualified(probe["to"].get<std::string>(), o.ns),
+                       port->port, port->protocol, std::nullopt};
         if (o.family) q.family = *o.family == 6 ? IpFamily::V6 : IpFamily::V4;
         auto e = explain_query(state, q);
         if (!e) {
@@ -191,7 +200,7 @@ int run_explain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: --port: " << port.error().message << '\n';
         return 2;
     }
-    ExplainQuery q{o.from, o.to, port->port, port->protocol, std::nullopt};
+    ExplainQuery q{qualified(o.from, o.ns), qualified(o.to, o.ns), port->port, port->protocol, std::nullopt};
     if (o.family) q.family = *o.family == 6 ? IpFamily::V6 : IpFamily::V4;
     auto e = explain_query(**state, q);
     if (!e) {

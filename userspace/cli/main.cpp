@@ -1,9 +1,13 @@
 // netpol-trace: which NetworkPolicy dropped this packet, and why the policy that looks right does
 // not allow it.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/explain_command.hpp"
+#include "cli/invocation.hpp"
 #include "cli/whatif_command.hpp"
 #ifdef NPT_HAVE_CAPTURE
 #include "agent/agent_command.hpp"
@@ -12,6 +16,8 @@
 #endif
 
 int main(int argc, char** argv) {
+    const auto how = npt::cli::invocation_from(argc > 0 ? argv[0] : "");
+    const std::string name = npt::cli::command_name(how);
     CLI::App app{
         "netpol-trace: for every packet a Kubernetes node drops, which NetworkPolicy did it and why the policy\n"
         "that looks right does not allow it.\n\n"
@@ -21,7 +27,7 @@ int main(int argc, char** argv) {
         "  netpol-trace -n shop\n"
         "  netpol-trace --state cluster.json -n shop -o json --duration 60\n"
         "Exit status: 0 after a clean stop, 1 when the kernel capture cannot run, 2 usage or input error.",
-        "netpol-trace"};
+        name};
     app.set_version_flag("--version", std::string("netpol-trace ") + NPT_VERSION);
     app.require_subcommand(0, 1);
     app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection,\n"
@@ -43,8 +49,16 @@ int main(int argc, char** argv) {
     npt::cli::register_whatif(app, whatif);
     npt::cli::AdviseOptions advise;
     npt::cli::register_advise(app, advise);
+    std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+    if (how == npt::cli::Invocation::KubectlComplete || (!args.empty() && args.front() == "__complete")) {
+        if (how != npt::cli::Invocation::KubectlComplete) args.erase(args.begin());
+        npt::cli::write_completions(app, args, std::cout);
+        return 0;
+    }
+    args = npt::cli::hoist_kubectl_flags(app, std::move(args));
+    std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last first
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
@@ -52,7 +66,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "netpol-trace: " << e.what() << "\nRun 'netpol-trace --help' for usage.\n";
+        std::cerr << name << ": " << e.what() << "\nRun '" << name << " --help' for usage.\n";
         return 2;
     }
     if (app.got_subcommand("explain")) return npt::cli::run_explain(explain, std::cout, std::cerr);

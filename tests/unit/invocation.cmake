@@ -1,0 +1,4 @@
+# The kubectl plugin's names, kubectl's flags and shell completion (cli/invocation.hpp).
+add_executable(invocation_test ${CMAKE_CURRENT_LIST_DIR}/invocation_test.cpp)
+target_link_libraries(invocation_test PRIVATE npt_cli GTest::gtest_main)
+gtest_discover_tests(invocation_test)
