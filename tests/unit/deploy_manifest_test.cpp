@@ -2,8 +2,9 @@
 // DaemonSet carries exactly the documented privileges, probes, resources and scrape annotations, the
 // Service and the agent's NetworkPolicy fit the pods, and the NetworkPolicy, evaluated by the project's
 // own engine, lets the agent reach the API server endpoint after the Service DNAT and nothing else.
-// The Dockerfile's runtime packages cover the libraries the built binary links. With kubectl on the
-// machine, `kubectl kustomize` builds the default install and the opt-in components.
+// The Dockerfile's runtime packages cover the libraries the built binary links, and the krew template names
+// them and the plugin's name. With kubectl on the machine, `kubectl kustomize` builds the default install and the
+// opt-in components.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -822,6 +823,47 @@ TEST(DeployDockerfile, RuntimeStageInstallsEveryLinkedLibrary) {
             << "runtime stage of deploy/Dockerfile";
     }
     EXPECT_GT(libraries, 3u);
+}
+
+// ---- The krew manifest template ---------------------------------------------------------------------------
+
+// krew links `bin` as kubectl-<name, '-' as '_'>: the name the binary answers to as the plugin
+// (cli/invocation.cpp). A release fills in exactly the three placeholders, and the caveats name every library
+// package the runtime stage installs (checked against DT_NEEDED above): a krew archive carries no
+// dependencies.
+TEST(DeployKrew, TemplateNamesThePluginAndItsLibraries) {
+    const std::string text = read_text(kDeploy / "krew" / "netpol-trace.yaml");
+    for (const char* placeholder : {"{{VERSION}}", "{{URI}}", "{{SHA256}}"})
+        EXPECT_NE(text.find(placeholder), std::string::npos) << placeholder;
+    const std::regex any_placeholder(R"(\{\{([A-Z0-9_]+)\}\})");
+    for (std::sregex_iterator it(text.begin(), text.end(), any_placeholder), end; it != end; ++it)
+        EXPECT_TRUE(StringSet({"VERSION", "URI", "SHA256"}).count((*it)[1])) << (*it)[0];
+
+    const YAML::Node plugin = YAML::Load(text);
+    EXPECT_EQ(str(plugin["apiVersion"]), "krew.googlecontainertools.github.com/v1alpha2");
+    EXPECT_EQ(str(plugin["kind"]), "Plugin");
+    std::string name = str(plugin["metadata"]["name"]);
+    std::replace(name.begin(), name.end(), '-', '_');
+    EXPECT_EQ("kubectl-" + name, "kubectl-netpol_trace");
+    EXPECT_EQ(str(plugin["spec"]["version"]), "v{{VERSION}}");
+    ASSERT_EQ(plugin["spec"]["platforms"].size(), 1u);
+    const YAML::Node platform = plugin["spec"]["platforms"][0];
+    EXPECT_EQ(str(platform["selector"]["matchLabels"]["os"]), "linux");
+    EXPECT_EQ(str(platform["selector"]["matchLabels"]["arch"]), "amd64");  // the committed vmlinux.h is x86's
+    EXPECT_EQ(str(platform["bin"]), "netpol-trace");
+    ASSERT_EQ(platform["files"].size(), 1u);
+    EXPECT_EQ(str(platform["files"][0]["from"]), "netpol-trace");
+
+    const std::string caveats = str(plugin["spec"]["caveats"]);
+    const StringSet runtime = installed_packages(dockerfile_stages().back());
+    EXPECT_FALSE(runtime.empty());
+    const std::regex word(R"([a-z0-9][a-z0-9.+-]*[a-z0-9])");
+    StringSet named;
+    for (std::sregex_iterator it(caveats.begin(), caveats.end(), word), end; it != end; ++it)
+        named.insert((*it)[0]);
+    for (const auto& package : runtime)
+        EXPECT_TRUE(named.count(package))
+            << "the krew caveats do not name " << package << ", a library it needs";
 }
 
 // ---- kubectl kustomize ------------------------------------------------------------------------------
