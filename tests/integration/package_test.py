@@ -4,8 +4,8 @@
 Builds the .deb of this build tree with CPack, checks its Depends against the binary's DT_NEEDED entries and its
 contents, installs it with `apt-get install ./netpol-trace_*.deb`, then runs what was installed: `netpol-trace
 --version`, `explain` on the bundled example, `kubectl netpol-trace` (kubectl finds the plugin on PATH; kubectl's
-flags before the command; its shell completion through kubectl_complete-netpol_trace), the bash completion and the
-man page. The package is purged at the end, also when a check fails. Root (dpkg); refuses to run where a netpol-trace
+flags -n, --kubeconfig and --context before the command; its shell completion through kubectl_complete-netpol_trace,
+the kubeconfig's contexts included), the bash completion and the man page. The package is purged at the end, also when a check fails. Root (dpkg); refuses to run where a netpol-trace
 package is installed already, which it would replace.
 
 Environment (tests/integration/package.cmake): NPT_BUILD_DIR, NPT_BINARY.
@@ -31,6 +31,18 @@ CHECKOUT, POSTGRES = "shop/checkout-6f8d7c9b5-k8j7h", "databases/postgres-0"
 DENIED = f"DENIED TCP {CHECKOUT} (10.42.0.22) -> {POSTGRES} (10.42.0.41):5432"
 # A user's PATH: the installed files only, never the build tree's.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Two contexts of an unreachable server: kubectl's flags and completion are checked without a cluster.
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: prod
+clusters:
+- {name: lab, cluster: {server: "https://127.0.0.1:1"}}
+users:
+- {name: reader, user: {token: unused}}
+contexts:
+- {name: prod, context: {cluster: lab, user: reader}}
+- {name: staging, context: {cluster: lab, user: reader}}
+"""
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
 
 
@@ -102,12 +114,27 @@ def check_installed(work):
     check(r.returncode == 2 and missing in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           f"kubectl netpol-trace --kubeconfig MISSING explain: exit {r.returncode}, want 2 and one line naming it: "
           f"{r.stderr}")
+    # --context before the command reaches it too: a context the kubeconfig lacks is named, with those it has.
+    kubeconfig = os.path.join(work, "kubeconfig")
+    with open(kubeconfig, "w") as f:
+        f.write(KUBECONFIG)
+    r = sh("kubectl", "netpol-trace", "--kubeconfig", kubeconfig, "--context", "nosuch", "explain", "--from", CHECKOUT,
+           "--to", POSTGRES, "--port", "5432", env=env)
+    check(r.returncode == 2 and 'context "nosuch" not found (contexts: prod, staging)' in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1,
+          f"kubectl netpol-trace --context nosuch explain: exit {r.returncode}, want 2 naming it: {r.stderr}")
     r = sh("kubectl", "netpol-trace", "--bogus", env=env)
     check(r.returncode == 2 and "kubectl netpol-trace --help" in r.stderr, f"a bad flag: {r.returncode} {r.stderr}")
 
     # Shell completion: kubectl asks kubectl_complete-netpol_trace; bash asks netpol-trace __complete.
     r = sh("kubectl", "__complete", "netpol-trace", "explain", "--fr", env=env)
     check(re.search(r"^--from\t", r.stdout, re.M) and ":4" in r.stdout, f"kubectl __complete netpol-trace: {r.stdout}")
+    r = sh("kubectl", "__complete", "netpol-trace", "--kubeconfig", kubeconfig, "explain", "--context", "", env=env)
+    check(r.stdout.splitlines() == ["prod", "staging", ":4"], f"kubectl __complete netpol-trace ... --context '': "
+                                                                f"{r.stdout}")
+    r = sh("kubectl", "__complete", "netpol-trace", "--context", "st", env={**env, "KUBECONFIG": kubeconfig})
+    check(r.stdout.splitlines() == ["staging", ":4"], f"KUBECONFIG=... kubectl __complete netpol-trace --context st: "
+                                                       f"{r.stdout}")
     r = sh("kubectl", "__complete", "netpol-trace", "", env=env)
     check({"explain", "whatif", "advise", "agent"} <= {l.split("\t")[0] for l in r.stdout.splitlines()},
           f"kubectl __complete netpol-trace '': {r.stdout}")
