@@ -233,8 +233,13 @@ def check_drops(lab, node, name):
                                 f"{logs(name)}")
         v6 = lambda l: ":" in l["src"]["ip"]  # noqa: E731
         for is_v6, count in ((False, 3), (True, 2)):
-            stream.wait_for(lambda l: l["event"] == "update" and v6(l) == is_v6 and l["count"] == count,
-                            f"update line with count {count} (IPv{6 if is_v6 else 4})")
+            try:
+                stream.wait_for(lambda l: l["event"] == "update" and v6(l) == is_v6 and l["count"] == count,
+                                f"update line with count {count} (IPv{6 if is_v6 else 4})")
+            except TestFailure as e:
+                metrics = [l for l in node.get("/metrics")[1].splitlines()
+                           if l.startswith(("netpol_trace_drops_total", "netpol_trace_event"))]
+                raise TestFailure(f"{e}\n/metrics: {metrics}\nthe agent's log: {logs(name)}") from None
         drops = [l for l in stream.lines if l["event"] == "drop"]
         check(sorted(v6(l) for l in drops) == [False, True], f"one drop line per flow: {drops}")
         for drop in drops:
