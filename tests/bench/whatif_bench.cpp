@@ -89,14 +89,14 @@ int main(int argc, char** argv) {
     const auto cluster = npt::bench::generate_cluster(shape);
     const std::string state = write_state(cluster, dir / "state.json");
 
-    // The change: in 100 namespaces, the workload policy stops allowing the metrics port (a scrape breaks) and
-    // allows one more frontend port.
+    // The change: in 100 namespaces, the workload policy moves its http port from 8080 to 8443 (the frontends'
+    // observed calls on 8080 to that workload break) and keeps the metrics port.
     size_t changed = 0;
     for (auto p : cluster.policies) {
         if (changed == n_changed) break;
         if (p.name != "policy-1") continue;
-        p.ingress[0].ports = {npt::PolicyPort{npt::Protocol::TCP, 8080, "", std::nullopt},
-                              npt::PolicyPort{npt::Protocol::TCP, 8443, "", std::nullopt}};
+        p.ingress[0].ports = {npt::PolicyPort{npt::Protocol::TCP, 8443, "", std::nullopt},
+                              npt::PolicyPort{npt::Protocol::TCP, std::nullopt, "metrics", std::nullopt}};
         std::ofstream(dir / "change" / fmt::format("{}-{}.yaml", p.ns, p.name))
             << npt::manifest_yaml(npt::network_policy_json(p));
         ++changed;
