@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Debian's kernel packages for scripts/kernel-matrix (sourced, bash): which version a slot takes, which packages
 # hold that kernel, where its image is once unpacked. Kept apart from the downloading so that the two package
 # layouts can be tested on recorded apt-cache and dpkg-deb output (tests/unit/kernel_matrix_debian_test.sh).

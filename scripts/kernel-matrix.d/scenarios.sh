@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Scenarios of a kernel-matrix guest, sourced by /init (busybox sh). The same kinds of drops the host's
 # integration tests make in network namespaces (tests/integration/tail_dataplane_test.py): an nftables DROP and
 # REJECT in a node's FORWARD hook, a tc ingress drop on a pod's host veth, IPv6, iptables-legacy; then the
@@ -322,7 +323,7 @@ check_cost() {
         return
     fi
     : >/tmp/cost
-    for round in 1 2 3; do
+    for _ in 1 2 3; do
         for mode in none capture fexit; do
             pid=
             if [ $mode != none ]; then
