@@ -1,10 +1,12 @@
 #include "cli/tail_command.hpp"
 
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "cli/signal_watch.hpp"
 #include "drop_capture.hpp"
 #include "output/drop_record.hpp"
+#include "output/live_table.hpp"
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
 #include "k8s/cluster_informer.hpp"
@@ -45,8 +48,10 @@ void register_tail(CLI::App& app, TailOptions& o) {
     app.add_flag("--no-kubernetes", o.no_kubernetes,
                  "Neither --state nor the API: report drops without policy attribution");
     app.add_option("-o,--output", o.output,
-                   "table (a live view on a terminal, plain lines otherwise) or json (one object per line)")
-        ->check(CLI::IsMember({"table", "json"}));
+                   "table (a live view on a terminal, fitted to its width; plain lines otherwise), wide (the live "
+                   "view with every column at full width) or json (one object per line)")
+        ->check(CLI::IsMember({"table", "wide", "json"}));
+    app.add_flag("--wide", o.wide, "The same as -o wide");
     app.add_option("--duration", o.duration, "Stop after SECONDS (default: run until interrupted)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--count", o.count, "Stop after N dropped flows were reported");
@@ -188,6 +193,17 @@ void pace_rule_trace(netfilter::RuleTracer& tracer, const FlowTracker& tracker, 
                            arm ? "" : ", every dropping flow named");
 }
 
+// The terminal's width in columns: its window size, else $COLUMNS, else 120.
+size_t terminal_columns() {
+    winsize ws{};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    if (const char* c = std::getenv("COLUMNS")) {
+        const long n = std::strtol(c, nullptr, 10);
+        if (n > 0) return static_cast<size_t>(n);
+    }
+    return 120;
+}
+
 class Tail {
 public:
     Tail(const TailOptions& o, std::shared_ptr<const ClusterState> state, std::ostream& out, std::ostream& err)
@@ -195,7 +211,8 @@ public:
           tracker_(PodScope{o.namespaces, o.pod}, o.node.empty() ? default_node_name() : o.node, std::move(state)),
           out_(out),
           err_(err),
-          live_view_(o.output == "table" && isatty(STDOUT_FILENO) && &out == &std::cout) {
+          live_view_(o.output != "json" && isatty(STDOUT_FILENO) && &out == &std::cout),
+          wide_(o.output == "wide" || o.wide) {
         tracker_.set_fixes(o.fix);
     }
 
@@ -211,19 +228,10 @@ public:
         out_ << "\033[H\033[2J";
         out_ << fmt::format("netpol-trace on {}: {} dropped flows (Ctrl-C to stop)\n\n", tracker_.node(),
                             tracker_.reported());
-        out_ << fmt::format("{:<20} {:<45} {:<45} {:<7} {:<16} {:<22} {:<11} {:>8}  {}\n", "LAST SEEN", "SOURCE",
-                            "DESTINATION", "PROTO", "REASON", "ENFORCEMENT", "CT", "COUNT", "POLICY");
-        for (const auto& f : tracker_.flows()) {
-            if (!f.in_scope) continue;
-            const auto& r = f.record;
-            const auto& e = r.explanation;
-            std::string policy = !r.attributed ? "-" : e.allowed() ? "allowed" : e.verdict;
-            if (!e.hints.empty()) policy += " " + e.hints.front().code;
-            out_ << fmt::format("{:<20} {:<45} {:<45} {:<7} {:<16} {:<22} {:<11} {:>8}  {}\n",
-                                format_time(r.last_seen).substr(0, 19), endpoint_label(e.src),
-                                endpoint_label(e.dst) + (e.port ? fmt::format(":{}", e.port) : ""), r.protocol_name,
-                                r.reason, r.enforcement, r.ct_state, r.count, policy);
-        }
+        std::vector<const DropRecord*> rows;
+        for (const auto& f : tracker_.flows())
+            if (f.in_scope) rows.push_back(&f.record);
+        for (const auto& line : render_live_table(rows, terminal_columns(), wide_)) out_ << line << '\n';
         out_.flush();
     }
 
@@ -286,11 +294,16 @@ private:
     std::ostream& out_;
     std::ostream& err_;
     bool live_view_;
+    bool wide_;
 };
 
 }  // namespace
 
 int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
+    if (o.wide && o.output == "json") {
+        err << "netpol-trace: --wide is the live table's; it does not apply to -o json\n";
+        return 2;
+    }
     if (!o.reasons.empty() && o.all_reasons) {
         err << "netpol-trace: --reasons and --all-reasons exclude each other\n";
         return 2;

@@ -17,7 +17,8 @@ struct TailOptions {
     std::string context;
     bool no_kubernetes = false;  // neither --state nor the API: drops without attribution
     double sync_timeout = 60;
-    std::string output = "table";
+    std::string output = "table";  // table, wide (the table without fitting it to the terminal) or json
+    bool wide = false;             // --wide: -o wide
     double duration = 0;  // seconds; 0 = until interrupted
     uint64_t count = 0;   // stop after this many flows; 0 = no limit
     std::string reasons;  // comma-separated kernel drop reason names
