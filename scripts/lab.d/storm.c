@@ -1,7 +1,7 @@
 // A bounded UDP storm for scripts/bench-drops: NSPORTS sockets on consecutive source ports, each sending one
 // datagram to every destination in turn, until SECONDS have passed. Prints what it sent, per destination, as JSON.
 //
-//   storm SECONDS NSPORTS SPORT_BASE ADDR:PORT... ([v6addr]:port for IPv6)
+//   storm SECONDS NSPORTS SPORT_BASE ADDR:PORT... ([v6addr]:port for IPv6; ADDR:FIRST-LAST for a range of ports)
 //
 // Every datagram goes through one sendto(); a datagram counts as sent when sendto() accepted it (or said EPERM: a
 // drop in this namespace's own OUTPUT hook), so the sender knows exactly how many packets each flow should show.
@@ -32,16 +32,18 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int parse_dest(const char* text, struct dest* d) {
+static int parse_dest(const char* text, int port, struct dest* d) {
     char buf[128];
     snprintf(buf, sizeof(buf), "%s", text);
     char* colon = strrchr(buf, ':');
     if (!colon) return -1;
     *colon = '\0';
-    int port = atoi(colon + 1);
     char* host = buf;
     memset(d, 0, sizeof(*d));
-    d->text = text;
+    char* name = malloc(strlen(buf) + 8);
+    if (!name) return -1;
+    sprintf(name, "%s:%d", buf, port);
+    d->text = name;
     if (host[0] == '[') {
         host++;
         host[strlen(host) - 1] = '\0';
@@ -70,14 +72,34 @@ int main(int argc, char** argv) {
     const double seconds = atof(argv[1]);
     const int nsports = atoi(argv[2]);
     const int sport_base = atoi(argv[3]);
-    const int ndest = argc - 4;
+    // A wide storm's destinations as ranges: 65536 ADDR:PORT arguments would not fit the argument space.
+    int ndest = 0;
+    int* first = calloc((size_t)argc, sizeof(int));
+    int* last = calloc((size_t)argc, sizeof(int));
+    if (!first || !last) return 1;
+    for (int i = 4; i < argc; i++) {
+        const char* colon = strrchr(argv[i], ':');
+        if (!colon || sscanf(colon + 1, "%d", &first[i]) != 1) {
+            fprintf(stderr, "storm: bad destination %s\n", argv[i]);
+            return 2;
+        }
+        const char* dash = strchr(colon + 1, '-');
+        last[i] = dash ? atoi(dash + 1) : first[i];
+        if (first[i] < 1 || last[i] < first[i] || last[i] > 65535) {
+            fprintf(stderr, "storm: bad port range %s\n", argv[i]);
+            return 2;
+        }
+        ndest += last[i] - first[i] + 1;
+    }
     struct dest* dests = calloc((size_t)ndest, sizeof(*dests));
     int* socks = calloc((size_t)nsports * 2, sizeof(int));
     if (!dests || !socks) return 1;
-    for (int i = 0; i < ndest; i++) {
-        if (parse_dest(argv[4 + i], &dests[i]) != 0) {
-            fprintf(stderr, "storm: bad destination %s\n", argv[4 + i]);
-            return 2;
+    for (int i = 4, d = 0; i < argc; i++) {
+        for (int port = first[i]; port <= last[i]; port++, d++) {
+            if (parse_dest(argv[i], port, &dests[d]) != 0) {
+                fprintf(stderr, "storm: bad destination %s\n", argv[i]);
+                return 2;
+            }
         }
     }
     // One socket per source port and family (IPv6 sockets only when an IPv6 destination needs them).
@@ -114,8 +136,10 @@ int main(int argc, char** argv) {
     uint64_t errors = 0, rounds = 0;
     const double start = now();
     double elapsed = 0;
+    // The clock is read after each source port's pass over the destinations: a wide storm's full round (every
+    // source port to every destination) can take longer than the storm.
     while (elapsed < seconds) {
-        for (int i = 0; i < nsports; i++) {
+        for (int i = 0; i < nsports && elapsed < seconds; i++) {
             for (int d = 0; d < ndest; d++) {
                 const int s = socks[(dests[d].family == AF_INET6) * nsports + i];
                 if (sendto(s, payload, sizeof(payload), 0, (struct sockaddr*)&dests[d].addr, dests[d].len) >= 0 ||
@@ -124,9 +148,9 @@ int main(int argc, char** argv) {
                 else
                     errors++;
             }
+            elapsed = now() - start;
         }
         rounds++;
-        elapsed = now() - start;
     }
     // CPU time of this process, softirq work included: on kernels without IRQ time accounting the packet's path
     // through veth, the node and the drop (and any tracer's BPF program on it) is charged to the sender. Unlike the
