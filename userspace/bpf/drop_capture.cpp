@@ -21,6 +21,7 @@
 #include "drop_reasons.hpp"
 #include "enforcement.hpp"
 #include "kernel_symbolizer.hpp"
+#include "map_walk.hpp"
 #include "netns_inspector.hpp"
 
 namespace npt::capture {
@@ -171,49 +172,10 @@ struct Attribution {
     std::vector<std::string> stack;
 };
 
-// Visits every (key, value) of the flows map: in batches where the kernel supports it (5.6+), else one key at
-// a time. A full 64k-entry LRU takes ~16 syscalls instead of ~130k.
-void visit_flows(int fd, const std::function<void(const FlowKey&, const npt_flow_value&)>& fn) {
-    constexpr uint32_t kBatch = 4096;
-    std::vector<FlowKey> keys(kBatch);
-    std::vector<npt_flow_value> values(kBatch);
-    // Opaque resume tokens; a hash map uses 4 bytes of them, the size of a key is always enough.
-    FlowKey in_token{};
-    FlowKey out_token{};
-    bool first = true;
-    for (;;) {
-        uint32_t count = kBatch;
-        LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        const int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(),
-                                             values.data(), &count, &opts);
-        const int code = err < 0 ? errno : 0;
-        for (uint32_t i = 0; i < count && (err == 0 || code == ENOENT); ++i) {
-            fn(keys[i], values[i]);
-        }
-        if (err == 0) {
-            in_token = out_token;
-            first = false;
-            continue;
-        }
-        if (code == ENOENT) {
-            return;  // done
-        }
-        if (!first) {
-            return;  // failed half-way (ENOSPC cannot happen with a batch this size); keep what was read
-        }
-        break;  // no batch support: fall back below
-    }
-    FlowKey key{};
-    FlowKey next{};
-    const FlowKey* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        npt_flow_value v{};
-        if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
-            fn(next, v);
-        }
-        key = next;
-        prev = &key;
-    }
+// Visits every (key, value) of the flows map (batched where the kernel allows it: map_walk.hpp).
+template <typename Fn>
+void visit_flows(int fd, Fn&& fn) {
+    walk_map<FlowKey, npt_flow_value>(fd, std::forward<Fn>(fn));
 }
 
 // Where libbpf's messages go: nowhere unless debug, then the caller's sink or stderr.
