@@ -371,7 +371,8 @@ struct DropCapture::Impl {
     uint32_t generation() const { return cache.generation(); }
     std::vector<npt_flow_cache_slot> read_set(uint32_t index) const;
     void add_pending(const npt_flow_cache_slot& slot, npt_flow_value& v) const;
-    std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> snapshot() const;
+    std::vector<std::pair<FlowKey, npt_flow_value>> snapshot() const;
+    uint64_t counter(uint32_t index) const;  // summed over the CPUs
     size_t delete_flows_outside(const std::set<IpAddress>& watched);
 };
 
@@ -407,18 +408,43 @@ void DropCapture::Impl::add_pending(const npt_flow_cache_slot& c, npt_flow_value
     v.tcp_flags |= c.tcp_flags;
 }
 
-std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> DropCapture::Impl::snapshot() const {
-    std::unordered_map<FlowKey, npt_flow_value, FlowKeyHash> flows;
-    visit_flows(flows_fd(), [&](const FlowKey& k, const npt_flow_value& v) { flows.emplace(k, v); });
-    const uint32_t gen = generation();
+// The map's flows with the drops the CPUs' slots hold. A vector, not a map keyed by flow: at 65,536 flows the
+// tail and the agent read it every second, and building a hash map of it was most of their CPU in a wide storm.
+std::vector<std::pair<FlowKey, npt_flow_value>> DropCapture::Impl::snapshot() const {
+    std::vector<std::pair<FlowKey, npt_flow_value>> flows;
+    visit_flows(flows_fd(), [&](const FlowKey& k, const npt_flow_value& v) { flows.emplace_back(k, v); });
+    // At most NPT_FLOW_CACHE_SETS * ways slots per CPU hold drops: index those, not the flows.
+    std::unordered_map<FlowKey, std::vector<npt_flow_cache_slot>, FlowKeyHash> held;
     for (uint32_t i = 0; i < NPT_FLOW_CACHE_SETS; ++i) {
         for (const auto& c : read_set(i)) {
-            auto it = flows.find(c.key);
-            if (it != flows.end()) {
-                add_pending(c, it->second);
-            } else if (c.generation == gen) {
-                add_pending(c, flows[c.key]);  // evicted while a slot held drops: the program puts it back
+            held[c.key].push_back(c);
+        }
+    }
+    if (held.empty()) {
+        return flows;
+    }
+    for (auto& [k, v] : flows) {
+        auto it = held.find(k);
+        if (it == held.end()) {
+            continue;
+        }
+        for (const auto& c : it->second) {
+            add_pending(c, v);
+        }
+        held.erase(it);
+    }
+    const uint32_t gen = generation();
+    for (const auto& [k, slots] : held) {
+        npt_flow_value v{};
+        bool any = false;
+        for (const auto& c : slots) {
+            if (c.generation == gen) {  // evicted while a slot held drops: the program puts it back
+                add_pending(c, v);
+                any = true;
             }
+        }
+        if (any) {
+            flows.emplace_back(k, v);
         }
     }
     return flows;
@@ -966,20 +992,29 @@ void DropCapture::for_each_flow(const std::function<void(const FlowKey&, const F
     }
 }
 
-CaptureStats DropCapture::stats() const {
-    CaptureStats s;
+uint64_t DropCapture::Impl::counter(uint32_t index) const {
     const int ncpus = libbpf_num_possible_cpus();
-    const int fd = bpf_map__fd(impl_->skel->maps.counters);
-    uint64_t totals[NPT_CTR_MAX] = {};
+    uint64_t total = 0;
     if (ncpus > 0) {
         std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpus));
-        for (uint32_t i = 0; i < NPT_CTR_MAX; ++i) {
-            if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) == 0) {
-                for (uint64_t v : per_cpu) {
-                    totals[i] += v;
-                }
+        if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &index, per_cpu.data()) == 0) {
+            for (uint64_t v : per_cpu) {
+                total += v;
             }
         }
+    }
+    return total;
+}
+
+uint64_t DropCapture::lost_events() const {
+    return impl_->counter(NPT_CTR_LOST_EVENTS);
+}
+
+CaptureStats DropCapture::stats() const {
+    CaptureStats s;
+    uint64_t totals[NPT_CTR_MAX] = {};
+    for (uint32_t i = 0; i < NPT_CTR_MAX; ++i) {
+        totals[i] = impl_->counter(i);
     }
     s.lost_events = totals[NPT_CTR_LOST_EVENTS];
     s.flows_inserted = totals[NPT_CTR_FLOWS_INSERTED];

@@ -166,7 +166,8 @@ class DropCapture {
     std::optional<DropEvent> recover_event(const FlowKey& key);
     std::optional<FlowCounts> counts(const FlowKey& key) const;
     void for_each_flow(const std::function<void(const FlowKey&, const FlowCounts&)>& fn) const;
-    CaptureStats stats() const;
+    CaptureStats stats() const;  // walks the flow map (flows_tracked): not for every second at 65,536 flows
+    uint64_t lost_events() const;  // CaptureStats::lost_events alone: counters only
 
     std::vector<std::string> reason_names() const;  // every reason this kernel's BTF names
     std::string reason_name(uint32_t value) const;

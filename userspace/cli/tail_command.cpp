@@ -480,7 +480,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
         }
         if (now - last_refresh >= std::chrono::seconds(1)) {
             // Flows whose event a full ring buffer lost are still in the kernel's map: report them from there.
-            const uint64_t lost = cap->stats().lost_events;
+            const uint64_t lost = cap->lost_events();
             for (const auto& r : tail.tracker().refresh_counts(*cap, lost > lost_seen)) tail.report(*r.flow);
             if (tracer || nflog)
                 for (auto* f : tail.tracker().attach_late_rules(
