@@ -23,6 +23,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
+#include <sstream>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -168,6 +170,22 @@ std::pair<uint64_t, uint64_t> run_stats(int fd) {
     return {info.run_time_ns, info.run_cnt};
 }
 
+// CPU time of a process (all its threads), user and system, in nanoseconds; 0 when unreadable.
+double cpu_ns(pid_t pid) {
+    std::ifstream in(fmt::format("/proc/{}/stat", pid));
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(paren + 2));  // from field 3, the state
+    std::string f;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+        if (i == 14) utime = std::atof(f.c_str());
+        if (i == 15) stime = std::atof(f.c_str());
+    }
+    return (utime + stime) * 1e9 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[v.size() / 2];
@@ -208,15 +226,17 @@ int main(int argc, char** argv) {
     (void)connect_rate(0.5);  // warm up
 
     const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-    std::vector<double> none, with, ns_per_run, runs_per_conn;
+    std::vector<double> none, with, ns_per_run, runs_per_conn, agent_ns_per_conn;
     Agent agent;
     for (int r = 0; r < rounds; ++r) {
         none.push_back(connect_rate(seconds));
         agent.start(binary);
         const int prog = find_program("npt_conn_btf") >= 0 ? find_program("npt_conn_btf") : find_program("npt_conn_tp");
         const auto [t0, c0] = run_stats(prog);
+        const double agent0 = cpu_ns(agent.pid);
         const double rate = connect_rate(seconds);
         const auto [t1, c1] = run_stats(prog);
+        agent_ns_per_conn.push_back((cpu_ns(agent.pid) - agent0) / (rate * seconds));
         with.push_back(rate);
         if (c1 > c0) {
             ns_per_run.push_back(static_cast<double>(t1 - t0) / static_cast<double>(c1 - c0));
@@ -241,5 +261,16 @@ int main(int argc, char** argv) {
         fmt::print("  BPF time of the TCP program: {:.0f} ns per run, {:.1f} runs (state changes of both sockets) per "
                    "connection\n",
                    median(ns_per_run), median(runs_per_conn));
+    // What the agent adds to one connection, in CPU time, against the time one connection takes without it: the
+    // figure the throughput ratio estimates, without the round-to-round swings of a shared machine.
+    const double bpf_ns = stats_fd < 0 ? 0 : median(ns_per_run) * median(runs_per_conn);
+    const double conn_ns = 1e9 / median(none);
+    fmt::print("  the agent's process: {:.0f} ns of CPU per connection (median; /proc/PID/stat, 10 ms ticks over a round)\n",
+               median(agent_ns_per_conn));
+    fmt::print("  cost per connection: {:.0f} ns (BPF {:.0f} + agent {:.0f}) = {:.2f}% of a connection's {:.1f} us; "
+               "expected ratio {:.3f}\n",
+               bpf_ns + median(agent_ns_per_conn), bpf_ns, median(agent_ns_per_conn),
+               100 * (bpf_ns + median(agent_ns_per_conn)) / conn_ns, conn_ns / 1e3,
+               conn_ns / (conn_ns + bpf_ns + median(agent_ns_per_conn)));
     return 0;
 }
