@@ -842,14 +842,6 @@ std::vector<std::string> DropCapture::selected_reasons() const {
     return impl_->selection.names;
 }
 
-std::vector<std::string> DropCapture::reason_names() const {
-    return impl_->reasons.names();
-}
-
-std::string DropCapture::reason_name(uint32_t value) const {
-    return impl_->reasons.name_of(value);
-}
-
 int DropCapture::program_fd() const {
     return impl_->program ? bpf_program__fd(impl_->program) : -1;
 }

@@ -169,9 +169,6 @@ class DropCapture {
     CaptureStats stats() const;  // walks the flow map (flows_tracked): not for every second at 65,536 flows
     uint64_t lost_events() const;  // CaptureStats::lost_events alone: counters only
 
-    std::vector<std::string> reason_names() const;  // every reason this kernel's BTF names
-    std::string reason_name(uint32_t value) const;
-
     // File descriptor of the loaded program (for BPF_ENABLE_STATS figures), -1 if none.
     int program_fd() const;
 
