@@ -115,9 +115,9 @@ class CaptureNetnsTest : public ::testing::Test {
 
     // Opens the capture into capture_ (fails the test when it cannot).
     void open_capture(const CaptureOptions& options = {}) {
-        std::string error;
-        capture_ = DropCapture::open(options, &error);
-        ASSERT_NE(capture_, nullptr) << error;
+        auto opened = DropCapture::open(options);
+        ASSERT_TRUE(opened) << opened.error().message;
+        capture_ = std::move(*opened);
         drain(100ms);
         events_.clear();
     }

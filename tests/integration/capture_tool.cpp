@@ -131,15 +131,17 @@ int main(int argc, char** argv) {
         }
     }
 
-    std::string error;
-    auto capture = DropCapture::open(opts, &error);
-    if (!capture) {
-        std::cerr << "netpol-trace: " << error << "\n";
+    auto opened = DropCapture::open(opts);
+    if (!opened) {
+        std::cerr << "netpol-trace: " << opened.error().message << "\n";
         return 1;
     }
-    if (!watch.empty() && !capture->set_watched_ips(watch, &error)) {
-        std::cerr << "netpol-trace: " << error << "\n";
-        return 1;
+    auto capture = std::move(*opened);
+    if (!watch.empty()) {
+        if (auto set = capture->set_watched_ips(watch); !set) {
+            std::cerr << "netpol-trace: " << set.error().message << "\n";
+            return 1;
+        }
     }
     // BPF_ENABLE_STATS: run_time_ns/run_cnt are collected while this fd is open.
     int stats_fd = -1;

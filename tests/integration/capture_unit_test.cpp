@@ -75,9 +75,8 @@ TEST(ReasonSelection, DefaultIsPolicyReasonsPresentInThisKernel) {
     EXPECT_EQ(default_reason_names(t),
               (std::vector<std::string>{"NETFILTER_DROP", "TC_INGRESS", "TC_EGRESS", "BPF_CGROUP_EGRESS",
                                         "XDP", "XDP_REDIRECT"}));
-    std::string error;
-    const auto sel = select_reasons(t, {}, false, &error);
-    ASSERT_TRUE(sel.has_value()) << error;
+    const auto sel = select_reasons(t, {}, false);
+    ASSERT_TRUE(sel) << sel.error().message;
     for (uint32_t v : {14u, 57u, 64u, 74u, 75u, 76u}) {
         EXPECT_TRUE(sel->contains(v)) << v;
     }
@@ -87,16 +86,14 @@ TEST(ReasonSelection, DefaultIsPolicyReasonsPresentInThisKernel) {
 
     // An older kernel without TC_EGRESS or XDP: the default keeps what exists, no error.
     const auto old = ReasonTable::from_enumerators({{"SKB_DROP_REASON_NETFILTER_DROP", 12}}, {});
-    const auto old_sel = select_reasons(old, {}, false, &error);
-    ASSERT_TRUE(old_sel.has_value()) << error;
+    const auto old_sel = select_reasons(old, {}, false);
+    ASSERT_TRUE(old_sel) << old_sel.error().message;
     EXPECT_EQ(old_sel->names, std::vector<std::string>{"NETFILTER_DROP"});
 }
 
 TEST(ReasonSelection, NamesAnyCaseWithOrWithoutPrefix) {
-    std::string error;
-    const auto sel =
-        select_reasons(fake_reasons(), {"tc_ingress", "SKB_DROP_REASON_NETFILTER_DROP"}, false, &error);
-    ASSERT_TRUE(sel.has_value()) << error;
+    const auto sel = select_reasons(fake_reasons(), {"tc_ingress", "SKB_DROP_REASON_NETFILTER_DROP"}, false);
+    ASSERT_TRUE(sel) << sel.error().message;
     EXPECT_TRUE(sel->contains(75));
     EXPECT_TRUE(sel->contains(14));
     EXPECT_FALSE(sel->contains(64));
@@ -104,10 +101,9 @@ TEST(ReasonSelection, NamesAnyCaseWithOrWithoutPrefix) {
 }
 
 TEST(ReasonSelection, AllKeepsEverythingIncludingSubsystems) {
-    std::string error;
-    for (const auto& sel : {select_reasons(fake_reasons(), {"ALL"}, false, &error),
-                            select_reasons(fake_reasons(), {}, true, &error)}) {
-        ASSERT_TRUE(sel.has_value()) << error;
+    for (const auto& sel : {select_reasons(fake_reasons(), {"ALL"}, false),
+                            select_reasons(fake_reasons(), {}, true)}) {
+        ASSERT_TRUE(sel) << sel.error().message;
         EXPECT_TRUE(sel->all);
         EXPECT_TRUE(sel->contains(2));
         EXPECT_TRUE(sel->contains((2u << 16) | 7u));
@@ -116,15 +112,18 @@ TEST(ReasonSelection, AllKeepsEverythingIncludingSubsystems) {
 }
 
 TEST(ReasonSelection, UnknownNameIsOneLineListingValidOnes) {
-    std::string error;
-    EXPECT_FALSE(select_reasons(fake_reasons(), {"netfilter_drop", "bogus"}, false, &error).has_value());
+    const auto bogus = select_reasons(fake_reasons(), {"netfilter_drop", "bogus"}, false);
+    ASSERT_FALSE(bogus);
+    std::string error = bogus.error().message;
     EXPECT_NE(error.find("unknown drop reason 'bogus'"), std::string::npos) << error;
     EXPECT_NE(error.find("valid: NOT_SPECIFIED, NO_SOCKET, NETFILTER_DROP"), std::string::npos) << error;
     EXPECT_NE(error.find("or all"), std::string::npos) << error;
     EXPECT_EQ(error.find('\n'), std::string::npos);
 
     // A kernel without the enum (before 5.17) has no names to choose from.
-    EXPECT_FALSE(select_reasons(ReasonTable(), {"NETFILTER_DROP"}, false, &error).has_value());
+    const auto no_enum = select_reasons(ReasonTable(), {"NETFILTER_DROP"}, false);
+    ASSERT_FALSE(no_enum);
+    error = no_enum.error().message;
     EXPECT_NE(error.find("no enum skb_drop_reason"), std::string::npos) << error;
 }
 
@@ -191,9 +190,8 @@ TEST(KernelSymbolizer, ParsesKallsymsTextSymbolsOnly) {
                "ffffffff82057290 T ip_forward\n"
                "garbage line\n";
     }
-    std::string error;
-    auto sym = KernelSymbolizer::from_kallsyms(path, &error);
-    ASSERT_TRUE(sym.has_value()) << error;
+    auto sym = KernelSymbolizer::from_kallsyms(path);
+    ASSERT_TRUE(sym) << sym.error().message;
     EXPECT_EQ(sym->size(), 3u);
     EXPECT_EQ(sym->describe(0xffffffffc0001010), "nft_do_chain_ipv4+0x10");
     EXPECT_EQ(sym->describe(0xffffffff82057300), "ip_forward+0x70");
@@ -202,10 +200,11 @@ TEST(KernelSymbolizer, ParsesKallsymsTextSymbolsOnly) {
         std::ofstream out(path);  // what an unprivileged reader sees
         out << "0000000000000000 T nf_hook_slow\n0000000000000000 T ip_forward\n";
     }
-    EXPECT_FALSE(KernelSymbolizer::from_kallsyms(path, &error).has_value());
-    EXPECT_NE(error.find("kptr_restrict"), std::string::npos) << error;
+    const auto hidden = KernelSymbolizer::from_kallsyms(path);
+    ASSERT_FALSE(hidden);
+    EXPECT_NE(hidden.error().message.find("kptr_restrict"), std::string::npos) << hidden.error().message;
     std::remove(path);
-    EXPECT_FALSE(KernelSymbolizer::from_kallsyms("/nonexistent/kallsyms", &error).has_value());
+    EXPECT_FALSE(KernelSymbolizer::from_kallsyms("/nonexistent/kallsyms"));
 }
 
 Enforcement classify(std::string_view reason, std::vector<std::string_view> frames, NetnsHints hints = {}) {
@@ -276,10 +275,10 @@ TEST(KernelSymbolizer, FunctionRangesEndAtTheNextSymbol) {
                "ffffffff81f7fb00 T nfqnl_recv_config\n"
                "ffffffffc0001000 t nfqnl_recv_verdict_batch\t[nfnetlink_queue]\n";
     }
-    std::string error;
-    auto ranges = find_function_ranges(path, {"nf_queue", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch"},
-                                       &error);
-    ASSERT_EQ(ranges.size(), 3u) << error;  // the last symbol has no end: left out
+    auto found = find_function_ranges(path, {"nf_queue", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch"});
+    ASSERT_TRUE(found) << found.error().message;
+    const auto& ranges = *found;
+    ASSERT_EQ(ranges.size(), 3u);  // the last symbol has no end: left out
     EXPECT_EQ(ranges[0].name, "nf_queue");
     EXPECT_EQ(ranges[0].start, 0xffffffff81f7a700u);
     EXPECT_EQ(ranges[0].len, 0x2c0u);
@@ -291,8 +290,9 @@ TEST(KernelSymbolizer, FunctionRangesEndAtTheNextSymbol) {
         std::ofstream out(path);
         out << "0000000000000000 T nf_queue\n0000000000000000 T ip_forward\n";
     }
-    EXPECT_TRUE(find_function_ranges(path, {"nf_queue"}, &error).empty());
-    EXPECT_NE(error.find("kptr_restrict"), std::string::npos) << error;
+    const auto hidden = find_function_ranges(path, {"nf_queue"});
+    ASSERT_FALSE(hidden);
+    EXPECT_NE(hidden.error().message.find("kptr_restrict"), std::string::npos) << hidden.error().message;
     std::remove(path);
 }
 
@@ -413,8 +413,9 @@ TEST(DropCaptureOpen, UnknownReasonIsOneLine) {
     }
     CaptureOptions options;
     options.reasons = {"netfilter_drop", "NOT_A_REASON"};
-    std::string error;
-    EXPECT_EQ(DropCapture::open(options, &error), nullptr);
+    const auto opened = DropCapture::open(options);
+    ASSERT_FALSE(opened);
+    const std::string& error = opened.error().message;
     EXPECT_NE(error.find("unknown drop reason 'NOT_A_REASON'"), std::string::npos) << error;
     EXPECT_NE(error.find("NETFILTER_DROP"), std::string::npos) << error;
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;
@@ -434,10 +435,10 @@ TEST(DropCaptureOpen, WithoutPrivilegesSaysHowToRun) {
         if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) {
             ::_exit(3);
         }
-        std::string error;
-        auto capture = DropCapture::open({}, &error);
+        auto capture = DropCapture::open({});
+        const std::string error = capture ? "" : capture.error().message;
         const ssize_t n = ::write(pipefd[1], error.data(), error.size());
-        ::_exit(capture == nullptr && n >= 0 ? 0 : 2);
+        ::_exit(!capture && n >= 0 ? 0 : 2);
     }
     ::close(pipefd[1]);
     std::string error;

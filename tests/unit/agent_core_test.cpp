@@ -224,20 +224,22 @@ TEST(EventHub, ReasonsAreNormalized) {
 }
 
 TEST(ListenAddress, Forms) {
-    ListenAddress a;
-    std::string error;
-    ASSERT_TRUE(parse_listen_address("0.0.0.0:9842", a, error));
-    EXPECT_EQ(a.host, "0.0.0.0");
-    EXPECT_EQ(a.port, 9842);
-    ASSERT_TRUE(parse_listen_address(":9000", a, error));
-    EXPECT_EQ(a.host, "0.0.0.0");
-    ASSERT_TRUE(parse_listen_address("[::1]:0", a, error));
-    EXPECT_EQ(a.host, "::1");
-    EXPECT_EQ(a.port, 0);
-    EXPECT_FALSE(parse_listen_address("9842", a, error));
-    EXPECT_FALSE(parse_listen_address("host:70000", a, error));
-    EXPECT_NE(error.find("0 to 65535"), std::string::npos);
-    EXPECT_FALSE(parse_listen_address("host:http", a, error));
+    auto a = parse_listen_address("0.0.0.0:9842");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->host, "0.0.0.0");
+    EXPECT_EQ(a->port, 9842);
+    a = parse_listen_address(":9000");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->host, "0.0.0.0");
+    a = parse_listen_address("[::1]:0");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->host, "::1");
+    EXPECT_EQ(a->port, 0);
+    EXPECT_FALSE(parse_listen_address("9842"));
+    const auto bad_port = parse_listen_address("host:70000");
+    ASSERT_FALSE(bad_port);
+    EXPECT_NE(bad_port.error().message.find("0 to 65535"), std::string::npos);
+    EXPECT_FALSE(parse_listen_address("host:http"));
 }
 
 }  // namespace

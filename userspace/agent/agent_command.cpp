@@ -270,7 +270,8 @@ std::string render_metrics(Shared& shared, const EventHub& hub, k8s::ClusterInfo
 
 // The /events query: namespace= and reason= (repeatable or comma-separated), pod= (NAME with one
 // namespace, or NAMESPACE/NAME).
-bool parse_filter(const httplib::Request& req, EventFilter& f, std::string& error) {
+Result<EventFilter> parse_filter(const httplib::Request& req) {
+    EventFilter f;
     auto values = [&](const char* key) {
         std::vector<std::string> out;
         const size_t n = req.get_param_value_count(key);
@@ -281,23 +282,20 @@ bool parse_filter(const httplib::Request& req, EventFilter& f, std::string& erro
     f.scope.namespaces = values("namespace");
     const auto pods = values("pod");
     if (pods.size() > 1) {
-        error = "give at most one pod= (NAME with one namespace=, or NAMESPACE/NAME)";
-        return false;
+        return Error{"give at most one pod= (NAME with one namespace=, or NAMESPACE/NAME)"};
     }
     if (!pods.empty()) f.scope.pod = pods.front();
     if (!f.scope.pod.empty() && f.scope.pod.find('/') == std::string::npos && f.scope.namespaces.size() != 1) {
-        error = "pod=NAME needs exactly one namespace= (or write pod=NAMESPACE/NAME)";
-        return false;
+        return Error{"pod=NAME needs exactly one namespace= (or write pod=NAMESPACE/NAME)"};
     }
     for (const auto& r : values("reason")) f.reasons.push_back(normalize_reason(r));
     const auto fix = values("fix");
     if (fix.size() > 1 || (!fix.empty() && fix.front() != "1" && fix.front() != "0" && fix.front() != "true" &&
                            fix.front() != "false")) {
-        error = "fix= takes 1 (drop lines carry their verified fixes) or 0";
-        return false;
+        return Error{"fix= takes 1 (drop lines carry their verified fixes) or 0"};
     }
     f.fix = !fix.empty() && (fix.front() == "1" || fix.front() == "true");
-    return true;
+    return f;
 }
 
 class HttpFrontend {
@@ -309,7 +307,7 @@ public:
     void set_recorder(const live::ConnectionRecorder* recorder) { recorder_.store(recorder); }
 
     // Binds now (so that a bad address or a port in use fails at start); serves from a thread.
-    bool start(const ListenAddress& addr, size_t max_clients, std::string& error) {
+    Result<bool> start(const ListenAddress& addr, size_t max_clients) {
         // Every /events stream holds a worker for its lifetime: leave room for metrics and probes.
         server_.new_task_queue = [n = max_clients + 4] { return new httplib::ThreadPool(n); };
         server_.set_write_timeout(std::chrono::seconds(5));
@@ -320,10 +318,9 @@ public:
                                                                          ? addr.port
                                                                          : -1);
         if (port_ < 0) {
-            error = fmt::format("cannot listen on {}:{}: {} (is another process using the port? pick one with "
-                                "--listen)",
-                                addr.host, addr.port, std::strerror(errno));
-            return false;
+            return Error{fmt::format("cannot listen on {}:{}: {} (is another process using the port? pick one with "
+                                     "--listen)",
+                                     addr.host, addr.port, std::strerror(errno))};
         }
         thread_ = std::thread([this] { server_.listen_after_bind(); });
         return true;
@@ -377,14 +374,13 @@ private:
     }
 
     void events(const httplib::Request& req, httplib::Response& res) {
-        EventFilter filter;
-        std::string error;
-        if (!parse_filter(req, filter, error)) {
+        auto filter = parse_filter(req);
+        if (!filter) {
             res.status = 400;
-            res.set_content(error + "\n", "text/plain");
+            res.set_content(filter.error().message + "\n", "text/plain");
             return;
         }
-        auto sub = hub_.subscribe(std::move(filter));
+        auto sub = hub_.subscribe(std::move(*filter));
         if (!sub) {
             res.status = 503;
             res.set_content("too many /events streams open on this agent (see --max-clients)\n", "text/plain");
@@ -512,12 +508,12 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         err << "netpol-trace agent: --reasons and --all-reasons exclude each other\n";
         return 2;
     }
-    ListenAddress addr;
-    std::string error;
-    if (!parse_listen_address(o.listen, addr, error)) {
-        err << "netpol-trace agent: " << error << '\n';
+    const auto listen = parse_listen_address(o.listen);
+    if (!listen) {
+        err << "netpol-trace agent: " << listen.error().message << '\n';
         return 2;
     }
+    const ListenAddress& addr = *listen;
     const std::string node = o.node.empty() ? cli::default_node_name() : o.node;
     const auto max_age = parse_duration(o.connection_max_age);
     if (!max_age || max_age->count() == 0) {
@@ -554,8 +550,8 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     std::unique_ptr<k8s::ClusterInformer> informer;
     std::unique_ptr<live::ConnectionRecorder> recorder;
     HttpFrontend http(shared, hub, node, o.debug, err);
-    if (!http.start(addr, o.max_clients, error)) {
-        err << "netpol-trace agent: " << error << '\n';
+    if (auto started = http.start(addr, o.max_clients); !started) {
+        err << "netpol-trace agent: " << started.error().message << '\n';
         return 1;
     }
     err << fmt::format("netpol-trace agent: serving http://{}:{} on node {}\n",
@@ -610,11 +606,12 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     copts.ip_filter = false;
     copts.quiet_gap_ns = static_cast<uint64_t>(o.quiet_gap * 1e9);
     set_not_ready(shared, "attaching the kernel capture");
-    auto cap = capture::DropCapture::open(copts, &error);
-    if (!cap) {
-        err << "netpol-trace agent: " << error << '\n';
+    auto opened_capture = capture::DropCapture::open(copts);
+    if (!opened_capture) {
+        err << "netpol-trace agent: " << opened_capture.error().message << '\n';
         return 1;
     }
+    auto cap = std::move(*opened_capture);
     if (!o.no_flows) {
         live::RecorderOptions ropts;
         ropts.node = node;

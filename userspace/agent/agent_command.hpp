@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
+
 namespace npt::agent {
 
 struct AgentOptions {
@@ -47,6 +49,6 @@ struct ListenAddress {
     std::string host;
     int port = 0;
 };
-bool parse_listen_address(const std::string& text, ListenAddress& out, std::string& error);
+Result<ListenAddress> parse_listen_address(const std::string& text);
 
 }  // namespace npt::agent

@@ -4,11 +4,10 @@
 
 namespace npt::agent {
 
-bool parse_listen_address(const std::string& text, ListenAddress& out, std::string& error) {
+Result<ListenAddress> parse_listen_address(const std::string& text) {
     const auto colon = text.rfind(':');
     if (colon == std::string::npos) {
-        error = fmt::format("--listen {}: expected HOST:PORT, [V6]:PORT or :PORT", text);
-        return false;
+        return Error{fmt::format("--listen {}: expected HOST:PORT, [V6]:PORT or :PORT", text)};
     }
     std::string host = text.substr(0, colon);
     const std::string port = text.substr(colon + 1);
@@ -17,12 +16,9 @@ bool parse_listen_address(const std::string& text, ListenAddress& out, std::stri
     int value = -1;
     if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
         (value = std::stoi(port)) > 65535) {
-        error = fmt::format("--listen {}: the port must be a number from 0 to 65535", text);
-        return false;
+        return Error{fmt::format("--listen {}: the port must be a number from 0 to 65535", text)};
     }
-    out.host = host;
-    out.port = value;
-    return true;
+    return ListenAddress{host, value};
 }
 
 }  // namespace npt::agent

@@ -87,9 +87,7 @@ struct ConnCapture::Impl {
 ConnCapture::ConnCapture(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ConnCapture::~ConnCapture() = default;
 
-std::unique_ptr<ConnCapture> ConnCapture::open(const ConnCaptureOptions& options, std::string* error) {
-    std::string scratch;
-    std::string& err = error ? *error : scratch;
+Result<std::unique_ptr<ConnCapture>> ConnCapture::open(const ConnCaptureOptions& options) {
     auto impl = std::make_unique<Impl>();
     std::string failures;
     for (bool tracepoint : {false, true}) {
@@ -99,10 +97,8 @@ std::unique_ptr<ConnCapture> ConnCapture::open(const ConnCaptureOptions& options
         failures += (failures.empty() ? "" : "; ") + std::string(tracepoint ? "tracepoint: " : "tp_btf: ") + why;
     }
     if (failures.find("Operation not permitted") != std::string::npos && !has_bpf_privileges())
-        err = "loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)";
-    else
-        err = "cannot attach to sock:inet_sock_set_state: " + failures;
-    return nullptr;
+        return Error{"loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)"};
+    return Error{"cannot attach to sock:inet_sock_set_state: " + failures};
 }
 
 std::string ConnCapture::attach_mode() const { return impl_->mode; }

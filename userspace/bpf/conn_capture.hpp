@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "libbpf_log.hpp"
 #include "netpol_trace/conn_event.h"
 
@@ -43,7 +44,7 @@ struct ConnCaptureStats {
 class ConnCapture {
   public:
     // Loads and attaches. On failure returns null and sets `error` to one line.
-    static std::unique_ptr<ConnCapture> open(const ConnCaptureOptions& options, std::string* error);
+    static Result<std::unique_ptr<ConnCapture>> open(const ConnCaptureOptions& options);
     ~ConnCapture();
     ConnCapture(const ConnCapture&) = delete;
     ConnCapture& operator=(const ConnCapture&) = delete;

@@ -150,13 +150,12 @@ class TracefsMount {
             ::umount2("/sys/kernel/tracing", MNT_DETACH);
         }
     }
-    bool ensure(std::string* error) {
+    Result<bool> ensure() {
         if (!tracefs_dir().empty()) {
             return true;
         }
         if (::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
-            *error = "tracefs is not mounted and mounting it failed: " + errno_text(errno);
-            return false;
+            return Error{"tracefs is not mounted and mounting it failed: " + errno_text(errno)};
         }
         mounted_ = true;
         return true;
@@ -545,9 +544,8 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     }
 
     if (m == AttachMode::kTracepoint) {
-        std::string error;
-        if (!tracefs.ensure(&error)) {
-            return error;
+        if (auto mounted = tracefs.ensure(); !mounted) {
+            return mounted.error().message;
         }
     }
     if (int err = drop__load(s.get()); err) {
@@ -705,24 +703,20 @@ DropEvent DropCapture::Impl::decode(const npt_drop_event& e) {
 DropCapture::DropCapture(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DropCapture::~DropCapture() = default;
 
-std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, std::string* error) {
-    std::string scratch;
-    std::string& err = error ? *error : scratch;
+Result<std::unique_ptr<DropCapture>> DropCapture::open(const CaptureOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
 
     if (::access(kVmlinuxBtfPath, R_OK) != 0) {
-        err = std::string("kernel BTF not found at ") + kVmlinuxBtfPath +
-              ": this kernel was built without CONFIG_DEBUG_INFO_BTF";
-        return nullptr;
+        return Error{std::string("kernel BTF not found at ") + kVmlinuxBtfPath +
+              ": this kernel was built without CONFIG_DEBUG_INFO_BTF"};
     }
     // Reading kallsyms takes ~0.3 s here and seconds in a slow guest or on a loaded node: it runs while BTF is
     // parsed, and open() returns only once it is done. A first event that waited for it instead would be read
     // seconds after its drop, and so would the witnesses joined to it (--rule-trace, --nflog-group).
-    std::future<std::optional<KernelSymbolizer>> kallsyms;
+    std::future<Result<KernelSymbolizer>> kallsyms;
     if (options.symbolize) {
-        kallsyms = std::async(std::launch::async,
-                              [] { return KernelSymbolizer::from_kallsyms("/proc/kallsyms", nullptr); });
+        kallsyms = std::async(std::launch::async, [] { return KernelSymbolizer::from_kallsyms("/proc/kallsyms"); });
     }
     // Every return below waits for it (a future of std::async joins its thread when destroyed).
     std::unique_ptr<btf, BtfDeleter> vmlinux;
@@ -731,8 +725,7 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
         vmlinux.reset(btf__load_vmlinux_btf());
     }
     if (!vmlinux) {
-        err = std::string("cannot parse kernel BTF at ") + kVmlinuxBtfPath + ": " + errno_text(errno);
-        return nullptr;
+        return Error{std::string("cannot parse kernel BTF at ") + kVmlinuxBtfPath + ": " + errno_text(errno)};
     }
     impl->features = probe_kernel_features(vmlinux.get());
     impl->reasons = ReasonTable::from_btf(vmlinux.get());
@@ -740,18 +733,17 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
 
     if (impl->reasons.empty() && !options.all_reasons && options.reasons.empty()) {
         // Before 5.17 drops carry no reason: the default set cannot be expressed, keep everything.
-        impl->selection = *select_reasons(impl->reasons, {}, true, &err);
+        impl->selection = *select_reasons(impl->reasons, {}, true);
     } else {
-        auto sel = select_reasons(impl->reasons, options.reasons, options.all_reasons, &err);
+        auto sel = select_reasons(impl->reasons, options.reasons, options.all_reasons);
         if (!sel) {
-            return nullptr;
+            return sel.error();
         }
         impl->selection = std::move(*sel);
     }
 
     if (!impl->features.privileged) {
-        err = "loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)";
-        return nullptr;
+        return Error{"loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)"};
     }
     // NFQUEUE dataplanes (kube-network-policies) decide in userspace: the kernel frees what their listener
     // drops without a specific reason (NOT_SPECIFIED, in the verdict handler), which is a policy drop all the
@@ -759,13 +751,18 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
     // kallsyms addresses those drops stay filtered out with the other NOT_SPECIFIED ones.
     const auto& kept = impl->selection.names;
     if (kallsyms.valid()) {
-        impl->symbolizer = kallsyms.get();
+        if (auto sym = kallsyms.get()) {
+            impl->symbolizer = std::move(*sym);
+        }
     }
     if (!impl->selection.all && std::find(kept.begin(), kept.end(), "NETFILTER_DROP") != kept.end()) {
         const std::vector<std::string_view> queue_fns = {"nfqnl_reinject", "nf_reinject", "nfqnl_recv_verdict",
                                                          "nfqnl_recv_verdict_batch", "nf_queue"};
-        impl->queue_fns = impl->symbolizer ? impl->symbolizer->function_ranges(queue_fns)
-                                           : find_function_ranges("/proc/kallsyms", queue_fns, nullptr);
+        if (impl->symbolizer) {
+            impl->queue_fns = impl->symbolizer->function_ranges(queue_fns);
+        } else if (auto found = find_function_ranges("/proc/kallsyms", queue_fns)) {
+            impl->queue_fns = std::move(*found);
+        }
     }
     impl->features.hz = detect_kernel_hz().value_or(0);
     impl->ns_per_tick = impl->features.hz ? 1'000'000'000ULL / impl->features.hz : 0;
@@ -784,11 +781,9 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
     }
     if (!loaded) {
         if (failures.find("Operation not permitted") != std::string::npos && !has_bpf_privileges()) {
-            err = "loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)";
-        } else {
-            err = "cannot attach to skb:kfree_skb: " + failures;
+            return Error{"loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)"};
         }
-        return nullptr;
+        return Error{"cannot attach to skb:kfree_skb: " + failures};
     }
 
     impl->ring.reset(ring_buffer__new(
@@ -806,14 +801,16 @@ std::unique_ptr<DropCapture> DropCapture::open(const CaptureOptions& options, st
         },
         impl.get(), nullptr));
     if (!impl->ring) {
-        err = "cannot create the ring buffer reader: " + errno_text(errno);
-        return nullptr;
+        return Error{"cannot create the ring buffer reader: " + errno_text(errno)};
     }
 
     if (options.rule_attribution) {
-        std::string why_not;
-        impl->rules = RuleAttribution::open(debug_sink_of(options), &why_not);
-        impl->rules_status = impl->rules ? impl->rules->description() : "off: " + why_not;
+        if (auto rules = RuleAttribution::open(debug_sink_of(options))) {
+            impl->rules = std::move(*rules);
+            impl->rules_status = impl->rules->description();
+        } else {
+            impl->rules_status = "off: " + rules.error().message;
+        }
     } else {
         impl->rules_status = "off";
     }
@@ -846,12 +843,9 @@ int DropCapture::program_fd() const {
     return impl_->program ? bpf_program__fd(impl_->program) : -1;
 }
 
-bool DropCapture::set_watched_ips(const std::vector<IpAddress>& ips, std::string* error) {
+Result<bool> DropCapture::set_watched_ips(const std::vector<IpAddress>& ips) {
     if (!impl_->options.ip_filter) {
-        if (error) {
-            *error = "the IP filter is off (open the capture with ip_filter = true)";
-        }
-        return false;
+        return Error{"the IP filter is off (open the capture with ip_filter = true)"};
     }
     const int fd = bpf_map__fd(impl_->skel->maps.watched_ips);
     std::set<IpAddress> wanted;
@@ -881,10 +875,7 @@ bool DropCapture::set_watched_ips(const std::vector<IpAddress>& ips, std::string
         if (!impl_->watched.count(ip)) {
             npt_ip_key k = to_key(ip);
             if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) != 0) {
-                if (error) {
-                    *error = "cannot add " + ip.to_string() + " to the IP filter: " + errno_text(errno);
-                }
-                return false;
+                return Error{"cannot add " + ip.to_string() + " to the IP filter: " + errno_text(errno)};
             }
         }
     }

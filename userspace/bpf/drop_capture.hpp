@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
 #include "kernel_features.hpp"
 #include "libbpf_log.hpp"
 #include "netpol_trace/drop_event.h"
@@ -140,7 +141,7 @@ class DropCapture {
   public:
     // Probes, loads and attaches. On failure returns null and sets `error` to one line, e.g.
     // "loading BPF needs root or CAP_BPF+CAP_PERFMON (run with sudo)".
-    static std::unique_ptr<DropCapture> open(const CaptureOptions& options, std::string* error);
+    static Result<std::unique_ptr<DropCapture>> open(const CaptureOptions& options);
     ~DropCapture();
     DropCapture(const DropCapture&) = delete;
     DropCapture& operator=(const DropCapture&) = delete;
@@ -154,7 +155,7 @@ class DropCapture {
 
     // Replaces the IP filter set (adds and removes the difference) and forgets flows no longer matching it.
     // Returns false with `error` set when the capture was opened without ip_filter.
-    bool set_watched_ips(const std::vector<IpAddress>& ips, std::string* error = nullptr);
+    Result<bool> set_watched_ips(const std::vector<IpAddress>& ips);
 
     // Returns once events were handled (on_event called for each) or timeout_ms passed (-1: no limit).
     // Returns the number handled, or -errno. The kernel wakes the reader at most every 10 ms (a wakeup costs

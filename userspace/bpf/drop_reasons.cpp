@@ -164,8 +164,7 @@ std::vector<std::string> default_reason_names(const ReasonTable& table) {
     return out;
 }
 
-std::optional<ReasonSelection> select_reasons(const ReasonTable& table, const std::vector<std::string>& names,
-                                              bool all, std::string* error) {
+Result<ReasonSelection> select_reasons(const ReasonTable& table, const std::vector<std::string>& names, bool all) {
     ReasonSelection sel;
     for (const auto& n : names) {
         if (iequals(n, "all")) {
@@ -184,19 +183,15 @@ std::optional<ReasonSelection> select_reasons(const ReasonTable& table, const st
     for (const auto& n : wanted) {
         const auto value = table.value_of(n);
         if (!value) {
-            if (error) {
-                std::string valid;
-                for (const auto& r : table.reasons()) {
-                    valid += (valid.empty() ? "" : ", ") + r.name;
-                }
-                *error =
-                    table.empty()
-                        ? "unknown drop reason '" + n +
-                              "': this kernel's BTF has no enum skb_drop_reason (drops carry no reason); "
-                              "use all"
-                        : "unknown drop reason '" + n + "'; valid: " + valid + ", or all";
+            if (table.empty()) {
+                return Error{"unknown drop reason '" + n +
+                             "': this kernel's BTF has no enum skb_drop_reason (drops carry no reason); use all"};
             }
-            return std::nullopt;
+            std::string valid;
+            for (const auto& r : table.reasons()) {
+                valid += (valid.empty() ? "" : ", ") + r.name;
+            }
+            return Error{"unknown drop reason '" + n + "'; valid: " + valid + ", or all"};
         }
         if (*value < NPT_REASON_BITMAP_BITS) {
             sel.bitmap[*value / 64] |= uint64_t{1} << (*value % 64);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.hpp"
 #include "netpol_trace/drop_event.h"
 
 struct btf;
@@ -68,7 +69,6 @@ std::vector<std::string> default_reason_names(const ReasonTable& table);
 
 // `names` empty and !all: the default set. "all" (in `names` or `all`) keeps every reason. An unknown name is
 // an error naming it and listing the valid ones.
-std::optional<ReasonSelection> select_reasons(const ReasonTable& table, const std::vector<std::string>& names,
-                                              bool all, std::string* error);
+Result<ReasonSelection> select_reasons(const ReasonTable& table, const std::vector<std::string>& names, bool all);
 
 }  // namespace npt::capture

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
+
 namespace npt::capture {
 
 struct KernelSymbol {
@@ -33,7 +35,7 @@ class KernelSymbolizer {
 
     // Text symbols of /proc/kallsyms (or `path`). Fails when addresses are hidden (kptr_restrict, no
     // privilege).
-    static std::optional<KernelSymbolizer> from_kallsyms(const std::string& path, std::string* error);
+    static Result<KernelSymbolizer> from_kallsyms(const std::string& path);
 
     std::optional<Resolved> resolve(uint64_t addr) const;
     // The functions named in `names`, their compiler clones included: from each one's symbol to the next.
@@ -55,10 +57,10 @@ class KernelSymbolizer {
     std::string names_;           // all names, back to back
 };
 
-// The functions of /proc/kallsyms (or `path`) named in `names`, their compiler clones included; empty with
-// *error set when the file cannot be read or hides its addresses.
-std::vector<TextRange> find_function_ranges(const std::string& path, const std::vector<std::string_view>& names,
-                                            std::string* error);
+// The functions of /proc/kallsyms (or `path`) named in `names`, their compiler clones included; an error when
+// the file cannot be read or hides its addresses.
+Result<std::vector<TextRange>> find_function_ranges(const std::string& path,
+                                                    const std::vector<std::string_view>& names);
 
 // "br_nf_forward_ip.part.0" -> "br_nf_forward_ip": compiler clones keep the function's behaviour.
 std::string_view base_symbol_name(std::string_view name);

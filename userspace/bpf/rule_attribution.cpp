@@ -111,18 +111,16 @@ RuleVerdict decode_rule_verdict(const npt_rule_value& v) {
 RuleAttribution::RuleAttribution(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RuleAttribution::~RuleAttribution() = default;
 
-std::unique_ptr<RuleAttribution> RuleAttribution::open(const DebugSink& debug, std::string* why_not) {
+Result<std::unique_ptr<RuleAttribution>> RuleAttribution::open(const DebugSink& debug) {
     LibbpfLogCapture log(debug);
     const KernelBtf kernel = KernelBtf::load();
     if (!kernel.vmlinux) {
-        *why_not = "no kernel BTF";
-        return nullptr;
+        return Error{"no kernel BTF"};
     }
     auto impl = std::make_unique<Impl>();
     impl->skel.reset(rule_verdict__open());
     if (!impl->skel) {
-        *why_not = std::string("opening the BPF object: ") + std::strerror(errno);
-        return nullptr;
+        return Error{std::string("opening the BPF object: ") + std::strerror(errno)};
     }
     auto& p = impl->skel->progs;
     // A program whose function is not in the running kernel (its module not loaded) is not loaded either.
@@ -148,11 +146,10 @@ std::unique_ptr<RuleAttribution> RuleAttribution::open(const DebugSink& debug, s
     }
     if (wanted == 0) {
         // Before 5.11 modules carry no BTF: fexit cannot reach a modular nf_tables or ip_tables at all.
-        *why_not = kernel.modules.empty() && ::access("/sys/kernel/btf", F_OK) == 0 &&
+        return Error{kernel.modules.empty() && ::access("/sys/kernel/btf", F_OK) == 0 &&
                            !std::filesystem::is_empty("/sys/kernel/btf/") && ::access("/proc/modules", F_OK) == 0
                        ? "nf_tables and ip_tables are modules without BTF (before 5.11) or not loaded"
-                       : "neither nf_tables nor ip_tables is loaded";
-        return nullptr;
+                       : "neither nf_tables nor ip_tables is loaded"};
     }
     // ipt_do_table(priv, skb, state) since 5.16; (skb, state, table) before.
     const btf* owner = nullptr;
@@ -162,8 +159,7 @@ std::unique_ptr<RuleAttribution> RuleAttribution::open(const DebugSink& debug, s
     }
     if (int err = rule_verdict__load(impl->skel.get()); err) {
         const std::string detail = log.verifier_error().empty() ? "" : " (" + log.verifier_error() + ")";
-        *why_not = std::string("fexit refused by this kernel: ") + std::strerror(-err) + detail;
-        return nullptr;
+        return Error{std::string("fexit refused by this kernel: ") + std::strerror(-err) + detail};
     }
     for (const auto& t : targets) {
         if (!bpf_program__autoload(t.prog)) {
@@ -171,8 +167,7 @@ std::unique_ptr<RuleAttribution> RuleAttribution::open(const DebugSink& debug, s
         }
         bpf_link* l = bpf_program__attach(t.prog);
         if (l == nullptr) {
-            *why_not = std::string("attaching fexit to ") + t.func + ": " + std::strerror(errno);
-            return nullptr;
+            return Error{std::string("attaching fexit to ") + t.func + ": " + std::strerror(errno)};
         }
         impl->links.push_back(l);
         impl->attached.push_back(t.func);

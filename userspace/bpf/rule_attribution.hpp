@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "common/error.hpp"
 #include "libbpf_log.hpp"
 #include "netpol_trace/rule_verdict.h"
 
@@ -27,8 +28,8 @@ struct RuleVerdict {
 
 class RuleAttribution {
   public:
-    // Loads and attaches what this kernel allows. Null with `why_not` set (one line) when nothing attaches.
-    static std::unique_ptr<RuleAttribution> open(const DebugSink& debug, std::string* why_not);
+    // Loads and attaches what this kernel allows; an error saying why (one line) when nothing attaches.
+    static Result<std::unique_ptr<RuleAttribution>> open(const DebugSink& debug);
     ~RuleAttribution();
     RuleAttribution(const RuleAttribution&) = delete;
     RuleAttribution& operator=(const RuleAttribution&) = delete;

@@ -383,9 +383,9 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     copts.debug = o.debug && std::getenv("NPT_LIBBPF_DEBUG") != nullptr;
     copts.ip_filter = !o.namespaces.empty() || !o.pod.empty();
     copts.quiet_gap_ns = static_cast<uint64_t>(o.quiet_gap * 1e9);
-    std::string error;
-    auto cap = capture::DropCapture::open(copts, &error);
-    if (!cap) {
+    auto opened_capture = capture::DropCapture::open(copts);
+    if (!opened_capture) {
+        const std::string& error = opened_capture.error().message;
         if (agents_note.empty())
             err << "netpol-trace: " << error << '\n';
         else
@@ -395,9 +395,12 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     }
     // Only once the capture runs: a run that cannot capture prints its one error line and nothing else.
     if (!state) err << "netpol-trace: no cluster state: drops are shown without policy attribution\n";
-    if (copts.ip_filter && !cap->set_watched_ips(*watched, &error)) {
-        err << "netpol-trace: " << error << '\n';
-        return 1;
+    auto cap = std::move(*opened_capture);
+    if (copts.ip_filter) {
+        if (auto set = cap->set_watched_ips(*watched); !set) {
+            err << "netpol-trace: " << set.error().message << '\n';
+            return 1;
+        }
     }
     if (o.debug) {
         err << fmt::format("netpol-trace: attached {} ({}); reasons: {}; watching {}\n", cap->attach_mode(),
@@ -470,8 +473,9 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                 tail.tracker().set_state(latest);
                 if (copts.ip_filter) {
                     auto ips = tail.tracker().watched_ips(err);
-                    if (ips && !cap->set_watched_ips(*ips, &error))
-                        err << "netpol-trace: updating the IP filter failed: " << error << '\n';
+                    if (ips)
+                        if (auto set = cap->set_watched_ips(*ips); !set)
+                            err << "netpol-trace: updating the IP filter failed: " << set.error().message << '\n';
                     if (ips && tracer)
                         if (auto set = tracer->set_watched(engine_ips(*ips), false); !set)
                             err << "netpol-trace: updating the rule trace failed: " << set.error().message << '\n';

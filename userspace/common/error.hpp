@@ -1,4 +1,7 @@
-// Errors as values: the engine and the loaders never throw across room boundaries.
+// Errors as values, the one idiom across rooms: a function that can fail returns Result<T> (Result<bool> when
+// there is nothing to return), whose Error carries one line with its context. Exceptions stay inside the code
+// that calls a library which throws (nlohmann::json, std::filesystem) and never cross a room boundary.
+// Result is [[nodiscard]]: an error cannot be dropped silently.
 #pragma once
 
 #include <string>
@@ -12,7 +15,7 @@ struct Error {
 };
 
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
 public:
     Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
     Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)

@@ -15,14 +15,13 @@ constexpr auto kExpirySkew = std::chrono::seconds(5);
 Credentials::Credentials(const ClientConfig& config, std::chrono::milliseconds exec_timeout)
     : config_(config), exec_timeout_(exec_timeout) {}
 
-bool Credentials::refresh_file(const std::string& path, FileStamp& stamp, std::string& content,
-                               std::string& error) {
+Result<bool> Credentials::refresh_file(const std::string& path, FileStamp& stamp, std::string& content) {
     const FileStamp now = stamp_file(path);
     if (now.size >= 0 && now == stamp && !content.empty()) return false;
     auto text = read_text_file(path);
     if (!text) {
         // A rotation in progress: keep what worked until the new file is readable.
-        if (content.empty()) error = text.error().message;
+        if (content.empty()) return text.error();
         return false;
     }
     std::string fresh(trim(*text));
@@ -35,18 +34,19 @@ bool Credentials::refresh_file(const std::string& path, FileStamp& stamp, std::s
 Result<std::shared_ptr<const AuthMaterial>> Credentials::current() {
     std::lock_guard lock(mu_);
     bool changed = !material_;
-    std::string error;
-    if (!config_.token_file.empty() && refresh_file(config_.token_file, token_stamp_, file_token_, error))
-        changed = true;
-    if (!config_.client_certificate_file.empty() &&
-        refresh_file(config_.client_certificate_file, cert_stamp_, file_cert_, error)) {
-        changed = true;
+    struct FileSlot {
+        const std::string& path;
+        FileStamp& stamp;
+        std::string& content;
+    };
+    for (const FileSlot& f : {FileSlot{config_.token_file, token_stamp_, file_token_},
+                              FileSlot{config_.client_certificate_file, cert_stamp_, file_cert_},
+                              FileSlot{config_.client_key_file, key_stamp_, file_key_}}) {
+        if (f.path.empty()) continue;
+        auto refreshed = refresh_file(f.path, f.stamp, f.content);
+        if (!refreshed) return refreshed.error();
+        changed |= *refreshed;
     }
-    if (!config_.client_key_file.empty() &&
-        refresh_file(config_.client_key_file, key_stamp_, file_key_, error)) {
-        changed = true;
-    }
-    if (!error.empty()) return Error{error};
     if (config_.exec) {
         const bool expired = exec_ && exec_->expiration &&
                              std::chrono::system_clock::now() + kExpirySkew >= *exec_->expiration;
@@ -96,9 +96,9 @@ bool Credentials::reject(uint64_t generation) {
     }
     if (!config_.token_file.empty()) {
         // The kubelet may have rotated the token since we last looked: re-read it now.
-        std::string error;
         token_stamp_ = FileStamp{};
-        return refresh_file(config_.token_file, token_stamp_, file_token_, error);
+        const auto changed = refresh_file(config_.token_file, token_stamp_, file_token_);
+        return changed && *changed;  // an unreadable file: nothing new to retry with
     }
     return false;
 }

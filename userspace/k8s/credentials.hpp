@@ -46,7 +46,9 @@ class Credentials {
     uint64_t exec_runs() const;
 
   private:
-    bool refresh_file(const std::string& path, FileStamp& stamp, std::string& content, std::string& error);
+    // Whether `content` changed; an error only when the file has never been read (a rotation in progress keeps
+    // what worked).
+    Result<bool> refresh_file(const std::string& path, FileStamp& stamp, std::string& content);
 
     const ClientConfig config_;
     const std::chrono::milliseconds exec_timeout_;

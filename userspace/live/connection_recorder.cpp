@@ -21,9 +21,9 @@ Result<std::unique_ptr<ConnectionRecorder>> ConnectionRecorder::open(const Recor
     capture::ConnCaptureOptions copts;
     copts.max_connections = options.kernel_max_connections;
     copts.debug = options.debug;
-    std::string error;
-    r->tcp_ = capture::ConnCapture::open(copts, &error);
-    if (!r->tcp_) return Error{error};
+    auto tcp = capture::ConnCapture::open(copts);
+    if (!tcp) return tcp.error();
+    r->tcp_ = std::move(*tcp);
     if (options.conntrack) {
         auto ct = netfilter::ConntrackListener::open();
         if (ct) r->conntrack_ = std::move(*ct);

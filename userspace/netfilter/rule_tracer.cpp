@@ -63,15 +63,15 @@ struct NftContext {
     NftContext(const NftContext&) = delete;
     NftContext& operator=(const NftContext&) = delete;
 
-    // Runs nft commands as one transaction. On failure `error` is the first line of nft's message.
-    bool run(const std::string& commands, std::string* error = nullptr, std::string* output = nullptr) {
+    // Runs nft commands as one transaction: nft's output, or the first line of its error message.
+    Result<std::string> run(const std::string& commands) {
         nft_ctx_get_output_buffer(ctx);  // reading resets the buffers
         nft_ctx_get_error_buffer(ctx);
         const int rc = nft_run_cmd_from_buffer(ctx, commands.c_str());
-        if (output != nullptr) *output = nft_ctx_get_output_buffer(ctx);
+        std::string output = nft_ctx_get_output_buffer(ctx);
         const std::string err = first_line(nft_ctx_get_error_buffer(ctx));
-        if (rc != 0 && error != nullptr) *error = err.empty() ? "nft command failed" : err;
-        return rc == 0;
+        if (rc != 0) return Error{err.empty() ? "nft command failed" : err};
+        return output;
     }
 };
 
@@ -275,7 +275,7 @@ struct RuleTracer::Impl {
 
     ~Impl() {
         // With the owner flag the kernel would also remove it when the context's socket closes.
-        if (installed) nft.run("delete table inet " + table + "\n");
+        if (installed) (void)nft.run("delete table inet " + table + "\n");  // nothing to do about a failure here
     }
 
     // The rules of the three chains, which the caller has flushed. Disarmed: none. The kernel switches its trace
@@ -327,9 +327,9 @@ struct RuleTracer::Impl {
     // Tables of tracers that died on a kernel without owner tables (which the kernel would have removed):
     // netpol_trace_<pid>[_<n>] whose process no longer exists.
     void delete_stale_tables() {
-        std::string listing;
-        if (!nft.run("list tables inet\n", nullptr, &listing)) return;
-        std::istringstream lines(listing);
+        const auto listing = nft.run("list tables inet\n");
+        if (!listing) return;
+        std::istringstream lines(*listing);
         std::string line;
         while (std::getline(lines, line)) {
             std::istringstream words(line);
@@ -338,15 +338,14 @@ struct RuleTracer::Impl {
             const std::string suffix = name.substr(std::strlen(kTablePrefix));
             const std::string pid = suffix.substr(0, suffix.find('_'));
             if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-            if (pid_gone(std::stol(pid))) nft.run("delete table inet " + name + "\n");
+            if (pid_gone(std::stol(pid))) (void)nft.run("delete table inet " + name + "\n");  // best effort
         }
     }
 
     // A failed create of an existing table: EEXIST, or EPERM when another process's socket owns it.
     bool taken(const std::string& error) {
         if (contains(error, "File exists")) return true;
-        std::string ignored;
-        return contains(error, "Operation not permitted") && nft.run("list table inet " + table + "\n", &ignored);
+        return contains(error, "Operation not permitted") && nft.run("list table inet " + table + "\n").ok();
     }
 
     Result<bool> install() {
@@ -362,10 +361,12 @@ struct RuleTracer::Impl {
             if (!with_owner) delete_stale_tables();
             for (int attempt = 0; attempt < 8; ++attempt) {
                 table = attempt == 0 ? base : base + "_" + std::to_string(attempt);
-                if (nft.run(create_commands(with_owner), &error)) {
+                auto created = nft.run(create_commands(with_owner));
+                if (created) {
                     owner = with_owner;
                     return installed = true;
                 }
+                error = created.error().message;
                 if (!default_name || !taken(error)) break;
             }
             if (taken(error)) {
@@ -489,10 +490,9 @@ Result<bool> RuleTracer::set_watched(const std::vector<IpAddr>& ips, bool everyt
     impl_->everything = everything;
     commands += impl_->rules();
 
-    std::string error;
-    if (!impl_->nft.run(commands, &error)) {
+    if (auto updated = impl_->nft.run(commands); !updated) {
         impl_->everything = was_everything;
-        return Error{"--rule-trace cannot update the watched IPs: " + error};
+        return Error{"--rule-trace cannot update the watched IPs: " + updated.error().message};
     }
     return true;
 }
@@ -500,10 +500,10 @@ Result<bool> RuleTracer::set_watched(const std::vector<IpAddr>& ips, bool everyt
 Result<bool> RuleTracer::set_armed(bool armed) {
     if (armed == impl_->armed) return true;
     impl_->armed = armed;
-    std::string error;
-    if (!impl_->nft.run(impl_->flush_chains() + impl_->rules(), &error)) {
+    if (auto updated = impl_->nft.run(impl_->flush_chains() + impl_->rules()); !updated) {
         impl_->armed = !armed;
-        return Error{std::string("--rule-trace cannot ") + (armed ? "resume" : "pause") + " tracing: " + error};
+        return Error{std::string("--rule-trace cannot ") + (armed ? "resume" : "pause") + " tracing: " +
+                     updated.error().message};
     }
     return true;
 }
