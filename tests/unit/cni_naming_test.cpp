@@ -4,7 +4,7 @@
 //   "cali" + hashlib.sha1(f"{ns}.{pod}".encode()).hexdigest()[:11]
 //   prefix + "_" + base64.urlsafe_b64encode(hashlib.sha256(id.encode()).digest()).decode()[:28 - 8 - 1]
 // and, where the CNIs' own tests and fixtures show real names, those (cited at each).
-#include "output/cni_naming.hpp"
+#include "state/cni_naming.hpp"
 
 #include <gtest/gtest.h>
 

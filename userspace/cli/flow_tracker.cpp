@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "netfilter/rule_comments.hpp"
-#include "output/cni_naming.hpp"
+#include "state/cni_naming.hpp"
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"
 

@@ -3,7 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include "output/cni_naming.hpp"
+#include "state/cni_naming.hpp"
 #include "output/text_output.hpp"
 #include "state/cluster_state.hpp"
 
@@ -213,7 +213,6 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     const Comments comments = !r.comments.empty() ? r.comments : r.comment ? Comments{*r.comment} : Comments{};
     if (!r.comments.empty()) r.comment = r.comments.front();
 
-    const cni::NamingContext naming(state);  // the state's reverse maps, fetched once for this rule
     const auto starts = [&](std::string_view prefix) { return r.chain.starts_with(prefix); };
     cni::VersionRange kr_versions, calico_versions;
     if (kube_router_name(r.chain) || kube_router_name(r.table)) r.cni = "kube-router";
@@ -222,7 +221,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     // Calico: the chain's name says it all (endpoint: pod and direction; policy chain: the policy), Felix's
     // comments the rest (its text rather than its rule id; the name of a policy API rule; the policy of a
     // chain's first rule).
-    const auto calico = cni::parse_calico_chain(r.chain, naming);
+    const auto calico = cni::parse_calico_chain(r.chain, state);
     const auto felix = cni::parse_calico_comments(comments);
     if (calico.kind != cni::CalicoChainKind::None || (r.table == "calico" && !r.cni)) {
         r.cni = "calico";
@@ -242,7 +241,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     if (r.table == "kube-network-policies") r.cni = "kube-network-policies";
     std::vector<cni::CalicoChain> calico_path;
     if (r.cni == "calico") {
-        for (const auto& c : r.path) calico_path.push_back(cni::parse_calico_chain(c, naming));
+        for (const auto& c : r.path) calico_path.push_back(cni::parse_calico_chain(c, state));
         for (const auto& c : calico_path) calico_versions.narrow(c.versions);
         // A drop in a policy (or profile) chain: the pod is the endpoint chain's that led there.
         for (size_t i = calico_path.size(); i-- > 0 && !r.pod;) {
@@ -303,7 +302,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     }
     const std::string pod_ns = r.pod ? r.pod->substr(0, r.pod->find('/')) : std::string();
     if (written_policy && !r.policy) {
-        if (auto p = cni::resolve_policy_name(*written_policy, pod_ns, naming)) {
+        if (auto p = cni::resolve_policy_name(*written_policy, pod_ns, state)) {
             r.policy = std::move(*p);
             r.policy_kind = "NetworkPolicy";
         }
@@ -317,7 +316,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
             r.evaluated_policies.push_back(p);
     };
     const auto kube_router_policy = [&](const cni::KubeRouterComment& k) {
-        return cni::resolve_policy_name(k.policy, pod_ns, naming).value_or(k.policy);
+        return cni::resolve_policy_name(k.policy, pod_ns, state).value_or(k.policy);
     };
     const auto pod_chain = [&](size_t i) {
         return r.path[i].starts_with("KUBE-POD-FW-") ||
@@ -343,11 +342,11 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     for (size_t i = 0; i < r.returned_from.size(); ++i) {
         const auto& c = r.returned_from[i];
         if (c.starts_with("KUBE-POD-FW-") ||
-            cni::parse_calico_chain(c, naming).kind == cni::CalicoChainKind::Endpoint)
+            cni::parse_calico_chain(c, state).kind == cni::CalicoChainKind::Endpoint)
             returned_from = i + 1;
     }
     for (size_t i = returned_from; i < r.returned_from.size(); ++i) {
-        const auto c = cni::parse_calico_chain(r.returned_from[i], naming);
+        const auto c = cni::parse_calico_chain(r.returned_from[i], state);
         if (c.kind != cni::CalicoChainKind::None) calico_versions.narrow(c.versions);
         if (c.policy) {
             evaluated(c.policy->name);

@@ -66,7 +66,7 @@ class ClusterState;
 // prefixes; Calico's endpoint chains cali-tw-/cali-fw- + cali + sha1("ns.pod"), policy chains cali-pi-/cali-po-
 // with hashed names recomputed from the state's policies and cluster policies, Felix's comments, v3.26 to
 // v3.32). `state` may be null. Pure but for the reverse maps, built once per state and cached (thread-safe;
-// see output/cni_naming.hpp).
+// see state/cni_naming.hpp).
 DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
                         std::optional<std::string> comment, const ClusterState* state = nullptr);
 // Fills the derived fields (comment, cni, policy, pod, ...) of a rule whose raw fields are set (table, chain,

@@ -18,6 +18,24 @@
 
 namespace npt {
 
+namespace cni {
+struct NamingIndex;
+}
+
+// The CNI naming maps of one snapshot (state/cni_naming.hpp): made empty with the snapshot and filled the first
+// time a lookup needs each map, safely from any thread. A copy (derive()) starts with its own, empty maps.
+class NamingSlot {
+public:
+    NamingSlot();
+    ~NamingSlot();
+    NamingSlot(const NamingSlot&);
+    NamingSlot& operator=(const NamingSlot&);
+    cni::NamingIndex& get() const { return *index_; }
+
+private:
+    std::unique_ptr<cni::NamingIndex> index_;
+};
+
 enum class Direction : uint8_t { Ingress, Egress };
 const char* direction_name(Direction d);  // "ingress" / "egress"
 
@@ -83,6 +101,10 @@ public:
     // so a flow of this snapshot is a flow of the derived one. Costs a copy of the indexes (a few ms for 10,000
     // pods), not a rebuild from objects.
     std::shared_ptr<const ClusterState> derive(const StateChange& change) const;
+
+    // The reverse maps from CNI dataplane names (Calico's hashed chains and interfaces, bare policy names) to
+    // this snapshot's objects. They live and die with the snapshot.
+    cni::NamingIndex& naming_index() const { return naming_.get(); }
 
     const StringPool& strings() const { return strings_; }
     std::string_view str(StrId id) const { return strings_.view(id); }
@@ -231,6 +253,7 @@ private:
     LabelSetId intern_labels(const LabelMap& labels);
     PortSetId intern_ports(const std::vector<ContainerPort>& ports);
 
+    NamingSlot naming_;
     StringPool strings_;
     std::vector<Label> label_storage_;
     std::vector<std::pair<uint32_t, uint32_t>> label_sets_;  // (offset, count) into label_storage_

@@ -1,4 +1,4 @@
-#include "output/cni_naming.hpp"
+#include "state/cni_naming.hpp"
 
 #include <openssl/evp.h>
 
@@ -118,8 +118,8 @@ std::string hashed_id(const ClusterState& s, const HashEntry& e) {
 
 }  // namespace
 
-// The reverse maps of one state. Holds indexes into the state, never pointers into it; every hit is verified
-// against the state anyway.
+// The reverse maps of one state, owned by it (ClusterState::naming_index()). Holds indexes into the state, never
+// pointers into it; each map is built once, by the first lookup that needs it.
 struct NamingIndex {
     std::once_flag pods_once, hashes_once, names_once;
     std::vector<std::pair<uint64_t, uint32_t>> pods;    // sorted by key; kAmbiguous on a collision
@@ -178,189 +178,40 @@ struct NamingIndex {
     }
 };
 
-namespace {
+}  // namespace npt::cni
 
-// What the maps are computed from: every pod's and policy's namespace and name, in order. A state known only
-// by its address (another may have been built where a freed one was) is checked against it before a miss in
-// its maps is believed.
-class Identity {
-public:
-    explicit Identity(const ClusterState& s)
-        : pods_(s.pods().size()), policies_(s.policies().size()), cluster_policies_(s.cluster_policies().size()) {
-        visit(s, [&](std::string_view v) {
-            text_ += v;
-            text_ += '\0';
-            return true;
-        });
-    }
-    bool matches(const ClusterState& s) const {
-        if (s.pods().size() != pods_ || s.policies().size() != policies_ ||
-            s.cluster_policies().size() != cluster_policies_)
-            return false;
-        size_t at = 0;
-        const std::string_view text = text_;
-        return visit(s,
-                     [&](std::string_view v) {
-                         if (text.size() < at + v.size() + 1 || text.substr(at, v.size()) != v ||
-                             text[at + v.size()] != '\0')
-                             return false;
-                         at += v.size() + 1;
-                         return true;
-                     }) &&
-               at == text.size();
-    }
+namespace npt {
 
-private:
-    template <class F>
-    static bool visit(const ClusterState& s, F&& f) {
-        for (uint32_t i = 0; i < s.pods().size(); ++i)
-            if (!f(s.pod_namespace(i)) || !f(s.str(s.pods()[i].name))) return false;
-        for (const auto& p : s.policies())
-            if (!f(p.ns) || !f(p.name)) return false;
-        for (const auto& p : s.cluster_policies())
-            if (!f(cluster_policy_kind_name(p.kind)) || !f(p.name)) return false;
-        return true;
-    }
-
-    size_t pods_, policies_, cluster_policies_;
-    std::string text_;
-};
-
-// The maps of a few recent states (the tail's current one, the previous one while flows explained against it
-// are still attributed). A state registered with its shared_ptr is recognised by a weak_ptr: its address
-// cannot be another state's while it lives. One known only by its address may be a new state built where a
-// freed one was: a hit is verified against the state anyway, and a miss checks the entry's Identity before it
-// is believed.
-class IndexCache {
-public:
-    static IndexCache& instance() {
-        static IndexCache cache;
-        return cache;
-    }
-
-    struct Found {
-        std::shared_ptr<NamingIndex> index;
-        bool sure = false;  // the maps are this state's (registered, or just made or checked)
-    };
-
-    Found get(const ClusterState& s) {
-        std::lock_guard lock(mutex_);
-        if (auto* e = find(s)) return {e->index, e->registered};
-        return {add(s, nullptr).index, true};
-    }
-
-    // The maps of this state for sure: the entry's Identity checked, and replaced when it is another state's.
-    std::shared_ptr<NamingIndex> checked(const ClusterState& s) {
-        std::lock_guard lock(mutex_);
-        if (auto* e = find(s); e && (e->registered || e->identity->matches(s))) return e->index;
-        drop(s);
-        return add(s, nullptr).index;
-    }
-
-    std::shared_ptr<NamingIndex> enrol(const std::shared_ptr<const ClusterState>& s) {
-        std::lock_guard lock(mutex_);
-        if (auto* e = find(*s); e && (e->registered || e->identity->matches(*s))) {
-            e->owner = s;
-            e->registered = true;
-            e->identity.reset();
-            return e->index;
-        }
-        drop(*s);
-        return add(*s, s).index;
-    }
-
-private:
-    struct Entry {
-        const ClusterState* state = nullptr;
-        bool registered = false;
-        std::weak_ptr<const ClusterState> owner;
-        std::unique_ptr<Identity> identity;  // when not registered
-        std::shared_ptr<NamingIndex> index;
-    };
-
-    // The entry at this state's address, made the most recent; a registered one whose state is gone is
-    // dropped.
-    Entry* find(const ClusterState& s) {
-        for (size_t i = entries_.size(); i-- > 0;) {
-            if (entries_[i].state != &s) continue;
-            const auto at = entries_.begin() + static_cast<std::ptrdiff_t>(i);
-            if (entries_[i].registered && entries_[i].owner.lock().get() != &s) {
-                entries_.erase(at);
-                return nullptr;
-            }
-            std::rotate(at, at + 1, entries_.end());
-            return &entries_.back();
-        }
-        return nullptr;
-    }
-
-    void drop(const ClusterState& s) {
-        std::erase_if(entries_, [&](const Entry& e) { return e.state == &s; });
-    }
-
-    Entry& add(const ClusterState& s, const std::shared_ptr<const ClusterState>& owner) {
-        constexpr size_t kKeep = 4;
-        if (entries_.size() >= kKeep) entries_.erase(entries_.begin());
-        Entry e;
-        e.state = &s;
-        e.registered = owner != nullptr;
-        e.owner = owner;
-        if (!owner) e.identity = std::make_unique<Identity>(s);
-        e.index = std::make_shared<NamingIndex>();
-        entries_.push_back(std::move(e));
-        return entries_.back();
-    }
-
-    std::mutex mutex_;
-    std::vector<Entry> entries_;  // least recently used first
-};
-
-}  // namespace
-
-NamingContext::NamingContext(const ClusterState* state) : state_(state) {}
-
-NamingIndex* NamingContext::index() const {
-    if (!state_) return nullptr;
-    if (!index_) {
-        auto found = IndexCache::instance().get(*state_);
-        index_ = std::move(found.index);
-        sure_ = found.sure;
-    }
-    return index_.get();
+NamingSlot::NamingSlot() : index_(std::make_unique<cni::NamingIndex>()) {}
+NamingSlot::~NamingSlot() = default;
+NamingSlot::NamingSlot(const NamingSlot&) : NamingSlot() {}
+NamingSlot& NamingSlot::operator=(const NamingSlot& other) {
+    if (this != &other) index_ = std::make_unique<cni::NamingIndex>();
+    return *this;
 }
 
-bool NamingContext::recheck() const {
-    if (!state_ || sure_) return false;
-    auto checked = IndexCache::instance().checked(*state_);
-    sure_ = true;
-    if (checked == index_) return false;
-    index_ = std::move(checked);
-    return true;
-}
+}  // namespace npt
+
+namespace npt::cni {
 
 namespace {
 
 // The pod behind a Calico interface name; every answer is checked against the state.
-std::optional<std::string> pod_of_interface(std::string_view iface, const NamingContext& naming) {
+std::optional<std::string> pod_of_interface(std::string_view iface, const ClusterState* state) {
     const auto key = parse_iface_key(iface);
-    if (!key || !naming.state()) return std::nullopt;
-    const ClusterState& s = *naming.state();
+    if (!key || !state) return std::nullopt;
+    const ClusterState& s = *state;
     std::string lowered(iface);
     std::transform(lowered.begin(), lowered.end(), lowered.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    do {
-        auto* index = naming.index();
-        index->build_pods(s);
-        const auto it =
-            std::lower_bound(index->pods.begin(), index->pods.end(), std::pair{*key, uint32_t{0}});
-        if (it == index->pods.end() || it->first != *key || it->second == kAmbiguous ||
-            it->second >= s.pods().size())
-            continue;
-        const uint32_t pod = it->second;
-        if (calico_interface(s.pod_namespace(pod), s.str(s.pods()[pod].name)) == lowered)
-            return s.pod_id(pod);
-    } while (naming.recheck());
-    return std::nullopt;
+    auto& index = s.naming_index();
+    index.build_pods(s);
+    const auto it = std::lower_bound(index.pods.begin(), index.pods.end(), std::pair{*key, uint32_t{0}});
+    if (it == index.pods.end() || it->first != *key || it->second == kAmbiguous) return std::nullopt;
+    const uint32_t pod = it->second;
+    // The key is 44 bits of the digest: the whole name decides.
+    if (calico_interface(s.pod_namespace(pod), s.str(s.pods()[pod].name)) != lowered) return std::nullopt;
+    return s.pod_id(pod);
 }
 
 // What the id a hash entry stands for names, and the Calico versions that write that id.
@@ -378,29 +229,26 @@ PolicyRef hashed_policy(const ClusterState& s, const HashEntry& e) {
 
 // The NetworkPolicy or cluster policy whose Calico id hashes to `hash` (the characters after "_"; 19 for
 // iptables, more for longer limits).
-std::optional<PolicyRef> policy_of_hash(std::string_view hash, const NamingContext& naming) {
-    if (hash.size() < kHashKey || hash.size() > kSha256B64 || !naming.state()) return std::nullopt;
-    const ClusterState& s = *naming.state();
+std::optional<PolicyRef> policy_of_hash(std::string_view hash, const ClusterState* state) {
+    if (hash.size() < kHashKey || hash.size() > kSha256B64 || !state) return std::nullopt;
+    const ClusterState& s = *state;
     std::array<char, kHashKey> key{};
     std::copy_n(hash.begin(), kHashKey, key.begin());
-    do {
-        auto* index = naming.index();
-        index->build_hashes(s);
-        auto [lo, hi] =
-            std::equal_range(index->hashes.begin(), index->hashes.end(), HashEntry{key, 0, 0},
-                             [](const HashEntry& a, const HashEntry& b) { return a.key < b.key; });
-        std::optional<HashEntry> found;
-        bool ambiguous = false;
-        for (auto it = lo; it != hi; ++it) {
-            const size_t size = it->form == kClusterForm ? s.cluster_policies().size() : s.policies().size();
-            if (it->policy >= size || !sha256_b64(hashed_id(s, *it)).starts_with(hash)) continue;
-            // Two policies: do not guess. (One policy under two forms cannot collide: the forms differ.)
-            ambiguous |= found && (found->policy != it->policy || (found->form == kClusterForm) !=
-                                                                      (it->form == kClusterForm));
-            found = *it;
-        }
-        if (found && !ambiguous) return hashed_policy(s, *found);
-    } while (naming.recheck());
+    auto& index = s.naming_index();
+    index.build_hashes(s);
+    auto [lo, hi] = std::equal_range(index.hashes.begin(), index.hashes.end(), HashEntry{key, 0, 0},
+                                     [](const HashEntry& a, const HashEntry& b) { return a.key < b.key; });
+    std::optional<HashEntry> found;
+    bool ambiguous = false;
+    for (auto it = lo; it != hi; ++it) {
+        // The key is the id's first characters: the longer hash of an nftables chain decides.
+        if (!sha256_b64(hashed_id(s, *it)).starts_with(hash)) continue;
+        // Two policies: do not guess. (One policy under two forms cannot collide: the forms differ.)
+        ambiguous |= found && (found->policy != it->policy ||
+                               (found->form == kClusterForm) != (it->form == kClusterForm));
+        found = *it;
+    }
+    if (found && !ambiguous) return hashed_policy(s, *found);
     return std::nullopt;
 }
 
@@ -604,10 +452,6 @@ std::optional<PolicyRef> parse_calico_policy_id(std::string_view id) {
 }
 
 CalicoChain parse_calico_chain(std::string_view chain, const ClusterState* state) {
-    return parse_calico_chain(chain, NamingContext(state));
-}
-
-CalicoChain parse_calico_chain(std::string_view chain, const NamingContext& naming) {
     CalicoChain out;
     bool nft = false;
     for (std::string_view table :
@@ -641,7 +485,7 @@ CalicoChain parse_calico_chain(std::string_view chain, const NamingContext& nami
             out.group = true;
             out.versions.narrow(versions(Cni::Calico, "3.28"));
         } else if (f.kind == CalicoChainKind::Endpoint) {
-            out.pod = pod_of_interface(rest, naming).value_or("");
+            out.pod = pod_of_interface(rest, state).value_or("");
         } else if (f.kind == CalicoChainKind::Policy) {
             const auto hash = rest.substr(rest.empty() ? 0 : 1);
             const bool b64 = std::all_of(hash.begin(), hash.end(), [](char c) {
@@ -651,7 +495,7 @@ CalicoChain parse_calico_chain(std::string_view chain, const NamingContext& nami
             if (rest.starts_with('_') && chain.size() >= kCalicoMaxChainName && hash.size() >= kHashKey &&
                 b64) {
                 out.hashed = true;
-                out.policy = policy_of_hash(hash, naming);
+                out.policy = policy_of_hash(hash, state);
                 // nftables mode hashes at 28 characters in v3.29 only, ids past 256 from v3.30 on.
                 if (nft && chain.size() == kCalicoMaxChainName)
                     out.versions.narrow(versions(Cni::Calico, "3.29", "3.29"));
@@ -920,23 +764,15 @@ std::optional<std::string> parse_k3s_nflog_prefix(std::string_view prefix) {
 
 std::optional<std::string> resolve_policy_name(std::string_view written, std::string_view pod_namespace,
                                                const ClusterState* state) {
-    return resolve_policy_name(written, pod_namespace, NamingContext(state));
-}
-
-std::optional<std::string> resolve_policy_name(std::string_view written, std::string_view pod_namespace,
-                                               const NamingContext& naming) {
     if (written.find('/') != std::string_view::npos) return std::string(written);
     if (written.empty()) return std::nullopt;
     if (!pod_namespace.empty()) return std::string(pod_namespace) + "/" + std::string(written);
-    if (!naming.state()) return std::nullopt;
-    const ClusterState& s = *naming.state();
-    naming.recheck();  // a hit alone cannot tell the name is still unique: the maps must be this state's
-    auto* index = naming.index();
-    index->build_names(s);
-    const auto it = index->by_name.find(std::string(written));
-    if (it == index->by_name.end() || it->second == kAmbiguous || it->second >= s.policies().size() ||
-        s.policies()[it->second].name != written)
-        return std::nullopt;
+    if (!state) return std::nullopt;
+    const ClusterState& s = *state;
+    auto& index = s.naming_index();
+    index.build_names(s);
+    const auto it = index.by_name.find(std::string(written));
+    if (it == index.by_name.end() || it->second == kAmbiguous) return std::nullopt;
     return s.policies()[it->second].id();
 }
 
@@ -1006,10 +842,10 @@ std::string version_guess(Cni cni, VersionRange range) {
 
 void prepare_naming_index(const std::shared_ptr<const ClusterState>& state) {
     if (!state) return;
-    auto index = IndexCache::instance().enrol(state);
-    index->build_pods(*state);
-    index->build_hashes(*state);
-    index->build_names(*state);
+    auto& index = state->naming_index();
+    index.build_pods(*state);
+    index.build_hashes(*state);
+    index.build_names(*state);
 }
 
 }  // namespace npt::cni

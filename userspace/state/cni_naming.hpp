@@ -13,7 +13,7 @@
 // long for 28 characters become "_" + base64url(sha256(id)) cut to fit. The id changed with the versions
 // ("<ns>/knp.default.<name>", "<tier>/<ns>/knp.default.<name>", "<kind>/<ns>/<name>"), and the policy API's
 // objects became policies of their own tiers. The hashed names are recomputed from the state's
-// NetworkPolicies and cluster policies into reverse maps built once per ClusterState. Felix writes its rule id
+// NetworkPolicies and cluster policies into reverse maps the ClusterState owns (built once, when first needed). Felix writes its rule id
 // ("cali:<hash>") and each text as separate comments (iptables), or all of them in one ("cali:<hash>; text",
 // nftables).
 #pragma once
@@ -48,31 +48,11 @@ std::string calico_limited_id(std::string_view prefix, std::string_view id,
 std::array<std::string, 3> calico_knp_ids(std::string_view ns, std::string_view name);
 std::string base64url_nopad(const unsigned char* data, size_t size);
 
+// The reverse maps of a state (pods by Calico interface, NetworkPolicies by hashed chain id, policies by name):
+// owned by the state (ClusterState::naming_index()), each built by the first lookup that needs it.
 struct NamingIndex;
 
-// The reverse maps of a state (pods by Calico interface, NetworkPolicies by hashed chain id, policies by
-// name) for a series of lookups, such as one drop's rule: fetched at the first lookup that needs them from a
-// cache that builds them once per state (each map when first needed) and shares them between threads. A state
-// registered with prepare_naming_index() is recognised at once; for one known only by its address, answers
-// are checked against the state, and a miss against the pod and policy names the maps were built from
-// (O(pods), no hashing).
-class NamingContext {
-public:
-    explicit NamingContext(const ClusterState* state);  // may be null: no maps
-    const ClusterState* state() const { return state_; }
-    NamingIndex* index() const;  // null without a state
-    // For a miss: makes sure the maps are the state's (not those of a freed state at the same address); true
-    // when they were not and have been replaced (look again).
-    bool recheck() const;
-
-private:
-    const ClusterState* state_;
-    mutable std::shared_ptr<NamingIndex> index_;
-    mutable bool sure_ = false;
-};
-
-// Registers a state (kept by a weak_ptr: its maps are dropped with it) and builds its maps now instead of at
-// its first drop. The tail calls it when it installs a new state.
+// Builds a state's maps now instead of at its first drop. The tail calls it when it installs a new state.
 void prepare_naming_index(const std::shared_ptr<const ClusterState>& state);
 
 // The versions of one CNI that write a shape: a range of indexes into cni_versions(). Evidence narrows it; evidence
@@ -117,7 +97,7 @@ struct CalicoChain {
     VersionRange versions;                         // what the name alone says of Calico's version
 };
 // Also accepts the table-prefixed names of Calico's nftables mode ("filter-cali-tw-...").
-CalicoChain parse_calico_chain(std::string_view chain, const NamingContext& naming);
+// `state` may be null: no hashed name is resolved then.
 CalicoChain parse_calico_chain(std::string_view chain, const ClusterState* state);
 // The policy id after cali-pi-/cali-po- when it is not hashed; nullopt for a form it does not know.
 std::optional<PolicyRef> parse_calico_policy_id(std::string_view id);
@@ -157,8 +137,6 @@ std::optional<std::string> parse_k3s_nflog_prefix(std::string_view prefix);
 
 // A kube-router policy as written, made "ns/name": a bare name takes the pod's namespace when known, else the
 // namespace of the one policy of the state with that name; nullopt when neither decides.
-std::optional<std::string> resolve_policy_name(std::string_view written, std::string_view pod_namespace,
-                                               const NamingContext& naming);
 std::optional<std::string> resolve_policy_name(std::string_view written, std::string_view pod_namespace,
                                                const ClusterState* state);
 // `ns_name` ("ns/name") is a NetworkPolicy of the state.
