@@ -23,9 +23,9 @@
 #include "flows/flows_journal.hpp"
 #include "live/connection_recorder.hpp"
 #include "policy/fix.hpp"
-#include "cli/cluster_source.hpp"
-#include "cli/flow_tracker.hpp"
-#include "cli/signal_watch.hpp"
+#include "live/cluster_source.hpp"
+#include "live/flow_tracker.hpp"
+#include "live/signal_watch.hpp"
 #include "drop_capture.hpp"
 #include "k8s/cluster_informer.hpp"
 #include "output/json_output.hpp"
@@ -276,7 +276,7 @@ Result<EventFilter> parse_filter(const httplib::Request& req) {
         std::vector<std::string> out;
         const size_t n = req.get_param_value_count(key);
         for (size_t i = 0; i < n; ++i)
-            for (auto& v : cli::split_list(req.get_param_value(key, i))) out.push_back(std::move(v));
+            for (auto& v : live::split_list(req.get_param_value(key, i))) out.push_back(std::move(v));
         return out;
     };
     f.scope.namespaces = values("namespace");
@@ -474,7 +474,7 @@ void set_not_ready(Shared& shared, std::string why) {
 // Sends a flow's line to the /events streams: "drop" (first seen), "resumed", or "update" (its count grew;
 // at most every 5 s, so that remote summaries have counts).
 // Streams that asked (fix=1) get a new flow's line with its verified fixes, computed once for all of them.
-void publish(EventHub& hub, cli::TrackedFlow& flow, const char* event, const ClusterState* state) {
+void publish(EventHub& hub, live::TrackedFlow& flow, const char* event, const ClusterState* state) {
     flow.published = flow.record.count;
     if (hub.subscribers() == 0) return;  // serializing costs more than the rest of a new flow
     std::string line = drop_json(flow.record, event).dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -489,14 +489,14 @@ void publish(EventHub& hub, cli::TrackedFlow& flow, const char* event, const Clu
 }
 
 // Adds a flow's drops since it was last metered (shared.mu held).
-void meter_flow(Shared& shared, cli::TrackedFlow& f) {
+void meter_flow(Shared& shared, live::TrackedFlow& f) {
     if (f.record.count <= f.metered) return;
     shared.metrics.add(f.record, f.record.count - f.metered);
     f.metered = f.record.count;
 }
 
 // Every flow's drops since the last call (once a second, after the counts are read from the kernel).
-void meter(Shared& shared, cli::FlowTracker& tracker) {
+void meter(Shared& shared, live::FlowTracker& tracker) {
     std::lock_guard lock(shared.mu);
     for (auto& f : tracker.flows()) meter_flow(shared, f);
 }
@@ -514,7 +514,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         return 2;
     }
     const ListenAddress& addr = *listen;
-    const std::string node = o.node.empty() ? cli::default_node_name() : o.node;
+    const std::string node = o.node.empty() ? live::default_node_name() : o.node;
     const auto max_age = parse_duration(o.connection_max_age);
     if (!max_age || max_age->count() == 0) {
         err << fmt::format("netpol-trace agent: --connection-max-age {:?}: expected a duration such as 90s, 15m, 24h "
@@ -542,7 +542,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 
     // Before any thread starts (HTTP workers, informers): SIGTERM must reach only this descriptor.
-    cli::SignalWatch signals;
+    live::SignalWatch signals;
     Shared shared;
     shared.metrics = DropMetrics(o.max_pod_series);
     EventHub hub(o.max_clients);
@@ -566,7 +566,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         }
         state = ClusterState::build(std::move(*objects));
     } else if (!o.no_kubernetes) {
-        auto client = cli::connect_api(o.kubeconfig, o.context);
+        auto client = live::connect_api(o.kubeconfig, o.context);
         if (!client) {
             err << "netpol-trace agent: " << client.error().message
                 << " (run it with a service account, pass --kubeconfig, or --no-kubernetes)\n";
@@ -600,7 +600,7 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     }
 
     capture::CaptureOptions copts;
-    copts.reasons = cli::split_list(o.reasons);
+    copts.reasons = live::split_list(o.reasons);
     copts.all_reasons = o.all_reasons;
     copts.debug = o.debug && std::getenv("NPT_LIBBPF_DEBUG") != nullptr;
     copts.ip_filter = false;
@@ -655,8 +655,8 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     malloc_trim(0);  // what loading the BPF objects and the first list freed
     if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << ' ' << http.port() << '\n';
 
-    cli::FlowTracker tracker(cli::PodScope{}, node, state);
-    (void)cli::read_fexit_rule_comments(tracker, *cap);
+    live::FlowTracker tracker(live::PodScope{}, node, state);
+    (void)live::read_fexit_rule_comments(tracker, *cap);
     auto last_refresh = Clock::now();
     auto last_update = last_refresh;
     auto last_trim = last_refresh;

@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "cli/pod_scope.hpp"
+#include "live/pod_scope.hpp"
 #include "output/drop_record.hpp"
 
 namespace npt::agent {
 
 // What a stream asked for: pods (namespace=, pod=) and kernel drop reasons (reason=).
 struct EventFilter {
-    cli::PodScope scope;
+    live::PodScope scope;
     std::vector<std::string> reasons;  // upper-case names without SKB_DROP_REASON_; empty = all
     bool fix = false;                  // fix=1: drop lines carry their verified fixes
 

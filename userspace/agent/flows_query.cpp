@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/pod_scope.hpp"
+#include "live/pod_scope.hpp"
 
 namespace npt::agent {
 
@@ -11,7 +11,7 @@ Result<ConnectionFilter> parse_flows_query(const std::function<std::vector<std::
     const auto list = [&](const char* key) {
         std::vector<std::string> out;
         for (const auto& v : values(key))
-            for (auto& item : cli::split_list(v)) out.push_back(std::move(item));
+            for (auto& item : live::split_list(v)) out.push_back(std::move(item));
         return out;
     };
     ConnectionFilter f;

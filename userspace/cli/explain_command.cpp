@@ -11,7 +11,7 @@
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"
-#include "cli/cluster_source.hpp"
+#include "live/cluster_source.hpp"
 #include "common/ip_addr.hpp"
 
 namespace npt::cli {
@@ -188,7 +188,7 @@ int run_explain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: explain needs --from, --to and --port (or --probes FILE for a batch)\n";
         return 2;
     }
-    auto state = load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
+    auto state = live::load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
     if (!state) {
         err << "netpol-trace: " << state.error().message << '\n';
         return 2;

@@ -10,10 +10,10 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/cluster_source.hpp"
-#include "cli/flow_tracker.hpp"
+#include "live/cluster_source.hpp"
+#include "live/flow_tracker.hpp"
 #include "cli/agent_client.hpp"
-#include "cli/signal_watch.hpp"
+#include "live/signal_watch.hpp"
 #include "flows/connection.hpp"
 #include "k8s/api_client.hpp"
 #include "k8s/api_resources.hpp"
@@ -138,10 +138,10 @@ std::string flows_query(const FlowsOptions& o) {
 }
 
 int run_local(const FlowsOptions& o, const ConnectionFilter& filter, std::ostream& out, std::ostream& err) {
-    SignalWatch signals;  // before any thread
+    live::SignalWatch signals;  // before any thread
     std::shared_ptr<const ClusterState> state;
     if (!o.no_kubernetes) {
-        auto loaded = load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
+        auto loaded = live::load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
         if (!loaded) {
             err << "netpol-trace: " << loaded.error().message
                 << " (pass --state FILE, or --no-kubernetes to record addresses only)\n";
@@ -153,7 +153,7 @@ int run_local(const FlowsOptions& o, const ConnectionFilter& filter, std::ostrea
         return 2;
     }
     live::RecorderOptions ropts;
-    ropts.node = o.node.empty() ? default_node_name() : o.node;
+    ropts.node = o.node.empty() ? live::default_node_name() : o.node;
     ropts.limits.max_entries = o.max_connections;
     auto recorder = live::ConnectionRecorder::open(ropts);
     if (!recorder) {
@@ -192,7 +192,7 @@ int run_local(const FlowsOptions& o, const ConnectionFilter& filter, std::ostrea
 }
 
 int run_remote(const FlowsOptions& o, std::ostream& out, std::ostream& err) {
-    auto client = connect_api(o.kubeconfig, o.context);
+    auto client = live::connect_api(o.kubeconfig, o.context);
     if (!client) {
         err << "netpol-trace: " << client.error().message << " (or record on this machine with --local)\n";
         return 2;

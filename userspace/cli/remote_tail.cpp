@@ -224,7 +224,7 @@ std::string agent_events_path(const TailOptions& o, const AgentPod& agent) {
 }
 
 int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client, std::vector<AgentPod> agents,
-                    SignalWatch& signals, std::ostream& out, std::ostream& err) {
+                    live::SignalWatch& signals, std::ostream& out, std::ostream& err) {
     std::mutex err_mu;
     Inbox inbox;
     std::map<std::string, std::unique_ptr<AgentStream>> streams;  // by pod name

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cli/agent_client.hpp"
-#include "cli/signal_watch.hpp"
+#include "live/signal_watch.hpp"
 #include "cli/tail_command.hpp"
 #include "common/error.hpp"
 #include "k8s/api_client.hpp"
@@ -27,6 +27,6 @@ std::string agent_events_path(const TailOptions& o, const AgentPod& agent);
 
 // Runs until a signal, --duration or --count. Exit status as run_tail.
 int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client, std::vector<AgentPod> agents,
-                    SignalWatch& signals, std::ostream& out, std::ostream& err);
+                    live::SignalWatch& signals, std::ostream& out, std::ostream& err);
 
 }  // namespace npt::cli

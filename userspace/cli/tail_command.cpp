@@ -12,10 +12,10 @@
 #include <iostream>
 #include <memory>
 
-#include "cli/cluster_source.hpp"
-#include "cli/flow_tracker.hpp"
+#include "live/cluster_source.hpp"
+#include "live/flow_tracker.hpp"
 #include "cli/remote_tail.hpp"
-#include "cli/signal_watch.hpp"
+#include "live/signal_watch.hpp"
 #include "drop_capture.hpp"
 #include "output/drop_record.hpp"
 #include "output/live_table.hpp"
@@ -121,7 +121,7 @@ std::vector<IpAddr> engine_ips(const std::vector<capture::IpAddress>& ips) {
 
 // The rule of a dropped packet from the witnesses the tail listens to: the nftables trace names the rule (fexit's
 // answer, when the kernel gave one, is kept and only gains the trace's path), an NFLOG record adds its prefix.
-bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nflog, const DropLookup& l,
+bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nflog, const live::DropLookup& l,
                     std::optional<DropRule>& rule) {
     const netfilter::PacketTuple tuple{l.src, l.dst, l.protocol, l.sport, l.dport};
     bool changed = false;
@@ -178,10 +178,10 @@ bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nfl
 // dropping now is named already, and resumes when one is not (or the storm ends).
 constexpr uint64_t kStormDrops = 1000;
 
-void pace_rule_trace(netfilter::RuleTracer& tracer, const FlowTracker& tracker, uint64_t drops_per_second,
+void pace_rule_trace(netfilter::RuleTracer& tracer, const live::FlowTracker& tracker, uint64_t drops_per_second,
                      bool debug, std::ostream& err) {
     const auto recent = std::chrono::system_clock::now() - std::chrono::seconds(3);
-    const bool unnamed = std::any_of(tracker.flows().begin(), tracker.flows().end(), [&](const TrackedFlow& f) {
+    const bool unnamed = std::any_of(tracker.flows().begin(), tracker.flows().end(), [&](const live::TrackedFlow& f) {
         return f.in_scope && f.rule_wanted && f.record.rule_trace != "not_visible" && f.record.last_seen >= recent;
     });
     const bool arm = unnamed || drops_per_second < kStormDrops;
@@ -208,7 +208,7 @@ class Tail {
 public:
     Tail(const TailOptions& o, std::shared_ptr<const ClusterState> state, std::ostream& out, std::ostream& err)
         : o_(o),
-          tracker_(PodScope{o.namespaces, o.pod}, o.node.empty() ? default_node_name() : o.node, std::move(state)),
+          tracker_(live::PodScope{o.namespaces, o.pod}, o.node.empty() ? live::default_node_name() : o.node, std::move(state)),
           out_(out),
           err_(err),
           live_view_(o.output != "json" && isatty(STDOUT_FILENO) && &out == &std::cout),
@@ -216,7 +216,7 @@ public:
         tracker_.set_fixes(o.fix);
     }
 
-    FlowTracker& tracker() { return tracker_; }
+    live::FlowTracker& tracker() { return tracker_; }
 
     void on_event(const capture::DropEvent& ev, capture::DropCapture& cap) {
         const auto report = tracker_.on_event(ev, cap);
@@ -266,12 +266,12 @@ public:
     uint64_t reported() const { return tracker_.reported(); }
 
     // A new flow found in the kernel's map rather than through its event.
-    void report(const TrackedFlow& flow) {
+    void report(const live::TrackedFlow& flow) {
         if (!o_.count || tracker_.reported() <= o_.count) emit(flow.record, "drop");
     }
 
     // A flow whose rule a witness named after its drop line was written: json gets a `rule` event line.
-    void report_rule(const TrackedFlow& flow) {
+    void report_rule(const live::TrackedFlow& flow) {
         if (flow.in_scope && o_.output == "json") {
             write_json_line(out_, drop_json(flow.record, "rule"));
             out_.flush();
@@ -290,7 +290,7 @@ private:
     }
 
     const TailOptions& o_;
-    FlowTracker tracker_;
+    live::FlowTracker tracker_;
     std::ostream& out_;
     std::ostream& err_;
     bool live_view_;
@@ -314,7 +314,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     }
     // Before any thread starts (the informer's), so that every thread inherits the blocked mask and
     // SIGINT/SIGTERM reach only the descriptor.
-    SignalWatch signals;
+    live::SignalWatch signals;
     std::string agents_note;  // why the tail captures locally although it has a kubeconfig
     std::shared_ptr<const ClusterState> state;
     std::unique_ptr<k8s::ClusterInformer> informer;
@@ -331,7 +331,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                                state->pods().size(), state->policies().size(), state->services().size(),
                                state->namespaces().size(), o.state_files.size());
     } else if (!o.no_kubernetes) {
-        auto connected = connect_api(o.kubeconfig, o.context);
+        auto connected = live::connect_api(o.kubeconfig, o.context);
         if (!connected) {
             err << "netpol-trace: " << connected.error().message
                 << " (pass --state FILE for offline state, or --no-kubernetes to tail without attribution)\n";
@@ -377,7 +377,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     }
 
     capture::CaptureOptions copts;
-    copts.reasons = split_list(o.reasons);
+    copts.reasons = live::split_list(o.reasons);
     copts.all_reasons = o.all_reasons;
     // libbpf's own log is for debugging the loader itself, not the tail.
     copts.debug = o.debug && std::getenv("NPT_LIBBPF_DEBUG") != nullptr;
@@ -408,7 +408,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                            copts.ip_filter ? fmt::format("{} pod IPs", watched->size()) : "every drop");
         err << "netpol-trace: rule attribution: " << cap->rule_attribution_status() << '\n';
     }
-    if (auto why = read_fexit_rule_comments(tail.tracker(), *cap); !why.empty() && o.debug)
+    if (auto why = live::read_fexit_rule_comments(tail.tracker(), *cap); !why.empty() && o.debug)
         err << "netpol-trace: rule attribution without comment lookups: " << why << '\n';
     std::unique_ptr<netfilter::RuleTracer> tracer;
     if (o.rule_trace) {
@@ -443,7 +443,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
             nflog = std::move(*opened);
     }
     if (tracer || nflog)
-        tail.tracker().set_rule_source([&](const DropLookup& l, std::optional<DropRule>& rule) {
+        tail.tracker().set_rule_source([&](const live::DropLookup& l, std::optional<DropRule>& rule) {
             return join_witnesses(tracer.get(), nflog.get(), l, rule);
         }, tracer != nullptr);
     if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << '\n';

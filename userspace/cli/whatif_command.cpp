@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "cli/cluster_source.hpp"
+#include "live/cluster_source.hpp"
 #include "k8s/api_resources.hpp"
 #include "output/json_output.hpp"
 #include "output/text_output.hpp"
@@ -169,7 +169,7 @@ Result<std::vector<Connection>> load_flows(const ClusterState& s, const FlowSour
     if (!since.empty() && !parse_duration(since))
         return Error{fmt::format("--since {:?}: expected a duration such as 90s, 15m, 24h or 7d", since)};
     if (src.from_agents) {
-        auto client = connect_api(src.kubeconfig, src.context);
+        auto client = live::connect_api(src.kubeconfig, src.context);
         if (!client) return client.error();
         std::vector<std::string> query;
         for (const auto& ns : namespaces) query.push_back("namespace=" + k8s::url_escape(ns));
@@ -288,7 +288,7 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
         err << "netpol-trace: whatif needs a change: --apply FILE|DIR and/or --delete KIND/NAMESPACE/NAME\n";
         return 2;
     }
-    auto state = load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
+    auto state = live::load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
     if (!state) {
         err << "netpol-trace: " << state.error().message << '\n';
         return 2;
@@ -360,7 +360,7 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
 }
 
 int run_advise(const AdviseOptions& o, std::ostream& out, std::ostream& err) {
-    auto state = load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
+    auto state = live::load_cluster_state(o.state_files, o.kubeconfig, o.context, err);
     if (!state) {
         err << "netpol-trace: " << state.error().message << '\n';
         return 2;

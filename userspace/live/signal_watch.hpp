@@ -7,7 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-namespace npt::cli {
+namespace npt::live {
 
 class SignalWatch {
 public:
@@ -37,4 +37,4 @@ private:
     int fd_ = -1;
 };
 
-}  // namespace npt::cli
+}  // namespace npt::live

@@ -1,4 +1,4 @@
-#include "cli/cluster_source.hpp"
+#include "live/cluster_source.hpp"
 
 #include <ostream>
 
@@ -6,7 +6,7 @@
 #include "k8s/fetch_cluster_state.hpp"
 #include "state/state_loader.hpp"
 
-namespace npt::cli {
+namespace npt::live {
 
 Result<std::shared_ptr<const ClusterState>> load_cluster_state(const std::vector<std::string>& state_files,
                                                                const std::string& kubeconfig,
@@ -38,4 +38,4 @@ Result<std::shared_ptr<k8s::ApiClient>> connect_api(const std::string& kubeconfi
     return std::make_shared<k8s::ApiClient>(std::move(*config));
 }
 
-}  // namespace npt::cli
+}  // namespace npt::live

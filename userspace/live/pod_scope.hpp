@@ -9,7 +9,7 @@
 #include "policy/explanation.hpp"
 #include "state/cluster_state.hpp"
 
-namespace npt::cli {
+namespace npt::live {
 
 // Which pods a tail or a stream client watches: none given = every drop of the node.
 struct PodScope {
@@ -27,4 +27,4 @@ struct PodScope {
 // Comma-separated list, trimmed, empty items dropped.
 std::vector<std::string> split_list(const std::string& text);
 
-}  // namespace npt::cli
+}  // namespace npt::live

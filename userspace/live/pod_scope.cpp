@@ -1,8 +1,8 @@
-#include "cli/pod_scope.hpp"
+#include "live/pod_scope.hpp"
 
 #include <algorithm>
 
-namespace npt::cli {
+namespace npt::live {
 
 std::vector<std::string> split_list(const std::string& text) {
     std::vector<std::string> out;
@@ -43,4 +43,4 @@ bool PodScope::flow_in_scope(const Explanation& e) const {
     return false;
 }
 
-}  // namespace npt::cli
+}  // namespace npt::live

@@ -1,4 +1,4 @@
-#include "cli/flow_tracker.hpp"
+#include "live/flow_tracker.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"
 
-namespace npt::cli {
+namespace npt::live {
 
 namespace {
 
@@ -301,4 +301,4 @@ void FlowTracker::reindex() {
     }
 }
 
-}  // namespace npt::cli
+}  // namespace npt::live

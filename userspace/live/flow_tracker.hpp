@@ -16,11 +16,11 @@
 
 #include "common/error.hpp"
 #include "drop_capture.hpp"
-#include "cli/pod_scope.hpp"
+#include "live/pod_scope.hpp"
 #include "output/drop_record.hpp"
 #include "state/cluster_state.hpp"
 
-namespace npt::cli {
+namespace npt::live {
 
 // One dropped packet as the dataplane's other witnesses (nftables traces, NFLOG records) identify it.
 struct DropLookup {
@@ -133,4 +133,4 @@ std::string display_protocol(uint8_t ip_proto);
 // $NODE_NAME, else the host name.
 std::string default_node_name();
 
-}  // namespace npt::cli
+}  // namespace npt::live

@@ -11,7 +11,7 @@
 #include "k8s/api_client.hpp"
 #include "state/cluster_state.hpp"
 
-namespace npt::cli {
+namespace npt::live {
 
 // One snapshot: files, or one list of every resource from the API server. Warnings (objects the
 // API server accepted but the decoders reject) go to `err`.
@@ -23,4 +23,4 @@ Result<std::shared_ptr<const ClusterState>> load_cluster_state(const std::vector
 // in-cluster service account), for commands that watch or stream. Error: the configuration is unusable.
 Result<std::shared_ptr<k8s::ApiClient>> connect_api(const std::string& kubeconfig, const std::string& context);
 
-}  // namespace npt::cli
+}  // namespace npt::live
