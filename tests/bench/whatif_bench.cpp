@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cluster_generator.hpp"
+#include "state_file.hpp"
 #include "policy/manifest.hpp"
 
 #ifndef NPT_BINARY
@@ -29,38 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-json pod_json(const npt::PodInfo& p) {
-    json labels = json::object();
-    for (const auto& [k, v] : p.labels) labels[k] = v;
-    json ports = json::array();
-    for (const auto& cp : p.ports)
-        ports.push_back({{"name", cp.name}, {"containerPort", cp.port}, {"protocol", npt::protocol_name(cp.protocol)}});
-    const std::string rs = p.name.substr(0, p.name.rfind('-'));
-    return {{"apiVersion", "v1"},
-            {"kind", "Pod"},
-            {"metadata",
-             {{"name", p.name},
-              {"namespace", p.ns},
-              {"labels", labels},
-              {"ownerReferences", json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", rs},
-                                                 {"controller", true}}})}}},
-            {"spec", {{"nodeName", p.node}, {"containers", json::array({{{"name", "app"}, {"ports", ports}}})}}},
-            {"status", {{"phase", "Running"}, {"podIP", p.ips[0].str()}, {"hostIP", p.host_ip->str()}}}};
-}
-
-std::string write_state(const npt::ClusterObjects& c, const std::filesystem::path& path) {
-    json items = json::array();
-    for (const auto& ns : c.namespaces) {
-        json labels = {{"kubernetes.io/metadata.name", ns.name}};
-        for (const auto& [k, v] : ns.labels) labels[k] = v;
-        items.push_back({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns.name}, {"labels", labels}}}});
-    }
-    for (const auto& p : c.pods) items.push_back(pod_json(p));
-    for (const auto& p : c.policies) items.push_back(json::parse(npt::network_policy_json(p).dump()));
-    std::ofstream(path) << json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump();
-    return path;
-}
 
 double run(const std::string& cmd) {
     const auto t0 = Clock::now();
@@ -87,7 +56,7 @@ int main(int argc, char** argv) {
     const auto dir = std::filesystem::temp_directory_path() / fmt::format("npt-whatif-bench-{}", ::getpid());
     std::filesystem::create_directories(dir / "change");
     const auto cluster = npt::bench::generate_cluster(shape);
-    const std::string state = write_state(cluster, dir / "state.json");
+    const std::string state = npt::bench::write_state(cluster, dir / "state.json");
 
     // The change: in 100 namespaces, the workload policy moves its http port from 8080 to 8443 (the frontends'
     // observed calls on 8080 to that workload break) and keeps the metrics port.
