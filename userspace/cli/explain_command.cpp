@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"
 #include "live/cluster_source.hpp"
+#include "cli/probe_line.hpp"
 #include "common/ip_addr.hpp"
 
 namespace npt::cli {
@@ -60,36 +60,6 @@ void register_explain(CLI::App& app, ExplainOptions& o) {
 
 namespace {
 
-// kubectl's -n: a bare pod name is in NS. IP literals and NAMESPACE/POD are left alone.
-std::string qualified(const std::string& name, const std::string& ns) {
-    if (ns.empty() || name.find('/') != std::string::npos || IpAddr::parse(name)) return name;
-    return ns + "/" + name;
-}
-
-struct PortSpec {
-    uint16_t port = 0;
-    Protocol protocol = Protocol::TCP;
-};
-
-Result<PortSpec> parse_port(std::string_view text, std::string_view default_protocol) {
-    PortSpec spec;
-    std::string_view num = text, proto = default_protocol;
-    if (auto slash = text.find('/'); slash != std::string_view::npos) {
-        num = text.substr(0, slash);
-        proto = text.substr(slash + 1);
-    }
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), value);
-    if (num.empty() || ec != std::errc() || end != num.data() + num.size() || value < 1 || value > 65535)
-        return Error{fmt::format("invalid port {:?}: expected a number 1-65535, optionally with /TCP, /UDP or /SCTP",
-                                 std::string(text))};
-    auto p = parse_protocol(proto);
-    if (!p) return Error{fmt::format("invalid protocol {:?}: expected TCP, UDP or SCTP", std::string(proto))};
-    spec.port = static_cast<uint16_t>(value);
-    spec.protocol = *p;
-    return spec;
-}
-
 int verdict_status(const Explanation& e) { return e.allowed() ? 0 : 1; }
 
 void render(const ClusterState& state, Explanation& e, const ExplainOptions& o, std::ostream& out) {
@@ -113,13 +83,13 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
         }
         in = &file;
     }
+    const ProbeDefaults defaults{o.ns, o.protocol, o.family};
     bool any_error = false, any_denied = false;
     std::string line;
     size_t lineno = 0;
     while (std::getline(*in, line)) {
         ++lineno;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        Json result;
         auto fail = [&](const Json& from, const std::string& msg) {
             any_error = true;
             Json j;
@@ -127,44 +97,14 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
             j["error"] = fmt::format("line {}: {}", lineno, msg);
             write_json_line(out, j);
         };
-        auto probe = Json::parse(line, nullptr, false);
-        if (probe.is_discarded() || !probe.is_object()) {
-            fail(nullptr, "not a JSON object");
+        auto probe = parse_probe_line(line, defaults);
+        if (!probe.query) {
+            fail(probe.from, probe.error);
             continue;
         }
-        const Json from = probe.contains("from") ? probe["from"] : Json(nullptr);
-        if (!probe.contains("from") || !probe["from"].is_string() || !probe.contains("to") || !probe["to"].is_string()) {
-            fail(from, "\"from\" and \"to\" must be strings");
-            continue;
-        }
-        std::string port_text;
-        if (probe.contains("port") && probe["port"].is_number_integer())
-            port_text = std::to_string(probe["port"].get<long long>());
-        else if (probe.contains("port") && probe["port"].is_string())
-            port_text = probe["port"].get<std::string>();
-        else {
-            fail(from, "\"port\" must be a number");
-            continue;
-        }
-        std::string proto = o.protocol;
-        if (probe.contains("protocol")) {
-            if (!probe["protocol"].is_string()) {
-                fail(from, "\"protocol\" must be a string");
-                continue;
-            }
-            proto = probe["protocol"].get<std::string>();
-        }
-        auto port = parse_port(port_text, proto);
-        if (!port) {
-            fail(from, port.error().message);
-            continue;
-        }
-        ExplainQuery q{qualified(probe["from"].get<std::string>(), o.ns), qualified(probe["to"].get<std::string>(), o.ns),
-                       port->port, port->protocol, std::nullopt};
-        if (o.family) q.family = *o.family == 6 ? IpFamily::V6 : IpFamily::V4;
-        auto e = explain_query(state, q);
+        auto e = explain_query(state, *probe.query);
         if (!e) {
-            fail(from, e.error().message);
+            fail(probe.from, e.error().message);
             continue;
         }
         any_denied = any_denied || !e->allowed();
