@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <string>
 
 #include "policy/explanation.hpp"
 
@@ -13,6 +14,10 @@ using Json = nlohmann::ordered_json;
 
 Json explanation_json(const Explanation& e);
 const char* exemption_name(Exemption e);
+
+// explanation_json(e) as one compact JSON line, appended to out without building the document: what a batch
+// of explanations pays per result.
+void append_explanation_json_line(std::string& out, const Explanation& e);
 
 // One compact JSON document and a newline.
 void write_json_line(std::ostream& out, const Json& j);

@@ -1,0 +1,451 @@
+// `explain --probes` writes its results with a streaming JSON writer; its contract is the DOM's dump
+// (explanation_json, nlohmann's compact dump with invalid UTF-8 replaced). Two checks:
+// - the writer against the DOM for the same Explanation objects: every verdict, hint and field kind over the
+//   example clusters, a dual-stack one and a generated one, with strings that need escaping or are not UTF-8;
+// - the binary against a reference path (the DOM renderer over the same parse, line by line) on probe files
+//   with every kind of line, valid or not, byte for byte, with -o json, text and --fix.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "../bench/cluster_generator.hpp"
+#include "../bench/state_file.hpp"
+#include "live/cluster_source.hpp"
+#include "cli/probe_line.hpp"
+#include "output/json_output.hpp"
+#include "output/json_writer.hpp"
+#include "output/text_output.hpp"
+#include "policy/explainer.hpp"
+#include "policy/fix.hpp"
+#include "state/state_loader.hpp"
+
+using namespace npt;
+
+namespace {
+
+const std::string kExamples = NPT_EXAMPLES_DIR;
+const std::string kFixtures = NPT_FIXTURES_DIR;
+
+std::string dom_line(const Explanation& e) {
+    return explanation_json(e).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+std::string stream_line(const Explanation& e) {
+    std::string out;
+    append_explanation_json_line(out, e);
+    return out;
+}
+
+std::filesystem::path temp_dir() {
+    static const auto dir = [] {
+        auto d = std::filesystem::temp_directory_path() / ("npt-probes-test-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+// A generated cluster (namespaces of workloads, default-deny and allow policies) as a state file.
+std::string generated_state() {
+    static const std::string path = [] {
+        bench::ClusterShape shape;
+        shape.namespaces = 8;
+        shape.pods = 240;
+        shape.policies = 40;
+        shape.pods_per_workload = 6;
+        return bench::write_state(bench::generate_cluster(shape), temp_dir() / "generated.json");
+    }();
+    return path;
+}
+
+struct StateCase {
+    std::string name;
+    std::vector<std::string> files;
+};
+
+std::vector<StateCase> state_cases() {
+    return {{"runbook", {kExamples + "/runbook-cluster.yaml"}},
+            {"runbook+cluster-policies",
+             {kExamples + "/runbook-cluster.yaml", kExamples + "/cluster-policies.yaml"}},
+            {"cluster-policy-fixture", {kFixtures + "/cluster-policy/cluster.yaml"}},
+            {"dual-stack", {kFixtures + "/probes/dual-stack.yaml"}},
+            {"generated", {generated_state()}}};
+}
+
+std::string probe(const std::string& from, const std::string& to, const std::string& port_json,
+                  const std::string& extra = "") {
+    return fmt::format(R"({{"from": {}, "to": {}, "port": {}{}}})", Json(from).dump(), Json(to).dump(),
+                       port_json, extra);
+}
+
+// Every pair of (a sample of) pods by name and by each IP, on the pods' declared ports and common ones; each
+// Service's IPs on its ports; addresses outside the cluster; and lines that fail in each way.
+std::string probe_lines(const std::vector<std::string>& files) {
+    auto objects = load_state_files(files);
+    EXPECT_TRUE(static_cast<bool>(objects));
+    std::vector<const PodInfo*> pods;
+    const size_t step = std::max<size_t>(1, objects->pods.size() / 10);
+    for (size_t i = 0; i < objects->pods.size(); i += step) pods.push_back(&objects->pods[i]);
+    std::vector<std::string> lines;
+    const std::vector<std::string> common = {"53",   "\"53/UDP\"", "80",   "443",  "5432",
+                                             "8080", "9090",       "8050", "65535"};
+    for (const auto* a : pods) {
+        for (const auto* b : pods) {
+            std::vector<std::string> ports = common;
+            for (const auto& cp : b->ports)
+                ports.push_back(fmt::format("{}, \"protocol\": \"{}\"", cp.port, protocol_name(cp.protocol)));
+            std::vector<std::string> tos = {b->ns + "/" + b->name};
+            for (const auto& ip : b->ips) tos.push_back(ip.str());
+            for (size_t t = 0; t < tos.size(); ++t)
+                for (size_t p = 0; p < ports.size(); p += t == 0 ? 1 : 3)
+                    lines.push_back(probe(a->ns + "/" + a->name, tos[t], ports[p]));
+            if (!a->ips.empty()) lines.push_back(probe(a->ips.back().str(), tos[0], "8080"));
+        }
+        for (const auto& svc : objects->services) {
+            std::vector<IpAddr> ips = svc.cluster_ips;
+            ips.insert(ips.end(), svc.external_ips.begin(), svc.external_ips.end());
+            for (const auto& ip : ips) {
+                for (const auto& sp : svc.ports)
+                    lines.push_back(probe(a->ns + "/" + a->name, ip.str(), std::to_string(sp.port),
+                                          fmt::format(", \"protocol\": \"{}\"", protocol_name(sp.protocol))));
+                lines.push_back(probe(a->ns + "/" + a->name, ip.str(), "\"1/SCTP\""));
+            }
+        }
+        for (const char* ext :
+             {"93.184.216.34", "10.0.40.50", "10.0.40.11", "10.43.0.1", "2001:db8::1", "fd00:43::1"})
+            lines.push_back(probe(a->ns + "/" + a->name, ext, "443"));
+    }
+    const std::string some = pods.empty() ? "a/b" : pods.front()->ns + "/" + pods.front()->name;
+    const std::vector<std::string> bad = {
+        "not json",
+        "[1, 2]",
+        "{}",
+        "",
+        " \t ",
+        R"({"from": 7, "to": "a/b", "port": 80})",
+        R"({"from": {"x": [1, "\u00e9", null, true, -2.5e3]}, "to": 5, "port": 80})",
+        R"({"from": "a/b", "to": "c/d"})",
+        probe(some, some, "true"),
+        probe(some, some, "80.5"),
+        probe(some, some, "0"),
+        probe(some, some, "-1"),
+        probe(some, some, "70000"),
+        probe(some, some, "\"http\""),
+        probe(some, some, "\"80/ICMP\""),
+        probe(some, some, "\"\""),
+        probe(some, some, "80", ", \"protocol\": 6"),
+        probe(some, some, "80", ", \"protocol\": \"GRE\""),
+        probe(some, some, "80", ", \"protocol\": \"udp\""),
+        probe("shop/ghost", some, "80"),
+        probe("nowhere/x", some, "80"),
+        probe(some, "nowhere/x", "80"),
+        probe("sh\u00f6p/caf\u00e9-\u65e5\u672c", some, "80"),
+        probe("a\x01"
+              "b\"\\/c\x1f\x7f\t",
+              some, "80"),
+        probe("999.1.1.1", "10.1.2.3", "80"),
+        probe("10.1.2.3", "::1", "80"),
+        probe("10.1.2.3", "fd00::5", "443"),
+        probe("bare-name", some, "80"),
+        "{\"from\": \"\xff\xfe\", \"to\": \"a/b\", \"port\": 80}",
+        probe(some, some, "8080") + "\r",
+        R"({"from": "a/b", "from": "c/d", "to": "x/y", "port": 1, "unknown": [1]})",
+    };
+    lines.insert(lines.end(), bad.begin(), bad.end());
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    return text;
+}
+
+struct Run {
+    int status = -1;
+    std::string out;
+};
+
+Run run_binary(const std::vector<std::string>& args) {
+    std::string cmd = NPT_BINARY;
+    for (const auto& a : args) cmd += " '" + a + "'";
+    cmd += " 2>/dev/null";
+    Run r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[65536];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+    const int rc = ::pclose(p);
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return r;
+}
+
+struct Variant {
+    std::string output = "json";
+    bool fix = false;
+    cli::ProbeDefaults defaults;
+};
+
+// The batch as the DOM renderer writes it: one line per non-blank input line, the error object built as a
+// DOM.
+Run reference(const ClusterState& state, const std::string& lines, const Variant& v) {
+    Run r;
+    bool any_error = false, any_denied = false;
+    std::istringstream in(lines);
+    std::ostringstream out;
+    size_t lineno = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto fail = [&](const Json& from, const std::string& msg) {
+            any_error = true;
+            Json j;
+            j["from"] = from;
+            j["error"] = fmt::format("line {}: {}", lineno, msg);
+            write_json_line(out, j);
+        };
+        auto p = cli::parse_probe_line(line, v.defaults);
+        if (!p.query) {
+            fail(p.from, p.error);
+            continue;
+        }
+        auto e = explain_query(state, *p.query);
+        if (!e) {
+            fail(p.from, e.error().message);
+            continue;
+        }
+        any_denied = any_denied || !e->allowed();
+        if (v.fix) add_fixes(state, *e);
+        if (v.output == "json") {
+            write_json_line(out, explanation_json(*e));
+        } else if (v.output == "yaml") {
+            write_fixes_yaml(out, *e);
+        } else {
+            write_explanation_text(out, *e);
+            out << '\n';
+        }
+    }
+    r.status = any_error ? 2 : any_denied ? 1 : 0;
+    r.out = out.str();
+    return r;
+}
+
+std::shared_ptr<const ClusterState> load(const std::vector<std::string>& files) {
+    std::ostringstream err;
+    auto s = live::load_cluster_state(files, "", "", err);
+    EXPECT_TRUE(static_cast<bool>(s)) << err.str();
+    return s ? *s : nullptr;
+}
+
+void expect_same_lines(const std::string& want, const std::string& got, const std::string& what) {
+    if (want == got) return;
+    std::istringstream a(want), b(got);
+    std::string la, lb;
+    for (size_t n = 1;; ++n) {
+        const bool ha = static_cast<bool>(std::getline(a, la)), hb = static_cast<bool>(std::getline(b, lb));
+        if (!ha && !hb) break;
+        if (la != lb || ha != hb) {
+            ADD_FAILURE() << what << ": line " << n << " differs\nwant: " << la << "\ngot:  " << lb;
+            return;
+        }
+    }
+    ADD_FAILURE() << what << ": outputs differ (" << want.size() << " vs " << got.size() << " bytes)";
+}
+
+// Strings that take every escaping path: quotes, backslashes, control characters, DEL, UTF-8 of 2, 3 and 4
+// bytes, and invalid UTF-8 (a lone continuation byte, a truncated sequence, an overlong encoding, a
+// surrogate, bytes that can never appear, a truncated sequence at the end).
+std::vector<std::string> awkward_strings() {
+    std::vector<std::string> s = {"",
+                                  "plain",
+                                  "quote\" and back\\slash",
+                                  std::string("nul\0inside", 10),
+                                  "\x01\x02\x08\x09\x0a\x0b\x0c\x0d\x1e\x1f\x7f",
+                                  "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80",
+                                  "lone \x80 continuation",
+                                  "truncated \xe6\x97 sequence",
+                                  "overlong \xc0\xaf slash",
+                                  "surrogate \xed\xa0\x80 half",
+                                  "never \xfe\xff bytes",
+                                  "ends truncated \xf0\x9f\x98"};
+    std::mt19937_64 rng(19);
+    for (int i = 0; i < 2000; ++i) {
+        std::string r(rng() % 12, '\0');
+        for (auto& c : r) c = static_cast<char>(rng() % 4 == 0 ? 0x80 + rng() % 0x80 : rng() % 0x80);
+        s.push_back(std::move(r));
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST(JsonWriter, StringsAreEscapedAsTheDomDumpsThem) {
+    for (const auto& s : awkward_strings()) {
+        std::string got;
+        JsonWriter::append_string(got, s);
+        EXPECT_EQ(got, Json(s).dump(-1, ' ', false, Json::error_handler_t::replace))
+            << Json(s).dump(-1, ' ', true, Json::error_handler_t::replace);
+    }
+}
+
+TEST(JsonWriter, NumbersAndNestingAreTheDomDump) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object();
+    w.member("a", int64_t{-9223372036854775807 - 1});
+    w.member("b", uint64_t{18446744073709551615u});
+    w.member("c", uint16_t{0});
+    w.key("d");
+    w.begin_array();
+    w.begin_array();
+    w.end_array();
+    w.begin_object();
+    w.end_object();
+    w.null();
+    w.boolean(false);
+    w.end_array();
+    w.member("e", std::vector<std::string>{});
+    w.end_object();
+    Json j;
+    j["a"] = int64_t{-9223372036854775807 - 1};
+    j["b"] = uint64_t{18446744073709551615u};
+    j["c"] = uint16_t{0};
+    j["d"] = Json::array({Json::array(), Json::object(), nullptr, false});
+    j["e"] = std::vector<std::string>{};
+    EXPECT_EQ(out, j.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+// The streaming renderer writes what the DOM renderer dumps, for every explanation of every probe over the
+// clusters, and again with every string field of those explanations made awkward.
+TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
+    const auto strings = awkward_strings();
+    size_t compared = 0, k = 0;
+    for (const auto& sc : state_cases()) {
+        auto state = load(sc.files);
+        ASSERT_TRUE(state);
+        std::istringstream in(probe_lines(sc.files));
+        for (std::string line; std::getline(in, line);) {
+            auto p = cli::parse_probe_line(line, {});
+            if (!p.query) continue;
+            auto e = explain_query(*state, *p.query);
+            if (!e) continue;
+            ASSERT_EQ(stream_line(*e), dom_line(*e)) << sc.name << ": " << line;
+            ++compared;
+            // The same explanation with awkward strings wherever a string is rendered.
+            auto pick = [&]() -> const std::string& { return strings[k++ % strings.size()]; };
+            Explanation m = *e;
+            m.from = pick();
+            m.verdict = pick();
+            m.src.pod = pick();
+            m.dst.node = pick();
+            m.dst.service = pick();
+            m.dst.host_network = !m.dst.host_network;
+            m.notes.push_back(pick());
+            for (auto* side : {&m.egress, &m.ingress}) {
+                side->policies.push_back(pick());
+                side->allowed_by.push_back(pick());
+                side->cluster_policies.push_back(pick());
+                side->passed_by.push_back(ClusterRuleRef{pick(), 3, pick(), -7});
+                side->decided_by.rule = ClusterRuleRef{pick(), -1, std::nullopt, 12};
+                side->decided_by.action = RuleAction::Pass;
+                side->exemption = static_cast<Exemption>(k % 5);
+                for (auto* diags : {&side->diagnoses, &side->cluster_diagnoses}) {
+                    for (auto& d : *diags) {
+                        d.policy = pick();
+                        d.summary = pick();
+                        if (d.closest) {
+                            d.closest->rule_name = pick();
+                            d.closest->action = RuleAction::Accept;
+                            for (auto& miss : d.closest->misses) miss.message = pick();
+                            d.closest->misses.push_back(Miss{MissKind::DomainName, true, pick(), false});
+                        }
+                    }
+                    diags->push_back(
+                        PolicyDiagnosis{pick(), DecidingTier::Baseline, false, pick(), std::nullopt});
+                }
+            }
+            for (auto& h : m.hints) {
+                h.message = pick();
+                h.policy = pick();
+            }
+            m.hints.push_back(Hint{pick(), Direction::Egress, std::nullopt, pick()});
+            for (auto& s : m.service) {
+                s.name = pick();
+                s.port_name = pick();
+            }
+            ASSERT_EQ(stream_line(m), dom_line(m)) << sc.name << ": " << line;
+        }
+    }
+    EXPECT_GT(compared, 2000u);
+}
+
+TEST(ProbesOutput, FixesAreTheDomDump) {
+    auto state = load({kExamples + "/runbook-cluster.yaml"});
+    ASSERT_TRUE(state);
+    size_t with_fixes = 0;
+    std::ifstream in(kExamples + "/runbook-probes.jsonl");
+    for (std::string line; std::getline(in, line);) {
+        auto p = cli::parse_probe_line(line, {});
+        ASSERT_TRUE(p.query) << line;
+        auto e = explain_query(*state, *p.query);
+        ASSERT_TRUE(static_cast<bool>(e));
+        add_fixes(*state, *e);
+        with_fixes += e->fixes && !e->fixes->empty();
+        EXPECT_EQ(stream_line(*e), dom_line(*e)) << line;
+    }
+    EXPECT_GT(with_fixes, 0u);
+}
+
+// The binary's batch, byte for byte and exit status, against the reference path.
+TEST(ProbesOutput, BinaryMatchesTheReferencePath) {
+    for (const auto& sc : state_cases()) {
+        auto state = load(sc.files);
+        ASSERT_TRUE(state);
+        const auto lines = probe_lines(sc.files);
+        const auto path = temp_dir() / (sc.name + ".jsonl");
+        std::ofstream(path) << lines;
+        std::vector<std::pair<std::vector<std::string>, Variant>> variants = {{{"-o", "json"}, {}}};
+        if (sc.name == "dual-stack") {
+            Variant v6;
+            v6.defaults.family = 6;
+            v6.defaults.ns = "web";
+            v6.defaults.protocol = "UDP";
+            variants.push_back({{"-o", "json", "--family", "6", "-n", "web", "--protocol", "UDP"}, v6});
+        }
+        if (sc.name == "runbook") {
+            Variant text;
+            text.output = "text";
+            variants.push_back({{"-o", "text"}, text});
+        }
+        for (const auto& [extra, v] : variants) {
+            std::vector<std::string> args = {"explain", "--probes", path.string()};
+            for (const auto& f : sc.files) args.insert(args.end(), {"--state", f});
+            args.insert(args.end(), extra.begin(), extra.end());
+            const auto got = run_binary(args);
+            const auto want = reference(*state, lines, v);
+            EXPECT_EQ(got.status, want.status) << sc.name;
+            expect_same_lines(want.out, got.out, sc.name);
+        }
+    }
+}
+
+TEST(ProbesOutput, BinaryWithFixesMatchesTheReferencePath) {
+    const std::vector<std::string> files = {kExamples + "/runbook-cluster.yaml"};
+    auto state = load(files);
+    ASSERT_TRUE(state);
+    std::ifstream in(kExamples + "/runbook-probes.jsonl");
+    const std::string lines((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const std::string output : {"json", "yaml", "text"}) {
+        Variant v;
+        v.output = output;
+        v.fix = true;
+        const auto got = run_binary({"explain", "--probes", kExamples + "/runbook-probes.jsonl", "--state",
+                                     files[0], "--fix", "-o", output});
+        const auto want = reference(*state, lines, v);
+        EXPECT_EQ(got.status, want.status) << output;
+        expect_same_lines(want.out, got.out, "--fix -o " + output);
+    }
+}
