@@ -85,33 +85,53 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
     }
     const ProbeDefaults defaults{o.ns, o.protocol, o.family};
     bool any_error = false, any_denied = false;
+    // Results are appended to one buffer and written out when the input has nothing more buffered, before a
+    // read that may block: a file's batch is written in large pieces, and a client that writes a probe and
+    // waits for its answer on a pipe still gets it at once.
+    std::string results;
+    auto write_results = [&] {
+        out.write(results.data(), static_cast<std::streamsize>(results.size()));
+        results.clear();
+    };
     std::string line;
     size_t lineno = 0;
     while (std::getline(*in, line)) {
         ++lineno;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         auto fail = [&](const Json& from, const std::string& msg) {
             any_error = true;
             Json j;
             j["from"] = from;
             j["error"] = fmt::format("line {}: {}", lineno, msg);
-            write_json_line(out, j);
+            results += j.dump(-1, ' ', false, Json::error_handler_t::replace);
+            results += '\n';
         };
-        auto probe = parse_probe_line(line, defaults);
-        if (!probe.query) {
-            fail(probe.from, probe.error);
-            continue;
+        [&] {
+            if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+            auto probe = parse_probe_line(line, defaults);
+            if (!probe.query) return fail(probe.from, probe.error);
+            auto e = explain_query(state, *probe.query);
+            if (!e) return fail(probe.from, e.error().message);
+            any_denied = any_denied || !e->allowed();
+            if (o.fix) add_fixes(state, *e);
+            if (o.output == "json") {
+                append_explanation_json_line(results, *e);
+                return;
+            }
+            write_results();
+            if (o.output == "yaml") {
+                write_fixes_yaml(out, *e);
+            } else {
+                write_explanation_text(out, *e);
+                out << '\n';
+            }
+        }();
+        if (in->rdbuf()->in_avail() <= 0) {
+            write_results();
+            out.flush();
         }
-        auto e = explain_query(state, *probe.query);
-        if (!e) {
-            fail(probe.from, e.error().message);
-            continue;
-        }
-        any_denied = any_denied || !e->allowed();
-        render(state, *e, o, out);
-        if (o.output == "text") out << '\n';
-        out.flush();
     }
+    write_results();
+    out.flush();
     if (any_error) return 2;
     return any_denied ? 1 : 0;
 }
