@@ -85,10 +85,12 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
     }
     const ProbeDefaults defaults{o.ns, o.protocol, o.family};
     bool any_error = false, any_denied = false;
-    // Results are appended to one buffer and written out when the input has nothing more buffered, before a
-    // read that may block: a file's batch is written in large pieces, and a client that writes a probe and
-    // waits for its answer on a pipe still gets it at once.
+    // Results are appended to one buffer, written out in pieces of 64 KiB and whenever the input has nothing
+    // more buffered, before a read that may block: a file's batch is written in large pieces with bounded
+    // memory, and a client that writes a probe and waits for its answer on a pipe still gets it at once.
+    constexpr size_t kResultsBuffer = 64 * 1024;
     std::string results;
+    results.reserve(2 * kResultsBuffer);
     auto write_results = [&] {
         out.write(results.data(), static_cast<std::streamsize>(results.size()));
         results.clear();
@@ -128,6 +130,8 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
         if (in->rdbuf()->in_avail() <= 0) {
             write_results();
             out.flush();
+        } else if (results.size() >= kResultsBuffer) {
+            write_results();
         }
     }
     write_results();
