@@ -207,7 +207,7 @@ Run reference(const ClusterState& state, const std::string& lines, const Variant
             j["error"] = fmt::format("line {}: {}", lineno, msg);
             write_json_line(out, j);
         };
-        auto p = cli::parse_probe_line(line, v.defaults);
+        auto p = cli::parse_probe_line_dom(line, v.defaults);
         if (!p.query) {
             fail(p.from, p.error);
             continue;
@@ -447,5 +447,59 @@ TEST(ProbesOutput, BinaryWithFixesMatchesTheReferencePath) {
         const auto want = reference(*state, lines, v);
         EXPECT_EQ(got.status, want.status) << output;
         expect_same_lines(want.out, got.out, "--fix -o " + output);
+    }
+}
+
+// The plain-line reader answers as the DOM parse does: on the probe files' lines, every prefix of some of them,
+// and lines with bytes changed at random.
+TEST(ProbeLine, ReaderMatchesTheDomParse) {
+    std::vector<std::string> lines;
+    for (const auto& sc : state_cases()) {
+        std::istringstream in(probe_lines(sc.files));
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+    }
+    const std::vector<std::string> extra = {
+        R"({"from":"a/b","to":"c/d","port":80})",
+        R"(  {  "port" : "8080/udp" , "to" : "c/d" , "from" : "a/b" }  )",
+        R"({"from":"a/b","to":"c/d","port":080})",
+        R"({"from":"a/b","to":"c/d","port":1234567890})",
+        R"({"from":"a/b","to":"c/d","port":123456789})",
+        R"({"from":"a/b","to":"c/d","port":80,"port":81})",
+        R"({"from":"a/b","to":"c/d","port":80,"protocol":"UDP","protocol":"TCP"})",
+        R"({"from":"a/b","to":"c/d","port":80,})",
+        R"({"from":"a/b","to":"c/d","port":80}x)",
+        R"({"from":"a\/b","to":"c/d","port":80})",
+        R"({"from":"a/b","to":"c/d","port":8e1})",
+        R"({"from":"a/b","to":"c/d","port":null})",
+        R"({"from":null,"to":"c/d","port":80})",
+        "\xef\xbb\xbf{\"from\":\"a/b\",\"to\":\"c/d\",\"port\":80}",
+    };
+    lines.insert(lines.end(), extra.begin(), extra.end());
+    std::mt19937_64 rng(23);
+    const size_t base = lines.size();
+    for (size_t i = 0; i < base; i += 7) {
+        const std::string l = lines[i];
+        for (size_t cut = 0; cut < l.size(); cut += 3) lines.push_back(l.substr(0, cut));
+        for (int k = 0; k < 8 && !l.empty(); ++k) {
+            std::string m = l;
+            m[rng() % m.size()] = "{}[]\":,\\ 0a-.e\x01\x80"[rng() % 18];
+            lines.push_back(m);
+        }
+    }
+    cli::ProbeDefaults ns_udp{"web", "UDP", 6};
+    for (const auto& defaults : {cli::ProbeDefaults{}, ns_udp}) {
+        for (const auto& line : lines) {
+            const auto fast = cli::parse_probe_line(line, defaults);
+            const auto dom = cli::parse_probe_line_dom(line, defaults);
+            ASSERT_EQ(fast.error, dom.error) << line;
+            ASSERT_EQ(fast.from, dom.from) << line;
+            ASSERT_EQ(fast.query.has_value(), dom.query.has_value()) << line;
+            if (!fast.query) continue;
+            EXPECT_EQ(fast.query->from, dom.query->from) << line;
+            EXPECT_EQ(fast.query->to, dom.query->to) << line;
+            EXPECT_EQ(fast.query->port, dom.query->port) << line;
+            EXPECT_EQ(fast.query->protocol, dom.query->protocol) << line;
+            EXPECT_EQ(fast.query->family, dom.query->family) << line;
+        }
     }
 }

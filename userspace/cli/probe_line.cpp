@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <optional>
 
 #include "common/ip_addr.hpp"
 
@@ -32,7 +33,7 @@ Result<PortSpec> parse_port(std::string_view text, std::string_view default_prot
     return spec;
 }
 
-ProbeLine parse_probe_line(const std::string& line, const ProbeDefaults& d) {
+ProbeLine parse_probe_line_dom(const std::string& line, const ProbeDefaults& d) {
     ProbeLine r;
     auto fail = [&](std::string msg) {
         r.error = std::move(msg);
@@ -61,6 +62,104 @@ ProbeLine parse_probe_line(const std::string& line, const ProbeDefaults& d) {
                    port->port, port->protocol, std::nullopt};
     if (d.family) q.family = *d.family == 6 ? IpFamily::V6 : IpFamily::V4;
     r.query = std::move(q);
+    return r;
+}
+
+namespace {
+
+// The fields of a line that is one flat object of plain strings (printable ASCII, no escapes) and a port
+// that is such a string or a small non-negative integer, each key at most once: what scripts write. Any
+// other line, valid or not, is left to the DOM parse.
+struct PlainProbe {
+    std::optional<std::string_view> from, to, port, protocol;
+};
+
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::optional<PlainProbe> read_plain_probe(std::string_view line) {
+    const size_t n = line.size();
+    size_t i = 0;
+    auto skip_space = [&] {
+        while (i < n && is_json_space(line[i])) ++i;
+    };
+    auto plain_string = [&](std::optional<std::string_view>& out) {
+        if (out || i >= n || line[i] != '"') return false;
+        size_t j = i + 1;
+        for (; j < n && line[j] != '"'; ++j) {
+            const auto c = static_cast<unsigned char>(line[j]);
+            if (c == '\\' || c < 0x20 || c >= 0x80) return false;
+        }
+        if (j >= n) return false;
+        out = line.substr(i + 1, j - i - 1);
+        i = j + 1;
+        return true;
+    };
+    PlainProbe p;
+    skip_space();
+    if (i >= n || line[i] != '{') return std::nullopt;
+    ++i;
+    for (;;) {
+        skip_space();
+        std::optional<std::string_view> key;
+        if (!plain_string(key)) return std::nullopt;
+        skip_space();
+        if (i >= n || line[i] != ':') return std::nullopt;
+        ++i;
+        skip_space();
+        if (*key == "from") {
+            if (!plain_string(p.from)) return std::nullopt;
+        } else if (*key == "to") {
+            if (!plain_string(p.to)) return std::nullopt;
+        } else if (*key == "protocol") {
+            if (!plain_string(p.protocol)) return std::nullopt;
+        } else if (*key == "port") {
+            if (p.port) return std::nullopt;
+            if (i < n && line[i] == '"') {
+                if (!plain_string(p.port)) return std::nullopt;
+            } else {
+                size_t j = i;
+                while (j < n && line[j] >= '0' && line[j] <= '9') ++j;
+                // JSON has no leading zeros; nine digits keep the DOM's integer and its decimal text alike.
+                if (j == i || j - i > 9 || (j - i > 1 && line[i] == '0')) return std::nullopt;
+                p.port = line.substr(i, j - i);
+                i = j;
+            }
+        } else {
+            return std::nullopt;
+        }
+        skip_space();
+        if (i < n && line[i] == ',') {
+            ++i;
+            continue;
+        }
+        if (i < n && line[i] == '}') {
+            ++i;
+            break;
+        }
+        return std::nullopt;
+    }
+    skip_space();
+    if (i != n || !p.from || !p.to || !p.port) return std::nullopt;
+    return p;
+}
+
+}  // namespace
+
+ProbeLine parse_probe_line(const std::string& line, const ProbeDefaults& d) {
+    auto plain = read_plain_probe(line);
+    if (!plain) return parse_probe_line_dom(line, d);
+    ProbeLine r;
+    auto port = parse_port(*plain->port, plain->protocol ? *plain->protocol : std::string_view(d.protocol));
+    if (!port) {
+        r.from = std::string(*plain->from);
+        r.error = port.error().message;
+        return r;
+    }
+    ExplainQuery q{qualified(std::string(*plain->from), d.ns), qualified(std::string(*plain->to), d.ns), port->port,
+                   port->protocol, std::nullopt};
+    if (d.family) q.family = *d.family == 6 ? IpFamily::V6 : IpFamily::V4;
+    r.query = std::move(q);
+    r.from = std::string(*plain->from);
     return r;
 }
 

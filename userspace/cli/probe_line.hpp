@@ -38,4 +38,8 @@ struct ProbeLine {
 
 ProbeLine parse_probe_line(const std::string& line, const ProbeDefaults& defaults);
 
+// The same answer from nlohmann's DOM of the line: the contract, which parse_probe_line follows for the lines
+// scripts write without building the DOM (probes_output_test and probe_line_fuzz compare the two).
+ProbeLine parse_probe_line_dom(const std::string& line, const ProbeDefaults& defaults);
+
 }  // namespace npt::cli
