@@ -181,7 +181,7 @@ int misses_cost(const std::vector<Miss>& misses) {
 std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, const Peer& peer,
                               const FlowEndpoint& remote, Direction dir) {
     std::vector<Miss> out;
-    const std::string role = remote_role(dir);
+    const char* role = remote_role(dir);
     if (peer.ip_block) {
         const auto& b = *peer.ip_block;
         if (!b.cidr.contains(remote.ip)) {
@@ -209,18 +209,29 @@ std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, c
         return out;
     }
     const auto& pod = s.pods()[*remote.pod];
-    const std::string pod_subject = fmt::format("{} pod {}", role, s.pod_id(*remote.pod));
+    // Most peers are tried and rejected or matched without a miss naming the pod: its text is built on the first.
+    std::string pod_subject_text;
+    auto pod_subject = [&]() -> const std::string& {
+        if (pod_subject_text.empty()) pod_subject_text = fmt::format("{} pod {}", role, s.pod_id(*remote.pod));
+        return pod_subject_text;
+    };
+    auto fails = [&](const LabelSelector& sel, LabelSetId set) {
+        return std::any_of(sel.requirements.begin(), sel.requirements.end(),
+                           [&](const LabelRequirement& req) { return !s.requirement_matches(req, set); });
+    };
     if (peer.namespace_selector) {
         const auto& ns = s.namespaces()[pod.ns];
-        selector_misses(s, *peer.namespace_selector, ns.labels, MissKind::NamespaceLabels,
-                        fmt::format("its namespace {}", s.str(ns.name)), "namespaceSelector", out);
+        if (fails(*peer.namespace_selector, ns.labels))
+            selector_misses(s, *peer.namespace_selector, ns.labels, MissKind::NamespaceLabels,
+                            fmt::format("its namespace {}", s.str(ns.name)), "namespaceSelector", out);
     } else if (s.pod_namespace(*remote.pod) != pol.ns) {
         out.push_back({MissKind::PodNamespace, false,
                        fmt::format("a podSelector without namespaceSelector selects only pods in namespace {}; {} is "
                                    "in namespace {}",
-                                   pol.ns, pod_subject, s.pod_namespace(*remote.pod))});
+                                   pol.ns, pod_subject(), s.pod_namespace(*remote.pod))});
     }
-    if (peer.pod_selector) selector_misses(s, *peer.pod_selector, pod.labels, MissKind::PodLabels, pod_subject, "podSelector", out);
+    if (peer.pod_selector && fails(*peer.pod_selector, pod.labels))
+        selector_misses(s, *peer.pod_selector, pod.labels, MissKind::PodLabels, pod_subject(), "podSelector", out);
     return out;
 }
 
@@ -286,17 +297,31 @@ void closest_peer(size_t peers, MissesOf&& misses_of, RuleDiagnosis& d) {
     d.misses.insert(d.misses.end(), best.begin(), best.end());
 }
 
-RuleDiagnosis diagnose_rule(const ClusterState& s, const NetworkPolicy& pol, const PolicyRule& rule, int index,
-                            const Flow& flow, Direction dir) {
+// The misses of a rule's ports and of each of its peers: what both its diagnosis and its hints read.
+struct RuleMisses {
+    std::vector<Miss> ports;
+    std::vector<std::vector<Miss>> peers;
+};
+
+RuleMisses rule_misses(const ClusterState& s, const NetworkPolicy& pol, const PolicyRule& rule, const Flow& flow,
+                       Direction dir) {
+    RuleMisses m;
+    m.ports = port_misses(s, rule, flow);
+    const FlowEndpoint& remote = remote_end(flow, dir);
+    m.peers.reserve(rule.peers.size());
+    for (const auto& peer : rule.peers) m.peers.push_back(peer_misses(s, pol, peer, remote, dir));
+    return m;
+}
+
+RuleDiagnosis diagnose_rule(const RuleMisses& m, int index) {
     RuleDiagnosis d;
     d.rule = index;
-    d.misses = port_misses(s, rule, flow);
+    d.misses = m.ports;
     d.ports_match = d.misses.empty();
-    if (rule.peers.empty()) {
+    if (m.peers.empty()) {
         d.peers_match = true;
     } else {
-        const FlowEndpoint& remote = remote_end(flow, dir);
-        closest_peer(rule.peers.size(), [&](size_t i) { return peer_misses(s, pol, rule.peers[i], remote, dir); }, d);
+        closest_peer(m.peers.size(), [&](size_t i) { return m.peers[i]; }, d);
     }
     d.cost = misses_cost(d.misses);
     return d;
@@ -314,13 +339,12 @@ std::string rule_ref(Direction dir, int rule) {
 
 // Hints for one rule of a denying policy: each applies only when the rest of the rule matches.
 void rule_hints(const ClusterState& s, const NetworkPolicy& pol, const PolicyRule& rule, int index, const Flow& flow,
-                Direction dir, std::vector<Hint>& hints) {
+                Direction dir, const RuleMisses& rule_result, std::vector<Hint>& hints) {
     const std::string id = pol.id();
     const FlowEndpoint& remote = remote_end(flow, dir);
-    const std::vector<Miss> port_result = port_misses(s, rule, flow);
+    const std::vector<Miss>& port_result = rule_result.ports;
     const bool ports_match = port_result.empty();
-    std::vector<std::vector<Miss>> peer_results;
-    for (const auto& peer : rule.peers) peer_results.push_back(peer_misses(s, pol, peer, remote, dir));
+    const std::vector<std::vector<Miss>>& peer_results = rule_result.peers;
     const bool peers_match = rule.peers.empty() || std::any_of(peer_results.begin(), peer_results.end(),
                                                                [](const auto& m) { return m.empty(); });
 
@@ -376,7 +400,8 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
         return pd;
     }
     for (size_t i = 0; i < rules.size(); ++i) {
-        auto d = diagnose_rule(s, pol, rules[i], static_cast<int>(i), flow, dir);
+        const auto misses = rule_misses(s, pol, rules[i], flow, dir);
+        auto d = diagnose_rule(misses, static_cast<int>(i));
         if (d.misses.empty()) {
             pd.allows = true;
             pd.closest = std::move(d);
@@ -384,7 +409,7 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
             return pd;
         }
         if (!pd.closest || d.cost < pd.closest->cost) pd.closest = std::move(d);
-        rule_hints(s, pol, rules[i], static_cast<int>(i), flow, dir, hints);
+        rule_hints(s, pol, rules[i], static_cast<int>(i), flow, dir, misses, hints);
     }
     pd.summary = fmt::format("none of its {} {} rule{} matches; closest is {}", rules.size(), direction_name(dir),
                              rules.size() == 1 ? "" : "s", rule_ref(dir, pd.closest->rule));
@@ -425,7 +450,7 @@ std::string cluster_rule_text(DecidingTier tier, const ClusterRuleRef& r) {
 std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& peer, RuleAction action,
                                       const FlowEndpoint& remote, Direction dir) {
     std::vector<Miss> out;
-    const std::string role = remote_role(dir);
+    const char* role = remote_role(dir);
     switch (peer.kind) {
         case ClusterPeer::Kind::Namespaces:
         case ClusterPeer::Kind::Pods: {
