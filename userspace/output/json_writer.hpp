@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,9 +24,23 @@ class JsonWriter {
 
     // A member's name; the value follows with one of the value calls.
     void key(std::string_view name) {
-        separate();
-        append_string(out_, name);
-        out_ += ':';
+        // Names are the renderers' own short ASCII literals: written with one append when nothing needs escaping.
+        char buf[64];
+        if (name.size() <= sizeof buf - 4 && plain(name)) {
+            size_t n = 0;
+            if (!first_) buf[n++] = ',';
+            buf[n++] = '"';
+            std::memcpy(buf + n, name.data(), name.size());
+            n += name.size();
+            buf[n++] = '"';
+            buf[n++] = ':';
+            out_.append(buf, n);
+            first_ = false;
+        } else {
+            separate();
+            append_string(out_, name);
+            out_ += ':';
+        }
         after_key_ = true;
     }
 
@@ -70,6 +85,12 @@ class JsonWriter {
     static void append_string(std::string& out, std::string_view s);
 
   private:
+    static bool plain(std::string_view s) {
+        for (const char c : s)
+            if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' || static_cast<unsigned char>(c) >= 0x80)
+                return false;
+        return true;
+    }
     void value_of(std::string_view s) { string(s); }
     void value_of(const std::string& s) { string(s); }
     void value_of(const char* s) { string(s); }
