@@ -1,7 +1,7 @@
-// `explain --probes FILE -o json` as scripts and CI gates run it: the binary, on one core, over a 10,000-pod /
-// 1,000-policy state file and N probes between random pods, next to the bare engine's evaluations of the same
-// probes in this process, in the same run. The binary's figure is its CPU time with the probes minus its CPU
-// time with an empty probes file (loading the state), in interleaved rounds; medians are printed. No
+// `explain --probes FILE -o json` as scripts and CI gates run it: the binary, on one core, over a 10,000-pod
+// / 1,000-policy state file and N probes between random pods, next to the bare engine's evaluations of the
+// same probes in this process, in the same run. The binary's figure is its CPU time with the probes minus its
+// CPU time with an empty probes file (loading the state), in interleaved rounds; medians are printed. No
 // assertions: the figures are for people.
 //
 // Usage: probes_bench [--quick] [--binary PATH] [N]   (--binary: another build, e.g. the previous one)
@@ -37,7 +37,8 @@ using Clock = std::chrono::steady_clock;
 double children_cpu_seconds() {
     rusage ru{};
     getrusage(RUSAGE_CHILDREN, &ru);
-    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 struct Cost {
@@ -104,13 +105,14 @@ int main(int argc, char** argv) {
     {
         std::ofstream out(dir / "probes.jsonl");
         for (size_t i = 0; i < n; ++i) {
-            Probe p{static_cast<uint32_t>(rng() % objects.pods.size()), static_cast<uint32_t>(rng() % objects.pods.size()),
-                    ports[rng() % 5], npt::Protocol::TCP};
+            Probe p{static_cast<uint32_t>(rng() % objects.pods.size()),
+                    static_cast<uint32_t>(rng() % objects.pods.size()), ports[rng() % 5], npt::Protocol::TCP};
             if (p.port == 53) p.protocol = npt::Protocol::UDP;
             const auto& a = objects.pods[p.src];
             const auto& b = objects.pods[p.dst];
-            out << fmt::format(R"({{"from": "{}/{}", "to": "{}/{}", "port": {}, "protocol": "{}"}})" "\n", a.ns,
-                               a.name, b.ns, b.name, p.port, npt::protocol_name(p.protocol));
+            out << fmt::format(R"({{"from": "{}/{}", "to": "{}/{}", "port": {}, "protocol": "{}"}})"
+                               "\n",
+                               a.ns, a.name, b.ns, b.name, p.port, npt::protocol_name(p.protocol));
             probes.push_back(p);
         }
         std::ofstream(dir / "empty.jsonl");
@@ -178,15 +180,19 @@ int main(int argc, char** argv) {
     }
     fmt::print("explain --probes, {} pods / {} policies, {} probes ({}; medians of {} interleaved rounds):\n",
                shape.pods, shape.policies, n, pinned ? "one core" : "not pinned", rounds);
-    fmt::print("  the binary:          {:>10.0f} probes/s of CPU ({:.2f} us each; {:.0f}/s wall), {} lines, "
-               "{:.0f} bytes each\n",
-               median(batch_rates), 1e6 / median(batch_rates), median(batch_wall_rates), out_lines,
-               double(out_bytes) / std::max<size_t>(out_lines, 1));
-    fmt::print("  explain_flow alone:  {:>10.0f} /s  (in process, no parse, no output)\n", median(explain_rates));
+    fmt::print(
+        "  the binary:          {:>10.0f} probes/s of CPU ({:.2f} us each; {:.0f}/s wall), {} lines, "
+        "{:.0f} bytes each\n",
+        median(batch_rates), 1e6 / median(batch_rates), median(batch_wall_rates), out_lines,
+        double(out_bytes) / std::max<size_t>(out_lines, 1));
+    fmt::print("  explain_flow alone:  {:>10.0f} /s  (in process, no parse, no output)\n",
+               median(explain_rates));
     fmt::print("  the bare engine:     {:>10.0f} evaluations/s ({:.0f}% allowed)\n", median(engine_rates),
                100 * allowed_share);
     fmt::print("  engine / binary:     {:>10.1f} (median of per-round ratios)\n", median(ratios));
-    if (!std::getenv("NPT_BENCH_KEEP")) std::filesystem::remove_all(dir);  // NPT_BENCH_KEEP: keep the files to profile
-    else fmt::print("  files kept in {}\n", dir.string());
+    if (!std::getenv("NPT_BENCH_KEEP"))
+        std::filesystem::remove_all(dir);  // NPT_BENCH_KEEP: keep the files to profile
+    else
+        fmt::print("  files kept in {}\n", dir.string());
     return 0;
 }

@@ -450,8 +450,8 @@ TEST(ProbesOutput, BinaryWithFixesMatchesTheReferencePath) {
     }
 }
 
-// The plain-line reader answers as the DOM parse does: on the probe files' lines, every prefix of some of them,
-// and lines with bytes changed at random.
+// The plain-line reader answers as the DOM parse does: on the probe files' lines, every prefix of some of
+// them, and lines with bytes changed at random.
 TEST(ProbeLine, ReaderMatchesTheDomParse) {
     std::vector<std::string> lines;
     for (const auto& sc : state_cases()) {

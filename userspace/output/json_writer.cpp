@@ -25,14 +25,15 @@ namespace {
 constexpr uint64_t kOnes = 0x0101010101010101ULL;
 constexpr uint64_t kHighs = 0x8080808080808080ULL;
 
-// Non-zero when one of the word's 8 bytes is below 0x20, a quote, a backslash or not ASCII (the bit tricks may
-// also flag bytes after a flagged one, never a word without one).
+// Non-zero when one of the word's 8 bytes is below 0x20, a quote, a backslash or not ASCII (the bit tricks
+// may also flag bytes after a flagged one, never a word without one).
 inline uint64_t needs_care(uint64_t w) {
-    // With every byte below 0x80, (x - 0x01..) & ~x has a high bit set exactly when some byte of x is zero (and
-    // (w - 0x20..) & ~w when some byte of w is below 0x20); w's own high bits flag the bytes above.
+    // With every byte below 0x80, (x - 0x01..) & ~x has a high bit set exactly when some byte of x is zero
+    // (and (w - 0x20..) & ~w when some byte of w is below 0x20); w's own high bits flag the bytes above.
     const uint64_t quote = w ^ (kOnes * '"');
     const uint64_t backslash = w ^ (kOnes * '\\');
-    return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | w) & kHighs;
+    return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | w) &
+           kHighs;
 }
 
 }  // namespace
@@ -58,22 +59,37 @@ void JsonWriter::append_string(std::string& out, std::string_view s) {
             continue;
         }
         if (c >= 0x80) {
-            // Names, labels and messages are ASCII almost always; anything else takes nlohmann's own escaping,
-            // whose recovery from invalid UTF-8 (which bytes one U+FFFD replaces) is the contract.
+            // Names, labels and messages are ASCII almost always; anything else takes nlohmann's own
+            // escaping, whose recovery from invalid UTF-8 (which bytes one U+FFFD replaces) is the contract.
             out.resize(start);
-            out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            out +=
+                nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             return;
         }
         out.append(plain, p);
         plain = ++p;
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default: {
                 static constexpr char hex[] = "0123456789abcdef";
                 const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};

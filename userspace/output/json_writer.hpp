@@ -24,7 +24,8 @@ class JsonWriter {
 
     // A member's name; the value follows with one of the value calls.
     void key(std::string_view name) {
-        // Names are the renderers' own short ASCII literals: written with one append when nothing needs escaping.
+        // Names are the renderers' own short ASCII literals: written with one append when nothing needs
+        // escaping.
         char buf[64];
         if (name.size() <= sizeof buf - 4 && plain(name)) {
             size_t n = 0;
@@ -87,7 +88,8 @@ class JsonWriter {
   private:
     static bool plain(std::string_view s) {
         for (const char c : s)
-            if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' || static_cast<unsigned char>(c) >= 0x80)
+            if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' ||
+                static_cast<unsigned char>(c) >= 0x80)
                 return false;
         return true;
     }
