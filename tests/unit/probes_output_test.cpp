@@ -280,6 +280,15 @@ std::vector<std::string> awkward_strings() {
     return s;
 }
 
+// The state and probe files written for the binary go with the test process.
+struct RemoveTempDir : ::testing::Environment {
+    void TearDown() override {
+        std::error_code ec;
+        std::filesystem::remove_all(temp_dir(), ec);
+    }
+};
+[[maybe_unused]] auto* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
+
 }  // namespace
 
 TEST(JsonWriter, StringsAreEscapedAsTheDomDumpsThem) {
