@@ -2,6 +2,7 @@
 // shell completion in the protocol kubectl's plugin completion speaks.
 #include "cli/invocation.hpp"
 
+#include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 #include "agent/agent_command.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <malloc.h>

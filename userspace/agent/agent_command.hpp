@@ -4,13 +4,16 @@
 // /readyz.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstddef>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace npt::agent {
 

@@ -1,5 +1,6 @@
 #include "cli/explain_command.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <fstream>

@@ -1,11 +1,14 @@
 // `netpol-trace explain`: why a connection is allowed or denied, offline from state files.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace npt::cli {
 

@@ -3,10 +3,13 @@
 // are the input of `whatif --flows` and `advise --flows` (the contract is in flows/connection.hpp).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <iosfwd>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace npt::cli {
 

@@ -1,5 +1,6 @@
 #include "cli/invocation.hpp"
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <ostream>
 

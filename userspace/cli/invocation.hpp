@@ -7,11 +7,14 @@
 // `netpol-trace __complete WORDS...` is the same completion, for the tool's own bash completion script.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace npt::cli {
 

@@ -1,5 +1,6 @@
 #include "cli/tail_command.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <unistd.h>

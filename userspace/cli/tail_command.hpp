@@ -2,10 +2,13 @@
 // flow once when first seen, with the engine's explanation of why it is (not) allowed.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <iosfwd>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace npt::cli {
 

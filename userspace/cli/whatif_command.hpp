@@ -2,12 +2,15 @@
 // `netpol-trace advise`: least-privilege NetworkPolicies for a namespace from its observed connections.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 #include "cli/agent_client.hpp"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace npt::cli {
 
