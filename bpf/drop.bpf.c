@@ -80,7 +80,6 @@ struct {
     __uint(max_entries, 2 * 1024 * 1024); /* ~8k events: a burst of new flows between two reads */
 } events SEC(".maps");
 
-
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 16384);
@@ -151,8 +150,7 @@ static __always_inline bool reason_wanted(const struct npt_hot_settings* hs, __u
     return reason_selected(hs, reason) || freed_by_queue(hs, location);
 }
 
-static __always_inline void parse_l4(const __u8* l4, __u8 protocol, struct npt_flow_key* key,
-                                     struct npt_packet* pkt) {
+static __always_inline void parse_l4(const __u8* l4, __u8 protocol, struct npt_flow_key* key, struct npt_packet* pkt) {
     switch (protocol) {
         case NPT_IPPROTO_TCP:
             pkt->tcp_flags = l4[13];
@@ -245,8 +243,7 @@ static __always_inline void parse_packet(struct sk_buff* skb, const enum npt_acc
         ((__u64*)key->daddr)[1] = *(const __u64*)(hdr + 32);
         /* One extension header is followed (hop-by-hop, routing, destination options, fragment); deeper
          * chains keep the extension header as the protocol and no ports. */
-        if (next == NPT_IPPROTO_IPV6_HOPOPTS || next == NPT_IPPROTO_IPV6_ROUTING ||
-            next == NPT_IPPROTO_IPV6_DSTOPTS) {
+        if (next == NPT_IPPROTO_IPV6_HOPOPTS || next == NPT_IPPROTO_IPV6_ROUTING || next == NPT_IPPROTO_IPV6_DSTOPTS) {
             next = hdr[40];
             l4off = 40 + ((__u32)hdr[41] + 1) * 8;
         } else if (next == NPT_IPPROTO_IPV6_FRAGMENT) {
@@ -624,8 +621,7 @@ static __always_inline int handle_drop(void* ctx, struct sk_buff* skb, __u64 loc
 }
 
 /* Only kernels >= 5.17 pass a reason; the enum appeared with it. */
-#define NPT_TRACEPOINT_HAS_REASON() \
-    bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED)
+#define NPT_TRACEPOINT_HAS_REASON() bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED)
 
 SEC("tp_btf/kfree_skb")
 int npt_kfree_skb_btf(unsigned long long* ctx) {

@@ -129,8 +129,7 @@ struct {
     __type(value, __u8);
 } lab_stale SEC(".maps");
 
-static __always_inline bool allowed_with(struct lab_allow_key *k, const __u8 *peer, __u8 protocol, __u16 port)
-{
+static __always_inline bool allowed_with(struct lab_allow_key* k, const __u8* peer, __u8 protocol, __u16 port) {
     __builtin_memcpy(k->peer, peer, 16);
     k->protocol = protocol;
     k->port = port;
@@ -138,9 +137,8 @@ static __always_inline bool allowed_with(struct lab_allow_key *k, const __u8 *pe
 }
 
 /* Is `peer` allowed to/from `local` in `direction`? Tries the exact entry, then the wildcards. */
-static __always_inline bool policy_allows(const __u8 *local, __u8 family, __u8 direction, const __u8 *peer,
-                                          __u8 protocol, __u16 port)
-{
+static __always_inline bool policy_allows(const __u8* local, __u8 family, __u8 direction, const __u8* peer,
+                                          __u8 protocol, __u16 port) {
     __u8 any[16] = {};
     struct lab_allow_key k = {};
 
@@ -152,55 +150,48 @@ static __always_inline bool policy_allows(const __u8 *local, __u8 family, __u8 d
            allowed_with(&k, any, protocol, 0) || allowed_with(&k, any, 0, 0);
 }
 
-static __always_inline __u8 isolation(const __u8 *addr, __u8 family, __u8 direction)
-{
+static __always_inline __u8 isolation(const __u8* addr, __u8 family, __u8 direction) {
     struct lab_addr_key k = {};
-    struct lab_endpoint *ep;
+    struct lab_endpoint* ep;
 
     __builtin_memcpy(k.addr, addr, 16);
     k.family = family;
     ep = bpf_map_lookup_elem(&lab_endpoints, &k);
-    if (!ep)
-        return 0;
+    if (!ep) return 0;
     return direction == LAB_DIR_INGRESS ? ep->ingress_isolated : ep->egress_isolated;
 }
 
 SEC("tc")
-int lab_tc_policy(struct __sk_buff *skb)
-{
-    void *data = (void *)(long)skb->data;
-    void *end = (void *)(long)skb->data_end;
-    struct ethhdr *eth = data;
+int lab_tc_policy(struct __sk_buff* skb) {
+    void* data = (void*)(long)skb->data;
+    void* end = (void*)(long)skb->data_end;
+    struct ethhdr* eth = data;
     struct lab_flow_key flow = {};
-    __u8 *l4;
+    __u8* l4;
 
-    if ((void *)(eth + 1) > end)
-        return LAB_TC_ACT_OK;
+    if ((void*)(eth + 1) > end) return LAB_TC_ACT_OK;
     if (eth->h_proto == bpf_htons(LAB_ETH_P_IP)) {
-        struct iphdr *ip = (void *)(eth + 1);
-        if ((void *)(ip + 1) > end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff)))
-            return LAB_TC_ACT_OK;
+        struct iphdr* ip = (void*)(eth + 1);
+        if ((void*)(ip + 1) > end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff))) return LAB_TC_ACT_OK;
         flow.family = LAB_AF_INET;
         flow.protocol = ip->protocol;
         __builtin_memcpy(flow.saddr, &ip->saddr, 4);
         __builtin_memcpy(flow.daddr, &ip->daddr, 4);
-        l4 = (__u8 *)(ip + 1);
+        l4 = (__u8*)(ip + 1);
     } else if (eth->h_proto == bpf_htons(LAB_ETH_P_IPV6)) {
-        struct ipv6hdr *ip6 = (void *)(eth + 1);
-        if ((void *)(ip6 + 1) > end)
-            return LAB_TC_ACT_OK;
+        struct ipv6hdr* ip6 = (void*)(eth + 1);
+        if ((void*)(ip6 + 1) > end) return LAB_TC_ACT_OK;
         flow.family = LAB_AF_INET6;
         flow.protocol = ip6->nexthdr; /* extension headers are not policed */
         __builtin_memcpy(flow.saddr, &ip6->saddr, 16);
         __builtin_memcpy(flow.daddr, &ip6->daddr, 16);
-        l4 = (__u8 *)(ip6 + 1);
+        l4 = (__u8*)(ip6 + 1);
     } else {
         return LAB_TC_ACT_OK;
     }
     if (flow.protocol != LAB_IPPROTO_TCP && flow.protocol != LAB_IPPROTO_UDP && flow.protocol != LAB_IPPROTO_SCTP)
         return LAB_TC_ACT_OK;
-    if ((void *)(l4 + 4) > end)
-        return LAB_TC_ACT_OK;
+    if ((void*)(l4 + 4) > end) return LAB_TC_ACT_OK;
     flow.sport = ((__u16)l4[0] << 8) | l4[1];
     flow.dport = ((__u16)l4[2] << 8) | l4[3];
 
@@ -210,8 +201,7 @@ int lab_tc_policy(struct __sk_buff *skb)
     stale.family = flow.family;
     stale.protocol = flow.protocol;
     stale.dport = flow.dport;
-    if (bpf_map_lookup_elem(&lab_stale, &stale))
-        return LAB_TC_ACT_SHOT;
+    if (bpf_map_lookup_elem(&lab_stale, &stale)) return LAB_TC_ACT_SHOT;
 
     /* The policy destination: a Service IP is decided on its endpoint. */
     struct lab_service_key svc = {};
@@ -219,14 +209,13 @@ int lab_tc_policy(struct __sk_buff *skb)
     svc.family = flow.family;
     svc.protocol = flow.protocol;
     svc.port = flow.dport;
-    struct lab_service_value *ep = bpf_map_lookup_elem(&lab_services, &svc);
+    struct lab_service_value* ep = bpf_map_lookup_elem(&lab_services, &svc);
     if (ep) {
         __builtin_memcpy(flow.daddr, ep->addr, 16);
         flow.dport = ep->port;
     }
 
-    if (bpf_map_lookup_elem(&lab_conns, &flow))
-        return LAB_TC_ACT_OK;
+    if (bpf_map_lookup_elem(&lab_conns, &flow)) return LAB_TC_ACT_OK;
     struct lab_flow_key reverse = {};
     __builtin_memcpy(reverse.saddr, flow.daddr, 16);
     __builtin_memcpy(reverse.daddr, flow.saddr, 16);
@@ -234,8 +223,7 @@ int lab_tc_policy(struct __sk_buff *skb)
     reverse.protocol = flow.protocol;
     reverse.sport = flow.dport;
     reverse.dport = flow.sport;
-    if (bpf_map_lookup_elem(&lab_conns, &reverse))
-        return LAB_TC_ACT_OK;
+    if (bpf_map_lookup_elem(&lab_conns, &reverse)) return LAB_TC_ACT_OK;
 
     if (isolation(flow.saddr, flow.family, LAB_DIR_EGRESS) &&
         !policy_allows(flow.saddr, flow.family, LAB_DIR_EGRESS, flow.daddr, flow.protocol, flow.dport))

@@ -117,8 +117,7 @@ static __always_inline bool flow_key_of(struct sk_buff* skb, struct npt_rule_key
     return true;
 }
 
-static __always_inline void remember_drop_expr(const void* expr, struct nft_regs* regs,
-                                               const struct nft_pktinfo* pkt) {
+static __always_inline void remember_drop_expr(const void* expr, struct nft_regs* regs, const struct nft_pktinfo* pkt) {
     __u32 zero = 0;
     struct npt_verdict_scratch* s;
 
@@ -268,8 +267,7 @@ int BPF_PROG(npt_nft_do_chain_exit, struct nft_pktinfo* pkt, void* priv, unsigne
     chain = base;
     blob = chain_blob_of(base, s->expr);
     if (!blob) {
-        struct list_head* head =
-            (struct list_head*)((char*)table + bpf_core_field_offset(struct nft_table, chains));
+        struct list_head* head = (struct list_head*)((char*)table + bpf_core_field_offset(struct nft_table, chains));
         struct list_head* pos = BPF_CORE_READ(table, chains.next);
         for (int i = 0; i < NPT_MAX_CHAINS && pos && pos != head; i++) {
             chain = (struct nft_chain*)((char*)pos - bpf_core_field_offset(struct nft_chain, list));

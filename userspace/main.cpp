@@ -30,11 +30,12 @@ int main(int argc, char** argv) {
         name};
     app.set_version_flag("--version", std::string("netpol-trace ") + NPT_VERSION);
     app.require_subcommand(0, 1);
-    app.footer("Run 'netpol-trace explain --help' for the offline explanation of one connection,\n"
-               "'netpol-trace flows --help' for the connections that work today,\n"
-               "'netpol-trace whatif --help' to check a policy change against them,\n"
-               "'netpol-trace advise --help' for least-privilege policies from them, and\n"
-               "'netpol-trace agent --help' for the node agent a DaemonSet runs.");
+    app.footer(
+        "Run 'netpol-trace explain --help' for the offline explanation of one connection,\n"
+        "'netpol-trace flows --help' for the connections that work today,\n"
+        "'netpol-trace whatif --help' to check a policy change against them,\n"
+        "'netpol-trace advise --help' for least-privilege policies from them, and\n"
+        "'netpol-trace agent --help' for the node agent a DaemonSet runs.");
 #ifdef NPT_HAVE_CAPTURE
     npt::cli::TailOptions tail;
     npt::cli::register_tail(app, tail);
@@ -77,7 +78,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("flows")) return npt::cli::run_flows(flows, std::cout, std::cerr);
     return npt::cli::run_tail(tail, std::cout, std::cerr);
 #else
-    std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain', 'whatif' and 'advise' work\n";
+    std::cerr << "netpol-trace: this build has no kernel capture (built with NPT_BUILD_BPF=OFF); only 'explain', "
+                 "'whatif' and 'advise' work\n";
     return 1;
 #endif
 }

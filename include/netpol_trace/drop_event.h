@@ -39,8 +39,7 @@ enum npt_event_kind {
 
 /* Conntrack state of the first dropped packet, from skb->_nfct (ctinfo in the low 3 bits). */
 enum npt_ct_state {
-    NPT_CT_NONE =
-        0, /* _nfct == 0: no conntrack in that netns, or the packet was invalid (the kernel clears it) */
+    NPT_CT_NONE = 0, /* _nfct == 0: no conntrack in that netns, or the packet was invalid (the kernel clears it) */
     NPT_CT_NEW = 1,
     NPT_CT_ESTABLISHED = 2,
     NPT_CT_RELATED = 3,
@@ -151,7 +150,7 @@ struct npt_drop_event {
 #define NPT_QUEUE_FNS 6 /* NFQUEUE functions whose frees are policy drops (npt_hot_settings) */
 #define NPT_FLOW_CACHE_WAYS 2
 #define NPT_FLOW_CACHE_SETS_PER_PAGE 16
-#define NPT_FLOW_CACHE_PAGES 8 /* per CPU */
+#define NPT_FLOW_CACHE_PAGES 8                                                    /* per CPU */
 #define NPT_FLOW_CACHE_SETS (NPT_FLOW_CACHE_SETS_PER_PAGE * NPT_FLOW_CACHE_PAGES) /* per CPU */
 #define NPT_FLOW_CACHE_PAGE_SIZE 4096
 
@@ -243,14 +242,10 @@ NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, kind) == 96, "npt_dr
 NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_drop_event, orig_daddr) == 104, "npt_drop_event.orig_daddr");
 NPT_STATIC_ASSERT(sizeof(struct npt_ip_key) == 20, "npt_ip_key layout");
 NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_slot) == 104, "npt_flow_cache_slot layout");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, generation) == 56,
-                  "npt_flow_cache_slot.generation");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, pending) == 64,
-                  "npt_flow_cache_slot.pending");
-NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, last_tick) == 88,
-                  "npt_flow_cache_slot.last_tick");
-NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_set) == 104 * NPT_FLOW_CACHE_WAYS,
-                  "npt_flow_cache_set layout");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, generation) == 56, "npt_flow_cache_slot.generation");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, pending) == 64, "npt_flow_cache_slot.pending");
+NPT_STATIC_ASSERT(__builtin_offsetof(struct npt_flow_cache_slot, last_tick) == 88, "npt_flow_cache_slot.last_tick");
+NPT_STATIC_ASSERT(sizeof(struct npt_flow_cache_set) == 104 * NPT_FLOW_CACHE_WAYS, "npt_flow_cache_set layout");
 NPT_STATIC_ASSERT((NPT_FLOW_CACHE_SETS & (NPT_FLOW_CACHE_SETS - 1)) == 0, "sets: power of two");
 NPT_STATIC_ASSERT(sizeof(struct npt_flow_key) % 8 == 0, "the set hash reads the key as 64-bit words");
 

@@ -45,7 +45,7 @@ struct npt_rule_value {
     char comment[NPT_RV_COMMENT_LEN];
     __u8 backend; /* enum npt_rv_backend */
     __u8 has_handle;
-    __u8 hook; /* NF_INET_* of the hook that ran the table */
+    __u8 hook;         /* NF_INET_* of the hook that ran the table */
     __u8 table_family; /* NFPROTO_* of the nftables table (0 for iptables-legacy): to ask for the rule's comments */
     __u8 pad[4];
 };

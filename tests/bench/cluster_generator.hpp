@@ -75,7 +75,8 @@ inline ClusterObjects generate_cluster(const ClusterShape& shape) {
             other_ns.namespace_selector = LabelSelector{{match_label("env", "prod")}};
             other_ns.pod_selector = LabelSelector{{match_label("tier", "frontend")}};
             in.peers = {same_ns, other_ns};
-            in.ports = {PolicyPort{Protocol::TCP, 8080, "", std::nullopt}, PolicyPort{Protocol::TCP, std::nullopt, "metrics", std::nullopt}};
+            in.ports = {PolicyPort{Protocol::TCP, 8080, "", std::nullopt},
+                        PolicyPort{Protocol::TCP, std::nullopt, "metrics", std::nullopt}};
             pol.ingress.push_back(in);
             PolicyRule out;
             Peer any_ns;

@@ -50,7 +50,8 @@ void sh(const std::string& cmd) {
 }
 
 void cleanup() {
-    (void)std::system(fmt::format("ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null", kClient, kServer).c_str());
+    (void)std::system(
+        fmt::format("ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null", kClient, kServer).c_str());
 }
 
 void enter(const std::string& netns) {
@@ -199,9 +200,12 @@ int main(int argc, char** argv) {
     std::string binary = NPT_BINARY;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
-        else if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
-        else if (a == "--agent" && i + 1 < argc) binary = argv[++i];
+        if (a == "--seconds" && i + 1 < argc)
+            seconds = std::atof(argv[++i]);
+        else if (a == "--rounds" && i + 1 < argc)
+            rounds = std::atoi(argv[++i]);
+        else if (a == "--agent" && i + 1 < argc)
+            binary = argv[++i];
         else {
             fmt::print(stderr, "usage: conn_bench [--seconds S] [--rounds N] [--agent PATH]\n");
             return 2;
@@ -251,26 +255,30 @@ int main(int argc, char** argv) {
     srv.join();
     std::vector<double> ratios;
     for (size_t i = 0; i < none.size(); ++i) ratios.push_back(with[i] / none[i]);
-    fmt::print("TCP connect/accept between two network namespaces, {} rounds of {:.0f} s, interleaved:\n", rounds, seconds);
+    fmt::print("TCP connect/accept between two network namespaces, {} rounds of {:.0f} s, interleaved:\n", rounds,
+               seconds);
     fmt::print("  without the agent: {:.0f} connections/s (median)\n", median(none));
     fmt::print("  with the agent:    {:.0f} connections/s (median)\n", median(with));
     fmt::print("  ratio:             {:.3f} (median of the rounds' ratios; goal >= 0.98)\n", median(ratios));
     if (stats_fd < 0)
         fmt::print("  BPF time: unavailable (BPF_ENABLE_STATS: {})\n", std::strerror(errno));
     else
-        fmt::print("  BPF time of the TCP program: {:.0f} ns per run, {:.1f} runs (state changes of both sockets) per "
-                   "connection\n",
-                   median(ns_per_run), median(runs_per_conn));
+        fmt::print(
+            "  BPF time of the TCP program: {:.0f} ns per run, {:.1f} runs (state changes of both sockets) per "
+            "connection\n",
+            median(ns_per_run), median(runs_per_conn));
     // What the agent adds to one connection, in CPU time, against the time one connection takes without it: the
     // figure the throughput ratio estimates, without the round-to-round swings of a shared machine.
     const double bpf_ns = stats_fd < 0 ? 0 : median(ns_per_run) * median(runs_per_conn);
     const double conn_ns = 1e9 / median(none);
-    fmt::print("  the agent's process: {:.0f} ns of CPU per connection (median; /proc/PID/stat, 10 ms ticks over a round)\n",
-               median(agent_ns_per_conn));
-    fmt::print("  cost per connection: {:.0f} ns (BPF {:.0f} + agent {:.0f}) = {:.2f}% of a connection's {:.1f} us; "
-               "expected ratio {:.3f}\n",
-               bpf_ns + median(agent_ns_per_conn), bpf_ns, median(agent_ns_per_conn),
-               100 * (bpf_ns + median(agent_ns_per_conn)) / conn_ns, conn_ns / 1e3,
-               conn_ns / (conn_ns + bpf_ns + median(agent_ns_per_conn)));
+    fmt::print(
+        "  the agent's process: {:.0f} ns of CPU per connection (median; /proc/PID/stat, 10 ms ticks over a round)\n",
+        median(agent_ns_per_conn));
+    fmt::print(
+        "  cost per connection: {:.0f} ns (BPF {:.0f} + agent {:.0f}) = {:.2f}% of a connection's {:.1f} us; "
+        "expected ratio {:.3f}\n",
+        bpf_ns + median(agent_ns_per_conn), bpf_ns, median(agent_ns_per_conn),
+        100 * (bpf_ns + median(agent_ns_per_conn)) / conn_ns, conn_ns / 1e3,
+        conn_ns / (conn_ns + bpf_ns + median(agent_ns_per_conn)));
     return 0;
 }

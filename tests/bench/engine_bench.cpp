@@ -133,8 +133,9 @@ int main(int argc, char** argv) {
             ++done;
         }
         const double fix_s = seconds_since(t0);
-        fmt::print("--fix on one denial:              {:.1f} ms on average, {:.1f} ms the slowest ({} denials, {} fixes)\n",
-                   fix_s / std::max<size_t>(done, 1) * 1e3, worst * 1e3, done, fixes);
+        fmt::print(
+            "--fix on one denial:              {:.1f} ms on average, {:.1f} ms the slowest ({} denials, {} fixes)\n",
+            fix_s / std::max<size_t>(done, 1) * 1e3, worst * 1e3, done, fixes);
     }
 
     state.reset();

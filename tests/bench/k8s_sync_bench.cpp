@@ -87,8 +87,8 @@ struct Latency {
         auto at = [&](double q) {
             return ns[std::min(ns.size() - 1, static_cast<size_t>(q * static_cast<double>(ns.size())))];
         };
-        fmt::print("  {:<44} n={} p50={:.0f} ns p99={:.0f} ns p99.9={:.0f} ns max={:.1f} us\n", what,
-                   ns.size(), at(0.5), at(0.99), at(0.999), ns.back() / 1000.0);
+        fmt::print("  {:<44} n={} p50={:.0f} ns p99={:.0f} ns p99.9={:.0f} ns max={:.1f} us\n", what, ns.size(),
+                   at(0.5), at(0.99), at(0.999), ns.back() / 1000.0);
     }
 };
 
@@ -100,8 +100,7 @@ void measure_lookups(const npt::ClusterState& s, int pods, int n, Latency& out, 
         auto idx = s.pod_by_ip(ip);
         const auto t1 = Clock::now();
         if (!idx) std::abort();
-        out.ns.push_back(
-            static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+        out.ns.push_back(static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
     }
 }
 
@@ -116,12 +115,10 @@ void client_side(const Args& a) {
     std::vector<std::string> added, modified;
     added.reserve(a.pods);
     for (int i = 0; i < a.pods; ++i) added.push_back(pod_event("ADDED", i, a, 0));
-    for (int i = 0; i < a.events; ++i)
-        modified.push_back(pod_event("MODIFIED", i % a.pods, a, 1 + i / a.pods));
+    for (int i = 0; i < a.events; ++i) modified.push_back(pod_event("MODIFIED", i % a.pods, a, 1 + i / a.pods));
     size_t bytes = 0;
     for (const auto& l : added) bytes += l.size();
-    fmt::print("  watch line size                              {:.0f} B/pod\n",
-               static_cast<double>(bytes) / a.pods);
+    fmt::print("  watch line size                              {:.0f} B/pod\n", static_cast<double>(bytes) / a.pods);
 
     malloc_trim(0);
     const size_t heap0 = heap_in_use();
@@ -166,18 +163,16 @@ void end_to_end(const Args& a) {
     so.bookmark_interval = 1.0;
     npt::testing::FakeApiServer srv(so);
     auto t0 = Clock::now();
-    srv.control("generate", fmt::format(R"({{"pods":{},"policies":{},"namespaces":{},"nodes":{}}})", a.pods,
-                                        a.policies, a.namespaces, a.nodes));
-    fmt::print("  server: generating the objects               {:.1f} s (not client time)\n",
-               secs(Clock::now() - t0));
+    srv.control("generate", fmt::format(R"({{"pods":{},"policies":{},"namespaces":{},"nodes":{}}})", a.pods, a.policies,
+                                        a.namespaces, a.nodes));
+    fmt::print("  server: generating the objects               {:.1f} s (not client time)\n", secs(Clock::now() - t0));
 
     npt::k8s::InformerOptions o;
     o.min_rebuild_interval = std::chrono::milliseconds(1000);
     o.page_size = 500;
     o.log = [](std::string_view m) { fmt::print(stderr, "informer: {}\n", m); };
     const size_t rss0 = rss_bytes();
-    npt::k8s::ClusterInformer informer(std::make_shared<npt::k8s::ApiClient>(srv.token_config("test-token")),
-                                       o);
+    npt::k8s::ClusterInformer informer(std::make_shared<npt::k8s::ApiClient>(srv.token_config("test-token")), o);
     t0 = Clock::now();
     informer.start();
     auto synced = informer.wait_synced(std::chrono::minutes(5));
@@ -216,13 +211,11 @@ void end_to_end(const Args& a) {
     const uint64_t snapshots_before = informer.stats().snapshots;
     t0 = Clock::now();
     std::thread churn([&] {
-        srv.control("churn",
-                    fmt::format(R"({{"events":{},"pods":{},"namespaces":{},"nodes":{},"generation":1}})",
-                                a.events, a.pods, a.namespaces, a.nodes));
+        srv.control("churn", fmt::format(R"({{"events":{},"pods":{},"namespaces":{},"nodes":{},"generation":1}})",
+                                         a.events, a.pods, a.namespaces, a.nodes));
     });
     Clock::time_point first{}, served{};
-    while (pods_events() - before < static_cast<uint64_t>(a.events) &&
-           Clock::now() - t0 < std::chrono::minutes(5)) {
+    while (pods_events() - before < static_cast<uint64_t>(a.events) && Clock::now() - t0 < std::chrono::minutes(5)) {
         if (first == Clock::time_point{} && pods_events() > before) first = Clock::now();
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
@@ -236,8 +229,7 @@ void end_to_end(const Args& a) {
         "  watch: {} relabel events                  {:.0f} events/s end to end ({:.2f} s; server "
         "produced them in {:.2f} s)\n",
         got, got / secs(t_end - t0), secs(t_end - t0), secs(served - t0));
-    fmt::print("  snapshots rebuilt during the stream          {}\n",
-               informer.stats().snapshots - snapshots_before);
+    fmt::print("  snapshots rebuilt during the stream          {}\n", informer.stats().snapshots - snapshots_before);
     during.report("pod_by_ip during the stream");
     informer.stop();
 }

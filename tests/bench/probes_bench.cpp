@@ -37,8 +37,7 @@ using Clock = std::chrono::steady_clock;
 double children_cpu_seconds() {
     rusage ru{};
     getrusage(RUSAGE_CHILDREN, &ru);
-    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 struct Cost {
@@ -185,8 +184,7 @@ int main(int argc, char** argv) {
         "{:.0f} bytes each\n",
         median(batch_rates), 1e6 / median(batch_rates), median(batch_wall_rates), out_lines,
         double(out_bytes) / std::max<size_t>(out_lines, 1));
-    fmt::print("  explain_flow alone:  {:>10.0f} /s  (in process, no parse, no output)\n",
-               median(explain_rates));
+    fmt::print("  explain_flow alone:  {:>10.0f} /s  (in process, no parse, no output)\n", median(explain_rates));
     fmt::print("  the bare engine:     {:>10.0f} evaluations/s ({:.0f}% allowed)\n", median(engine_rates),
                100 * allowed_share);
     fmt::print("  engine / binary:     {:>10.1f} (median of per-round ratios)\n", median(ratios));

@@ -17,8 +17,7 @@ inline nlohmann::json pod_json(const npt::PodInfo& p) {
     for (const auto& [k, v] : p.labels) labels[k] = v;
     nlohmann::json ports = nlohmann::json::array();
     for (const auto& cp : p.ports)
-        ports.push_back(
-            {{"name", cp.name}, {"containerPort", cp.port}, {"protocol", npt::protocol_name(cp.protocol)}});
+        ports.push_back({{"name", cp.name}, {"containerPort", cp.port}, {"protocol", npt::protocol_name(cp.protocol)}});
     const std::string rs = p.name.substr(0, p.name.rfind('-'));
     return {
         {"apiVersion", "v1"},
@@ -30,9 +29,7 @@ inline nlohmann::json pod_json(const npt::PodInfo& p) {
           {"ownerReferences",
            nlohmann::json::array(
                {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", rs}, {"controller", true}}})}}},
-        {"spec",
-         {{"nodeName", p.node},
-          {"containers", nlohmann::json::array({{{"name", "app"}, {"ports", ports}}})}}},
+        {"spec", {{"nodeName", p.node}, {"containers", nlohmann::json::array({{{"name", "app"}, {"ports", ports}}})}}},
         {"status", {{"phase", "Running"}, {"podIP", p.ips[0].str()}, {"hostIP", p.host_ip->str()}}}};
 }
 
@@ -41,13 +38,11 @@ inline std::string write_state(const npt::ClusterObjects& c, const std::filesyst
     for (const auto& ns : c.namespaces) {
         nlohmann::json labels = {{"kubernetes.io/metadata.name", ns.name}};
         for (const auto& [k, v] : ns.labels) labels[k] = v;
-        items.push_back({{"apiVersion", "v1"},
-                         {"kind", "Namespace"},
-                         {"metadata", {{"name", ns.name}, {"labels", labels}}}});
+        items.push_back(
+            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns.name}, {"labels", labels}}}});
     }
     for (const auto& p : c.pods) items.push_back(pod_json(p));
-    for (const auto& p : c.policies)
-        items.push_back(nlohmann::json::parse(npt::network_policy_json(p).dump()));
+    for (const auto& p : c.policies) items.push_back(nlohmann::json::parse(npt::network_policy_json(p).dump()));
     std::ofstream(path) << nlohmann::json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump();
     return path;
 }

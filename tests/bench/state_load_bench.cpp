@@ -43,9 +43,8 @@ void append_pod(std::string& out, int i) {
     const std::string name = fmt::format("app-{}-{}-{:05x}", workload, hash.substr(0, 6), i & 0xfffff);
     // 4-6 labels: workload ones plus, for some, version and component.
     std::string labels = fmt::format(
-        R"("app":"app-{0}","app.kubernetes.io/name":"app-{0}","pod-template-hash":"{1}","tier":"{2}")",
-        workload, hash.substr(0, 10),
-        workload % 3 == 0 ? "frontend" : (workload % 3 == 1 ? "backend" : "data"));
+        R"("app":"app-{0}","app.kubernetes.io/name":"app-{0}","pod-template-hash":"{1}","tier":"{2}")", workload,
+        hash.substr(0, 10), workload % 3 == 0 ? "frontend" : (workload % 3 == 1 ? "backend" : "data"));
     if (workload % 2 == 0) labels += fmt::format(R"(,"version":"v{}")", workload % 7);
     if (workload % 4 == 0) labels += R"(,"app.kubernetes.io/component":"server")";
     fmt::format_to(
@@ -75,8 +74,8 @@ void append_pod(std::string& out, int i) {
         R"("hostIP":"10.0.{9}.{10}","hostIPs":[{{"ip":"10.0.{9}.{10}"}}],"phase":"Running",)"
         R"("podIP":"10.{11}.{12}.{13}","podIPs":[{{"ip":"10.{11}.{12}.{13}"}}],"qosClass":"Burstable",)"
         R"("startTime":"2024-05-01T10:00:00Z"}}}})",
-        workload, hash.substr(0, 10), labels, name, ns, static_cast<unsigned>(i), 100000 + i, workload % 10,
-        node, node / 250, node % 250 + 1, 64 + (i >> 16), (i >> 8) & 0xff, i & 0xff);
+        workload, hash.substr(0, 10), labels, name, ns, static_cast<unsigned>(i), 100000 + i, workload % 10, node,
+        node / 250, node % 250 + 1, 64 + (i >> 16), (i >> 8) & 0xff, i & 0xff);
 }
 
 void append_policy(std::string& out, int i) {
@@ -219,13 +218,12 @@ int main(int argc, char** argv) {
     const std::string yaml = "# as YAML\n" + generate(yaml_pods, policies / 10);
     const Timing y = time_text(yaml, "bench.yaml", 1);
     fmt::print("YAML parse+decode:   {:.1f} ms for {} pods ({:.1f} MB, {:.1f} MB/s)\n", y.best_ms, yaml_pods,
-               static_cast<double>(yaml.size()) / 1e6,
-               static_cast<double>(yaml.size()) / 1e6 / (y.best_ms / 1e3));
+               static_cast<double>(yaml.size()) / 1e6, static_cast<double>(yaml.size()) / 1e6 / (y.best_ms / 1e3));
 
     start = Clock::now();
     const auto state = npt::ClusterState::build(std::move(t.objects));
     const double build_ms = ms_since(start);
-    fmt::print("ClusterState::build: {:.1f} ms ({} pods indexed, ~{:.0f} MB)\n", build_ms,
-               state->pods().size(), static_cast<double>(state->approximate_bytes()) / 1e6);
+    fmt::print("ClusterState::build: {:.1f} ms ({} pods indexed, ~{:.0f} MB)\n", build_ms, state->pods().size(),
+               static_cast<double>(state->approximate_bytes()) / 1e6);
     return 0;
 }

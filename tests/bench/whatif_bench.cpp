@@ -89,8 +89,8 @@ int main(int argc, char** argv) {
         }
     }
     const std::string pin = std::system("command -v taskset >/dev/null 2>&1") == 0 ? "taskset -c 0 " : "";
-    const std::string base = fmt::format("{}{} whatif --state {} --apply {} -o json", pin, NPT_BINARY, state,
-                                         (dir / "change").string());
+    const std::string base =
+        fmt::format("{}{} whatif --state {} --apply {} -o json", pin, NPT_BINARY, state, (dir / "change").string());
     const std::string with_flows = base + " --flows " + (dir / "flows.jsonl").string();
     const std::string sink = " >" + (dir / "out.json").string() + " 2>/dev/null";
 

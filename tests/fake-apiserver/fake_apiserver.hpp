@@ -34,8 +34,7 @@ namespace npt::testing {
 class TempDir {
   public:
     explicit TempDir(std::string_view prefix = "npt-k8s-test") {
-        std::string tmpl =
-            (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+        std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
         if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
         path_ = tmpl;
     }
@@ -235,15 +234,15 @@ class FakeApiServer {
     std::string control(std::string_view op, std::string_view json = "{}") {
         auto r = control_->request("POST", "/_control/" + std::string(op), json);
         if (r.status != 200) {
-            throw std::runtime_error("control " + std::string(op) + " failed: " + std::to_string(r.status) +
-                                     " " + r.body + r.error);
+            throw std::runtime_error("control " + std::string(op) + " failed: " + std::to_string(r.status) + " " +
+                                     r.body + r.error);
         }
         return r.body;
     }
     std::string apply(std::string_view json) { return control("apply", json); }
     std::string remove(std::string_view kind, std::string_view ns, std::string_view name) {
-        return control("delete", "{\"kind\":\"" + std::string(kind) + "\",\"namespace\":\"" +
-                                     std::string(ns) + "\",\"name\":\"" + std::string(name) + "\"}");
+        return control("delete", "{\"kind\":\"" + std::string(kind) + "\",\"namespace\":\"" + std::string(ns) +
+                                     "\",\"name\":\"" + std::string(name) + "\"}");
     }
     std::string stats() {
         auto r = control_->get("/_control/stats");

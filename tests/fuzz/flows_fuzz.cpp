@@ -13,8 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     std::istringstream in(text);
     const auto flows = npt::read_connections(in, "fuzz");
-    if (!flows && (flows.error().message.rfind("fuzz line ", 0) != 0 ||
-                   flows.error().message.find('\n') != std::string::npos))
+    if (!flows &&
+        (flows.error().message.rfind("fuzz line ", 0) != 0 || flows.error().message.find('\n') != std::string::npos))
         std::abort();
     if (flows)
         for (const auto& c : *flows) {

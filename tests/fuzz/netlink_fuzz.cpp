@@ -42,7 +42,7 @@ constexpr size_t kMaxDatagram = 64 * 1024;  // netlink_request's receive buffer 
 
 // A datagram ending right before an inaccessible page.
 class GuardedBuffer {
-public:
+  public:
     GuardedBuffer() {
         page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
         region_ = (kMaxDatagram + page_ - 1) / page_ * page_;
@@ -57,13 +57,15 @@ public:
         return start;
     }
 
-private:
+  private:
     size_t page_ = 0;
     size_t region_ = 0;
     uint8_t* base_ = nullptr;
 };
 
-bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+bool has_nul(const std::string& s) {
+    return s.find('\0') != std::string::npos;
+}
 
 // The kernel never sends a message longer than the rest of its datagram: a header claiming less than itself
 // or more than what is left is given what is left (it becomes the datagram's last message). Only such
@@ -87,7 +89,8 @@ void normalize_lengths(std::vector<uint8_t>& datagram) {
 template <typename F>
 void for_each_message(const uint8_t* buffer, size_t size, F&& f) {
     int len = static_cast<int>(size);
-    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer); mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer); mnl_nlmsg_ok(nlh, len);
+         nlh = mnl_nlmsg_next(nlh, &len)) {
         f(nlh);
     }
 }

@@ -14,13 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& defaults : {npt::cli::ProbeDefaults{}, with_defaults}) {
         const auto fast = npt::cli::parse_probe_line(line, defaults);
         const auto dom = npt::cli::parse_probe_line_dom(line, defaults);
-        if (fast.error != dom.error || fast.from != dom.from ||
-            fast.query.has_value() != dom.query.has_value())
+        if (fast.error != dom.error || fast.from != dom.from || fast.query.has_value() != dom.query.has_value())
             std::abort();
-        if (fast.query &&
-            (fast.query->from != dom.query->from || fast.query->to != dom.query->to ||
-             fast.query->port != dom.query->port || fast.query->protocol != dom.query->protocol ||
-             fast.query->family != dom.query->family))
+        if (fast.query && (fast.query->from != dom.query->from || fast.query->to != dom.query->to ||
+                           fast.query->port != dom.query->port || fast.query->protocol != dom.query->protocol ||
+                           fast.query->family != dom.query->family))
             std::abort();
     }
     return 0;

@@ -12,7 +12,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     npt::ClusterObjects out;
     npt::LoadStats stats;
     const auto err = npt::load_state_text(text, "fuzz", out, &stats);
-    if (err && (err->message.rfind("fuzz", 0) != 0 || err->message.find('\n') != std::string::npos))
-        std::abort();
+    if (err && (err->message.rfind("fuzz", 0) != 0 || err->message.find('\n') != std::string::npos)) std::abort();
     return 0;
 }

@@ -12,7 +12,9 @@
 
 namespace {
 volatile std::sig_atomic_t stop = 0;
-void on_signal(int) { stop = 1; }
+void on_signal(int) {
+    stop = 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -153,8 +153,7 @@ uint32_t NetnsLab::ifindex(const std::string& ns, const std::string& ifname) con
     return index;
 }
 
-void NetnsLab::send_udp(const std::string& ns, const std::string& dst, uint16_t port, int count,
-                        uint16_t sport) const {
+void NetnsLab::send_udp(const std::string& ns, const std::string& dst, uint16_t port, int count, uint16_t sport) const {
     const bool v6 = dst.find(':') != std::string::npos;
     const std::string script =
         "import socket\n"

@@ -56,13 +56,11 @@ class NetnsLab {
     static constexpr const char* kServerV6 = "fd00:201:2::2";
 
     // Sends `count` UDP datagrams from `ns` (errors such as EPERM from an OUTPUT drop are ignored).
-    void send_udp(const std::string& ns, const std::string& dst, uint16_t port, int count,
-                  uint16_t sport = 0) const;
+    void send_udp(const std::string& ns, const std::string& dst, uint16_t port, int count, uint16_t sport = 0) const;
     // `count` ICMP echo requests over a raw socket (no ping binary needed); replies are not awaited.
     void send_icmp_echo(const std::string& ns, const std::string& dst, int count) const;
     // One TCP connect attempt that gives up after `timeout_s` (a dropped SYN and its retransmissions).
-    void tcp_connect_attempt(const std::string& ns, const std::string& dst, uint16_t port,
-                             double timeout_s) const;
+    void tcp_connect_attempt(const std::string& ns, const std::string& dst, uint16_t port, double timeout_s) const;
 
   private:
     std::string client_, router_, server_;

@@ -32,7 +32,7 @@ using namespace std::chrono_literals;
 // Keeps the calling thread, and the processes it starts, on one CPU for the scope: every drop they cause then
 // meets the same per-CPU flow cache slots.
 class PinnedToOneCpu {
-public:
+  public:
     PinnedToOneCpu() {
         if (sched_getaffinity(0, sizeof(saved_), &saved_) != 0) {
             return;
@@ -56,7 +56,7 @@ public:
     PinnedToOneCpu& operator=(const PinnedToOneCpu&) = delete;
     bool pinned() const { return pinned_; }
 
-private:
+  private:
     cpu_set_t saved_{};
     bool pinned_ = false;
 };
@@ -95,8 +95,7 @@ struct FlowMatch {
 
     bool operator()(const DropEvent& e) const {
         return e.src.to_string() == src && e.dst.to_string() == dst && e.protocol == protocol &&
-               (protocol == 1 || protocol == 58 || e.dport == dport) &&
-               (netns_inum == 0 || e.netns_inum == netns_inum);
+               (protocol == 1 || protocol == 58 || e.dport == dport) && (netns_inum == 0 || e.netns_inum == netns_inum);
     }
 };
 
@@ -183,8 +182,7 @@ void add_forward_chain(const NetnsLab& lab, const std::string& family = "inet") 
     lab.must_exec(lab.router(),
                   "nft 'add chain " + family +
                       " npt_test forward_filter { type filter hook forward priority 0; policy accept; }'");
-    lab.must_exec(lab.router(),
-                  "nft add rule " + family + " npt_test forward_filter ct state related counter");
+    lab.must_exec(lab.router(), "nft add rule " + family + " npt_test forward_filter ct state related counter");
 }
 
 TEST_F(CaptureNetnsTest, NftablesForwardDropOfUdpIsOneFlowWithExactCount) {
@@ -194,8 +192,7 @@ TEST_F(CaptureNetnsTest, NftablesForwardDropOfUdpIsOneFlowWithExactCount) {
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9999, 5, 40001);
 
-    const FlowMatch flow{NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9999,
-                         lab_->netns_inum(lab_->router())};
+    const FlowMatch flow{NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9999, lab_->netns_inum(lab_->router())};
     const DropEvent e = single_new_flow(flow);
     EXPECT_EQ(e.reason, "NETFILTER_DROP");
     EXPECT_EQ(e.enforcement, "netfilter/FORWARD");
@@ -234,11 +231,9 @@ TEST_F(CaptureNetnsTest, NftablesForwardDropOfUdpIsOneFlowWithExactCount) {
 
 TEST_F(CaptureNetnsTest, NftablesInputDropOfTcpSynIsNewConnection) {
     lab_->must_exec(lab_->router(), "nft add table inet npt_test");
-    lab_->must_exec(
-        lab_->router(),
-        "nft 'add chain inet npt_test input_filter { type filter hook input priority 0; policy accept; }'");
     lab_->must_exec(lab_->router(),
-                    "nft add rule inet npt_test input_filter ct state established,related accept");
+                    "nft 'add chain inet npt_test input_filter { type filter hook input priority 0; policy accept; }'");
+    lab_->must_exec(lab_->router(), "nft add rule inet npt_test input_filter ct state established,related accept");
     lab_->must_exec(lab_->router(), "nft add rule inet npt_test input_filter tcp dport 8443 drop");
     open_capture();
 
@@ -263,8 +258,8 @@ TEST_F(CaptureNetnsTest, IptablesLegacyForwardDropNamesTheBackend) {
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9995, 5);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9995, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9995, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.reason, "NETFILTER_DROP");
     EXPECT_EQ(e.enforcement, "netfilter/FORWARD");
     EXPECT_EQ(e.backend, "iptables-legacy");
@@ -282,8 +277,8 @@ TEST_F(CaptureNetnsTest, NfqueueDropIsKeptByTheDefaultFilter) {
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9994, 4);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9994, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9994, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.enforcement, "netfilter/QUEUE");
     EXPECT_EQ(e.backend, "nfqueue");
     EXPECT_NE(e.location_symbol.find("nf_queue"), std::string::npos) << e.location_symbol;
@@ -297,8 +292,8 @@ TEST_F(CaptureNetnsTest, TcIngressDropIsAttributedToTc) {
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9998, 5);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9998, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9998, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.reason, "TC_INGRESS");
     EXPECT_EQ(e.enforcement, "tc/ingress");
     EXPECT_EQ(e.backend, "tc");
@@ -308,16 +303,15 @@ TEST_F(CaptureNetnsTest, TcIngressDropIsAttributedToTc) {
 
 TEST_F(CaptureNetnsTest, OutputDropInsidePodTakesNetnsFromSocket) {
     lab_->must_exec(lab_->client(), "nft add table inet pod");
-    lab_->must_exec(
-        lab_->client(),
-        "nft 'add chain inet pod output_filter { type filter hook output priority 0; policy accept; }'");
+    lab_->must_exec(lab_->client(),
+                    "nft 'add chain inet pod output_filter { type filter hook output priority 0; policy accept; }'");
     lab_->must_exec(lab_->client(), "nft add rule inet pod output_filter udp dport 9997 drop");
     open_capture();
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9997, 5);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9997, lab_->netns_inum(lab_->client())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9997, lab_->netns_inum(lab_->client())});
     EXPECT_EQ(e.reason, "NETFILTER_DROP");
     EXPECT_EQ(e.enforcement, "netfilter/OUTPUT");
     EXPECT_EQ(e.backend, "nftables");
@@ -335,8 +329,8 @@ TEST_F(CaptureNetnsTest, Ipv6ForwardDrop) {
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV6, 9994, 5);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV6, NetnsLab::kServerV6, 17, 9994, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV6, NetnsLab::kServerV6, 17, 9994, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.src.family, NPT_AF_INET6);
     EXPECT_EQ(e.enforcement, "netfilter/FORWARD");
     EXPECT_EQ(e.backend, "nftables");
@@ -365,25 +359,24 @@ TEST_F(CaptureNetnsTest, EstablishedConnectionDroppedLaterReportsEstablished) {
     ASSERT_FALSE(dir.path().empty());
     const std::string connected = dir.path() + "/connected";
     const std::string go = dir.path() + "/go";
-    BackgroundProcess server(lab_->in(
-        lab_->server(), testing::python() + " -c \"\nimport socket\ns = socket.socket()\n"
-                                            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                                            "s.bind(('0.0.0.0', 8081))\ns.listen(1)\nc, _ = s.accept()\n"
-                                            "while c.recv(4096):\n    pass\n\""));
+    BackgroundProcess server(lab_->in(lab_->server(), testing::python() +
+                                                          " -c \"\nimport socket\ns = socket.socket()\n"
+                                                          "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                                                          "s.bind(('0.0.0.0', 8081))\ns.listen(1)\nc, _ = s.accept()\n"
+                                                          "while c.recv(4096):\n    pass\n\""));
     std::this_thread::sleep_for(300ms);
-    BackgroundProcess client(
-        lab_->in(lab_->client(), testing::python() +
-                                     " -c \"\nimport os, socket, time\n"
-                                     "s = socket.create_connection(('" +
-                                     std::string(NetnsLab::kServerV4) +
-                                     "', 8081), timeout=5)\n"
-                                     "open('" +
-                                     connected +
-                                     "', 'w').close()\n"
-                                     "while not os.path.exists('" +
-                                     go +
-                                     "'):\n    time.sleep(0.05)\n"
-                                     "s.send(b'hello after the rule')\ntime.sleep(5)\n\""));
+    BackgroundProcess client(lab_->in(lab_->client(), testing::python() +
+                                                          " -c \"\nimport os, socket, time\n"
+                                                          "s = socket.create_connection(('" +
+                                                          std::string(NetnsLab::kServerV4) +
+                                                          "', 8081), timeout=5)\n"
+                                                          "open('" +
+                                                          connected +
+                                                          "', 'w').close()\n"
+                                                          "while not os.path.exists('" +
+                                                          go +
+                                                          "'):\n    time.sleep(0.05)\n"
+                                                          "s.send(b'hello after the rule')\ntime.sleep(5)\n\""));
     for (int i = 0; i < 100 && !std::filesystem::exists(connected); ++i) {
         std::this_thread::sleep_for(50ms);
     }
@@ -394,8 +387,8 @@ TEST_F(CaptureNetnsTest, EstablishedConnectionDroppedLaterReportsEstablished) {
     open_capture();
     testing::must_run("touch " + go);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 6, 8081, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 6, 8081, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.ct_state, "established");
     EXPECT_EQ(e.enforcement, "netfilter/FORWARD");
     EXPECT_TRUE(e.tcp_flags & 0x10) << "ACK expected, flags " << int(e.tcp_flags);
@@ -405,9 +398,8 @@ TEST_F(CaptureNetnsTest, EstablishedConnectionDroppedLaterReportsEstablished) {
 TEST_F(CaptureNetnsTest, IpFilterKeepsOnlyWatchedAddresses) {
     add_forward_chain(*lab_);
     lab_->must_exec(lab_->router(), "nft add rule inet npt_test forward_filter udp dport 9993 drop");
-    lab_->must_exec(
-        lab_->router(),
-        "nft 'add chain inet npt_test input_filter { type filter hook input priority 0; policy accept; }'");
+    lab_->must_exec(lab_->router(),
+                    "nft 'add chain inet npt_test input_filter { type filter hook input priority 0; policy accept; }'");
     lab_->must_exec(lab_->router(), "nft add rule inet npt_test input_filter udp dport 9992 drop");
     CaptureOptions options;
     options.ip_filter = true;
@@ -419,8 +411,7 @@ TEST_F(CaptureNetnsTest, IpFilterKeepsOnlyWatchedAddresses) {
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9993, 5);            // dst watched
     lab_->send_udp(lab_->client(), NetnsLab::kRouterClientSideV4, 9992, 5);  // neither end watched
 
-    const FlowMatch watched{NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9993,
-                            lab_->netns_inum(lab_->router())};
+    const FlowMatch watched{NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9993, lab_->netns_inum(lab_->router())};
     const FlowMatch unwatched{NetnsLab::kClientV4, NetnsLab::kRouterClientSideV4, 17, 9992,
                               lab_->netns_inum(lab_->router())};
     const DropEvent e = single_new_flow(watched);
@@ -442,8 +433,8 @@ TEST_F(CaptureNetnsTest, IpFilterKeepsOnlyWatchedAddresses) {
     // The program saw the purge: the server's flow, dropped again on the CPU whose cache slot held it, is a new
     // flow counted from zero (a slot of the old generation would absorb its drops without an event).
     events_.clear();
-    ASSERT_TRUE(capture_->set_watched_ips(
-        {*IpAddress::parse(NetnsLab::kClientV4), *IpAddress::parse(NetnsLab::kServerV4)}));
+    ASSERT_TRUE(
+        capture_->set_watched_ips({*IpAddress::parse(NetnsLab::kClientV4), *IpAddress::parse(NetnsLab::kServerV4)}));
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9993, 3);
     const DropEvent again = single_new_flow(watched);
     EXPECT_EQ(count_of(again), 3u);
@@ -460,8 +451,7 @@ TEST_F(CaptureNetnsTest, QuietFlowThatResumesEmitsOneResumedEvent) {
     std::this_thread::sleep_for(800ms);
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9991, 2);
 
-    const FlowMatch flow{NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9991,
-                         lab_->netns_inum(lab_->router())};
+    const FlowMatch flow{NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9991, lab_->netns_inum(lab_->router())};
     const auto all = events_for(flow);
     const auto fresh = of_kind(all, EventKind::kNewFlow);
     const auto resumed = of_kind(all, EventKind::kResumed);
@@ -528,9 +518,12 @@ TEST_P(CaptureWideStormTest, EveryFlowIsCountedExactly) {
     if (pinned) pin = std::make_unique<PinnedToOneCpu>();
     const std::string script =
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        "dests = [(a, p) for a in ('10.201.2.2', '10.201.2.3') for p in range(" + std::to_string(kFirstPort) + ", " +
-        std::to_string(kFirstPort + per_address) + ")][:" + std::to_string(width) + "]\n"
-        "for r in range(" + std::to_string(kPerFlow) + "):\n"
+        "dests = [(a, p) for a in ('10.201.2.2', '10.201.2.3') for p in range(" +
+        std::to_string(kFirstPort) + ", " + std::to_string(kFirstPort + per_address) + ")][:" + std::to_string(width) +
+        "]\n"
+        "for r in range(" +
+        std::to_string(kPerFlow) +
+        "):\n"
         "    for d in dests:\n"
         "        s.sendto(b'x', d)\n";
     lab_->must_exec(lab_->client(), testing::python() + " -c \"" + script + "\"");
@@ -634,8 +627,8 @@ TEST_P(CaptureVariantTest, ForwardDropCountsAndAttribution) {
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9989, 7);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9989, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 17, 9989, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.reason, "NETFILTER_DROP");
     EXPECT_EQ(e.enforcement, "netfilter/FORWARD");
     EXPECT_EQ(e.backend, "nftables");
@@ -657,8 +650,8 @@ TEST_P(CaptureVariantTest, DnatedDropReportsTheServiceAddress) {
 
     lab_->tcp_connect_attempt(lab_->client(), "10.201.2.100", 80, 1.2);
 
-    const DropEvent e = single_new_flow(
-        {NetnsLab::kClientV4, NetnsLab::kServerV4, 6, 8080, lab_->netns_inum(lab_->router())});
+    const DropEvent e =
+        single_new_flow({NetnsLab::kClientV4, NetnsLab::kServerV4, 6, 8080, lab_->netns_inum(lab_->router())});
     EXPECT_EQ(e.ct_state, "new");
     ASSERT_TRUE(e.original_dst.has_value());
     EXPECT_EQ(e.original_dst->to_string(), "10.201.2.100:80");
@@ -670,9 +663,7 @@ INSTANTIATE_TEST_SUITE_P(Programs, CaptureVariantTest,
                                            Variant{AttachMode::kTpBtf, false, "npt_kfree_skb_btf_compat"},
                                            Variant{AttachMode::kRawTp, true, "npt_kfree_skb_raw"},
                                            Variant{AttachMode::kTracepoint, true, "npt_kfree_skb_tp"}),
-                         [](const ::testing::TestParamInfo<Variant>& info) {
-                             return std::string(info.param.program);
-                         });
+                         [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.program); });
 
 }  // namespace
 }  // namespace npt::capture

@@ -64,10 +64,9 @@ uint32_t prog_id(int fd) {
 }
 
 void usage() {
-    std::cerr
-        << "usage: npt_capture_tool [--mode tp_btf|raw_tp|tracepoint] [--reasons A,B|all] [--watch IP,IP]\n"
-           "       [--seconds N] [--max-flows N] [--quiet-gap-ms N] [--ready-file PATH] [--no-events]\n"
-           "       [--enable-stats] [--no-rule-attribution] [--debug]\n";
+    std::cerr << "usage: npt_capture_tool [--mode tp_btf|raw_tp|tracepoint] [--reasons A,B|all] [--watch IP,IP]\n"
+                 "       [--seconds N] [--max-flows N] [--quiet-gap-ms N] [--ready-file PATH] [--no-events]\n"
+                 "       [--enable-stats] [--no-rule-attribution] [--debug]\n";
 }
 
 }  // namespace
@@ -156,8 +155,8 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
 
     std::cout << "attached mode=" << capture->attach_mode() << " program=" << capture->program_name()
-              << " prog_id=" << prog_id(capture->program_fd()) << " hz=" << capture->features().hz
-              << " rules=\"" << capture->rule_attribution_status() << "\"" << std::endl;
+              << " prog_id=" << prog_id(capture->program_fd()) << " hz=" << capture->features().hz << " rules=\""
+              << capture->rule_attribution_status() << "\"" << std::endl;
     if (!ready_file.empty()) {
         std::ofstream(ready_file) << getpid() << "\n";
     }
@@ -166,8 +165,7 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     uint64_t events = 0;
     while (!g_stop) {
-        if (seconds > 0 &&
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= seconds) {
+        if (seconds > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= seconds) {
             break;
         }
         capture->poll(100, [&](const DropEvent& e) {
@@ -177,8 +175,8 @@ int main(int argc, char** argv) {
             }
             std::cout << (e.kind == EventKind::kNewFlow ? "new " : "resumed ") << e.protocol_name << " "
                       << e.src.to_string() << ":" << e.sport << " -> " << e.dst.to_string() << ":" << e.dport
-                      << " reason=" << e.reason << " enforcement=" << e.enforcement
-                      << " backend=" << e.backend << " ct=" << e.ct_state
+                      << " reason=" << e.reason << " enforcement=" << e.enforcement << " backend=" << e.backend
+                      << " ct=" << e.ct_state
                       << (e.original_dst ? " original_dst=" + e.original_dst->to_string() : std::string())
                       << " netns=" << e.netns_inum << " ifindex=" << e.ifindex << " iif=" << e.ingress_ifindex
                       << " location=" << e.location_symbol << " count=" << e.count;
@@ -199,8 +197,7 @@ int main(int argc, char** argv) {
         const uint64_t cnt = after.run_cnt - before.run_cnt;
         const uint64_t ns = after.run_time_ns - before.run_time_ns;
         std::cout << "bpf run_cnt=" << cnt << " run_time_ns=" << ns
-                  << " ns_per_run=" << (cnt ? static_cast<double>(ns) / static_cast<double>(cnt) : 0.0)
-                  << std::endl;
+                  << " ns_per_run=" << (cnt ? static_cast<double>(ns) / static_cast<double>(cnt) : 0.0) << std::endl;
         ::close(stats_fd);
     }
     return 0;

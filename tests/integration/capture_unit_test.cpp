@@ -48,9 +48,8 @@ ReasonTable fake_reasons() {
 
 TEST(ReasonTable, KeepsDropReasonsWithoutPrefixOrSentinels) {
     const auto t = fake_reasons();
-    EXPECT_EQ(t.names(),
-              (std::vector<std::string>{"NOT_SPECIFIED", "NO_SOCKET", "NETFILTER_DROP", "BPF_CGROUP_EGRESS",
-                                        "TC_EGRESS", "XDP", "TC_INGRESS", "XDP_REDIRECT", "QUEUE_PURGE"}));
+    EXPECT_EQ(t.names(), (std::vector<std::string>{"NOT_SPECIFIED", "NO_SOCKET", "NETFILTER_DROP", "BPF_CGROUP_EGRESS",
+                                                   "TC_EGRESS", "XDP", "TC_INGRESS", "XDP_REDIRECT", "QUEUE_PURGE"}));
 }
 
 TEST(ReasonTable, NamesValuesBothWays) {
@@ -72,9 +71,8 @@ TEST(ReasonTable, NamesValuesBothWays) {
 
 TEST(ReasonSelection, DefaultIsPolicyReasonsPresentInThisKernel) {
     const auto t = fake_reasons();
-    EXPECT_EQ(default_reason_names(t),
-              (std::vector<std::string>{"NETFILTER_DROP", "TC_INGRESS", "TC_EGRESS", "BPF_CGROUP_EGRESS",
-                                        "XDP", "XDP_REDIRECT"}));
+    EXPECT_EQ(default_reason_names(t), (std::vector<std::string>{"NETFILTER_DROP", "TC_INGRESS", "TC_EGRESS",
+                                                                 "BPF_CGROUP_EGRESS", "XDP", "XDP_REDIRECT"}));
     const auto sel = select_reasons(t, {}, false);
     ASSERT_TRUE(sel) << sel.error().message;
     for (uint32_t v : {14u, 57u, 64u, 74u, 75u, 76u}) {
@@ -101,8 +99,7 @@ TEST(ReasonSelection, NamesAnyCaseWithOrWithoutPrefix) {
 }
 
 TEST(ReasonSelection, AllKeepsEverythingIncludingSubsystems) {
-    for (const auto& sel : {select_reasons(fake_reasons(), {"ALL"}, false),
-                            select_reasons(fake_reasons(), {}, true)}) {
+    for (const auto& sel : {select_reasons(fake_reasons(), {"ALL"}, false), select_reasons(fake_reasons(), {}, true)}) {
         ASSERT_TRUE(sel) << sel.error().message;
         EXPECT_TRUE(sel->all);
         EXPECT_TRUE(sel->contains(2));
@@ -213,19 +210,17 @@ Enforcement classify(std::string_view reason, std::vector<std::string_view> fram
 
 TEST(Enforcement, NetfilterHookFromTheCallerOfTheHook) {
     // Measured on 6.18: the stack of an nftables FORWARD drop, the sender's path beyond the softirq.
+    EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nft_do_chain_inet", "nf_hook_slow", "ip_forward",
+                                          "__netif_receive_skb_one_core", "process_backlog", "__napi_poll",
+                                          "net_rx_action", "handle_softirqs", "ip_finish_output2", "ip_output"}),
+              (Enforcement{"netfilter/FORWARD", "nftables"}));
     EXPECT_EQ(
-        classify("NETFILTER_DROP", {"nft_do_chain", "nft_do_chain_inet", "nf_hook_slow", "ip_forward",
-                                    "__netif_receive_skb_one_core", "process_backlog", "__napi_poll",
-                                    "net_rx_action", "handle_softirqs", "ip_finish_output2", "ip_output"}),
-        (Enforcement{"netfilter/FORWARD", "nftables"}));
-    EXPECT_EQ(classify("NETFILTER_DROP",
-                       {"nft_do_chain", "nft_do_chain_inet", "nf_hook_slow", "ip_local_deliver", "ip_rcv"}),
-              (Enforcement{"netfilter/INPUT", "nftables"}));
+        classify("NETFILTER_DROP", {"nft_do_chain", "nft_do_chain_inet", "nf_hook_slow", "ip_local_deliver", "ip_rcv"}),
+        (Enforcement{"netfilter/INPUT", "nftables"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "__ip_local_out", "ip_local_out",
                                           "ip_send_skb", "udp_send_skb"}),
               (Enforcement{"netfilter/OUTPUT", "nftables"}));
-    EXPECT_EQ(classify("NETFILTER_DROP",
-                       {"nft_do_chain", "nf_hook_slow", "ip_rcv", "__netif_receive_skb_one_core"}),
+    EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "ip_rcv", "__netif_receive_skb_one_core"}),
               (Enforcement{"netfilter/PREROUTING", "nftables"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "ip_output", "ip_local_out"}),
               (Enforcement{"netfilter/POSTROUTING", "nftables"}));
@@ -233,15 +228,14 @@ TEST(Enforcement, NetfilterHookFromTheCallerOfTheHook) {
               (Enforcement{"netfilter/FORWARD", "nftables"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "ip6_input", "ipv6_rcv"}),
               (Enforcement{"netfilter/INPUT", "nftables"}));
-    EXPECT_EQ(
-        classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "__ip6_local_out", "ip6_local_out"}),
-        (Enforcement{"netfilter/OUTPUT", "nftables"}));
+    EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "__ip6_local_out", "ip6_local_out"}),
+              (Enforcement{"netfilter/OUTPUT", "nftables"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "ip6_xmit", "inet6_csk_xmit"}),
               (Enforcement{"netfilter/OUTPUT", "nftables"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {"nf_hook_slow", "ipv6_rcv"}),
               (Enforcement{"netfilter/PREROUTING", "unknown"}));
-    EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "br_nf_forward_ip.part.0",
-                                          "nf_hook_slow", "__br_forward", "br_handle_frame"}),
+    EXPECT_EQ(classify("NETFILTER_DROP", {"nft_do_chain", "nf_hook_slow", "br_nf_forward_ip.part.0", "nf_hook_slow",
+                                          "__br_forward", "br_handle_frame"}),
               (Enforcement{"netfilter/FORWARD(bridge)", "nftables"}));
 }
 
@@ -249,8 +243,8 @@ TEST(Enforcement, NetfilterHookFromTheCallerOfTheHook) {
 // NOT_SPECIFIED in nfqnl_reinject, in the listener's sendto of the verdict; a queue without a listener frees it in
 // nf_queue, under the hook that queued it.
 TEST(Enforcement, QueueVerdicts) {
-    EXPECT_EQ(classify("NOT_SPECIFIED", {"nfqnl_reinject", "nfqnl_recv_verdict", "nfnetlink_rcv_msg",
-                                         "netlink_rcv_skb", "nfnetlink_rcv", "netlink_unicast", "netlink_sendmsg"}),
+    EXPECT_EQ(classify("NOT_SPECIFIED", {"nfqnl_reinject", "nfqnl_recv_verdict", "nfnetlink_rcv_msg", "netlink_rcv_skb",
+                                         "nfnetlink_rcv", "netlink_unicast", "netlink_sendmsg"}),
               (Enforcement{"netfilter/QUEUE", "nfqueue"}));
     EXPECT_EQ(classify("NOT_SPECIFIED", {"nf_reinject", "nfqnl_recv_verdict", "nfnetlink_rcv_msg"}),
               (Enforcement{"netfilter/QUEUE", "nfqueue"}));
@@ -302,8 +296,7 @@ TEST(Enforcement, LegacyIptablesNeedsTheTableOnTheStackOrTheNetnsHint) {
     EXPECT_EQ(classify("NETFILTER_DROP", {"ip6t_do_table", "nf_hook_slow", "ip6_forward"}),
               (Enforcement{"netfilter/FORWARD", "iptables-legacy"}));
     // Freed by nf_hook_slow after ipt_do_table returned: nothing on the stack names the table.
-    const std::vector<std::string_view> legacy_stack{"nf_hook_slow", "ip_forward",
-                                                     "__netif_receive_skb_one_core"};
+    const std::vector<std::string_view> legacy_stack{"nf_hook_slow", "ip_forward", "__netif_receive_skb_one_core"};
     EXPECT_TRUE(needs_legacy_probe("NETFILTER_DROP", legacy_stack));
     EXPECT_EQ(classify("NETFILTER_DROP", legacy_stack), (Enforcement{"netfilter/FORWARD", "unknown"}));
     EXPECT_EQ(classify("NETFILTER_DROP", legacy_stack, NetnsHints{true}),
@@ -311,8 +304,7 @@ TEST(Enforcement, LegacyIptablesNeedsTheTableOnTheStackOrTheNetnsHint) {
     // nftables wins over the hint: its drops are freed inside nft_do_chain.
     const std::vector<std::string_view> nft_stack{"nft_do_chain", "nf_hook_slow", "ip_forward"};
     EXPECT_FALSE(needs_legacy_probe("NETFILTER_DROP", nft_stack));
-    EXPECT_EQ(classify("NETFILTER_DROP", nft_stack, NetnsHints{true}),
-              (Enforcement{"netfilter/FORWARD", "nftables"}));
+    EXPECT_EQ(classify("NETFILTER_DROP", nft_stack, NetnsHints{true}), (Enforcement{"netfilter/FORWARD", "nftables"}));
     EXPECT_FALSE(needs_legacy_probe("TC_INGRESS", legacy_stack));
 }
 
@@ -337,8 +329,7 @@ TEST(Enforcement, ReasonsThatNameTheirDataplane) {
     EXPECT_EQ(classify("BPF_CGROUP_INGRESS", {}), (Enforcement{"cgroup/ingress", "cgroup"}));
     EXPECT_EQ(classify("XDP", {}), (Enforcement{"xdp", "xdp"}));
     EXPECT_EQ(classify("XDP_REDIRECT", {}), (Enforcement{"xdp", "xdp"}));
-    EXPECT_EQ(classify("NO_SOCKET", {"udp_queue_rcv_one_skb", "ip_local_deliver"}),
-              (Enforcement{"other", "unknown"}));
+    EXPECT_EQ(classify("NO_SOCKET", {"udp_queue_rcv_one_skb", "ip_local_deliver"}), (Enforcement{"other", "unknown"}));
     EXPECT_EQ(classify("NETFILTER_DROP", {}), (Enforcement{"netfilter/unknown", "unknown"}));
 }
 
@@ -347,15 +338,13 @@ TEST(Enforcement, KernelsWithoutReasonsUseTheStack) {
               (Enforcement{"netfilter/FORWARD", "unknown"}));
     EXPECT_EQ(classify("unknown", {"tcf_classify", "sch_handle_ingress", "__netif_receive_skb_core"}),
               (Enforcement{"tc/ingress", "tc"}));
-    EXPECT_EQ(classify("unknown", {"sch_handle_egress", "__dev_queue_xmit"}),
-              (Enforcement{"tc/egress", "tc"}));
+    EXPECT_EQ(classify("unknown", {"sch_handle_egress", "__dev_queue_xmit"}), (Enforcement{"tc/egress", "tc"}));
     EXPECT_EQ(classify("unknown", {"udp_queue_rcv_one_skb"}), (Enforcement{"other", "unknown"}));
     // Measured on 5.10 (kernel matrix): sch_handle_ingress is inlined, the TC_ACT_SHOT packet is freed by
     // __netif_receive_skb_core itself.
     NetnsHints ip;
     ip.ip_packet = true;
-    EXPECT_EQ(classify("unknown", {"__netif_receive_skb_core", "__netif_receive_skb_one_core", "process_backlog"},
-                       ip),
+    EXPECT_EQ(classify("unknown", {"__netif_receive_skb_core", "__netif_receive_skb_one_core", "process_backlog"}, ip),
               (Enforcement{"tc/ingress", "tc"}));
     EXPECT_EQ(classify("unknown", {"__dev_queue_xmit", "ip_finish_output2"}, ip), (Enforcement{"tc/egress", "tc"}));
     // Another ethertype without a protocol handler is freed at the same place: not a tc drop.

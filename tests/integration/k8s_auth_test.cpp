@@ -64,12 +64,10 @@ void apply_one_pod(FakeApiServer& srv) {
 TEST(K8sAuth, WrongTokenIsAClearOneLineError) {
     FakeApiServer srv;
     TempDir dir;
-    const auto kc =
-        dir.write("kc", kubeconfig(srv.server(), ca_line(srv.ca_file()), "    token: not-the-token"));
-    const std::string expected =
-        "context \"test\" (" + srv.server() +
-        "): 401 Unauthorized: the token was rejected; refresh your credentials (kubectl auth "
-        "whoami)";
+    const auto kc = dir.write("kc", kubeconfig(srv.server(), ca_line(srv.ca_file()), "    token: not-the-token"));
+    const std::string expected = "context \"test\" (" + srv.server() +
+                                 "): 401 Unauthorized: the token was rejected; refresh your credentials (kubectl auth "
+                                 "whoami)";
     auto r = fetch_with(kc);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, expected);
@@ -100,11 +98,10 @@ TEST(K8sAuth, ClientCertificateFilesAndInlineData) {
 
     const auto inline_data = dir.write(
         "inline",
-        kubeconfig(
-            srv.server(),
-            "    certificate-authority-data: " + base64_encode(npt::testing::read_file(srv.ca_file())),
-            "    client-certificate-data: " + base64_encode(npt::testing::read_file(certs + "/client.crt")) +
-                "\n    client-key-data: " + base64_encode(npt::testing::read_file(certs + "/client.key"))));
+        kubeconfig(srv.server(),
+                   "    certificate-authority-data: " + base64_encode(npt::testing::read_file(srv.ca_file())),
+                   "    client-certificate-data: " + base64_encode(npt::testing::read_file(certs + "/client.crt")) +
+                       "\n    client-key-data: " + base64_encode(npt::testing::read_file(certs + "/client.key"))));
     auto r2 = fetch_with(inline_data);
     ASSERT_TRUE(r2) << r2.error().message;
     EXPECT_TRUE((*r2)->find_pod("shop", "web-1"));
@@ -129,22 +126,21 @@ TEST(K8sAuth, ExecPluginTokenRenewedAfter401) {
     apply_one_pod(srv);
     TempDir dir;
     const auto token = dir.write("token", "test-token");
-    const auto kc = dir.write(
-        "kc", kubeconfig(srv.server(), ca_line(srv.ca_file()),
-                         fmt::format("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
-                                     "      interactiveMode: Never\n      command: {}\n"
-                                     "      args: [{}, --token-file, {}, --count-file, {}, --info-file, {}]\n"
-                                     "      provideClusterInfo: true\n",
-                                     npt::testing::python3(), npt::testing::exec_plugin_script(), token,
-                                     dir.file("count"), dir.file("info"))));
+    const auto kc =
+        dir.write("kc", kubeconfig(srv.server(), ca_line(srv.ca_file()),
+                                   fmt::format("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                                               "      interactiveMode: Never\n      command: {}\n"
+                                               "      args: [{}, --token-file, {}, --count-file, {}, --info-file, {}]\n"
+                                               "      provideClusterInfo: true\n",
+                                               npt::testing::python3(), npt::testing::exec_plugin_script(), token,
+                                               dir.file("count"), dir.file("info"))));
     auto cfg = load_client_config(kc, "");
     ASSERT_TRUE(cfg) << cfg.error().message;
     ApiClient client(*cfg);
     EXPECT_EQ(client.get("/api/v1/pods").status, 200);
     EXPECT_EQ(client.get("/api/v1/pods").status, 200);
     EXPECT_EQ(client.credentials().exec_runs(), 1u);
-    EXPECT_NE(npt::testing::read_file(dir.file("info")).find("\"server\":\"" + srv.server() + "\""),
-              std::string::npos);
+    EXPECT_NE(npt::testing::read_file(dir.file("info")).find("\"server\":\"" + srv.server() + "\""), std::string::npos);
 
     // The server stops accepting the old token; the plugin now hands out the new one.
     srv.control("config", R"({"tokens": {"rotated-token": "alice"}})");
@@ -158,12 +154,12 @@ TEST(K8sAuth, ExecPluginClientCertificate) {
     FakeApiServer srv;
     apply_one_pod(srv);
     TempDir dir;
-    const auto kc = dir.write(
-        "kc", kubeconfig(srv.server(), ca_line(srv.ca_file()),
-                         fmt::format("    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
-                                     "      command: {}\n      args: [{}, --cert, {}, --key, {}]\n",
-                                     npt::testing::python3(), npt::testing::exec_plugin_script(),
-                                     cert_dir() + "/client.crt", cert_dir() + "/client.key")));
+    const auto kc =
+        dir.write("kc", kubeconfig(srv.server(), ca_line(srv.ca_file()),
+                                   fmt::format("    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                                               "      command: {}\n      args: [{}, --cert, {}, --key, {}]\n",
+                                               npt::testing::python3(), npt::testing::exec_plugin_script(),
+                                               cert_dir() + "/client.crt", cert_dir() + "/client.key")));
     auto r = fetch_with(kc);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_TRUE((*r)->find_pod("shop", "web-1"));
@@ -172,15 +168,14 @@ TEST(K8sAuth, ExecPluginClientCertificate) {
 TEST(K8sAuth, CaVerificationFailureIsClear) {
     FakeApiServer srv;
     TempDir dir;
-    const auto kc = dir.write(
-        "kc", kubeconfig(srv.server(), ca_line(cert_dir() + "/other-ca.crt"), "    token: test-token"));
+    const auto kc =
+        dir.write("kc", kubeconfig(srv.server(), ca_line(cert_dir() + "/other-ca.crt"), "    token: test-token"));
     auto r = fetch_with(kc);
     ASSERT_FALSE(r);
     const std::string prefix = "context \"test\" (" + srv.server() + "): certificate verify failed: ";
     EXPECT_TRUE(r.error().message.starts_with(prefix)) << r.error().message;
-    EXPECT_NE(
-        r.error().message.find("check the cluster's certificate-authority (" + cert_dir() + "/other-ca.crt)"),
-        std::string::npos)
+    EXPECT_NE(r.error().message.find("check the cluster's certificate-authority (" + cert_dir() + "/other-ca.crt)"),
+              std::string::npos)
         << r.error().message;
 
     auto cfg = load_client_config(kc, "");
@@ -196,21 +191,20 @@ TEST(K8sAuth, TlsServerName) {
     apply_one_pod(srv);
     TempDir dir;
     // The certificate names 127.0.0.1, localhost and fake-apiserver.test.
-    const auto good =
-        dir.write("good", kubeconfig(srv.server(),
-                                     ca_line(srv.ca_file()) + "\n    tls-server-name: fake-apiserver.test",
-                                     "    token: test-token"));
+    const auto good = dir.write(
+        "good", kubeconfig(srv.server(), ca_line(srv.ca_file()) + "\n    tls-server-name: fake-apiserver.test",
+                           "    token: test-token"));
     auto r = fetch_with(good);
     ASSERT_TRUE(r) << r.error().message;
-    const auto bad = dir.write(
-        "bad", kubeconfig(srv.server(), ca_line(srv.ca_file()) + "\n    tls-server-name: wrong.test",
-                          "    token: test-token"));
+    const auto bad =
+        dir.write("bad", kubeconfig(srv.server(), ca_line(srv.ca_file()) + "\n    tls-server-name: wrong.test",
+                                    "    token: test-token"));
     auto r2 = fetch_with(bad);
     ASSERT_FALSE(r2);
     EXPECT_NE(r2.error().message.find("certificate verify failed"), std::string::npos) << r2.error().message;
     EXPECT_NE(r2.error().message.find("tls-server-name"), std::string::npos) << r2.error().message;
-    const auto insecure = dir.write(
-        "insecure", kubeconfig(srv.server(), "    insecure-skip-tls-verify: true", "    token: test-token"));
+    const auto insecure =
+        dir.write("insecure", kubeconfig(srv.server(), "    insecure-skip-tls-verify: true", "    token: test-token"));
     ASSERT_TRUE(fetch_with(insecure));
 }
 
@@ -320,8 +314,7 @@ class TinyHttpServer {
             char buf[4096];
             const ssize_t n = ::read(c, buf, sizeof buf);
             request_.assign(buf, n > 0 ? static_cast<size_t>(n) : 0);
-            const std::string resp =
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+            const std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
             (void)!::write(c, resp.data(), resp.size());
             ::close(c);
         });

@@ -30,13 +30,12 @@ std::string kubeconfig(const FakeApiServer& srv, const std::string& token) {
 
 void apply_cluster(FakeApiServer& srv) {
     using namespace npt::testing;
-    srv.apply(items({namespace_json("shop"), namespace_json("other"),
-                     pod_json("shop", "web-1", "10.0.0.1", R"({"app":"web"})"),
-                     pod_json("shop", "db-1", "10.0.0.2", R"({"app":"db"})"),
-                     pod_json("other", "x", "10.0.1.1", R"({"app":"web"})"),
-                     policy_json("shop", "db-ingress", "db", "web", 5432),
-                     service_json("shop", "db", "10.96.0.10", "db", 5432),
-                     endpoint_slice_json("shop", "db", "10.0.0.2", "db-1", 5432)}));
+    srv.apply(items(
+        {namespace_json("shop"), namespace_json("other"), pod_json("shop", "web-1", "10.0.0.1", R"({"app":"web"})"),
+         pod_json("shop", "db-1", "10.0.0.2", R"({"app":"db"})"),
+         pod_json("other", "x", "10.0.1.1", R"({"app":"web"})"), policy_json("shop", "db-ingress", "db", "web", 5432),
+         service_json("shop", "db", "10.96.0.10", "db", 5432),
+         endpoint_slice_json("shop", "db", "10.0.0.2", "db-1", 5432)}));
 }
 
 struct Run {
@@ -148,8 +147,8 @@ TEST(K8sCli, WhatIfAndAdviseWithOnlyAKubeconfig) {
     apply_cluster(srv);
     TempDir dir;
     const auto config = dir.write("config", kubeconfig(srv, "test-token"));
-    const auto flows = dir.write("flows.jsonl",
-                                 R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.96.0.10","port":5432},"side":"client"})"
+    const auto flows =
+        dir.write("flows.jsonl", R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.96.0.10","port":5432},"side":"client"})"
                                  "\n"
                                  R"({"src":{"ip":"10.0.1.1"},"dst":{"ip":"10.0.0.1","port":8080},"side":"client"})"
                                  "\n");
@@ -187,9 +186,10 @@ TEST(K8sCli, WhatIfAndAdviseWithOnlyAKubeconfig) {
 TEST(K8sCli, WhatIfAndAdviseAskTheAgentsForTheConnections) {
     FakeApiServer srv;
     apply_cluster(srv);
-    srv.apply(R"({"kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"agent-a",)"
-              R"("namespace":"netpol-trace","labels":{"app.kubernetes.io/name":"netpol-trace",)"
-              R"("app.kubernetes.io/component":"agent"}},"spec":{"nodeName":"node-1"},"status":{"phase":"Running"}}]})");
+    srv.apply(
+        R"({"kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"agent-a",)"
+        R"("namespace":"netpol-trace","labels":{"app.kubernetes.io/name":"netpol-trace",)"
+        R"("app.kubernetes.io/component":"agent"}},"spec":{"nodeName":"node-1"},"status":{"phase":"Running"}}]})");
     httplib::Server agent;
     std::vector<std::string> queries;
     std::mutex mu;

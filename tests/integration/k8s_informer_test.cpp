@@ -28,8 +28,8 @@ std::string pod_at(const std::shared_ptr<const ClusterState>& s, std::string_vie
     return idx ? s->pod_id(*idx) : "";
 }
 
-std::string verdict(const std::shared_ptr<const ClusterState>& s, const std::string& from,
-                    const std::string& to, uint16_t port) {
+std::string verdict(const std::shared_ptr<const ClusterState>& s, const std::string& from, const std::string& to,
+                    uint16_t port) {
     ExplainQuery q;
     q.from = from;
     q.to = to;
@@ -53,14 +53,12 @@ void apply_shop(FakeApiServer& srv) {
                      pod_json("other", "x", "10.0.1.1", R"({"app":"web"})"),
                      policy_json("shop", "db-ingress", "db", "web", 5432),
                      service_json("shop", "db", "10.96.0.10", "db", 5432),
-                     endpoint_slice_json("shop", "db", "10.0.0.2", "db-1", 5432),
-                     node_json("node-1", "192.168.0.1")}));
+                     endpoint_slice_json("shop", "db", "10.0.0.2", "db-1", 5432), node_json("node-1", "192.168.0.1")}));
 }
 
 std::unique_ptr<ClusterInformer> start_informer(FakeApiServer& srv,
                                                 InformerOptions o = npt::testing::fast_informer_options()) {
-    auto informer =
-        std::make_unique<ClusterInformer>(std::make_shared<ApiClient>(srv.token_config("test-token")), o);
+    auto informer = std::make_unique<ClusterInformer>(std::make_shared<ApiClient>(srv.token_config("test-token")), o);
     informer->start();
     return informer;
 }
@@ -187,12 +185,11 @@ TEST(K8sInformer, RelabelMidWatchChangesWhatSelectorsMatch) {
 
     // web-1 is relabelled: db-ingress no longer admits it.
     srv.apply(pod_json("shop", "web-1", "10.0.0.1", R"({"app":"frontend"})"));
-    ASSERT_TRUE(eventually(
-        [&] { return verdict(informer->snapshot(), "shop/web-1", "shop/db-1", 5432) == "denied"; }));
+    ASSERT_TRUE(eventually([&] { return verdict(informer->snapshot(), "shop/web-1", "shop/db-1", 5432) == "denied"; }));
     // db-1 is relabelled: no policy selects it any more.
     srv.apply(pod_json("shop", "db-1", "10.0.0.2", R"({"app":"cache"})"));
-    ASSERT_TRUE(eventually(
-        [&] { return verdict(informer->snapshot(), "shop/web-1", "shop/db-1", 5432) == "allowed"; }));
+    ASSERT_TRUE(
+        eventually([&] { return verdict(informer->snapshot(), "shop/web-1", "shop/db-1", 5432) == "allowed"; }));
     auto snap = informer->snapshot();
     auto db = snap->find_pod("shop", "db-1");
     ASSERT_TRUE(db);
@@ -271,9 +268,8 @@ void gone_recovery(bool gone_as_status) {
     srv.control("config", R"({"refuse_watches": false})");
     ASSERT_TRUE(eventually([&] {
         auto s = informer->snapshot();
-        return pod_at(s, "10.0.0.9") == "shop/new-1" &&
-               verdict(s, "shop/web-1", "shop/db-1", 5432) == "denied" && !s->find_pod("shop", "x") &&
-               informer->stats().deleted_pods == 1;
+        return pod_at(s, "10.0.0.9") == "shop/new-1" && verdict(s, "shop/web-1", "shop/db-1", 5432) == "denied" &&
+               !s->find_pod("shop", "x") && informer->stats().deleted_pods == 1;
     })) << srv.stats();
     const auto st = informer->stats();
     EXPECT_GE(stats_of(st, "pods").relists, 1u);

@@ -38,15 +38,14 @@ inline std::string policy_json(const std::string& ns, const std::string& name, c
 
 inline std::string service_json(const std::string& ns, const std::string& name, const std::string& cluster_ip,
                                 const std::string& app, int port) {
-    return fmt::format(
-        R"({{"kind":"Service","metadata":{{"name":"{}","namespace":"{}"}},)"
-        R"("spec":{{"type":"ClusterIP","clusterIP":"{}","clusterIPs":["{}"],"selector":{{"app":"{}"}},)"
-        R"("ports":[{{"port":{},"targetPort":{},"protocol":"TCP"}}]}}}})",
-        name, ns, cluster_ip, cluster_ip, app, port, port);
+    return fmt::format(R"({{"kind":"Service","metadata":{{"name":"{}","namespace":"{}"}},)"
+                       R"("spec":{{"type":"ClusterIP","clusterIP":"{}","clusterIPs":["{}"],"selector":{{"app":"{}"}},)"
+                       R"("ports":[{{"port":{},"targetPort":{},"protocol":"TCP"}}]}}}})",
+                       name, ns, cluster_ip, cluster_ip, app, port, port);
 }
 
-inline std::string endpoint_slice_json(const std::string& ns, const std::string& service,
-                                       const std::string& ip, const std::string& pod, int port) {
+inline std::string endpoint_slice_json(const std::string& ns, const std::string& service, const std::string& ip,
+                                       const std::string& pod, int port) {
     return fmt::format(
         R"({{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{{"name":"{}-abc","namespace":"{}",)"
         R"("labels":{{"kubernetes.io/service-name":"{}"}}}},"addressType":"IPv4",)"

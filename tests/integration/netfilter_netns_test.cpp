@@ -60,16 +60,18 @@ CommandResult run(const std::string& command) {
     return r;
 }
 
-bool have_program(const std::string& name) { return run("command -v " + name).status == 0; }
+bool have_program(const std::string& name) {
+    return run("command -v " + name).status == 0;
+}
 
-#define NPT_REQUIRE_ROOT()                                                                    \
-    do {                                                                                      \
-        if (::geteuid() != 0) {                                                               \
-            if (in_ci()) {                                                                    \
-                FAIL() << "netfilter tests need root (CI=true: not skipping)";                \
-            }                                                                                 \
+#define NPT_REQUIRE_ROOT()                                                                             \
+    do {                                                                                               \
+        if (::geteuid() != 0) {                                                                        \
+            if (in_ci()) {                                                                             \
+                FAIL() << "netfilter tests need root (CI=true: not skipping)";                         \
+            }                                                                                          \
             GTEST_SKIP() << "netfilter tests need root (network namespaces, nftables): run with sudo"; \
-        }                                                                                     \
+        }                                                                                              \
     } while (0)
 
 #define NPT_REQUIRE_PROGRAM(name)                                              \
@@ -202,7 +204,7 @@ std::string trace_tables() {
 }
 
 class NetfilterNetnsTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         NPT_REQUIRE_ROOT();
         NPT_REQUIRE_PROGRAM("nft");
@@ -541,8 +543,7 @@ TEST_F(NetfilterNetnsTest, DelayedReaderStillJoinsEveryRecord) {
     (*listener)->drain();
     for (const auto& [tuple, dropped_at] : sent) {
         const auto* d = tracer_->find(tuple, dropped_at);
-        ASSERT_NE(d, nullptr) << "sport " << tuple.sport << ": not joined; " << tracer_->stats().drops
-                              << " verdicts";
+        ASSERT_NE(d, nullptr) << "sport " << tuple.sport << ": not joined; " << tracer_->stats().drops << " verdicts";
         EXPECT_EQ(d->comments, std::vector<std::string>{"npt delayed drop"});
         const auto* n = (*listener)->find(tuple, dropped_at);
         ASSERT_NE(n, nullptr) << "sport " << tuple.sport << ": no NFLOG record joined";
@@ -589,7 +590,8 @@ TEST_F(NetfilterNetnsTest, UnprivilegedErrors) {
     int status = 0;
     waitpid(child, &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-    EXPECT_EQ(text, "--rule-trace needs CAP_NET_ADMIN (run as root)\n--nflog-group 100 needs CAP_NET_ADMIN (run as root)\n");
+    EXPECT_EQ(text,
+              "--rule-trace needs CAP_NET_ADMIN (run as root)\n--nflog-group 100 needs CAP_NET_ADMIN (run as root)\n");
     EXPECT_EQ(trace_tables(), "");
 }
 

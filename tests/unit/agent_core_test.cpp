@@ -80,7 +80,8 @@ TEST(DropMetrics, CountsAddUpPerSeries) {
                        "DROP\",policy=\"p\"} 5\n"),
               std::string::npos)
         << out;
-    EXPECT_NE(out.find("pod=\"z\",direction=\"ingress\",reason=\"NETFILTER_DROP\",policy=\"p\"} 1\n"), std::string::npos);
+    EXPECT_NE(out.find("pod=\"z\",direction=\"ingress\",reason=\"NETFILTER_DROP\",policy=\"p\"} 1\n"),
+              std::string::npos);
 }
 
 TEST(DropMetrics, SeriesBeyondTheCapGoToOneOverflowSeries) {

@@ -223,8 +223,7 @@ const BuiltStep& built(const std::string& key) {
         b.error = err->message;
     } else if (!st.cluster_changes.empty() &&
                (err = load_state_text(st.cluster_changes,
-                                      st.file + " step " + std::to_string(st.number) + " cluster_changes",
-                                      objs))) {
+                                      st.file + " step " + std::to_string(st.number) + " cluster_changes", objs))) {
         b.error = err->message;
     } else if ((err = load_state_text(st.policies, st.file + " step " + std::to_string(st.number), objs))) {
         b.error = err->message;
@@ -264,11 +263,10 @@ TEST_P(ClusterPolicyConformance, Replays) {
     const ProbeCase& c = GetParam();
     ASSERT_TRUE(c.fixture_error.empty()) << "malformed fixture: " << c.fixture_error;
     const Step& st = steps().at(c.step_key);
-    const std::string where = "upstream " + st.test + " (" + c.upstream + ")\n  fixture " + st.file +
-                              " step " + std::to_string(st.number) + ": " + st.changes + "\n  probe " +
-                              c.from + " -> " + c.to + " " + protocol_name(c.protocol) + "/" +
-                              std::to_string(c.port) + " IPv" + (c.family == IpFamily::V4 ? "4" : "6") +
-                              (c.note.empty() ? "" : "\n  note: " + c.note);
+    const std::string where = "upstream " + st.test + " (" + c.upstream + ")\n  fixture " + st.file + " step " +
+                              std::to_string(st.number) + ": " + st.changes + "\n  probe " + c.from + " -> " + c.to +
+                              " " + protocol_name(c.protocol) + "/" + std::to_string(c.port) + " IPv" +
+                              (c.family == IpFamily::V4 ? "4" : "6") + (c.note.empty() ? "" : "\n  note: " + c.note);
     if (!c.reason.empty()) GTEST_SKIP() << "not expressible in the model: " << c.reason << "\n  " << where;
 
     const BuiltStep& b = built(c.step_key);
@@ -283,14 +281,11 @@ TEST_P(ClusterPolicyConformance, Replays) {
     const auto r = explain_query(*b.state, q);
     ASSERT_TRUE(r.ok()) << "explain_query failed: " << r.error().message << "\n  " << where;
     EXPECT_EQ(r->verdict, c.expect) << where << "\n  egress: allowed=" << r->egress.allowed
-                                    << " isolated=" << r->egress.isolated
-                                    << " policies=" << join(r->egress.policies)
+                                    << " isolated=" << r->egress.isolated << " policies=" << join(r->egress.policies)
                                     << " allowed_by=" << join(r->egress.allowed_by)
                                     << "\n  ingress: allowed=" << r->ingress.allowed
-                                    << " isolated=" << r->ingress.isolated
-                                    << " policies=" << join(r->ingress.policies)
-                                    << " allowed_by=" << join(r->ingress.allowed_by)
-                                    << "\n  hints: " << hints(*r);
+                                    << " isolated=" << r->ingress.isolated << " policies=" << join(r->ingress.policies)
+                                    << " allowed_by=" << join(r->ingress.allowed_by) << "\n  hints: " << hints(*r);
 }
 
 INSTANTIATE_TEST_SUITE_P(Upstream, ClusterPolicyConformance, ::testing::ValuesIn(all_cases()),

@@ -36,8 +36,9 @@ std::string read_fixture(const std::string& name) {
 // A ClusterNetworkPolicy manifest; `body` is the indented rest of spec after tier and priority.
 std::string cnp(const std::string& name, const std::string& tier, int priority, const std::string& body,
                 const std::string& version = "v1alpha2") {
-    return "apiVersion: policy.networking.k8s.io/" + version + "\nkind: ClusterNetworkPolicy\nmetadata:\n  name: " +
-           name + "\nspec:\n  tier: " + tier + "\n  priority: " + std::to_string(priority) + "\n" + body + "---\n";
+    return "apiVersion: policy.networking.k8s.io/" + version +
+           "\nkind: ClusterNetworkPolicy\nmetadata:\n  name: " + name + "\nspec:\n  tier: " + tier +
+           "\n  priority: " + std::to_string(priority) + "\n" + body + "---\n";
 }
 
 std::string anp(const std::string& name, int priority, const std::string& body) {
@@ -52,8 +53,8 @@ std::string banp(const std::string& body) {
 }
 
 std::string np(const std::string& ns, const std::string& name, const std::string& spec) {
-    return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " + name + "\n  namespace: " +
-           ns + "\nspec:\n" + spec + "---\n";
+    return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " + name +
+           "\n  namespace: " + ns + "\nspec:\n" + spec + "---\n";
 }
 
 // Subjects and rules, as YAML fragments at the indentation of spec's fields.
@@ -189,21 +190,36 @@ TEST_P(ClusterPolicyTiers, Decide) {
     for (const auto& h : c.absent_hints) EXPECT_FALSE(has(h)) << "unexpected hint " << h;
 }
 
-const std::string admin_deny_to_b = cnp("deny-to-b", "Admin", 10,
-                                        subject_ns_a + "  egress:\n" + egress_rule("no-b", "Deny", to_ns("b")));
+const std::string admin_deny_to_b =
+    cnp("deny-to-b", "Admin", 10, subject_ns_a + "  egress:\n" + egress_rule("no-b", "Deny", to_ns("b")));
 
 std::vector<TierCase> tier_cases() {
     const std::string ingress_deny_all_to_x =
         cnp("deny-x", "Admin", 20, subject_pod_x + "  ingress:\n" + ingress_rule("all", "Deny", any_ns));
     return {
         // ---- the Admin tier ----
-        {"AdminDenyDecidesEgress", admin_deny_to_b, Q("a/x", "b/z", 9090), "denied",
-         Decision{"admin", "deny-to-b", 0, "Deny"}, Decision{"none"}, {hint::kAdminTierDeny}},
+        {"AdminDenyDecidesEgress",
+         admin_deny_to_b,
+         Q("a/x", "b/z", 9090),
+         "denied",
+         Decision{"admin", "deny-to-b", 0, "Deny"},
+         Decision{"none"},
+         {hint::kAdminTierDeny}},
         {"AdminDenyOverridesAnAllowingNetworkPolicy",
-         admin_deny_to_b + np("a", "y-egress", np_y_egress_to_z), Q("a/y", "b/z", 9090), "denied",
-         Decision{"admin", "deny-to-b", 0, "Deny"}, std::nullopt, {hint::kAdminTierDeny}},
-        {"AdminDenyLeavesOtherPeers", admin_deny_to_b, Q("a/x", "c/w", 80), "allowed", Decision{"none"},
-         Decision{"none"}, {}, {hint::kAdminTierDeny}},
+         admin_deny_to_b + np("a", "y-egress", np_y_egress_to_z),
+         Q("a/y", "b/z", 9090),
+         "denied",
+         Decision{"admin", "deny-to-b", 0, "Deny"},
+         std::nullopt,
+         {hint::kAdminTierDeny}},
+        {"AdminDenyLeavesOtherPeers",
+         admin_deny_to_b,
+         Q("a/x", "c/w", 80),
+         "allowed",
+         Decision{"none"},
+         Decision{"none"},
+         {},
+         {hint::kAdminTierDeny}},
         {"AdminDenyNotForOtherSubjects", admin_deny_to_b, Q("c/w", "b/z", 80), "allowed", Decision{"none"}},
         {"AdminAcceptOverridesNetworkPolicyIsolation",
          cnp("allow-x", "Admin", 5, subject_all + "  ingress:\n" + ingress_rule("from-z", "Accept", to_ns("b"))) +
@@ -213,13 +229,19 @@ std::vector<TierCase> tier_cases() {
         {"EgressAcceptThenIngressDecides",
          cnp("allow-egress", "Admin", 5, subject_all + "  egress:\n" + egress_rule("all", "Accept", any_ns)) +
              np("a", "x-deny", np_x_deny_all),
-         Q("b/z", "a/x", 8080), "denied", Decision{"admin", "allow-egress", 0, "Accept"},
-         Decision{"networkpolicy"}},
+         Q("b/z", "a/x", 8080), "denied", Decision{"admin", "allow-egress", 0, "Accept"}, Decision{"networkpolicy"}},
         {"LowerPriorityValueFirst",
          cnp("p10-deny", "Admin", 10, subject_ns_a + "  egress:\n" + egress_rule("d", "Deny", to_ns("b"))) +
              cnp("p5-accept", "Admin", 5, subject_ns_a + "  egress:\n" + egress_rule("a", "Accept", to_ns("b"))),
-         Q("a/x", "b/z", 9090), "allowed", Decision{"admin", "p5-accept", 0, "Accept"}, std::nullopt, {},
-         {hint::kClusterPolicyPriorityTie}, std::nullopt, std::nullopt, std::nullopt,
+         Q("a/x", "b/z", 9090),
+         "allowed",
+         Decision{"admin", "p5-accept", 0, "Accept"},
+         std::nullopt,
+         {},
+         {hint::kClusterPolicyPriorityTie},
+         std::nullopt,
+         std::nullopt,
+         std::nullopt,
          Strings{"p5-accept", "p10-deny"}},
         {"RulesInOrderWithinAPolicy",
          cnp("ordered", "Admin", 5,
@@ -259,34 +281,64 @@ std::vector<TierCase> tier_cases() {
          cnp("delegate", "Admin", 5, subject_all + "  ingress:\n" + ingress_rule("to-owners", "Pass", any_ns)) +
              cnp("deny-later", "Admin", 50, subject_all + "  ingress:\n" + ingress_rule("all", "Deny", any_ns)) +
              np("a", "x-from-y", np_x_allow_from_y),
-         Q("a/y", "a/x", 8080), "allowed", std::nullopt, Decision{"networkpolicy"}, {}, {}, std::nullopt,
+         Q("a/y", "a/x", 8080),
+         "allowed",
+         std::nullopt,
+         Decision{"networkpolicy"},
+         {},
+         {},
+         std::nullopt,
          Strings{"delegate"}},
         {"PassToDenyingNetworkPolicy",
          cnp("delegate", "Admin", 5, subject_all + "  ingress:\n" + ingress_rule("to-owners", "Pass", any_ns)) +
              np("a", "x-from-y", np_x_allow_from_y),
-         Q("b/z", "a/x", 8080), "denied", std::nullopt, Decision{"networkpolicy"},
-         {hint::kAdminTierPassToDeny}, {hint::kAdminTierDeny}, std::nullopt, Strings{"delegate"}},
+         Q("b/z", "a/x", 8080),
+         "denied",
+         std::nullopt,
+         Decision{"networkpolicy"},
+         {hint::kAdminTierPassToDeny},
+         {hint::kAdminTierDeny},
+         std::nullopt,
+         Strings{"delegate"}},
         {"PassToBaselineDeny",
          cnp("delegate", "Admin", 5, subject_all + "  egress:\n" + egress_rule("to-owners", "Pass", any_ns)) +
              cnp("deny-all", "Baseline", 5, subject_all + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
-         Q("a/x", "b/z", 9090), "denied", Decision{"baseline", "deny-all", 0, "Deny"}, std::nullopt,
-         {hint::kBaselineTierDeny}, {}, Strings{"delegate"}},
+         Q("a/x", "b/z", 9090),
+         "denied",
+         Decision{"baseline", "deny-all", 0, "Deny"},
+         std::nullopt,
+         {hint::kBaselineTierDeny},
+         {},
+         Strings{"delegate"}},
         {"PassToDefaultAllow",
          cnp("delegate", "Admin", 5, subject_all + "  egress:\n" + egress_rule("to-owners", "Pass", any_ns)) +
              cnp("deny-later", "Admin", 9, subject_all + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
-         Q("a/x", "b/z", 9090), "allowed", Decision{"none"}, std::nullopt, {}, {}, Strings{"delegate"}},
+         Q("a/x", "b/z", 9090),
+         "allowed",
+         Decision{"none"},
+         std::nullopt,
+         {},
+         {},
+         Strings{"delegate"}},
         // ---- the Baseline tier ----
         {"BaselineDenyForPodsNoNetworkPolicySelects",
          cnp("baseline-deny", "Baseline", 10, subject_all + "  ingress:\n" + ingress_rule("all", "Deny", any_ns)),
-         Q("b/z", "a/x", 8080), "denied", Decision{"none"}, Decision{"baseline", "baseline-deny", 0, "Deny"},
+         Q("b/z", "a/x", 8080),
+         "denied",
+         Decision{"none"},
+         Decision{"baseline", "baseline-deny", 0, "Deny"},
          {hint::kBaselineTierDeny}},
         {"NetworkPolicyOverridesBaseline",
          cnp("baseline-deny", "Baseline", 10, subject_all + "  ingress:\n" + ingress_rule("all", "Deny", any_ns)) +
              np("a", "x-from-y", np_x_allow_from_y),
-         Q("a/y", "a/x", 8080), "allowed", std::nullopt, Decision{"networkpolicy"}, {}, {hint::kBaselineTierDeny}},
+         Q("a/y", "a/x", 8080),
+         "allowed",
+         std::nullopt,
+         Decision{"networkpolicy"},
+         {},
+         {hint::kBaselineTierDeny}},
         {"BaselineNotReachedForIsolatedPodEvenWhenDenied",
-         cnp("baseline-accept", "Baseline", 10,
-             subject_all + "  ingress:\n" + ingress_rule("all", "Accept", any_ns)) +
+         cnp("baseline-accept", "Baseline", 10, subject_all + "  ingress:\n" + ingress_rule("all", "Accept", any_ns)) +
              np("a", "x-deny", np_x_deny_all),
          Q("b/z", "a/x", 8080), "denied", std::nullopt, Decision{"networkpolicy"}},
         {"BaselineAccept",
@@ -297,7 +349,13 @@ std::vector<TierCase> tier_cases() {
         {"BaselinePassIsDefaultAllow",
          cnp("baseline-pass", "Baseline", 1, subject_all + "  ingress:\n" + ingress_rule("p", "Pass", any_ns)) +
              cnp("baseline-deny", "Baseline", 10, subject_all + "  ingress:\n" + ingress_rule("all", "Deny", any_ns)),
-         Q("b/z", "a/x", 8080), "allowed", std::nullopt, Decision{"none"}, {}, {}, std::nullopt,
+         Q("b/z", "a/x", 8080),
+         "allowed",
+         std::nullopt,
+         Decision{"none"},
+         {},
+         {},
+         std::nullopt,
          Strings{"baseline-pass"}},
         // ---- peers ----
         {"NetworksMatchPodIps",
@@ -328,15 +386,24 @@ std::vector<TierCase> tier_cases() {
          Q("a/x", "192.168.0.2", 6443), "allowed", Decision{"none"}},
         // A pod's own node is no exemption from the cluster tiers (it is from NetworkPolicies).
         {"OwnNodeIsNotExempt",
-         cnp("no-nodes", "Admin", 5, subject_ns_a + "  egress:\n" + egress_rule("all-nodes", "Deny", "    - nodes: {}\n")),
+         cnp("no-nodes", "Admin", 5,
+             subject_ns_a + "  egress:\n" + egress_rule("all-nodes", "Deny", "    - nodes: {}\n")),
          Q("a/x", "192.168.0.1", 10250), "denied", Decision{"admin", "no-nodes", 0, "Deny"}},
         {"HostNetworkPodIsNeverAPeer",
          cnp("deny-pods", "Admin", 5, subject_ns_a + "  egress:\n" + egress_rule("all-pods", "Deny", any_ns)),
          Q("a/x", "c/h", 80), "allowed", Decision{"none"}},
         {"HostNetworkPodIsNeverASubject",
          cnp("deny-from-c", "Admin", 5, subject_all + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
-         Q("c/h", "a/x", 8080), "allowed", Decision{"none"}, std::nullopt, {}, {}, std::nullopt, std::nullopt,
-         std::nullopt, Strings{}},
+         Q("c/h", "a/x", 8080),
+         "allowed",
+         Decision{"none"},
+         std::nullopt,
+         {},
+         {},
+         std::nullopt,
+         std::nullopt,
+         std::nullopt,
+         Strings{}},
         {"PodsPeerNeedsBothSelectors",
          cnp("deny-z", "Admin", 5,
              subject_ns_a + "  egress:\n" +
@@ -344,10 +411,28 @@ std::vector<TierCase> tier_cases() {
                              "    - pods:\n        namespaceSelector:\n          matchLabels: {team: blue}\n        "
                              "podSelector:\n          matchLabels: {app: z}\n")),
          Q("a/x", "b/z", 9090), "denied", Decision{"admin", "deny-z", 0, "Deny"}},
-        {"PodsSubjectSelectsOnlyItsPods", ingress_deny_all_to_x, Q("b/z", "a/y", 80), "allowed", std::nullopt,
-         Decision{"none"}, {}, {}, std::nullopt, std::nullopt, Strings{}},
-        {"PodsSubjectSelectsItsPod", ingress_deny_all_to_x, Q("b/z", "a/x", 8080), "denied", std::nullopt,
-         Decision{"admin", "deny-x", 0, "Deny"}, {}, {}, std::nullopt, std::nullopt, Strings{"deny-x"}},
+        {"PodsSubjectSelectsOnlyItsPods",
+         ingress_deny_all_to_x,
+         Q("b/z", "a/y", 80),
+         "allowed",
+         std::nullopt,
+         Decision{"none"},
+         {},
+         {},
+         std::nullopt,
+         std::nullopt,
+         Strings{}},
+        {"PodsSubjectSelectsItsPod",
+         ingress_deny_all_to_x,
+         Q("b/z", "a/x", 8080),
+         "denied",
+         std::nullopt,
+         Decision{"admin", "deny-x", 0, "Deny"},
+         {},
+         {},
+         std::nullopt,
+         std::nullopt,
+         Strings{"deny-x"}},
         // ---- fail closed: a peer of a newer API ----
         {"UnknownPeerInAcceptMatchesNothing",
          cnp("future", "Admin", 5,
@@ -360,21 +445,29 @@ std::vector<TierCase> tier_cases() {
          Q("a/x", "192.0.2.1", 443), "denied", Decision{"admin", "future", 0, "Deny"}},
         // ---- v1alpha1 objects ----
         {"AdminNetworkPolicyAllowIsAccept",
-         anp("allow-z", 5,
-             subject_all + "  ingress:\n  - name: z\n    action: Allow\n    from:\n" + to_ns("b")) +
+         anp("allow-z", 5, subject_all + "  ingress:\n  - name: z\n    action: Allow\n    from:\n" + to_ns("b")) +
              np("a", "x-deny", np_x_deny_all),
-         Q("b/z", "a/x", 8080), "allowed", std::nullopt,
-         Decision{"admin", "AdminNetworkPolicy/allow-z", 0, "Accept"}},
+         Q("b/z", "a/x", 8080), "allowed", std::nullopt, Decision{"admin", "AdminNetworkPolicy/allow-z", 0, "Accept"}},
         {"AdminNetworkPolicySharesThePriorityOrder",
          anp("anp-deny", 5, subject_ns_a + "  egress:\n  - name: d\n    action: Deny\n    to:\n" + to_ns("b")) +
              cnp("cnp-accept", "Admin", 10, subject_ns_a + "  egress:\n" + egress_rule("a", "Accept", to_ns("b"))),
-         Q("a/x", "b/z", 9090), "denied", Decision{"admin", "AdminNetworkPolicy/anp-deny", 0, "Deny"}, std::nullopt,
-         {hint::kAdminTierDeny}, {}, std::nullopt, std::nullopt, std::nullopt,
+         Q("a/x", "b/z", 9090),
+         "denied",
+         Decision{"admin", "AdminNetworkPolicy/anp-deny", 0, "Deny"},
+         std::nullopt,
+         {hint::kAdminTierDeny},
+         {},
+         std::nullopt,
+         std::nullopt,
+         std::nullopt,
          Strings{"AdminNetworkPolicy/anp-deny", "cnp-accept"}},
         {"BaselineAdminNetworkPolicyDeny",
          banp(subject_all + "  ingress:\n  - name: d\n    action: Deny\n    from:\n" + any_ns),
-         Q("b/z", "a/x", 8080), "denied", std::nullopt,
-         Decision{"baseline", "BaselineAdminNetworkPolicy/default", 0, "Deny"}, {hint::kBaselineTierDeny}},
+         Q("b/z", "a/x", 8080),
+         "denied",
+         std::nullopt,
+         Decision{"baseline", "BaselineAdminNetworkPolicy/default", 0, "Deny"},
+         {hint::kBaselineTierDeny}},
         {"V1beta1SameShape",
          cnp("deny-to-b", "Admin", 10, subject_ns_a + "  egress:\n" + egress_rule("no-b", "Deny", to_ns("b")),
              "v1beta1"),
@@ -383,36 +476,52 @@ std::vector<TierCase> tier_cases() {
         {"EqualPrioritiesBothMatchingAreReported",
          cnp("tie-a", "Admin", 7, subject_ns_a + "  egress:\n" + egress_rule("a", "Accept", to_ns("b"))) +
              cnp("tie-b", "Admin", 7, subject_ns_a + "  egress:\n" + egress_rule("d", "Deny", to_ns("b"))),
-         Q("a/x", "b/z", 9090), "allowed", Decision{"admin", "tie-a", 0, "Accept"}, std::nullopt,
+         Q("a/x", "b/z", 9090),
+         "allowed",
+         Decision{"admin", "tie-a", 0, "Accept"},
+         std::nullopt,
          {hint::kClusterPolicyPriorityTie}},
         {"EqualPrioritiesOneMatchingIsNoTie",
          cnp("tie-a", "Admin", 7, subject_ns_a + "  egress:\n" + egress_rule("a", "Accept", to_ns("b"))) +
              cnp("tie-b", "Admin", 7, subject_ns_a + "  egress:\n" + egress_rule("d", "Deny", to_ns("c"))),
-         Q("a/x", "b/z", 9090), "allowed", Decision{"admin", "tie-a", 0, "Accept"}, std::nullopt, {},
+         Q("a/x", "b/z", 9090),
+         "allowed",
+         Decision{"admin", "tie-a", 0, "Accept"},
+         std::nullopt,
+         {},
          {hint::kClusterPolicyPriorityTie}},
-        {"OwnPodIpIsExempt", ingress_deny_all_to_x, Q("a/x", "a/x", 8080), "allowed", std::nullopt,
-         Decision{"none"}},
+        {"OwnPodIpIsExempt", ingress_deny_all_to_x, Q("a/x", "a/x", 8080), "allowed", std::nullopt, Decision{"none"}},
         {"ServiceLoopingBackIsNotExempt", ingress_deny_all_to_x, Q("a/x", "10.96.0.10", 80), "denied"},
         {"ServiceEndpointsDecide", admin_deny_to_b, Q("b/z", "10.96.0.10", 80), "allowed"},
         // ---- domain names ----
         {"DomainNamesAreUndecided",
          cnp("fqdn", "Admin", 5,
-             subject_ns_a + "  egress:\n" + egress_rule("allow-example", "Accept", "    - domainNames: [example.com]\n") +
+             subject_ns_a + "  egress:\n" +
+                 egress_rule("allow-example", "Accept", "    - domainNames: [example.com]\n") +
                  egress_rule("rest", "Deny", "    - networks: [0.0.0.0/0]\n")),
-         Q("a/x", "203.0.113.7", 443), "denied", Decision{"admin", "fqdn", 1, "Deny"}, std::nullopt,
+         Q("a/x", "203.0.113.7", 443),
+         "denied",
+         Decision{"admin", "fqdn", 1, "Deny"},
+         std::nullopt,
          {hint::kDomainNameUndecided}},
         // ---- near misses of cluster rules ----
         {"NearMissOfAnAdminAcceptRule",
          cnp("allow-dns", "Admin", 5,
              subject_ns_a + "  egress:\n" + egress_rule("dns", "Accept", to_ns("kube-systen"))) +
              cnp("deny-rest", "Admin", 9, subject_ns_a + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
-         Q("a/x", "b/z", 9090), "denied", Decision{"admin", "deny-rest", 0, "Deny"}, std::nullopt,
+         Q("a/x", "b/z", 9090),
+         "denied",
+         Decision{"admin", "deny-rest", 0, "Deny"},
+         std::nullopt,
          {hint::kAdminTierDeny}},
         {"PortNearMissOfAnAdminAcceptRule",
          cnp("allow-b-80", "Admin", 5,
              subject_ns_a + "  egress:\n" + egress_rule("b80", "Accept", to_ns("b"), tcp_port(80))) +
              cnp("deny-rest", "Admin", 9, subject_ns_a + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
-         Q("a/x", "b/z", 9090), "denied", Decision{"admin", "deny-rest", 0, "Deny"}, std::nullopt,
+         Q("a/x", "b/z", 9090),
+         "denied",
+         Decision{"admin", "deny-rest", 0, "Deny"},
+         std::nullopt,
          {hint::kAdminTierDeny, hint::kPortNotAllowed}},
     };
 }
@@ -453,8 +562,8 @@ TEST(ClusterPolicyDiagnosis, ClosestAcceptRuleAndItsMiss) {
               "namespaces needs team=blues; the namespace b of destination pod b/z has team=blue (a small edit away)");
     // The deny rule that decided is not a "near miss": it matched.
     EXPECT_TRUE(r->egress.diagnoses.empty());
-    const auto hint = std::find_if(r->hints.begin(), r->hints.end(),
-                                   [](const Hint& h) { return h.code == hint::kLabelMismatch; });
+    const auto hint =
+        std::find_if(r->hints.begin(), r->hints.end(), [](const Hint& h) { return h.code == hint::kLabelMismatch; });
     ASSERT_NE(hint, r->hints.end());
     EXPECT_EQ(hint->policy, "allow-dns");
 }

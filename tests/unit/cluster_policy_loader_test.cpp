@@ -102,8 +102,9 @@ TEST(ClusterPolicyLoader, V1alpha1Kinds) {
     EXPECT_EQ(a.egress[0].ports[1].end_port, 1024);
     EXPECT_EQ(a.egress[0].ports[2].kind, ClusterPort::Kind::NamedPort);
 
-    const auto b = load_one(kind_json("BaselineAdminNetworkPolicy", "default",
-                                      R"({"subject":{"namespaces":{}},"ingress":[{"action":"Deny","from":[{"namespaces":{}}]}]})"));
+    const auto b = load_one(
+        kind_json("BaselineAdminNetworkPolicy", "default",
+                  R"({"subject":{"namespaces":{}},"ingress":[{"action":"Deny","from":[{"namespaces":{}}]}]})"));
     EXPECT_EQ(b.id(), "BaselineAdminNetworkPolicy/default");
     EXPECT_EQ(b.tier, PolicyTier::Baseline);
 }
@@ -177,20 +178,24 @@ TEST(ClusterPolicyLoader, ValidationErrors) {
          p + "spec.egress[0].to[0].networks: Required value: must have at least 1 item"},
         {cnp_json(spec(R"("egress":[{"action":"Accept","to":[{"domainNames":["-bad-.com"]}]}])")),
          p + R"(spec.egress[0].to[0].domainNames[0]: Invalid value: "-bad-.com": not a domain name (an exact name or *.suffix))"},
-        {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"destinationNamedPort":"http"}]}])")),
+        {cnp_json(
+             spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"destinationNamedPort":"http"}]}])")),
          p + "spec.egress[0]: Invalid value: networks/nodes/domainNames peer cannot be set with namedPorts since "
              "there are no namedPorts for networks/nodes/domainNames"},
-        {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"tcp":{"destinationPort":{"number":0}}}]}])")),
+        {cnp_json(spec(
+             R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"tcp":{"destinationPort":{"number":0}}}]}])")),
          p + "spec.egress[0].protocols[0].tcp.destinationPort.number: Invalid value: 0: should be greater than or "
              "equal to 1"},
-        {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"udp":{"destinationPort":{"range":{"start":90,"end":80}}}}]}])")),
+        {cnp_json(spec(
+             R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"udp":{"destinationPort":{"range":{"start":90,"end":80}}}}]}])")),
          p + "spec.egress[0].protocols[0].udp.destinationPort.range: Invalid value: Start port must be less than "
              "End port"},
         {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"tcp":{},"udp":{}}]}])")),
          p + "spec.egress[0].protocols[0]: Too many: 2: must have at most 1 items"},
         {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[]}])")),
          p + "spec.egress[0].protocols: Required value: must have at least 1 item"},
-        {cnp_json(spec(R"("egress":[{"name":")" + std::string(101, 'r') + R"(","action":"Deny","to":[{"nodes":{}}]}])")),
+        {cnp_json(
+             spec(R"("egress":[{"name":")" + std::string(101, 'r') + R"(","action":"Deny","to":[{"nodes":{}}]}])")),
          p + "spec.egress[0].name: Too long: may not be more than 100 bytes"},
         // v1alpha1
         {kind_json("BaselineAdminNetworkPolicy", "other", R"({"subject":{"namespaces":{}}})"),
@@ -200,11 +205,14 @@ TEST(ClusterPolicyLoader, ValidationErrors) {
                    R"({"subject":{"namespaces":{}},"egress":[{"action":"Pass","to":[{"namespaces":{}}]}]})"),
          R"(state.json: BaselineAdminNetworkPolicy default: spec.egress[0].action: Unsupported value: "Pass": )"
          R"(supported values: "Allow", "Deny")"},
-        {kind_json("AdminNetworkPolicy", "a", R"({"priority":1,"subject":{"namespaces":{}},"ingress":[{"action":"Accept","from":[{"namespaces":{}}]}]})"),
+        {kind_json(
+             "AdminNetworkPolicy", "a",
+             R"({"priority":1,"subject":{"namespaces":{}},"ingress":[{"action":"Accept","from":[{"namespaces":{}}]}]})"),
          R"(state.json: AdminNetworkPolicy a: spec.ingress[0].action: Unsupported value: "Accept": supported values: )"
          R"("Allow", "Deny", "Pass")"},
-        {kind_json("AdminNetworkPolicy", "a",
-                   R"({"priority":1,"subject":{"namespaces":{}},"egress":[{"action":"Deny","to":[{"nodes":{}}],"ports":[{"portNumber":{"port":80,"protocol":"ICMP"}}]}]})"),
+        {kind_json(
+             "AdminNetworkPolicy", "a",
+             R"({"priority":1,"subject":{"namespaces":{}},"egress":[{"action":"Deny","to":[{"nodes":{}}],"ports":[{"portNumber":{"port":80,"protocol":"ICMP"}}]}]})"),
          R"(state.json: AdminNetworkPolicy a: spec.egress[0].ports[0].portNumber.protocol: unsupported protocol )"
          R"("ICMP" (must be TCP, UDP or SCTP))"},
     };
@@ -215,8 +223,8 @@ TEST(ClusterPolicyLoader, ValidationErrors) {
 TEST(ClusterPolicyLoader, V1alpha1RuleLimit) {
     std::string rules;
     for (int i = 0; i < 100; ++i) rules += std::string(i ? "," : "") + R"({"action":"Deny","to":[{"nodes":{}}]})";
-    const auto a = load_one(kind_json("AdminNetworkPolicy", "a",
-                                      R"({"priority":1,"subject":{"namespaces":{}},"egress":[)" + rules + "]}"));
+    const auto a = load_one(
+        kind_json("AdminNetworkPolicy", "a", R"({"priority":1,"subject":{"namespaces":{}},"egress":[)" + rules + "]}"));
     EXPECT_EQ(a.egress.size(), 100u);
     EXPECT_EQ(load_error(kind_json("AdminNetworkPolicy", "a",
                                    R"({"priority":1,"subject":{"namespaces":{}},"egress":[)" + rules +

@@ -117,9 +117,8 @@ TEST(CniNaming, FelixLengthLimitedIds) {
     // Exactly 28 with an id starting with "_" is hashed too (it could clash with a hashed name).
     EXPECT_EQ(npt::cni::calico_limited_id("cali-pi-", std::string(20, '_')), "cali-pi-_nM85pGI1k8Sg46fpSBH");
     // A longer limit (nftables mode) keeps more of the hash.
-    EXPECT_EQ(
-        npt::cni::calico_limited_id("cali-pi-", "default/shop/knp.default.allow-frontend-to-payments", 40),
-        "cali-pi-_ZSeJ9iWRoLt0vLZGIacJX_GkevrqBrj");
+    EXPECT_EQ(npt::cni::calico_limited_id("cali-pi-", "default/shop/knp.default.allow-frontend-to-payments", 40),
+              "cali-pi-_ZSeJ9iWRoLt0vLZGIacJX_GkevrqBrj");
     const unsigned char bytes[] = {0xfb, 0xff, 0xfe, 'a', 'b'};
     EXPECT_EQ(npt::cni::base64url_nopad(bytes, 3), "-__-");
     EXPECT_EQ(npt::cni::base64url_nopad(bytes + 3, 2), "YWI");
@@ -139,10 +138,9 @@ TEST(CniNaming, KubeRouterOlderRejectCommentsNameThePodAndDirection) {
     EXPECT_FALSE(r.policy);
     EXPECT_FALSE(r.policy_kind);
     // "from", any case of POD, trailing text (the lab's stale rule in KUBE-ROUTER-FORWARD).
-    r = rule(
-        "KUBE-ROUTER-FORWARD",
-        "rule to REJECT traffic from pod name:frontend-7d9f8b6c5-q2w8x namespace:shop (policy sync pending)",
-        s.get());
+    r = rule("KUBE-ROUTER-FORWARD",
+             "rule to REJECT traffic from pod name:frontend-7d9f8b6c5-q2w8x namespace:shop (policy sync pending)",
+             s.get());
     EXPECT_EQ(r.pod, "shop/frontend-7d9f8b6c5-q2w8x");
     EXPECT_EQ(r.direction, "egress");
     // No state: the pod is still what the comment says.
@@ -154,11 +152,10 @@ TEST(CniNaming, KubeRouterJumpIntoThePodChainSaysTheDirection) {
     // kube-router writes "destined for" in the REJECT rule of a chain that serves both directions; the jump
     // that led the packet there says "from POD": egress.
     auto s = state();
-    auto r =
-        rule("KUBE-POD-FW-ABC", "rule to REJECT traffic destined for POD name:postgres-0 namespace:databases",
-             s.get(), {"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-ABC"},
-             {"", "kube-router netpol - TEMCG2JMHZYE7H7T",
-              "rule to jump traffic from POD name:postgres-0 namespace:databases to chain KUBE-POD-FW-ABC"});
+    auto r = rule("KUBE-POD-FW-ABC", "rule to REJECT traffic destined for POD name:postgres-0 namespace:databases",
+                  s.get(), {"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-ABC"},
+                  {"", "kube-router netpol - TEMCG2JMHZYE7H7T",
+                   "rule to jump traffic from POD name:postgres-0 namespace:databases to chain KUBE-POD-FW-ABC"});
     EXPECT_EQ(r.pod, "databases/postgres-0");
     EXPECT_EQ(r.direction, "egress");
     // A rule without a comment in the pod chain: the pod from the jump.
@@ -193,8 +190,7 @@ TEST(CniNaming, KubeRouterPolicyComments) {
     EXPECT_EQ(r.policy, "shop/legacy-block");
     EXPECT_FALSE(r.policy_in_state);
     // Not a convention: nothing invented.
-    for (const char* c :
-         {"allow web policy", "shop/x deny", "rule to REJECT traffic", "cali:abc; shop/x policy now"}) {
+    for (const char* c : {"allow web policy", "shop/x deny", "rule to REJECT traffic", "cali:abc; shop/x policy now"}) {
         r = rule("FORWARD", c, s.get());
         EXPECT_FALSE(r.cni) << c;
         EXPECT_FALSE(r.policy) << c;
@@ -206,11 +202,10 @@ TEST(CniNaming, KubeRouterRunThroughJumpsAreTheEvaluatedPolicies) {
     auto s = state({{"payments", "default-deny"}});  // "default-deny" now in shop and payments
     const Strings path = {"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-ABC", "KUBE-NWPLCY-DEF"};
     // Older kube-router wrote the bare name: the namespace is the pod's.
-    auto r = rule(
-        "KUBE-NWPLCY-DEF", std::nullopt, s.get(), path,
-        {"", "kube-router netpol - TEMCG2JMHZYE7H7T",
-         "rule to jump traffic destined to POD name:postgres-0 namespace:databases to chain KUBE-POD-FW-ABC",
-         "run through nw policy allow-app-to-postgres"});
+    auto r = rule("KUBE-NWPLCY-DEF", std::nullopt, s.get(), path,
+                  {"", "kube-router netpol - TEMCG2JMHZYE7H7T",
+                   "rule to jump traffic destined to POD name:postgres-0 namespace:databases to chain KUBE-POD-FW-ABC",
+                   "run through nw policy allow-app-to-postgres"});
     EXPECT_EQ(r.pod, "databases/postgres-0");
     EXPECT_EQ(r.evaluated_policies, Strings{"databases/allow-app-to-postgres"});
     EXPECT_EQ(r.policy, "databases/allow-app-to-postgres");  // the drop is inside that policy's chain
@@ -219,8 +214,7 @@ TEST(CniNaming, KubeRouterRunThroughJumpsAreTheEvaluatedPolicies) {
              {"KUBE-ROUTER-FORWARD", "KUBE-POD-FW-ABC", "X", "Y", "Z"},
              {"", "", "run through nw policy allow-checkout", "run through nw policy default-deny",
               "run through nw policy shop/default-deny"});
-    EXPECT_EQ(r.evaluated_policies,
-              (Strings{"payments/allow-checkout", "default-deny", "shop/default-deny"}));
+    EXPECT_EQ(r.evaluated_policies, (Strings{"payments/allow-checkout", "default-deny", "shop/default-deny"}));
     EXPECT_FALSE(r.policy);
 }
 
@@ -280,12 +274,10 @@ TEST(CniNaming, CalicoHashedPolicyChainsFromEveryIdFormat) {
     for (const auto& c : {
              Case{"cali-pi-_ttpRVyHVa9v9wilofUu", "shop/allow-frontend-to-payments", "ingress"},  // v3.x
              Case{"cali-po-_ZSeJ9iWRoLt0vLZGIac", "shop/allow-frontend-to-payments", "egress"},   // tier/name
-             Case{"cali-pi-_MTC9MZpUnEgGOd_EFio", "shop/allow-frontend-to-payments",
-                  "ingress"},  // knp/ns/name
+             Case{"cali-pi-_MTC9MZpUnEgGOd_EFio", "shop/allow-frontend-to-payments", "ingress"},  // knp/ns/name
              Case{"cali-pi-_vkzIU_062pOWTyjUpMQ", "databases/allow-app-to-postgres", "ingress"},
              Case{"cali-po-_u8uPDfEmzEn38W8YXy8", "operators/default-deny-egress", "egress"},
-             Case{"cali-pi-_ZSeJ9iWRoLt0vLZGIacJX_GkevrqBrj", "shop/allow-frontend-to-payments",
-                  "ingress"},  // 40
+             Case{"cali-pi-_ZSeJ9iWRoLt0vLZGIacJX_GkevrqBrj", "shop/allow-frontend-to-payments", "ingress"},  // 40
          }) {
         auto r = rule(c.chain, "cali:Xyz", s.get());
         EXPECT_EQ(r.cni, "calico") << c.chain;
@@ -312,23 +304,22 @@ TEST(CniNaming, CalicoUnhashedPolicyChains) {
     auto s = state();
     using Case = PolicyChainCase;
     expect_policy_chains(
-        s.get(), {
-                     Case{"cali-pi-db/knp.default.web", "db/web", "NetworkPolicy", false},
-                     Case{"cali-pi-knp/db/x", "db/x", "NetworkPolicy", false},
-                     Case{"cali-pi-shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
-                          true},  // nftables
-                     Case{"cali-po-default/shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy",
-                          true},
-                     Case{"cali-pi-knp/shop/default-deny", "shop/default-deny", "NetworkPolicy", true},
-                     Case{"cali-pi-gnp/deny-all", "deny-all", "GlobalNetworkPolicy", false},
-                     Case{"cali-po-default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
-                     Case{"cali-po-default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
-                     Case{"cali-pi-np/shop/allow-x", "shop/allow-x", "CalicoNetworkPolicy", false},
-                     Case{"cali-pi-shop/default.allow", "shop/default.allow", "CalicoNetworkPolicy", false},
-                     Case{"cali-pi-snp/shop/try", "shop/try", "StagedNetworkPolicy", false},
-                     Case{"cali-pi-sgnp/try", "try", "StagedGlobalNetworkPolicy", false},
-                     Case{"cali-pi-sknp/shop/try", "shop/try", "StagedKubernetesNetworkPolicy", false},
-                 });
+        s.get(),
+        {
+            Case{"cali-pi-db/knp.default.web", "db/web", "NetworkPolicy", false},
+            Case{"cali-pi-knp/db/x", "db/x", "NetworkPolicy", false},
+            Case{"cali-pi-shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy", true},  // nftables
+            Case{"cali-po-default/shop/knp.default.default-deny", "shop/default-deny", "NetworkPolicy", true},
+            Case{"cali-pi-knp/shop/default-deny", "shop/default-deny", "NetworkPolicy", true},
+            Case{"cali-pi-gnp/deny-all", "deny-all", "GlobalNetworkPolicy", false},
+            Case{"cali-po-default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
+            Case{"cali-po-default/default.deny-all", "default.deny-all", "GlobalNetworkPolicy", false},
+            Case{"cali-pi-np/shop/allow-x", "shop/allow-x", "CalicoNetworkPolicy", false},
+            Case{"cali-pi-shop/default.allow", "shop/default.allow", "CalicoNetworkPolicy", false},
+            Case{"cali-pi-snp/shop/try", "shop/try", "StagedNetworkPolicy", false},
+            Case{"cali-pi-sgnp/try", "try", "StagedGlobalNetworkPolicy", false},
+            Case{"cali-pi-sknp/shop/try", "shop/try", "StagedKubernetesNetworkPolicy", false},
+        });
     // Calico's other chains name no policy.
     for (const char* chain : {"cali-FORWARD", "cali-from-wl-dispatch", "cali-pi-", "cali-pi-a//b"}) {
         auto r = rule(chain, std::nullopt, s.get());
@@ -340,11 +331,10 @@ TEST(CniNaming, CalicoUnhashedPolicyChains) {
 TEST(CniNaming, CalicoPathGivesTheEvaluatedPoliciesAndThePod) {
     auto s = state();
     // A GlobalNetworkPolicy's deny rule dropped it after the pod's own policies were evaluated.
-    auto r =
-        rule("cali-po-default.deny-egress", "cali:Q1w2", s.get(),
-             {"cali-FORWARD", "cali-from-wl-dispatch", "cali-fw-calib07053a3f11",
-              "cali-po-_ZFjibTxb9j7SjgJ2hzN", "cali-po-knp/shop/allow-internet-egress",
-              "cali-po-_AAAAAAAAAAAAAAAAAAA", "cali-po-_ZFjibTxb9j7SjgJ2hzN", "cali-po-default.deny-egress"});
+    auto r = rule("cali-po-default.deny-egress", "cali:Q1w2", s.get(),
+                  {"cali-FORWARD", "cali-from-wl-dispatch", "cali-fw-calib07053a3f11", "cali-po-_ZFjibTxb9j7SjgJ2hzN",
+                   "cali-po-knp/shop/allow-internet-egress", "cali-po-_AAAAAAAAAAAAAAAAAAA",
+                   "cali-po-_ZFjibTxb9j7SjgJ2hzN", "cali-po-default.deny-egress"});
     EXPECT_EQ(r.pod, "shop/frontend-7d9f8b6c5-q2w8x");
     EXPECT_EQ(r.direction, "egress");
     EXPECT_EQ(r.policy, "default.deny-egress");
@@ -374,25 +364,21 @@ TEST(CniNaming, EvaluatedPoliciesAreThoseOfThePodWhoseChainDropped) {
     // The packet passed the source's egress chain (its policies accepted) before the destination's ingress
     // chain dropped it: only the destination's policies are the ones evaluated for this drop.
     auto s = state();
-    auto r =
-        rule("cali-tw-cali6c832f5207c", "End of tier default. Drop if no policies passed packet", s.get(),
-             {"cali-FORWARD", "cali-fw-cali6bdd132581c", "cali-po-_MTC9MZpUnEgGOd_EFio",
-              "cali-fw-cali6bdd132581c", "cali-FORWARD", "cali-to-wl-dispatch", "cali-tw-cali6c832f5207c",
-              "cali-pi-_vkzIU_062pOWTyjUpMQ", "cali-tw-cali6c832f5207c"});
+    auto r = rule("cali-tw-cali6c832f5207c", "End of tier default. Drop if no policies passed packet", s.get(),
+                  {"cali-FORWARD", "cali-fw-cali6bdd132581c", "cali-po-_MTC9MZpUnEgGOd_EFio", "cali-fw-cali6bdd132581c",
+                   "cali-FORWARD", "cali-to-wl-dispatch", "cali-tw-cali6c832f5207c", "cali-pi-_vkzIU_062pOWTyjUpMQ",
+                   "cali-tw-cali6c832f5207c"});
     EXPECT_EQ(r.pod, "databases/postgres-0");
     EXPECT_EQ(r.evaluated_policies, Strings{"databases/allow-app-to-postgres"});
     r = rule(
-        "KUBE-POD-FW-B", "rule to REJECT traffic destined for POD name:postgres-0 namespace:databases",
-        s.get(),
-        {"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-A", "KUBE-NWPLCY-1", "KUBE-POD-FW-A",
-         "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-B", "KUBE-NWPLCY-2", "KUBE-POD-FW-B", "KUBE-NWPLCY-3",
-         "KUBE-POD-FW-B"},
+        "KUBE-POD-FW-B", "rule to REJECT traffic destined for POD name:postgres-0 namespace:databases", s.get(),
+        {"FORWARD", "KUBE-ROUTER-FORWARD", "KUBE-POD-FW-A", "KUBE-NWPLCY-1", "KUBE-POD-FW-A", "KUBE-ROUTER-FORWARD",
+         "KUBE-POD-FW-B", "KUBE-NWPLCY-2", "KUBE-POD-FW-B", "KUBE-NWPLCY-3", "KUBE-POD-FW-B"},
         {"", "kube-router netpol - TEMCG2JMHZYE7H7T",
          "rule to jump traffic from POD name:checkout-6f8d7c9b5-k8j7h namespace:shop to chain KUBE-POD-FW-A",
          "run through nw policy shop/allow-checkout-egress", "", "",
          "rule to jump traffic destined to POD name:postgres-0 namespace:databases to chain KUBE-POD-FW-B",
-         "run through nw policy databases/allow-app-to-postgres", "", "run through nw policy databases/other",
-         ""});
+         "run through nw policy databases/allow-app-to-postgres", "", "run through nw policy databases/other", ""});
     EXPECT_EQ(r.pod, "databases/postgres-0");
     EXPECT_EQ(r.direction, "ingress");
     EXPECT_EQ(r.evaluated_policies, (Strings{"databases/allow-app-to-postgres", "databases/other"}));
@@ -448,12 +434,11 @@ TEST(CniNaming, KubeRouterCommentsOfEveryVersion) {
          "databases/postgres-0", "ingress", "", false, true, "v1.6-v2.10"},
         {"rule to jump traffic from POD name:postgres-0 namespace: databases to chain KUBE-POD-FW-X",
          "databases/postgres-0", "egress", "", false, true, "v1.6-v2.10"},
-        {"rule to REJECT traffic destined for POD name:postgres-0 namespace: databases", "databases/postgres-0", "",
-         "", false, false, "v1.6-v2.10"},
-        {"rule to log dropped traffic POD name:postgres-0 namespace: databases", "databases/postgres-0", "", "",
+        {"rule to REJECT traffic destined for POD name:postgres-0 namespace: databases", "databases/postgres-0", "", "",
          false, false, "v1.6-v2.10"},
-        {"run through nw policy postgres-allow-checkout", "", "", "postgres-allow-checkout", true, false,
-         "v1.6-v2.10"},
+        {"rule to log dropped traffic POD name:postgres-0 namespace: databases", "databases/postgres-0", "", "", false,
+         false, "v1.6-v2.10"},
+        {"run through nw policy postgres-allow-checkout", "", "", "postgres-allow-checkout", true, false, "v1.6-v2.10"},
         {"rule to ACCEPT traffic from source pods to dest pods selected by policy name postgres-allow-checkout "
          "namespace databases",
          "", "", "databases/postgres-allow-checkout", false, false, "v1.6-v2.10"},
@@ -637,18 +622,36 @@ TEST(CniNaming, FelixCommentsOfEveryVersion) {
     };
     const Case cases[] = {
         {{"cali:Zq2O8uV4sBxNvYHa", "End of tier default. Drop if no policies passed packet"},
-         "End of tier default. Drop if no policies passed packet", true, "", "v3.30+"},
+         "End of tier default. Drop if no policies passed packet",
+         true,
+         "",
+         "v3.30+"},
         {{"cali:Zq2O8uV4sBxNvYHa; End of tier default. Drop if no policies passed packet"},
-         "End of tier default. Drop if no policies passed packet", true, "", "v3.30+"},
-        {{"cali:Zq2O8uV4sBxNvYHa", "Drop if no policies passed packet"}, "Drop if no policies passed packet", true, "",
+         "End of tier default. Drop if no policies passed packet",
+         true,
+         "",
+         "v3.30+"},
+        {{"cali:Zq2O8uV4sBxNvYHa", "Drop if no policies passed packet"},
+         "Drop if no policies passed packet",
+         true,
+         "",
          "v3.26-v3.29"},
         {{"cali:Zq2O8uV4sBxNvYHa", "Start of policies"}, "Start of policies", false, "", "v3.26-v3.27"},
         {{"cali:Zq2O8uV4sBxNvYHa", "Policy shop/knp.default.allow-x ingress"},
-         "Policy shop/knp.default.allow-x ingress", false, "shop/allow-x", "v3.26-v3.28"},
-        {{"cali:A", "KubernetesNetworkPolicy shop/allow-x egress"}, "KubernetesNetworkPolicy shop/allow-x egress",
-         false, "shop/allow-x", "v3.32+"},
+         "Policy shop/knp.default.allow-x ingress",
+         false,
+         "shop/allow-x",
+         "v3.26-v3.28"},
+        {{"cali:A", "KubernetesNetworkPolicy shop/allow-x egress"},
+         "KubernetesNetworkPolicy shop/allow-x egress",
+         false,
+         "shop/allow-x",
+         "v3.32+"},
         {{"cali:A", "name=deny-x", "Policy kanp.adminnetworkpolicy.deny-ops ingress"},
-         "Policy kanp.adminnetworkpolicy.deny-ops ingress", false, "AdminNetworkPolicy/deny-ops", "v3.29-v3.31"},
+         "Policy kanp.adminnetworkpolicy.deny-ops ingress",
+         false,
+         "AdminNetworkPolicy/deny-ops",
+         "v3.29-v3.31"},
         {{"cali:A"}, "", false, "", ""},
     };
     for (const auto& c : cases) {

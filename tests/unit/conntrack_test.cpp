@@ -63,12 +63,15 @@ std::vector<char> event(const Entry& e, uint16_t type = (NFNL_SUBSYS_CTNETLINK <
     nfct_set_attr_u32(ct, ATTR_STATUS, e.status);
     EXPECT_EQ(nfct_nlmsg_build(nlh, ct), 0);
     nfct_destroy(ct);
-    mnl_attr_put_u32(nlh, CTA_ID, htonl(e.id));  // the kernel's events carry it; requests (what the builder makes) do not
+    mnl_attr_put_u32(nlh, CTA_ID,
+                     htonl(e.id));  // the kernel's events carry it; requests (what the builder makes) do not
     buf.resize(nlh->nlmsg_len);
     return buf;
 }
 
-const nlmsghdr* header(const std::vector<char>& b) { return reinterpret_cast<const nlmsghdr*>(b.data()); }
+const nlmsghdr* header(const std::vector<char>& b) {
+    return reinterpret_cast<const nlmsghdr*>(b.data());
+}
 
 TEST(Conntrack, AnAnsweredUdpEntryThroughAServiceIsBothItsEnds) {
     const auto msg = event({});

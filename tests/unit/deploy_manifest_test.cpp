@@ -97,9 +97,9 @@ bool is_true(const YAML::Node& n) {
 // "50m" -> 0.05, "2" -> 2 (cores); "80Mi" -> bytes. Enough of the Kubernetes quantity syntax for the
 // manifests; anything else is a test failure, not a silent zero.
 std::optional<double> quantity(const std::string& q) {
-    static const std::map<std::string, double> kSuffix = {
-        {"", 1},    {"m", 1e-3},    {"k", 1e3},        {"M", 1e6},
-        {"G", 1e9}, {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}};
+    static const std::map<std::string, double> kSuffix = {{"", 1},           {"m", 1e-3},         {"k", 1e3},
+                                                          {"M", 1e6},        {"G", 1e9},          {"Ki", 1024.0},
+                                                          {"Mi", 1048576.0}, {"Gi", 1073741824.0}};
     const std::regex re(R"(^([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)$)");
     std::smatch m;
     if (!std::regex_match(q, m, re)) return std::nullopt;
@@ -130,8 +130,7 @@ std::vector<Object> default_objects() {
 const Object& find_object(const std::vector<Object>& objects, const std::string& kind) {
     auto it = std::find_if(objects.begin(), objects.end(), [&](const Object& o) { return o.kind() == kind; });
     if (it == objects.end()) throw std::runtime_error("no " + kind + " in the default install");
-    EXPECT_EQ(
-        std::count_if(objects.begin(), objects.end(), [&](const Object& o) { return o.kind() == kind; }), 1)
+    EXPECT_EQ(std::count_if(objects.begin(), objects.end(), [&](const Object& o) { return o.kind() == kind; }), 1)
         << "more than one " << kind;
     return *it;
 }
@@ -199,8 +198,7 @@ TEST(DeployManifests, KustomizationListsEveryManifestButTheDocumentedExtras) {
     const Strings listed = strings(k["resources"]);
     ASSERT_FALSE(listed.empty());
     EXPECT_EQ(StringSet(listed.begin(), listed.end()).size(), listed.size()) << "a resource is listed twice";
-    for (const auto& r : listed)
-        EXPECT_TRUE(fs::is_regular_file(kDeploy / r)) << r << " is listed but missing";
+    for (const auto& r : listed) EXPECT_TRUE(fs::is_regular_file(kDeploy / r)) << r << " is listed but missing";
 
     const std::string docs = read_text(kDocs);
     for (const auto& e : fs::directory_iterator(kDeploy)) {
@@ -211,8 +209,7 @@ TEST(DeployManifests, KustomizationListsEveryManifestButTheDocumentedExtras) {
             EXPECT_FALSE(is_listed) << f << " is an extra: the default install must not apply it";
             EXPECT_NE(docs.find(f), std::string::npos) << "docs/deploy.md does not document the extra " << f;
         } else {
-            EXPECT_TRUE(is_listed) << "deploy/" << f
-                                   << " is neither in kustomization.yaml nor a documented extra";
+            EXPECT_TRUE(is_listed) << "deploy/" << f << " is neither in kustomization.yaml nor a documented extra";
         }
     }
     // Every component is a kustomize Component patching an object of the default install.
@@ -221,18 +218,14 @@ TEST(DeployManifests, KustomizationListsEveryManifestButTheDocumentedExtras) {
         SCOPED_TRACE(e.path().string());
         const YAML::Node c = YAML::LoadFile((e.path() / "kustomization.yaml").string());
         EXPECT_EQ(str(c["kind"]), "Component");
-        EXPECT_NE(docs.find("components/" + e.path().filename().string()), std::string::npos)
-            << "not documented";
+        EXPECT_NE(docs.find("components/" + e.path().filename().string()), std::string::npos) << "not documented";
         ASSERT_TRUE(c["patches"] && c["patches"].size() > 0);
         for (const auto& p : c["patches"]) {
             const auto target = p["target"];
-            EXPECT_TRUE(std::any_of(objects.begin(), objects.end(),
-                                    [&](const Object& o) {
-                                        return o.kind() == str(target["kind"]) &&
-                                               o.name() == str(target["name"]);
-                                    }))
-                << "patch target " << str(target["kind"]) << "/" << str(target["name"])
-                << " is not installed";
+            EXPECT_TRUE(std::any_of(
+                objects.begin(), objects.end(),
+                [&](const Object& o) { return o.kind() == str(target["kind"]) && o.name() == str(target["name"]); }))
+                << "patch target " << str(target["kind"]) << "/" << str(target["name"]) << " is not installed";
         }
     }
 }
@@ -243,12 +236,10 @@ TEST(DeployManifests, DocumentedApplyFileListMatchesTheKustomization) {
     const std::string docs = read_text(kDocs);
     const std::regex re(R"(kubectl apply -f (deploy/namespace\.yaml[^\s`]*))");
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(docs, m, re))
-        << "docs/deploy.md has no `kubectl apply -f deploy/namespace.yaml,...`";
+    ASSERT_TRUE(std::regex_search(docs, m, re)) << "docs/deploy.md has no `kubectl apply -f deploy/namespace.yaml,...`";
     Strings documented;
     std::stringstream ss(m[1].str());
-    for (std::string f; std::getline(ss, f, ',');)
-        documented.push_back(f.substr(std::string("deploy/").size()));
+    for (std::string f; std::getline(ss, f, ',');) documented.push_back(f.substr(std::string("deploy/").size()));
     EXPECT_EQ(documented, strings(kustomization()["resources"]));
 }
 
@@ -335,8 +326,7 @@ TEST(DeployManifests, TailUserRbacIsMinimal) {
         for (const auto& r : strings(rule["resources"]))
             for (const auto& v : strings(rule["verbs"])) granted[r].insert(v);
     }
-    EXPECT_EQ(granted,
-              (std::map<std::string, StringSet>{{"pods", {"get", "list"}}, {"pods/proxy", {"get"}}}));
+    EXPECT_EQ(granted, (std::map<std::string, StringSet>{{"pods", {"get", "list"}}, {"pods/proxy", {"get"}}}));
     EXPECT_EQ(str((*binding)["roleRef"]["kind"]), "Role");
     EXPECT_EQ(str((*binding)["roleRef"]["name"]), str((*role)["metadata"]["name"]));
 }
@@ -377,8 +367,7 @@ TEST(DeployManifests, DaemonSetRunsTheAgentOnEveryNode) {
 
     bool node_name = false;
     for (const auto& e : a.container["env"])
-        if (str(e["name"]) == "NODE_NAME")
-            node_name = str(e["valueFrom"]["fieldRef"]["fieldPath"]) == "spec.nodeName";
+        if (str(e["name"]) == "NODE_NAME") node_name = str(e["valueFrom"]["fieldRef"]["fieldPath"]) == "spec.nodeName";
     EXPECT_TRUE(node_name) << "NODE_NAME must come from the downward API (spec.nodeName)";
 }
 
@@ -386,8 +375,7 @@ TEST(DeployManifests, DaemonSetHasExactlyTheDocumentedPrivileges) {
     const Agent a;
     const YAML::Node sc = a.container["securityContext"];
     ASSERT_TRUE(sc);
-    EXPECT_FALSE(is_true(sc["privileged"]))
-        << "privileged is the documented fallback (components/privileged)";
+    EXPECT_FALSE(is_true(sc["privileged"])) << "privileged is the documented fallback (components/privileged)";
     EXPECT_TRUE(sc["allowPrivilegeEscalation"] && !sc["allowPrivilegeEscalation"].as<bool>());
     EXPECT_TRUE(is_true(sc["readOnlyRootFilesystem"]));
     EXPECT_EQ(str(sc["runAsUser"]), "0") << "capabilities are granted to uid 0 only; say so explicitly";
@@ -399,8 +387,7 @@ TEST(DeployManifests, DaemonSetHasExactlyTheDocumentedPrivileges) {
     EXPECT_EQ(StringSet(add.begin(), add.end()), kCapabilities);
     EXPECT_EQ(StringSet(add.begin(), add.end()).size(), add.size());
     const std::string docs = read_text(kDocs);
-    for (const auto& cap : add)
-        EXPECT_NE(docs.find("CAP_" + cap), std::string::npos) << cap << " is not documented";
+    for (const auto& cap : add) EXPECT_NE(docs.find("CAP_" + cap), std::string::npos) << cap << " is not documented";
 
     for (const char* host : {"hostNetwork", "hostPID", "hostIPC"})
         EXPECT_FALSE(is_true(a.pod_spec[host])) << host << " (its NetworkPolicy must apply to it)";
@@ -423,8 +410,7 @@ TEST(DeployManifests, DaemonSetProbesResourcesAndScrapeAnnotations) {
             named_port = p["containerPort"].as<int>() == kAgentPort && str(p["protocol"]) != "UDP";
     ASSERT_TRUE(named_port) << "container port " << kPortName << " = TCP " << kAgentPort;
 
-    for (const auto& [probe, path] :
-         {std::pair{"livenessProbe", "/healthz"}, {"readinessProbe", "/readyz"}}) {
+    for (const auto& [probe, path] : {std::pair{"livenessProbe", "/healthz"}, {"readinessProbe", "/readyz"}}) {
         SCOPED_TRACE(probe);
         const YAML::Node get = a.container[probe]["httpGet"];
         ASSERT_TRUE(get);
@@ -447,8 +433,7 @@ TEST(DeployManifests, DaemonSetProbesResourcesAndScrapeAnnotations) {
 
     const auto ann = string_map(a.ds["spec"]["template"]["metadata"]["annotations"]);
     EXPECT_EQ(ann.count("prometheus.io/scrape") ? ann.at("prometheus.io/scrape") : "", "true");
-    EXPECT_EQ(ann.count("prometheus.io/port") ? ann.at("prometheus.io/port") : "",
-              std::to_string(kAgentPort));
+    EXPECT_EQ(ann.count("prometheus.io/port") ? ann.at("prometheus.io/port") : "", std::to_string(kAgentPort));
     EXPECT_EQ(ann.count("prometheus.io/path") ? ann.at("prometheus.io/path") : "", "/metrics");
 }
 
@@ -475,8 +460,7 @@ TEST(DeployManifests, NetworkPolicyIsolatesTheAgentToWhatItNeeds) {
     auto ports_of = [](const YAML::Node& rules) {
         std::set<std::pair<std::string, int>> out;
         for (const auto& rule : rules) {
-            EXPECT_TRUE(rule["ports"] && rule["ports"].size() > 0)
-                << "a rule without ports allows every port";
+            EXPECT_TRUE(rule["ports"] && rule["ports"].size() > 0) << "a rule without ports allows every port";
             for (const auto& p : rule["ports"]) {
                 EXPECT_FALSE(p["endPort"]);
                 out.emplace(p["protocol"] ? str(p["protocol"]) : "TCP", p["port"].as<int>());
@@ -600,8 +584,8 @@ std::shared_ptr<const npt::ClusterState> cluster(const std::function<void(YAML::
     return npt::ClusterState::build(std::move(objects));
 }
 
-npt::Explanation ask(const npt::ClusterState& state, const std::string& from, const std::string& to,
-                     uint16_t port, npt::Protocol protocol = npt::Protocol::TCP) {
+npt::Explanation ask(const npt::ClusterState& state, const std::string& from, const std::string& to, uint16_t port,
+                     npt::Protocol protocol = npt::Protocol::TCP) {
     auto r = npt::explain_query(state, {from, to, port, protocol, std::nullopt});
     if (!r) throw std::runtime_error(r.error().message);
     return *r;
@@ -768,8 +752,7 @@ TEST(DeployDockerfile, StagesBuildFromBookwormAndCopyExistingSources) {
             Strings words;
             for (std::string w; ss >> w;) words.push_back(w);
             for (size_t i = 0; i + 1 < words.size(); ++i)
-                EXPECT_TRUE(fs::exists(kDeploy.parent_path() / words[i]))
-                    << "COPY of a missing path: " << words[i];
+                EXPECT_TRUE(fs::exists(kDeploy.parent_path() / words[i])) << "COPY of a missing path: " << words[i];
         }
         configured |= ins.find("-DNPT_BUILD_TESTS=OFF") != std::string::npos &&
                       ins.find("-DNPT_BUILD_BENCH=OFF") != std::string::npos;
@@ -801,8 +784,8 @@ TEST(DeployDockerfile, RuntimeStageInstallsEveryLinkedLibrary) {
         const std::string soname = (*it)[1];
         // The sanitizer runtimes are linked only by the ASan/UBSan test build, never by the image's release
         // build.
-        if (soname.rfind("libasan.", 0) == 0 || soname.rfind("libubsan.", 0) == 0 ||
-            soname.rfind("liblsan.", 0) == 0 || soname.rfind("libtsan.", 0) == 0)
+        if (soname.rfind("libasan.", 0) == 0 || soname.rfind("libubsan.", 0) == 0 || soname.rfind("liblsan.", 0) == 0 ||
+            soname.rfind("libtsan.", 0) == 0)
             continue;
         ++libraries;
         const std::string owners = run("dpkg -S '*/" + soname + "' 2>/dev/null");
@@ -817,8 +800,8 @@ TEST(DeployDockerfile, RuntimeStageInstallsEveryLinkedLibrary) {
                 pkg = comma == std::string::npos ? "" : pkg.substr(comma + 2);
             }
         }
-        EXPECT_TRUE(std::any_of(packages.begin(), packages.end(),
-                                [&](const std::string& p) { return available.count(p) > 0; }))
+        EXPECT_TRUE(
+            std::any_of(packages.begin(), packages.end(), [&](const std::string& p) { return available.count(p) > 0; }))
             << soname << " (from " << (owners.empty() ? "no package" : owners) << ") is not installed by the "
             << "runtime stage of deploy/Dockerfile";
     }
@@ -859,11 +842,9 @@ TEST(DeployKrew, TemplateNamesThePluginAndItsLibraries) {
     EXPECT_FALSE(runtime.empty());
     const std::regex word(R"([a-z0-9][a-z0-9.+-]*[a-z0-9])");
     StringSet named;
-    for (std::sregex_iterator it(caveats.begin(), caveats.end(), word), end; it != end; ++it)
-        named.insert((*it)[0]);
+    for (std::sregex_iterator it(caveats.begin(), caveats.end(), word), end; it != end; ++it) named.insert((*it)[0]);
     for (const auto& package : runtime)
-        EXPECT_TRUE(named.count(package))
-            << "the krew caveats do not name " << package << ", a library it needs";
+        EXPECT_TRUE(named.count(package)) << "the krew caveats do not name " << package << ", a library it needs";
 }
 
 // ---- kubectl kustomize ------------------------------------------------------------------------------
@@ -884,8 +865,8 @@ namespace {
 // Builds an overlay of deploy/ with the given components; returns its objects.
 std::vector<YAML::Node> kustomize(const Strings& components, std::string* error) {
     static int overlays = 0;
-    const fs::path dir = fs::temp_directory_path() / ("npt-deploy-overlay-" + std::to_string(::getpid()) +
-                                                      "-" + std::to_string(++overlays));
+    const fs::path dir = fs::temp_directory_path() /
+                         ("npt-deploy-overlay-" + std::to_string(::getpid()) + "-" + std::to_string(++overlays));
     fs::create_directories(dir);
     const std::string base = fs::relative(kDeploy, dir).string();
     {
@@ -934,8 +915,7 @@ TEST(DeployKustomize, DefaultInstallBuildsToTheListedObjects) {
     for (const auto& o : default_objects()) listed.insert(o.kind() + "/" + o.name());
     EXPECT_EQ(built, listed);
     EXPECT_EQ(str(docs.front()["kind"]), "Namespace") << "kustomize orders the Namespace first";
-    expect_valid_escalation(
-        daemonset_of(docs)["spec"]["template"]["spec"]["containers"][0]["securityContext"]);
+    expect_valid_escalation(daemonset_of(docs)["spec"]["template"]["spec"]["containers"][0]["securityContext"]);
 }
 
 TEST(DeployKustomize, ComponentsBuildAloneAndTogether) {
@@ -967,8 +947,7 @@ TEST(DeployKustomize, ComponentsBuildAloneAndTogether) {
             std::count(args.begin(), args.end(), "--flows-journal=/var/lib/netpol-trace/flows.jsonl") > 0;
         EXPECT_EQ(journal, has("flows-journal"));
         bool mounted = false;
-        for (const auto& m : container["volumeMounts"])
-            mounted |= str(m["mountPath"]) == "/var/lib/netpol-trace";
+        for (const auto& m : container["volumeMounts"]) mounted |= str(m["mountPath"]) == "/var/lib/netpol-trace";
         EXPECT_EQ(mounted, has("flows-journal"));
         EXPECT_TRUE(is_true(sc["readOnlyRootFilesystem"]) || has("privileged"));
         expect_valid_escalation(sc);

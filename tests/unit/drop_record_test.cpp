@@ -27,8 +27,8 @@ npt::DropRecord record(const npt::ClusterState& s, const char* src, const char* 
     r.protocol_name = "TCP";
     r.count = 3;
     r.attributed = true;
-    r.explanation = npt::explain_flow(s, *npt::IpAddr::parse(src), *npt::IpAddr::parse(dst), npt::Protocol::TCP,
-                                      port, src, dst);
+    r.explanation =
+        npt::explain_flow(s, *npt::IpAddr::parse(src), *npt::IpAddr::parse(dst), npt::Protocol::TCP, port, src, dst);
     npt::annotate_drop(r);
     return r;
 }
@@ -241,9 +241,9 @@ TEST(DropRecord, RuleJsonShape) {
     auto s = example_state();
     auto r = allowed_drop(*s, calico_gnp_drop());
     auto j = npt::drop_json(r, "drop");
-    EXPECT_EQ(keys(j["rule"]), (std::vector<std::string>{"table", "chain", "handle", "comment", "cni", "policy", "via",
-                                                          "family", "path", "pod", "direction", "policy_kind",
-                                                          "policy_in_state", "evaluated_policies"}));
+    EXPECT_EQ(keys(j["rule"]),
+              (std::vector<std::string>{"table", "chain", "handle", "comment", "cni", "policy", "via", "family", "path",
+                                        "pod", "direction", "policy_kind", "policy_in_state", "evaluated_policies"}));
     EXPECT_EQ(j["rule"]["table"], "filter");
     EXPECT_EQ(j["rule"]["handle"], 12);
     EXPECT_EQ(j["rule"]["cni"], "calico");
@@ -262,7 +262,7 @@ TEST(DropRecord, RuleJsonShape) {
     r = allowed_drop(*s, nflog);
     j = npt::drop_json(r, "drop");
     EXPECT_EQ(keys(j["rule"]), (std::vector<std::string>{"table", "chain", "handle", "comment", "cni", "policy", "via",
-                                                          "policy_kind", "policy_in_state", "nflog"}));
+                                                         "policy_kind", "policy_in_state", "nflog"}));
     EXPECT_TRUE(j["rule"]["table"].is_null());
     EXPECT_TRUE(j["rule"]["chain"].is_null());
     EXPECT_TRUE(j["rule"]["handle"].is_null());
@@ -280,7 +280,7 @@ TEST(DropRecord, RuleJsonShape) {
     r = allowed_drop(*s, chain_policy);
     j = npt::drop_json(r, "drop");
     EXPECT_EQ(keys(j["rule"]), (std::vector<std::string>{"table", "chain", "handle", "comment", "cni", "policy", "via",
-                                                          "family", "chain_policy"}));
+                                                         "family", "chain_policy"}));
     EXPECT_EQ(j["rule"]["chain_policy"], true);
     EXPECT_TRUE(j["rule"]["cni"].is_null());
     EXPECT_TRUE(j["rule"]["policy"].is_null());

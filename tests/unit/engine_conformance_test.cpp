@@ -152,8 +152,7 @@ PolicyRule allow_all() {
 }  // {}
 
 // policyTypes: [Ingress]
-NetworkPolicy ingress_policy(std::string ns, std::string name, LabelSelector s,
-                             std::vector<PolicyRule> rules) {
+NetworkPolicy ingress_policy(std::string ns, std::string name, LabelSelector s, std::vector<PolicyRule> rules) {
     NetworkPolicy p;
     p.ns = std::move(ns);
     p.name = std::move(name);
@@ -164,8 +163,7 @@ NetworkPolicy ingress_policy(std::string ns, std::string name, LabelSelector s,
     return p;
 }
 // policyTypes: [Egress]
-NetworkPolicy egress_policy(std::string ns, std::string name, LabelSelector s,
-                            std::vector<PolicyRule> rules) {
+NetworkPolicy egress_policy(std::string ns, std::string name, LabelSelector s, std::vector<PolicyRule> rules) {
     NetworkPolicy p;
     p.ns = std::move(ns);
     p.name = std::move(name);
@@ -240,8 +238,8 @@ ClusterObjects base_cluster() {
 
     o.pods.push_back(
         pod("x", "a", {{"app", "server"}, {"pod", "a"}}, {"10.0.1.1", "fd00::1:1"}, "n1", serve_ports(7070)));
-    o.pods.push_back(pod("x", "b", {{"app", "web"}, {"pod", "b"}, {"tier", "frontend"}},
-                         {"10.0.1.2", "fd00::1:2"}, "n1", serve_ports(8080)));
+    o.pods.push_back(pod("x", "b", {{"app", "web"}, {"pod", "b"}, {"tier", "frontend"}}, {"10.0.1.2", "fd00::1:2"},
+                         "n1", serve_ports(8080)));
     o.pods.push_back(pod("x", "c", {{"app", "db"}, {"pod", "c"}}, {"10.0.1.3"}, "n2", serve_ports(9090)));
     o.pods.push_back(pod("x", "d", {{"pod", "d"}}, {"10.0.1.4"}, "n2"));
     {
@@ -251,10 +249,10 @@ ClusterObjects base_cluster() {
     }
     o.pods.push_back(
         pod("y", "a", {{"app", "server"}, {"pod", "a"}}, {"10.0.2.1", "fd00::2:1"}, "n2", serve_ports(7070)));
-    o.pods.push_back(pod("y", "b", {{"app", "web"}, {"pod", "b"}, {"svc", "mixed"}}, {"10.0.2.2"}, "n2",
-                         serve_ports(8080)));
-    o.pods.push_back(pod("y", "c", {{"app", "db"}, {"pod", "c"}, {"svc", "mixed"}}, {"10.0.2.3"}, "n1",
-                         serve_ports(9090)));
+    o.pods.push_back(
+        pod("y", "b", {{"app", "web"}, {"pod", "b"}, {"svc", "mixed"}}, {"10.0.2.2"}, "n2", serve_ports(8080)));
+    o.pods.push_back(
+        pod("y", "c", {{"app", "db"}, {"pod", "c"}, {"svc", "mixed"}}, {"10.0.2.3"}, "n1", serve_ports(9090)));
     o.pods.push_back(pod("z", "a", {{"app", "server"}, {"pod", "a"}}, {"10.0.3.1"}, "n1"));
     o.pods.push_back(pod("z", "b", {{"app", "web"}, {"pod", "b"}}, {"10.0.3.2"}, "n2"));
     o.pods.push_back(pod("z", "c", {{"app", "db"}, {"pod", "c"}}, {"10.0.3.3"}, "n1"));
@@ -436,16 +434,15 @@ std::string join(const Strings& v) {
 
 std::string describe(const Explanation& e) {
     std::ostringstream os;
-    os << "verdict=" << e.verdict << "\n  egress: isolated=" << e.egress.isolated
-       << " allowed=" << e.egress.allowed << " exemption=" << static_cast<int>(e.egress.exemption)
-       << " policies=" << join(e.egress.policies) << " allowed_by=" << join(e.egress.allowed_by)
-       << "\n  ingress: isolated=" << e.ingress.isolated << " allowed=" << e.ingress.allowed
-       << " exemption=" << static_cast<int>(e.ingress.exemption) << " policies=" << join(e.ingress.policies)
-       << " allowed_by=" << join(e.ingress.allowed_by) << "\n  src=" << e.src.ip.str()
-       << " dst=" << e.dst.ip.str() << "\n  hints:";
+    os << "verdict=" << e.verdict << "\n  egress: isolated=" << e.egress.isolated << " allowed=" << e.egress.allowed
+       << " exemption=" << static_cast<int>(e.egress.exemption) << " policies=" << join(e.egress.policies)
+       << " allowed_by=" << join(e.egress.allowed_by) << "\n  ingress: isolated=" << e.ingress.isolated
+       << " allowed=" << e.ingress.allowed << " exemption=" << static_cast<int>(e.ingress.exemption)
+       << " policies=" << join(e.ingress.policies) << " allowed_by=" << join(e.ingress.allowed_by)
+       << "\n  src=" << e.src.ip.str() << " dst=" << e.dst.ip.str() << "\n  hints:";
     for (const auto& h : e.hints)
-        os << "\n    " << h.code << " " << direction_name(h.direction) << " " << h.policy.value_or("-")
-           << ": " << h.message;
+        os << "\n    " << h.code << " " << direction_name(h.direction) << " " << h.policy.value_or("-") << ": "
+           << h.message;
     for (const auto& n : e.notes) os << "\n  note: " << n;
     return os.str();
 }
@@ -485,8 +482,7 @@ void check(const Explanation& got, const Expect& want) {
                                       << h.policy.value_or("(any policy)");
     }
     for (const auto& code : want.no_hints) {
-        EXPECT_FALSE(
-            std::any_of(got.hints.begin(), got.hints.end(), [&](const Hint& x) { return x.code == code; }))
+        EXPECT_FALSE(std::any_of(got.hints.begin(), got.hints.end(), [&](const Hint& x) { return x.code == code; }))
             << "unexpected hint " << code;
     }
 }
@@ -529,8 +525,7 @@ Strings S(std::initializer_list<std::string> l) {
 }
 
 // Frequently used policies.
-NetworkPolicy deny_all_ingress(std::string ns, std::string name = "deny-all-ingress",
-                               LabelSelector s = all()) {
+NetworkPolicy deny_all_ingress(std::string ns, std::string name = "deny-all-ingress", LabelSelector s = all()) {
     return ingress_policy(std::move(ns), std::move(name), std::move(s), {});
 }
 NetworkPolicy deny_all_egress(std::string ns, std::string name = "deny-all-egress", LabelSelector s = all()) {
@@ -652,10 +647,7 @@ std::vector<Case> isolation_cases() {
          {both_policy("x", "both", ml({{"pod", "a"}}), {rule({podp(ml({{"pod", "b"}}))})},
                       {rule({podp(ml({{"pod", "b"}}))})})},
          Q("x/a", "x/c", 80),
-         {.verdict = "denied",
-          .egress_allowed = false,
-          .ingress_allowed = true,
-          .egress_policies = S({"x/both"})}},
+         {.verdict = "denied", .egress_allowed = false, .ingress_allowed = true, .egress_policies = S({"x/both"})}},
     };
 }
 INSTANTIATE_TEST_SUITE_P(Isolation, Conformance, ::testing::ValuesIn(isolation_cases()), case_name);
@@ -781,10 +773,7 @@ std::vector<Case> peer_cases() {
           .ingress_allowed = false,
           .ingress_policies = S({"x/from-b"}),
           .hints = {{hint::kNamespaceScope, Direction::Ingress, "x/from-b"}}}},
-        {"NamespaceSelectorAloneAllPodsOfMatchingNamespace",
-         {ns_y_alone},
-         Q("y/c", "x/a", 80),
-         {.verdict = "allowed"}},
+        {"NamespaceSelectorAloneAllPodsOfMatchingNamespace", {ns_y_alone}, Q("y/c", "x/a", 80), {.verdict = "allowed"}},
         {"NamespaceSelectorAloneOtherNamespaceDenied",
          {ns_y_alone},
          Q("z/c", "x/a", 80),
@@ -801,10 +790,7 @@ std::vector<Case> peer_cases() {
         // Two list items: OR, and the podSelector item keeps its own-namespace scope.
         {"NsOrPodTwoPeersNamespaceItemAllows", {or_peers}, Q("y/c", "x/a", 80), {.verdict = "allowed"}},
         {"NsOrPodTwoPeersPodItemAllowsOwnNamespace", {or_peers}, Q("x/b", "x/a", 80), {.verdict = "allowed"}},
-        {"NsOrPodTwoPeersPodItemDoesNotReachOtherNamespaces",
-         {or_peers},
-         Q("z/b", "x/a", 80),
-         {.verdict = "denied"}},
+        {"NsOrPodTwoPeersPodItemDoesNotReachOtherNamespaces", {or_peers}, Q("z/b", "x/a", 80), {.verdict = "denied"}},
         {"NsOrPodTwoPeersNeitherMatches", {or_peers}, Q("z/c", "x/a", 80), {.verdict = "denied"}},
         // Same two shapes, written as two separate rules (each with one peer): also OR.
         {"TwoRulesNsAndPodAreOred",
@@ -873,13 +859,11 @@ std::vector<Case> peer_cases() {
          {.verdict = "denied"}},
         // upstream: "should enforce policy based on NamespaceSelector with MatchExpressions" (In)
         {"NamespaceMatchExpressionsInSeveral",
-         {from_xa("to-y-z",
-                  {rule({nsp(sel({}, {req("kubernetes.io/metadata.name", Op::In, {"y", "z"})}))})})},
+         {from_xa("to-y-z", {rule({nsp(sel({}, {req("kubernetes.io/metadata.name", Op::In, {"y", "z"})}))})})},
          Q("x/a", "z/c", 80),
          {.verdict = "allowed"}},
         {"NamespaceMatchExpressionsInSeveralOwnNamespaceNot",
-         {from_xa("to-y-z",
-                  {rule({nsp(sel({}, {req("kubernetes.io/metadata.name", Op::In, {"y", "z"})}))})})},
+         {from_xa("to-y-z", {rule({nsp(sel({}, {req("kubernetes.io/metadata.name", Op::In, {"y", "z"})}))})})},
          Q("x/a", "x/c", 80),
          {.verdict = "denied"}},
         // ipBlock and selector peers in one rule are ORed.
@@ -1006,10 +990,7 @@ std::vector<Case> ipblock_cases() {
           .ingress_allowed = false,
           .hints = {{hint::kIpBlockExcept, Direction::Ingress, "x/ext"}}}},
         {"ExceptBoundaryLastAddressExcluded", {ext}, Q("203.0.113.15", "x/a", 80), {.verdict = "denied"}},
-        {"ExceptBoundaryFirstAddressAfterAllowed",
-         {ext},
-         Q("203.0.113.16", "x/a", 80),
-         {.verdict = "allowed"}},
+        {"ExceptBoundaryFirstAddressAfterAllowed", {ext}, Q("203.0.113.16", "x/a", 80), {.verdict = "allowed"}},
         // upstream: "should allow egress access to server in CIDR block" (a pod IP /32).
         {"IpBlockMatchesPodIpEgress",
          {from_xa("to-yb", {rule({ipb("10.0.2.2/32")})})},
@@ -1186,8 +1167,8 @@ INSTANTIATE_TEST_SUITE_P(Ports, Conformance, ::testing::ValuesIn(port_cases()), 
 std::vector<Case> named_port_cases() {
     // x/a http=7070, x/b http=8080, x/c http=9090, y/b http=8080, y/c http=9090.
     const auto eg_http = from_xa("to-http", {rule({podp(all())}, {named("http")})});
-    const auto in_http_bc = ingress_policy("x", "in-http", sel({}, {req("pod", Op::In, {"b", "c"})}),
-                                           {any_peer({named("http")})});
+    const auto in_http_bc =
+        ingress_policy("x", "in-http", sel({}, {req("pod", Op::In, {"b", "c"})}), {any_peer({named("http")})});
     return {
         {"IngressNamedPortResolvedOnSelectedPod",
          {to_xa("serve80", {any_peer({named("serve-80-tcp")})})},
@@ -1224,14 +1205,8 @@ std::vector<Case> named_port_cases() {
          Q("x/b", "x/a", 80, Protocol::SCTP),
          {.verdict = "allowed"}},
         // Ingress: the selected (destination) pod's definition, not the source's.
-        {"IngressSameNameDifferentNumbersPerPodB",
-         {in_http_bc},
-         Q("x/a", "x/b", 8080),
-         {.verdict = "allowed"}},
-        {"IngressSameNameDifferentNumbersPerPodC",
-         {in_http_bc},
-         Q("x/a", "x/c", 9090),
-         {.verdict = "allowed"}},
+        {"IngressSameNameDifferentNumbersPerPodB", {in_http_bc}, Q("x/a", "x/b", 8080), {.verdict = "allowed"}},
+        {"IngressSameNameDifferentNumbersPerPodC", {in_http_bc}, Q("x/a", "x/c", 9090), {.verdict = "allowed"}},
         {"IngressSameNameOtherPodsNumberDenied", {in_http_bc}, Q("x/a", "x/c", 8080), {.verdict = "denied"}},
         {"IngressSourcePodsDefinitionIgnored", {in_http_bc}, Q("x/a", "x/b", 7070), {.verdict = "denied"}},
         // Egress: the peer (destination) pod's definition, not the selected source's (x/a http=7070).
@@ -1315,14 +1290,8 @@ std::vector<Case> endpoint_cases() {
          Q("x/a", "x/a", 80),
          {.verdict = "allowed", .egress_allowed = true, .ingress_allowed = true}},
         // Traffic to and from the node where the pod runs is always allowed.
-        {"PodToOwnNodeAllowed",
-         {lock_xa},
-         Q("x/a", "10.1.0.1", 10250),
-         {.verdict = "allowed", .egress_allowed = true}},
-        {"OwnNodeToPodAllowed",
-         {lock_xa},
-         Q("10.1.0.1", "x/a", 80),
-         {.verdict = "allowed", .ingress_allowed = true}},
+        {"PodToOwnNodeAllowed", {lock_xa}, Q("x/a", "10.1.0.1", 10250), {.verdict = "allowed", .egress_allowed = true}},
+        {"OwnNodeToPodAllowed", {lock_xa}, Q("10.1.0.1", "x/a", 80), {.verdict = "allowed", .ingress_allowed = true}},
         {"OtherNodeToPodDenied",
          {lock_xa},
          Q("10.1.0.2", "x/a", 80),
@@ -1366,9 +1335,7 @@ std::vector<Case> endpoint_cases() {
         {"HostNetworkPodNotMatchedByPodSelector",
          {to_xa("same-ns", {rule({podp(all())})})},
          Q("x/h", "x/a", 80),
-         {.verdict = "denied",
-          .ingress_allowed = false,
-          .hints = {{hint::kNotAPod, Direction::Ingress, "x/same-ns"}}}},
+         {.verdict = "denied", .ingress_allowed = false, .hints = {{hint::kNotAPod, Direction::Ingress, "x/same-ns"}}}},
         {"HostNetworkPodNotMatchedByNamespaceSelector",
          {to_xa("any-ns", {rule({nsp(all())})})},
          Q("x/h", "x/a", 80),
@@ -1520,9 +1487,7 @@ std::vector<Case> service_cases() {
         {"RunbookKubernetesServiceFixedByEndpointRule",
          {from_xa("allow-apiserver", {rule({ipb("10.0.40.0/24")}, {tcp(6443)})})},
          Q("x/a", "10.43.0.1", 443),
-         {.verdict = "allowed",
-          .egress_allowed_by = S({"x/allow-apiserver"}),
-          .no_hints = {hint::kServiceVipDnat}}},
+         {.verdict = "allowed", .egress_allowed_by = S({"x/allow-apiserver"}), .no_hints = {hint::kServiceVipDnat}}},
         // Endpoints that differ: one allowed, one denied.
         {"ServicePartialWhenEndpointsDiffer",
          {to_y_8080},
@@ -1581,8 +1546,7 @@ std::vector<Case> service_cases() {
           .egress_allowed = false,
           .hints = {{hint::kDnsEgressBlocked, Direction::Egress, "x/deny-egress-a"}}}},
         {"DnsViaServiceVipAllowedByNamespaceRule",
-         {from_xa("dns",
-                  {rule({nsp(ml({{"kubernetes.io/metadata.name", "kube-system"}}))}, {udp(53), tcp(53)})})},
+         {from_xa("dns", {rule({nsp(ml({{"kubernetes.io/metadata.name", "kube-system"}}))}, {udp(53), tcp(53)})})},
          Q("x/a", "10.96.0.53", 53, Protocol::UDP),
          {.verdict = "allowed", .no_hints = {hint::kDnsEgressBlocked}}},
         // The classic mistake: allowing the kube-dns ClusterIP as an ipBlock.
@@ -1680,9 +1644,8 @@ std::vector<Case> hint_cases() {
          {to_xa("allow-all", {allow_all()})},
          Q("x/b", "x/a", 80),
          {.verdict = "allowed",
-          .no_hints = {hint::kLabelMismatch, hint::kPortNotAllowed, hint::kNamedPortUnresolved,
-                       hint::kIpBlockExcept, hint::kDefaultDeny, hint::kDnsEgressBlocked,
-                       hint::kServiceVipDnat}}},
+          .no_hints = {hint::kLabelMismatch, hint::kPortNotAllowed, hint::kNamedPortUnresolved, hint::kIpBlockExcept,
+                       hint::kDefaultDeny, hint::kDnsEgressBlocked, hint::kServiceVipDnat}}},
         {"PortNotAllowedProtocolDiffers",
          {to_xa("b-udp-80", {rule({podp(ml({{"pod", "b"}}))}, {udp(80)})})},
          Q("x/b", "x/a", 80),
@@ -1710,8 +1673,7 @@ std::vector<Case> hint_cases() {
          Q("x/a", "8.8.8.8", 53, Protocol::UDP),
          {.verdict = "denied", .hints = {{hint::kDnsEgressBlocked, Direction::Egress, "x/deny-egress-a"}}}},
         {"DnsAllowedNoHint",
-         {from_xa("dns",
-                  {rule({nsp(ml({{"kubernetes.io/metadata.name", "kube-system"}}))}, {udp(53), tcp(53)})})},
+         {from_xa("dns", {rule({nsp(ml({{"kubernetes.io/metadata.name", "kube-system"}}))}, {udp(53), tcp(53)})})},
          Q("x/a", "kube-system/coredns", 53, Protocol::UDP),
          {.verdict = "allowed", .no_hints = {hint::kDnsEgressBlocked}}},
         {"DnsHintOnlyForDnsPort",
@@ -1754,9 +1716,8 @@ Flow flow(const ClusterState& s, std::string_view src, std::string_view dst, uin
 }
 
 TEST(EvaluatorConformance, VerdictMatchesUnionSemantics) {
-    auto s =
-        build({to_xa("zeta-from-c", {rule({podp(ml({{"pod", "c"}}))})}),
-               to_xa("alpha-from-b", {rule({podp(ml({{"pod", "b"}}))})}), to_xa("mid-any", {allow_all()})});
+    auto s = build({to_xa("zeta-from-c", {rule({podp(ml({{"pod", "c"}}))})}),
+                    to_xa("alpha-from-b", {rule({podp(ml({{"pod", "b"}}))})}), to_xa("mid-any", {allow_all()})});
     Verdict v;
     evaluate(*s, flow(*s, "10.0.1.3", "10.0.1.1", 80), v);  // x/c -> x/a
     EXPECT_TRUE(v.allowed());
@@ -1781,8 +1742,7 @@ TEST(EvaluatorConformance, ResolveEndpointKnowsPodsButNotHostNetworkPods) {
 
 // hostNetwork pods are never selected: no policy isolates them, even a podSelector {} one.
 TEST(EvaluatorConformance, HostNetworkPodsHaveNoIsolatingPolicies) {
-    auto s = build(
-        {deny_all_ingress("x"), deny_all_egress("x"), deny_all_ingress("x", "deny-h", ml({{"pod", "h"}}))});
+    auto s = build({deny_all_ingress("x"), deny_all_egress("x"), deny_all_ingress("x", "deny-h", ml({{"pod", "h"}}))});
     auto h = s->find_pod("x", "h");
     ASSERT_TRUE(h.has_value());
     EXPECT_TRUE(s->isolating_policies(*h, Direction::Ingress).empty());
@@ -1832,8 +1792,7 @@ TEST(EvaluatorConformance, IpBlockMatchingPrimitives) {
     EXPECT_TRUE(ip_block_matches(b, ip("10.2.3.4")));
     EXPECT_FALSE(ip_block_matches(b, ip("10.1.3.4")));
     EXPECT_FALSE(ip_block_matches(b, ip("11.0.0.1")));
-    EXPECT_FALSE(
-        ip_block_matches(b, ip("2001:db8::a02:304")));  // an IPv6 address never matches an IPv4 block
+    EXPECT_FALSE(ip_block_matches(b, ip("2001:db8::a02:304")));  // an IPv6 address never matches an IPv4 block
     bool host_bits = false;
     auto c = Cidr::parse("10.0.1.1/4", &host_bits);
     ASSERT_TRUE(c.has_value());
@@ -1877,8 +1836,7 @@ TEST(EvaluatorConformance, NamedPortResolvesOnDestination) {
     // By name AND protocol: "dns" is UDP on coredns.
     EXPECT_FALSE(match_port(*s, named("dns"), flow(*s, "10.0.1.1", "10.0.9.10", 53)).matches);
     EXPECT_TRUE(
-        match_port(*s, named("dns", Protocol::UDP), flow(*s, "10.0.1.1", "10.0.9.10", 53, Protocol::UDP))
-            .matches);
+        match_port(*s, named("dns", Protocol::UDP), flow(*s, "10.0.1.1", "10.0.9.10", 53, Protocol::UDP)).matches);
 }
 
 // explain_query errors: the specification of the query, not of policies.
@@ -1886,9 +1844,8 @@ TEST(ExplainQueryConformance, ErrorsForUnknownPodsAndMissingFamily) {
     auto s = build({});
     EXPECT_FALSE(explain_query(*s, Q("x/nope", "x/a", 80)).ok());
     EXPECT_FALSE(explain_query(*s, Q("nons/a", "x/a", 80)).ok());
-    EXPECT_FALSE(
-        explain_query(*s, Q("x/c", "y/a", 80, Protocol::TCP, IpFamily::V6)).ok());  // x/c is IPv4-only
-    EXPECT_FALSE(explain_query(*s, Q("10.0.1.1", "fd00::2:1", 80)).ok());           // mixed families
+    EXPECT_FALSE(explain_query(*s, Q("x/c", "y/a", 80, Protocol::TCP, IpFamily::V6)).ok());  // x/c is IPv4-only
+    EXPECT_FALSE(explain_query(*s, Q("10.0.1.1", "fd00::2:1", 80)).ok());                    // mixed families
 }
 
 // Policies never see finished pods: their IPs may already belong to new pods.

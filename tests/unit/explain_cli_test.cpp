@@ -55,8 +55,8 @@ bool has_hint(const json& j, const std::string& code, const std::string& directi
 }
 
 std::string temp_file(const std::string& content) {
-    auto path = std::filesystem::temp_directory_path() / ("npt-cli-" + std::to_string(::getpid()) + "-" +
-                                                          std::to_string(std::rand()) + ".txt");
+    auto path = std::filesystem::temp_directory_path() /
+                ("npt-cli-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()) + ".txt");
     std::ofstream(path) << content;
     return path;
 }
@@ -141,8 +141,7 @@ TEST(ExplainCli, ApiServerThroughServiceVipIsDeniedOnTheEndpoints) {
         EXPECT_EQ(ep["dst"]["port"], 6443);
         EXPECT_EQ(ep["dst"]["pod"], nullptr);
         EXPECT_EQ(ep["verdict"], "denied");
-        EXPECT_EQ(ep["egress"]["policies"],
-                  json({"operators/allow-k8s-api-egress", "operators/default-deny-egress"}));
+        EXPECT_EQ(ep["egress"]["policies"], json({"operators/allow-k8s-api-egress", "operators/default-deny-egress"}));
         EXPECT_TRUE(has_hint(ep, "SERVICE_VIP_DNAT", "egress", "operators/allow-k8s-api-egress")) << ep.dump(2);
     }
     EXPECT_TRUE(has_hint(j, "SERVICE_VIP_DNAT", "egress", "operators/allow-k8s-api-egress")) << j.dump(2);
@@ -239,7 +238,8 @@ TEST(ExplainCli, UsageAndInputErrorsExitTwoWithOneLine) {
 
 TEST(ExplainCli, ProbesBatchKeepsOrderAndReportsBadLines) {
     const auto probes = temp_file(
-        "{\"from\": \"shop/frontend-7d9f8b6c5-q2w8x\", \"to\": \"93.184.216.34\", \"port\": 443, \"protocol\": \"TCP\"}\n"
+        "{\"from\": \"shop/frontend-7d9f8b6c5-q2w8x\", \"to\": \"93.184.216.34\", \"port\": 443, \"protocol\": "
+        "\"TCP\"}\n"
         "not json\n"
         "{\"from\": \"shop/checkout-6f8d7c9b5-k8j7h\", \"to\": \"databases/postgres-0\", \"port\": 5432}\n"
         "{\"from\": \"shop/ghost\", \"to\": \"databases/postgres-0\", \"port\": 5432}\n"
@@ -265,7 +265,8 @@ TEST(ExplainCli, ProbesBatchKeepsOrderAndReportsBadLines) {
 }
 
 TEST(ExplainCli, ProbesAllAllowedExitZeroAnyDeniedExitOne) {
-    const auto ok = temp_file("{\"from\": \"shop/frontend-7d9f8b6c5-q2w8x\", \"to\": \"93.184.216.34\", \"port\": 80}\n");
+    const auto ok =
+        temp_file("{\"from\": \"shop/frontend-7d9f8b6c5-q2w8x\", \"to\": \"93.184.216.34\", \"port\": 80}\n");
     ExplainOptions o;
     o.probes = ok;
     o.output = "json";

@@ -53,7 +53,8 @@ Json yaml_to_json(const YAML::Node& n) {
             return j;
         }
         case YAML::NodeType::Scalar: {
-            // Plain scalars resolved as kubectl's YAML reader does for the fields of these objects; quoted stay strings.
+            // Plain scalars resolved as kubectl's YAML reader does for the fields of these objects; quoted stay
+            // strings.
             const std::string v = n.Scalar();
             const bool plain = n.Tag() != "!";
             if (plain && !v.empty() && v.find_first_not_of("0123456789") == std::string::npos) return std::stoll(v);
@@ -106,7 +107,8 @@ void apply_fix(std::vector<Json>& docs, const Fix& fix) {
         }
         const auto second = target.find('/', first + 1);
         const std::string ns = target.substr(first + 1, second - first - 1), name = target.substr(second + 1);
-        const Json labels = kind == "Pod" ? patch["metadata"]["labels"] : patch["spec"]["template"]["metadata"]["labels"];
+        const Json labels =
+            kind == "Pod" ? patch["metadata"]["labels"] : patch["spec"]["template"]["metadata"]["labels"];
         // The pods of the workload: a Deployment's through its ReplicaSets.
         std::set<std::string> owners = {kind + "/" + name};
         for (const auto& d : docs)
@@ -115,7 +117,8 @@ void apply_fix(std::vector<Json>& docs, const Fix& fix) {
                 owners.insert("ReplicaSet/" + d["metadata"].value("name", ""));
         for (auto& d : docs) {
             if (d.value("kind", "") != "Pod" || d["metadata"].value("namespace", "") != ns) continue;
-            const bool selected = kind == "Pod" ? d["metadata"].value("name", "") == name : owners.contains(owner_of(d));
+            const bool selected =
+                kind == "Pod" ? d["metadata"].value("name", "") == name : owners.contains(owner_of(d));
             if (selected)
                 for (const auto& [k, v] : labels.items()) d["metadata"]["labels"][k] = v;
         }
@@ -142,7 +145,8 @@ void apply_fix(std::vector<Json>& docs, const Fix& fix) {
         const auto slash = fix.target->find('/');
         bool patched = false;
         for (auto& d : docs) {
-            if (d.value("kind", "") != "NetworkPolicy" || d["metadata"].value("namespace", "") != fix.target->substr(0, slash) ||
+            if (d.value("kind", "") != "NetworkPolicy" ||
+                d["metadata"].value("namespace", "") != fix.target->substr(0, slash) ||
                 d["metadata"].value("name", "") != fix.target->substr(slash + 1))
                 continue;
             Json copy = d;
@@ -212,7 +216,9 @@ struct FixCase {
     bool none = false;  // only a cluster administrator can fix it: no applicable fix
 };
 
-void PrintTo(const FixCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const FixCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class Fixes : public ::testing::TestWithParam<FixCase> {};
 
@@ -238,7 +244,8 @@ TEST_P(Fixes, BestFixOfEachSideLetsTheProbeThrough) {
     std::vector<Json> fixed = docs;
     for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
         const auto& side = dir == Direction::Egress ? e->egress : e->ingress;
-        const auto best = std::find_if(e->fixes->begin(), e->fixes->end(), [&](const Fix& f) { return f.direction == dir; });
+        const auto best =
+            std::find_if(e->fixes->begin(), e->fixes->end(), [&](const Fix& f) { return f.direction == dir; });
         const auto& expected = dir == Direction::Egress ? c.best_kind_egress : c.best_kind_ingress;
         if (side.allowed && e->service.empty()) {
             EXPECT_EQ(best, e->fixes->end()) << "a fix for a side that allows";
@@ -334,7 +341,9 @@ std::vector<FixCase> fix_cases() {
     };
 }
 
-std::string fix_case_name(const ::testing::TestParamInfo<FixCase>& info) { return info.param.name; }
+std::string fix_case_name(const ::testing::TestParamInfo<FixCase>& info) {
+    return info.param.name;
+}
 
 INSTANTIATE_TEST_SUITE_P(Runbook, Fixes, ::testing::ValuesIn(fix_cases()), fix_case_name);
 
@@ -350,7 +359,8 @@ TEST(FixRanking, ABreakingFixIsLastAndSaysSo) {
     ASSERT_NE(label, e->fixes->end());
     EXPECT_GT(label->newly_denied, 0u);
     EXPECT_EQ(label->summary.rfind("BREAKS ", 0), 0u) << label->summary;
-    EXPECT_TRUE(std::any_of(label->examples.begin(), label->examples.end(), [](const FixExample& x) { return !x.allowed; }));
+    EXPECT_TRUE(
+        std::any_of(label->examples.begin(), label->examples.end(), [](const FixExample& x) { return !x.allowed; }));
     EXPECT_EQ(label->target, "Deployment/shop/checkout");
     EXPECT_EQ(std::prev(e->fixes->end())->kind, "label");
 }

@@ -106,7 +106,8 @@ TEST(Connections, EachBadFieldIsOneLineNamingTheLineAndField) {
         {"[1,2]", "flows line 2: expected a JSON object"},
         {R"({"dst":{"ip":"10.0.0.1","port":80}})", "flows line 2: src:"},
         {R"({"src":{"ip":"10.0.0.1"},"dst":{"port":80}})", "flows line 2: dst.ip: required"},
-        {R"({"src":{"ip":"10.0.0.300"},"dst":{"ip":"10.0.0.1","port":80}})", "flows line 2: src.ip: invalid IP address"},
+        {R"({"src":{"ip":"10.0.0.300"},"dst":{"ip":"10.0.0.1","port":80}})",
+         "flows line 2: src.ip: invalid IP address"},
         {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"fd00::1","port":80}})", "different address families"},
         {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":0}})", "dst.port: expected a number 1-65535"},
         {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":"80"}})", "dst.port: expected a number 1-65535"},
@@ -116,8 +117,10 @@ TEST(Connections, EachBadFieldIsOneLineNamingTheLineAndField) {
          "last_seen: \"yesterday\" is not an RFC 3339 time"},
         {R"({"src":{"ip":"10.0.0.1","labels":{"a":"1","a":"2"}},"dst":{"ip":"10.0.0.2","port":80}})",
          "src.labels: key \"a\" given twice"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80,"labels":{"a":1}}})", "dst.labels[\"a\"]: expected a string"},
-        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"observed_by":"ebpf"})", "observed_by: \"ebpf\""},
+        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80,"labels":{"a":1}}})",
+         "dst.labels[\"a\"]: expected a string"},
+        {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"observed_by":"ebpf"})",
+         "observed_by: \"ebpf\""},
         // A value echoed in the error is escaped: still one line.
         {R"({"src":{"ip":"10.0.0.1"},"dst":{"ip":"10.0.0.2","port":80},"side":"cli\nent"})",
          R"(side: "cli\nent" is not client or server)"},
@@ -134,17 +137,17 @@ TEST(Connections, EachBadFieldIsOneLineNamingTheLineAndField) {
 TEST(Connections, Rfc3339AndDurations) {
     EXPECT_EQ(parse_rfc3339("2026-12-07T01:02:03Z"), parse_rfc3339("2026-12-07T02:02:03+01:00"));
     EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:10Z")->time_since_epoch(), std::chrono::seconds(10));
-    for (const char* bad : {"2026-12-07", "2026-12-07T01:02:03", "2026-13-07T01:02:03Z", "2026-12-07T01:02:03.Z",
-                            "2026-12-07T01:02:03+0100", "2026-12-07 01:02:03Z", "2026-12-07T01:02:03Zjunk",
-                            "4052-01-01T00:00:00Z"})
+    for (const char* bad :
+         {"2026-12-07", "2026-12-07T01:02:03", "2026-13-07T01:02:03Z", "2026-12-07T01:02:03.Z",
+          "2026-12-07T01:02:03+0100", "2026-12-07 01:02:03Z", "2026-12-07T01:02:03Zjunk", "4052-01-01T00:00:00Z"})
         EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
     EXPECT_EQ(parse_duration("90s"), std::chrono::seconds(90));
     EXPECT_EQ(parse_duration("1h30m"), std::chrono::seconds(5400));
     EXPECT_EQ(parse_duration("7d"), std::chrono::seconds(7 * 86400));
     EXPECT_EQ(parse_duration("36500d"), std::chrono::seconds(36500LL * 86400));
-    for (const char* bad : {"", "10", "h", "5w", "-5m", "5m3", "36501d", "9223372036854775807d", "36500d1s"}) EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+    for (const char* bad : {"", "10", "h", "5w", "-5m", "5m3", "36501d", "9223372036854775807d", "36500d1s"})
+        EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
 }
-
 
 TEST(ConnectionTable, ABurstOf50000DistinctConnectionsStaysWithinItsBoundsAndCountsEvictions) {
     ConnectionTable table({10'000, std::chrono::hours(24)});
@@ -256,10 +259,11 @@ TEST(Connections, ResolvedAgainstTheStateAtTheTimeSeen) {
 }
 
 class JournalDir : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() / ("npt-journal-" + std::to_string(::getpid()) + "-" +
-                                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ =
+            std::filesystem::temp_directory_path() / ("npt-journal-" + std::to_string(::getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::create_directories(dir_);
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }

@@ -62,7 +62,8 @@ TEST(Invocation, HoistsKubectlFlagsAfterTheSubcommand) {
     EXPECT_EQ(hoist_kubectl_flags(t.app, {"--local", "-o", "json", "--context", "explain", "advise"}),
               (Words{"--local", "-o", "json", "advise", "--context", "explain"}));
     // Without a subcommand (the live tail) nothing moves.
-    EXPECT_EQ(hoist_kubectl_flags(t.app, {"-n", "shop", "--context", "prod"}), (Words{"-n", "shop", "--context", "prod"}));
+    EXPECT_EQ(hoist_kubectl_flags(t.app, {"-n", "shop", "--context", "prod"}),
+              (Words{"-n", "shop", "--context", "prod"}));
 }
 
 TEST(Invocation, HoistedFlagsReachTheSubcommand) {

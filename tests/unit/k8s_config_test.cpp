@@ -112,8 +112,7 @@ users:
     EXPECT_TRUE(exec->provide_cluster_info);
     EXPECT_EQ(exec->interactive_mode, "Never");
 
-    auto plain =
-        parse_kubeconfig("users: [{name: u, user: {exec: {command: gke-gcloud-auth-plugin}}}]", "/cfg/k");
+    auto plain = parse_kubeconfig("users: [{name: u, user: {exec: {command: gke-gcloud-auth-plugin}}}]", "/cfg/k");
     ASSERT_TRUE(plain);
     EXPECT_EQ(plain->users.at("u").exec->command, "gke-gcloud-auth-plugin");  // looked up in PATH
 }
@@ -135,8 +134,7 @@ TEST(Kubeconfig, ErrorsNameTheFileAndField) {
     ASSERT_FALSE(noname);
     EXPECT_EQ(noname.error().message, "kubeconfig kc.yaml: contexts[0].name: required");
 
-    auto boolean =
-        parse_kubeconfig("clusters: [{name: c, cluster: {insecure-skip-tls-verify: maybe}}]\n", "kc.yaml");
+    auto boolean = parse_kubeconfig("clusters: [{name: c, cluster: {insecure-skip-tls-verify: maybe}}]\n", "kc.yaml");
     ASSERT_FALSE(boolean);
     EXPECT_EQ(boolean.error().message,
               "kubeconfig kc.yaml: clusters[0].cluster.insecure-skip-tls-verify: expected true or false, got "
@@ -203,8 +201,7 @@ TEST(LoadingRules, ExplicitKubeconfigOnlyAndMustExist) {
 
     auto missing = load(env, dir.file("nope"));
     ASSERT_FALSE(missing);
-    EXPECT_EQ(missing.error().message,
-              "kubeconfig " + dir.file("nope") + ": cannot read: No such file or directory");
+    EXPECT_EQ(missing.error().message, "kubeconfig " + dir.file("nope") + ": cannot read: No such file or directory");
 }
 
 TEST(LoadingRules, HomeKubeConfigWhenKubeconfigUnset) {
@@ -230,8 +227,7 @@ TEST(LoadingRules, ContextErrors) {
     const auto file = dir.write("kc", kTwoContexts);
     auto missing = load(empty_env(), file, "staging");
     ASSERT_FALSE(missing);
-    EXPECT_EQ(missing.error().message,
-              "kubeconfig " + file + ": context \"staging\" not found (contexts: dev, prod)");
+    EXPECT_EQ(missing.error().message, "kubeconfig " + file + ": context \"staging\" not found (contexts: dev, prod)");
 
     const auto nocur = dir.write("nocur", "contexts: [{name: a, context: {cluster: c}}]\n");
     auto no_current = load(empty_env(), nocur);
@@ -239,12 +235,10 @@ TEST(LoadingRules, ContextErrors) {
     EXPECT_EQ(no_current.error().message,
               "kubeconfig " + nocur + ": no current-context is set; pass --context NAME (contexts: a)");
 
-    const auto nocluster =
-        dir.write("nocluster", "current-context: a\ncontexts: [{name: a, context: {cluster: c}}]\n");
+    const auto nocluster = dir.write("nocluster", "current-context: a\ncontexts: [{name: a, context: {cluster: c}}]\n");
     auto no_cluster = load(empty_env(), nocluster);
     ASSERT_FALSE(no_cluster);
-    EXPECT_EQ(no_cluster.error().message,
-              "context \"a\": cluster \"c\" not found in kubeconfig " + nocluster);
+    EXPECT_EQ(no_cluster.error().message, "context \"a\": cluster \"c\" not found in kubeconfig " + nocluster);
 
     const auto nouser = dir.write("nouser", R"(
 current-context: a
@@ -253,8 +247,7 @@ contexts: [{name: a, context: {cluster: c, user: ghost}}]
 )");
     auto no_user = load(empty_env(), nouser);
     ASSERT_FALSE(no_user);
-    EXPECT_EQ(no_user.error().message,
-              "context \"a\" (https://x): user \"ghost\" not found in kubeconfig " + nouser);
+    EXPECT_EQ(no_user.error().message, "context \"a\" (https://x): user \"ghost\" not found in kubeconfig " + nouser);
 }
 
 TEST(LoadingRules, NothingConfigured) {
@@ -263,10 +256,9 @@ TEST(LoadingRules, NothingConfigured) {
     env.home = home.path();
     auto cfg = load(env);
     ASSERT_FALSE(cfg);
-    EXPECT_EQ(cfg.error().message,
-              "no Kubernetes configuration: nothing in " + home.path() +
-                  "/.kube/config and not running in a pod; pass --kubeconfig FILE or set "
-                  "KUBECONFIG");
+    EXPECT_EQ(cfg.error().message, "no Kubernetes configuration: nothing in " + home.path() +
+                                       "/.kube/config and not running in a pod; pass --kubeconfig FILE or set "
+                                       "KUBECONFIG");
 }
 
 TEST(LoadingRules, InClusterWhenNoKubeconfig) {
@@ -325,18 +317,17 @@ TEST(ClientConfigFromKubeconfig, InlineDataOverridesFiles) {
     dir.write("ca.crt", "FILE CA");
     dir.write("client.crt", "FILE CERT");
     dir.write("client.key", "FILE KEY");
-    const auto file =
-        dir.write("kc",
-                  "current-context: c\n"
-                  "clusters: [{name: c, cluster: {server: https://s, certificate-authority: ca.crt,"
-                  " certificate-authority-data: " +
-                      base64_encode("DATA CA") +
-                      "}}]\n"
-                      "users: [{name: u, user: {client-certificate: client.crt, client-key: "
-                      "client.key, client-key-data: " +
-                      base64_encode("DATA KEY") +
-                      "}}]\n"
-                      "contexts: [{name: c, context: {cluster: c, user: u}}]\n");
+    const auto file = dir.write("kc",
+                                "current-context: c\n"
+                                "clusters: [{name: c, cluster: {server: https://s, certificate-authority: ca.crt,"
+                                " certificate-authority-data: " +
+                                    base64_encode("DATA CA") +
+                                    "}}]\n"
+                                    "users: [{name: u, user: {client-certificate: client.crt, client-key: "
+                                    "client.key, client-key-data: " +
+                                    base64_encode("DATA KEY") +
+                                    "}}]\n"
+                                    "contexts: [{name: c, context: {cluster: c, user: u}}]\n");
     auto cfg = load(empty_env(), file);
     ASSERT_TRUE(cfg) << cfg.error().message;
     EXPECT_EQ(cfg->ca_pem, "DATA CA");
@@ -349,10 +340,9 @@ TEST(ClientConfigFromKubeconfig, RejectsContradictions) {
     auto check = [](const std::string& cluster, const std::string& user, const std::string& expected) {
         TempDir dir;
         dir.write("ca.crt", "CA");
-        const auto file =
-            dir.write("kc", "current-context: c\nclusters: [{name: c, cluster: {server: https://s" + cluster +
-                                "}}]\nusers: [{name: u, user: {" + user +
-                                "}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n");
+        const auto file = dir.write("kc", "current-context: c\nclusters: [{name: c, cluster: {server: https://s" +
+                                              cluster + "}}]\nusers: [{name: u, user: {" + user +
+                                              "}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n");
         auto cfg = load(empty_env(), file);
         ASSERT_FALSE(cfg) << "accepted " << cluster << " " << user;
         EXPECT_EQ(cfg.error().message, expected);
@@ -367,11 +357,10 @@ TEST(ClientConfigFromKubeconfig, RejectsContradictions) {
           "context \"c\" (https://s): user \"u\": more than one authentication method (token and basic "
           "auth); only "
           "one is allowed");
-    check(
-        "", "auth-provider: {name: gcp}",
-        "context \"c\" (https://s): user \"u\": auth-provider \"gcp\" is not supported (kubectl dropped auth "
-        "providers in 1.26); use the provider's exec credential plugin instead (e.g. gke-gcloud-auth-plugin, "
-        "kubelogin)");
+    check("", "auth-provider: {name: gcp}",
+          "context \"c\" (https://s): user \"u\": auth-provider \"gcp\" is not supported (kubectl dropped auth "
+          "providers in 1.26); use the provider's exec credential plugin instead (e.g. gke-gcloud-auth-plugin, "
+          "kubelogin)");
     check("", "exec: {apiVersion: client.authentication.k8s.io/v1, command: x}",
           "context \"c\" (https://s): user \"u\": exec: interactiveMode must be specified for "
           "client.authentication.k8s.io/v1 (Never, IfAvailable or Always)");
@@ -388,20 +377,18 @@ TEST(ExecCredential, ParsesTokensCertificatesAndExpiry) {
     ExecConfig exec;
     exec.command = "plugin";
     exec.api_version = "client.authentication.k8s.io/v1";
-    auto tok =
-        parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+    auto tok = parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
         "status":{"token":"abc","expirationTimestamp":"2030-01-02T03:04:05Z"}})",
-                              exec);
+                                     exec);
     ASSERT_TRUE(tok) << tok.error().message;
     EXPECT_EQ(tok->token, "abc");
     ASSERT_TRUE(tok->expiration);
     EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(tok->expiration->time_since_epoch()).count(),
               1893553445);
 
-    auto cert =
-        parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+    auto cert = parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
         "status":{"clientCertificateData":"C","clientKeyData":"K"}})",
-                              exec);
+                                      exec);
     ASSERT_TRUE(cert);
     EXPECT_EQ(cert->client_certificate_pem, "C");
     EXPECT_FALSE(cert->expiration);
@@ -410,10 +397,9 @@ TEST(ExecCredential, ParsesTokensCertificatesAndExpiry) {
         R"({"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"x"}})",
         exec);
     ASSERT_FALSE(wrong_version);
-    EXPECT_EQ(
-        wrong_version.error().message,
-        "exec plugin \"plugin\": plugin returned apiVersion \"client.authentication.k8s.io/v1beta1\", the "
-        "kubeconfig expects \"client.authentication.k8s.io/v1\"");
+    EXPECT_EQ(wrong_version.error().message,
+              "exec plugin \"plugin\": plugin returned apiVersion \"client.authentication.k8s.io/v1beta1\", the "
+              "kubeconfig expects \"client.authentication.k8s.io/v1\"");
     auto nothing = parse_exec_credential(
         R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{}})", exec);
     ASSERT_FALSE(nothing);
@@ -485,18 +471,16 @@ TEST(ExecCredential, FailuresAreOneLine) {
     exec.install_hint = "Install kubelogin:\n  brew install kubelogin\n";
     auto missing = run_exec_plugin(exec, {});
     ASSERT_FALSE(missing);
-    EXPECT_EQ(
-        missing.error().message,
-        "exec plugin \"/nonexistent/kubelogin\": cannot run: No such file or directory; Install kubelogin: "
-        "brew install kubelogin");
+    EXPECT_EQ(missing.error().message,
+              "exec plugin \"/nonexistent/kubelogin\": cannot run: No such file or directory; Install kubelogin: "
+              "brew install kubelogin");
 
     exec.command = npt::testing::python3();
     exec.args = {npt::testing::exec_plugin_script(), "--fail", "error: you must be logged in to the server"};
     auto failed = run_exec_plugin(exec, {});
     ASSERT_FALSE(failed);
     EXPECT_EQ(failed.error().message,
-              "exec plugin \"" + exec.command +
-                  "\": exited with status 1: error: you must be logged in to the server");
+              "exec plugin \"" + exec.command + "\": exited with status 1: error: you must be logged in to the server");
 
     exec.interactive_mode = "Always";
     auto interactive = run_exec_plugin(exec, {});
@@ -567,25 +551,23 @@ TEST(ApiErrors, AreOneLineNamingContextAndServer) {
     HttpResponse unauthorized;
     unauthorized.status = 401;
     unauthorized.body = R"({"kind":"Status","code":401,"message":"Unauthorized"})";
-    EXPECT_EQ(
-        client.error_for(unauthorized).message,
-        "context \"prod\" (https://10.0.0.1:6443): 401 Unauthorized: the token was rejected; refresh your "
-        "credentials (kubectl auth whoami)");
+    EXPECT_EQ(client.error_for(unauthorized).message,
+              "context \"prod\" (https://10.0.0.1:6443): 401 Unauthorized: the token was rejected; refresh your "
+              "credentials (kubectl auth whoami)");
 
     HttpResponse forbidden;
     forbidden.status = 403;
     forbidden.body =
         R"({"kind":"Status","code":403,"message":"networkpolicies.networking.k8s.io is forbidden: User \"bob\" cannot list resource \"networkpolicies\""})";
-    EXPECT_EQ(
-        client
-            .error_for(forbidden, "list networkpolicies at the cluster scope",
-                       "needs get, list and watch on networkpolicies.networking.k8s.io")
-            .message,
-        "context \"prod\" (https://10.0.0.1:6443): 403 Forbidden: the user cannot list networkpolicies at "
-        "the "
-        "cluster scope (needs get, list and watch on networkpolicies.networking.k8s.io); the server said: "
-        "networkpolicies.networking.k8s.io is forbidden: User \"bob\" cannot list resource "
-        "\"networkpolicies\"");
+    EXPECT_EQ(client
+                  .error_for(forbidden, "list networkpolicies at the cluster scope",
+                             "needs get, list and watch on networkpolicies.networking.k8s.io")
+                  .message,
+              "context \"prod\" (https://10.0.0.1:6443): 403 Forbidden: the user cannot list networkpolicies at "
+              "the "
+              "cluster scope (needs get, list and watch on networkpolicies.networking.k8s.io); the server said: "
+              "networkpolicies.networking.k8s.io is forbidden: User \"bob\" cannot list resource "
+              "\"networkpolicies\"");
 
     HttpResponse busy;
     busy.status = 503;

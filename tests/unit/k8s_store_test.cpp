@@ -31,8 +31,7 @@ std::string pod_at(const ClusterState& s, std::string_view ip) {
 
 TEST(ApiDecode, WatchEvents) {
     ApiDecoder d;
-    auto added =
-        d.decode_watch_event(Resource::Pods, R"({"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1",
+    auto added = d.decode_watch_event(Resource::Pods, R"({"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1",
         "metadata":{"name":"web-1","namespace":"shop","resourceVersion":"42","labels":{"app":"web"}},
         "status":{"podIP":"10.0.0.5"}}})");
     ASSERT_TRUE(added) << added.error().message;
@@ -82,8 +81,7 @@ TEST(ApiDecode, ListPages) {
     ASSERT_EQ(page->errors.size(), 1u);
     EXPECT_NE(page->errors[0].find("metadata.name"), std::string::npos);
 
-    auto empty = d.decode_list(Resource::Pods,
-                               R"({"kind":"PodList","metadata":{"resourceVersion":"1"},"items":null})");
+    auto empty = d.decode_list(Resource::Pods, R"({"kind":"PodList","metadata":{"resourceVersion":"1"},"items":null})");
     ASSERT_TRUE(empty);
     EXPECT_TRUE(empty->items.empty());
     EXPECT_FALSE(d.decode_list(Resource::Pods, R"({"kind":"Status","code":500})"));

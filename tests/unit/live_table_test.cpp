@@ -55,8 +55,7 @@ class LiveTable : public ::testing::Test {
 };
 
 TEST(ElideMiddle, KeepsBothEndsAndCountsColumnsNotBytes) {
-    EXPECT_EQ(npt::elide_middle("payments/checkout-6f8d7c9b5-k8j7h", 40),
-              "payments/checkout-6f8d7c9b5-k8j7h");
+    EXPECT_EQ(npt::elide_middle("payments/checkout-6f8d7c9b5-k8j7h", 40), "payments/checkout-6f8d7c9b5-k8j7h");
     EXPECT_EQ(npt::elide_middle("payments/checkout-6f8d7c9b5-k8j7h", 15), "payment\u20265-k8j7h");
     EXPECT_EQ(columns(npt::elide_middle("payments/checkout-6f8d7c9b5-k8j7h", 15)), 15u);
     EXPECT_EQ(npt::elide_middle("\u00e9t\u00e9-\u00e9t\u00e9", 5),
@@ -108,8 +107,7 @@ TEST_F(LiveTable, WideKeepsEveryValueWhole) {
     EXPECT_EQ(lines[0].find("\u2026"), std::string::npos);
     EXPECT_NE(lines[1].find("2026-12-07T05:53:03"), std::string::npos) << lines[1];
     EXPECT_NE(lines[1].find("shop/checkout-6f8d7c9b5-k8j7h"), std::string::npos) << lines[1];
-    EXPECT_NE(lines[1].find("denied databases/allow-app-to-postgres LABEL_MISMATCH"), std::string::npos)
-        << lines[1];
+    EXPECT_NE(lines[1].find("denied databases/allow-app-to-postgres LABEL_MISMATCH"), std::string::npos) << lines[1];
     EXPECT_NE(lines[1].find("netfilter/FORWARD"), std::string::npos) << lines[1];
     for (const auto& l : lines) EXPECT_EQ(l.find("\u2026"), std::string::npos) << l;
 }

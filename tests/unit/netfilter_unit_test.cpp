@@ -36,7 +36,9 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-IpAddr ip(const char* text) { return *IpAddr::parse(text); }
+IpAddr ip(const char* text) {
+    return *IpAddr::parse(text);
+}
 
 Bytes ports(uint16_t sport, uint16_t dport, size_t total = 8) {
     Bytes l4(total, 0xaa);
@@ -240,7 +242,9 @@ TEST(MonotonicNs, Advances) {
     EXPECT_GE(b, a);
 }
 
-PacketTuple flow(uint16_t n) { return tuple4(IPPROTO_UDP, n, 80); }
+PacketTuple flow(uint16_t n) {
+    return tuple4(IPPROTO_UDP, n, 80);
+}
 
 TEST(RecentPackets, FindsTheClosestRecordWithinTheWindow) {
     RecentPackets<int> r(1'000'000, 100);
@@ -310,12 +314,12 @@ TEST(RecentPackets, JoinsByTheSpanTheRecordWasSentIn) {
     RecentPackets<int> r(30 * s, 100);
     r.add(flow(1), SentWithin{1 * s, 6 * s}, 1);
     ASSERT_NE(r.find(flow(1), s + s / 5, 2 * s), nullptr);
-    EXPECT_EQ(*r.find(flow(1), s + s / 5, 0), 1);            // inside the span: distance 0
-    EXPECT_EQ(*r.find(flow(1), 7 * s, 2 * s), 1);            // 1 s after it
-    EXPECT_EQ(r.find(flow(1), s / 2, s / 4), nullptr);       // 0.5 s before it, window 0.25 s
-    EXPECT_EQ(r.find(flow(1), 9 * s, 2 * s), nullptr);       // 3 s after it
+    EXPECT_EQ(*r.find(flow(1), s + s / 5, 0), 1);       // inside the span: distance 0
+    EXPECT_EQ(*r.find(flow(1), 7 * s, 2 * s), 1);       // 1 s after it
+    EXPECT_EQ(r.find(flow(1), s / 2, s / 4), nullptr);  // 0.5 s before it, window 0.25 s
+    EXPECT_EQ(r.find(flow(1), 9 * s, 2 * s), nullptr);  // 3 s after it
 
-    RecentPackets<int> read_time(30 * s, 100);               // the same record stamped when it was read
+    RecentPackets<int> read_time(30 * s, 100);  // the same record stamped when it was read
     read_time.add(flow(1), 6 * s, 1);
     EXPECT_EQ(read_time.find(flow(1), s + s / 5, 2 * s), nullptr);
 
@@ -333,19 +337,18 @@ TEST(RecentPackets, JoinsByTheSpanTheRecordWasSentIn) {
 struct TraceFixture : ::testing::Test {
     std::map<std::tuple<std::string, std::string, uint64_t>, RuleComments> comments;
     int lookups = 0;
-    TraceAssembler assembler{[this](uint32_t, const std::string& table, const std::string& chain,
-                                    uint64_t handle) -> RuleComments {
-                                 ++lookups;
-                                 auto it = comments.find({table, chain, handle});
-                                 if (it == comments.end()) return {};
-                                 return it->second;
-                             },
-                             8};
+    TraceAssembler assembler{
+        [this](uint32_t, const std::string& table, const std::string& chain, uint64_t handle) -> RuleComments {
+            ++lookups;
+            auto it = comments.find({table, chain, handle});
+            if (it == comments.end()) return {};
+            return it->second;
+        },
+        8};
     const Bytes network = ipv4(IPPROTO_UDP, {});
     const Bytes transport = ports(1234, 9999);
 
-    TraceEvent packet(uint32_t id, const std::string& table, const std::string& chain,
-                      uint32_t family = NFPROTO_INET) {
+    TraceEvent packet(uint32_t id, const std::string& table, const std::string& chain, uint32_t family = NFPROTO_INET) {
         TraceEvent e = rule(id, table, chain, 0, NFT_CONTINUE, family);
         e.has_packet = true;
         e.tuple = parse_packet(network, transport);
@@ -555,7 +558,6 @@ TEST(NftRuleComment, NoneAndMalformed) {
     EXPECT_EQ(nft_rule_comments(rule.get()), Comments{"abc"});
 }
 
-
 // --- netlink messages -------------------------------------------------------------------------------------
 
 // A netfilter netlink message built by hand: header, nfgenmsg, attributes (multi-byte values big-endian, as
@@ -703,7 +705,9 @@ std::vector<char> rule_message(nftnl_rule* rule) {
     buf.resize(nlh->nlmsg_len);
     return buf;
 }
-const nlmsghdr* header(const std::vector<char>& buf) { return reinterpret_cast<const nlmsghdr*>(buf.data()); }
+const nlmsghdr* header(const std::vector<char>& buf) {
+    return reinterpret_cast<const nlmsghdr*>(buf.data());
+}
 
 TEST(NftRuleMessageComment, NativeAndXtComments) {
     RulePtr native(nftnl_rule_alloc());

@@ -72,8 +72,7 @@ struct StateCase {
 
 std::vector<StateCase> state_cases() {
     return {{"runbook", {kExamples + "/runbook-cluster.yaml"}},
-            {"runbook+cluster-policies",
-             {kExamples + "/runbook-cluster.yaml", kExamples + "/cluster-policies.yaml"}},
+            {"runbook+cluster-policies", {kExamples + "/runbook-cluster.yaml", kExamples + "/cluster-policies.yaml"}},
             {"cluster-policy-fixture", {kFixtures + "/cluster-policy/cluster.yaml"}},
             {"dual-stack", {kFixtures + "/probes/dual-stack.yaml"}},
             {"generated", {generated_state()}}};
@@ -81,8 +80,8 @@ std::vector<StateCase> state_cases() {
 
 std::string probe(const std::string& from, const std::string& to, const std::string& port_json,
                   const std::string& extra = "") {
-    return fmt::format(R"({{"from": {}, "to": {}, "port": {}{}}})", Json(from).dump(), Json(to).dump(),
-                       port_json, extra);
+    return fmt::format(R"({{"from": {}, "to": {}, "port": {}{}}})", Json(from).dump(), Json(to).dump(), port_json,
+                       extra);
 }
 
 // Every pair of (a sample of) pods by name and by each IP, on the pods' declared ports and common ones; each
@@ -94,8 +93,7 @@ std::string probe_lines(const std::vector<std::string>& files) {
     const size_t step = std::max<size_t>(1, objects->pods.size() / 10);
     for (size_t i = 0; i < objects->pods.size(); i += step) pods.push_back(&objects->pods[i]);
     std::vector<std::string> lines;
-    const std::vector<std::string> common = {"53",   "\"53/UDP\"", "80",   "443",  "5432",
-                                             "8080", "9090",       "8050", "65535"};
+    const std::vector<std::string> common = {"53", "\"53/UDP\"", "80", "443", "5432", "8080", "9090", "8050", "65535"};
     for (const auto* a : pods) {
         for (const auto* b : pods) {
             std::vector<std::string> ports = common;
@@ -118,8 +116,7 @@ std::string probe_lines(const std::vector<std::string>& files) {
                 lines.push_back(probe(a->ns + "/" + a->name, ip.str(), "\"1/SCTP\""));
             }
         }
-        for (const char* ext :
-             {"93.184.216.34", "10.0.40.50", "10.0.40.11", "10.43.0.1", "2001:db8::1", "fd00:43::1"})
+        for (const char* ext : {"93.184.216.34", "10.0.40.50", "10.0.40.11", "10.43.0.1", "2001:db8::1", "fd00:43::1"})
             lines.push_back(probe(a->ns + "/" + a->name, ext, "443"));
     }
     const std::string some = pods.empty() ? "a/b" : pods.front()->ns + "/" + pods.front()->name;
@@ -372,8 +369,7 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
                             d.closest->misses.push_back(Miss{MissKind::DomainName, true, pick(), false});
                         }
                     }
-                    diags->push_back(
-                        PolicyDiagnosis{pick(), DecidingTier::Baseline, false, pick(), std::nullopt});
+                    diags->push_back(PolicyDiagnosis{pick(), DecidingTier::Baseline, false, pick(), std::nullopt});
                 }
             }
             for (auto& h : m.hints) {
@@ -451,8 +447,8 @@ TEST(ProbesOutput, BinaryWithFixesMatchesTheReferencePath) {
         Variant v;
         v.output = output;
         v.fix = true;
-        const auto got = run_binary({"explain", "--probes", kExamples + "/runbook-probes.jsonl", "--state",
-                                     files[0], "--fix", "-o", output});
+        const auto got = run_binary(
+            {"explain", "--probes", kExamples + "/runbook-probes.jsonl", "--state", files[0], "--fix", "-o", output});
         const auto want = reference(*state, lines, v);
         EXPECT_EQ(got.status, want.status) << output;
         expect_same_lines(want.out, got.out, "--fix -o " + output);

@@ -82,8 +82,8 @@ spec:
 )"));
     auto fixed = base->derive(allow_b);
     EXPECT_EQ(verdict(*fixed, "b/y", "a/x", 8080), "allowed");
-    EXPECT_EQ(fixed->policies().size(), 1u);                    // replaced, not added
-    EXPECT_EQ(verdict(*base, "b/y", "a/x", 8080), "denied");  // the original is untouched
+    EXPECT_EQ(fixed->policies().size(), 1u);                     // replaced, not added
+    EXPECT_EQ(verdict(*base, "b/y", "a/x", 8080), "denied");     // the original is untouched
     EXPECT_EQ(fixed->pod_id(*base->find_pod("a", "x")), "a/x");  // indexes kept
 
     StateChange deny_y_egress;  // a new policy in a namespace that had none: isolates y for egress
@@ -163,7 +163,8 @@ spec:
     auto built = ClusterState::build(objects(extra_policy));
     for (const char* from : {"a/x", "b/y"})
         for (const char* to : {"a/x", "b/y"})
-            for (uint16_t port : {80, 8080}) EXPECT_EQ(verdict(*derived, from, to, port), verdict(*built, from, to, port));
+            for (uint16_t port : {80, 8080})
+                EXPECT_EQ(verdict(*derived, from, to, port), verdict(*built, from, to, port));
 }
 
 }  // namespace

@@ -514,8 +514,7 @@ metadata: {name: p, labels: {version: "1", enabled: "yes", name: web, empty: ""}
 spec: {hostNetwork: yes}
 )");
     ASSERT_EQ(o.pods.size(), 1u);
-    EXPECT_EQ(o.pods[0].labels,
-              labels({{"empty", ""}, {"enabled", "yes"}, {"name", "web"}, {"version", "1"}}));
+    EXPECT_EQ(o.pods[0].labels, labels({{"empty", ""}, {"enabled", "yes"}, {"name", "web"}, {"version", "1"}}));
     EXPECT_TRUE(o.pods[0].host_network);
     EXPECT_EQ(load_error("kind: Pod\nmetadata: {name: p, labels: {version: 1}}\n", "p.yaml"),
               "p.yaml: Pod default/p: metadata.labels[version]: expected a string, got an integer");
@@ -524,13 +523,11 @@ spec: {hostNetwork: yes}
     EXPECT_EQ(load_error("kind: Pod\nmetadata: {name: p, labels: {v: 1.5}}\n", "p.yaml"),
               "p.yaml: Pod default/p: metadata.labels[v]: expected a string, got a non-integer number");
     // A quoted port is a port name (an IntOrString string), as the API server reads it.
-    EXPECT_EQ(
-        load_error("kind: NetworkPolicy\nmetadata: {name: p}\nspec: {ingress: [{ports: [{port: \"80\"}]}]}\n",
-                   "p.yaml"),
-        "p.yaml: NetworkPolicy default/p: spec.ingress[0].ports[0].port: invalid port name \"80\": must "
-        "contain at least one letter (a-z)");
-    const auto h =
-        load_ok("kind: NetworkPolicy\nmetadata: {name: p}\nspec: {ingress: [{ports: [{port: 0x50}]}]}\n");
+    EXPECT_EQ(load_error("kind: NetworkPolicy\nmetadata: {name: p}\nspec: {ingress: [{ports: [{port: \"80\"}]}]}\n",
+                         "p.yaml"),
+              "p.yaml: NetworkPolicy default/p: spec.ingress[0].ports[0].port: invalid port name \"80\": must "
+              "contain at least one letter (a-z)");
+    const auto h = load_ok("kind: NetworkPolicy\nmetadata: {name: p}\nspec: {ingress: [{ports: [{port: 0x50}]}]}\n");
     EXPECT_EQ(h.policies[0].ingress[0].ports[0].port, 80);
 }
 
@@ -567,19 +564,17 @@ metadata: {name: d}
 TEST(StateLoader, JsonDecodersForTheApiClient) {
     simdjson::dom::parser parser;
     simdjson::dom::element pod_json;
-    ASSERT_EQ(parser
-                  .parse(std::string_view(
-                      R"({"metadata":{"name":"p","namespace":"n"},"status":{"podIP":"10.1.2.3"}})"))
-                  .get(pod_json),
-              simdjson::SUCCESS);
+    ASSERT_EQ(
+        parser.parse(std::string_view(R"({"metadata":{"name":"p","namespace":"n"},"status":{"podIP":"10.1.2.3"}})"))
+            .get(pod_json),
+        simdjson::SUCCESS);
     auto pod = decode_pod(pod_json);
     ASSERT_TRUE(pod.ok()) << pod.error().message;
     EXPECT_EQ(pod->ips, std::vector<IpAddr>{ip("10.1.2.3")});
 
     simdjson::dom::element bad;
     ASSERT_EQ(
-        parser.parse(std::string_view(R"({"metadata":{"name":"p"},"spec":{"ingress":[{"from":[{}]}]}})"))
-            .get(bad),
+        parser.parse(std::string_view(R"({"metadata":{"name":"p"},"spec":{"ingress":[{"from":[{}]}]}})")).get(bad),
         simdjson::SUCCESS);
     auto np = decode_network_policy(bad);
     ASSERT_FALSE(np.ok());
@@ -624,8 +619,7 @@ TEST(StateLoader, NetworkPolicyValidationErrors) {
         {R"({"ingress":[{"from":[{"ipBlock":{"cidr":"fd00::/129"}}]}]})",
          R"(spec.ingress[0].from[0].ipBlock.cidr: invalid CIDR "fd00::/129")"},
         {R"({"ingress":[{"from":[{"ipBlock":{}}]}]})", "spec.ingress[0].from[0].ipBlock.cidr: required"},
-        {R"({"ingress":[{"from":[{"ipBlock":{"cidr":""}}]}]})",
-         "spec.ingress[0].from[0].ipBlock.cidr: required"},
+        {R"({"ingress":[{"from":[{"ipBlock":{"cidr":""}}]}]})", "spec.ingress[0].from[0].ipBlock.cidr: required"},
         {R"({"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/8","except":["nope"]}}]}]})",
          R"(spec.ingress[0].from[0].ipBlock.except[0]: invalid CIDR "nope")"},
         {R"({"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/16","except":["10.0.1.0/24","10.1.0.0/24"]}}]}]})",
@@ -742,8 +736,7 @@ TEST(StateLoader, NetworkPolicyValidationErrors) {
         {R"("spec")", "spec: expected a map, got a string"},
     };
     for (const auto& c : cases) {
-        EXPECT_EQ(load_error(policy_json(c.spec), "state.json"),
-                  "state.json: NetworkPolicy app/allow-db: " + c.message)
+        EXPECT_EQ(load_error(policy_json(c.spec), "state.json"), "state.json: NetworkPolicy app/allow-db: " + c.message)
             << c.spec;
     }
 }
@@ -770,14 +763,12 @@ TEST(StateLoader, ObjectValidationErrors) {
         {R"({"kind":"Service","metadata":{"name":"s","namespace":"my.ns"}})",
          R"(state.json: Service: metadata.namespace: invalid namespace "my.ns": must be a lowercase RFC 1123 label: at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)"},
         {R"({"kind":"Namespace","metadata":{"name":"prod","labels":{"bad key":"x"}}})",
-         std::string(
-             R"(state.json: Namespace prod: metadata.labels: invalid label key "bad key": name part )") +
+         std::string(R"(state.json: Namespace prod: metadata.labels: invalid label key "bad key": name part )") +
              kNameChars},
         {R"({"kind":"Namespace","metadata":{"name":"prod","labels":["a"]}})",
          "state.json: Namespace prod: metadata.labels: expected a map, got a list"},
         {R"({"kind":"Node","metadata":{"name":"n1","labels":{"a":"b\nc"}}})",
-         std::string(
-             R"(state.json: Node n1: metadata.labels[a]: invalid label value "b\nc": must be empty or )") +
+         std::string(R"(state.json: Node n1: metadata.labels[a]: invalid label value "b\nc": must be empty or )") +
              kNameChars},
         {R"({"kind":"Pod","metadata":{"name":"web"},"status":{"podIP":"10.0.0.300"}})",
          R"(state.json: Pod default/web: status.podIP: invalid IP address "10.0.0.300")"},
@@ -929,8 +920,8 @@ TEST(StateLoader, YamlAliasExpansionIsBounded) {
         "kind: NetworkPolicy\nmetadata: {name: p}\n"
         "v: &v " +
         times("a") + "\n" + "e: &e {key: k, operator: In, values: *v}\n" + "es: &es " + times("*e") + "\n" +
-        "p: &p {podSelector: {matchExpressions: *es}}\n" + "ps: &ps " + times("*p") + "\n" +
-        "r: &r {from: *ps}\n" + "spec: {ingress: " + times("*r") + "}\n";
+        "p: &p {podSelector: {matchExpressions: *es}}\n" + "ps: &ps " + times("*p") + "\n" + "r: &r {from: *ps}\n" +
+        "spec: {ingress: " + times("*r") + "}\n";
     // Without the bound this would not return (10^8 nodes); with it, the load stops with an error.
     const std::string err = load_error(text, "bomb.yaml");
     EXPECT_EQ(err.rfind("bomb.yaml: NetworkPolicy default/p: spec.ingress[", 0), 0u) << err;
@@ -975,8 +966,7 @@ std::string many_pods(int n) {
             (i ? "," : "") + std::string(R"({"metadata":{"name":"pod-)") + std::to_string(i) +
             R"(","namespace":"big","labels":{"app":"a","filler":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}},)"
             R"("status":{"podIP":"10.)" +
-            std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255) +
-            R"("}})";
+            std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255) + R"("}})";
     }
     return text + "]}";
 }
@@ -1063,24 +1053,23 @@ std::string whole_document_error(const std::string& text) {
 TEST(StateLoader, JsonListsItemByItem) {
     const std::string pod = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"a"}})";
     // Brackets, quotes and backslashes inside strings do not end an item.
-    const auto tricky = load_both_ways(
-        R"({"apiVersion":"v1","items":[{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},)"
-        R"("data":{"k]}":"v\"}]\\","x\\":"[{\\\"\\\\"}},)" +
-        pod + R"(],"kind":"List","metadata":{"note":"]}\""}})");
+    const auto tricky =
+        load_both_ways(R"({"apiVersion":"v1","items":[{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},)"
+                       R"("data":{"k]}":"v\"}]\\","x\\":"[{\\\"\\\\"}},)" +
+                       pod + R"(],"kind":"List","metadata":{"note":"]}\""}})");
     ASSERT_EQ(tricky.pods.size(), 1u);
     EXPECT_EQ(tricky.pods[0].ns + "/" + tricky.pods[0].name, "a/p");
 
     // kind and apiVersion after the items (kubectl sorts keys): items that omit them take the list's.
-    const auto typed =
-        load_both_ways(R"({"items":[{"metadata":{"name":"p"}}],"kind":"PodList","apiVersion":"v1"})");
+    const auto typed = load_both_ways(R"({"items":[{"metadata":{"name":"p"}}],"kind":"PodList","apiVersion":"v1"})");
     ASSERT_EQ(typed.pods.size(), 1u);
     EXPECT_EQ(typed.pods[0].ns + "/" + typed.pods[0].name, "default/p");
     const auto calico = load_both_ways(
         R"({"items":[{"metadata":{"name":"p"}}],"kind":"NetworkPolicyList","apiVersion":"crd.projectcalico.org/v1"})");
     EXPECT_TRUE(calico.policies.empty());
     // A list whose kind is not a list kind is one object; the first of two "items" is the list's.
-    EXPECT_TRUE(load_both_ways(R"({"items":[)" + pod + R"(],"kind":"Namespace","metadata":{"name":"n"}})")
-                    .pods.empty());
+    EXPECT_TRUE(
+        load_both_ways(R"({"items":[)" + pod + R"(],"kind":"Namespace","metadata":{"name":"n"}})").pods.empty());
     const auto twice = load_both_ways(R"({"kind":"List","items":[)" + pod + R"(],"items":[]})");
     EXPECT_EQ(twice.pods.size(), 1u);
     EXPECT_EQ(load_both_ways(R"({"kind":"List","\u0069tems":[)" + pod + "]}").pods.size(), 1u);
@@ -1091,8 +1080,7 @@ TEST(StateLoader, JsonListsItemByItem) {
 
     // Invalid JSON anywhere is reported as the whole-document parser reports it, before any object
     // error in an earlier item.
-    const std::string bad_ip =
-        R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"q"},"status":{"podIP":"x"}})";
+    const std::string bad_ip = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"q"},"status":{"podIP":"x"}})";
     for (const std::string& text : std::vector<std::string>{
              R"({"kind":"List","items":[)" + pod + "," + bad_ip + R"(,{"kind":}]})",
              R"({"kind":"List","items":[)" + pod + R"(]} trailing)",
@@ -1100,8 +1088,7 @@ TEST(StateLoader, JsonListsItemByItem) {
              R"({"kind":"List","items":[)" + pod + " " + pod + "]}",
              R"({"kind":"List","metadata":{"a":tru},"items":[)" + pod + "]}",
              R"({"kind":"List","items":[)" + pod + R"(],"x":"\x"})",
-             std::string(
-                 "{\"kind\":\"List\",\"items\":[{\"kind\":\"Pod\",\"metadata\":{\"name\":\"\xff\"}}]}"),
+             std::string("{\"kind\":\"List\",\"items\":[{\"kind\":\"Pod\",\"metadata\":{\"name\":\"\xff\"}}]}"),
              // One level past the parser's depth limit, counting the list's own levels.
              "[" + pod + "," + std::string(1024, '[') + std::string(1024, ']') + "]",
              R"({"kind":"List","items":[)" + std::string(1023, '[') + std::string(1023, ']') + "]}",

@@ -37,10 +37,10 @@ Run advise(npt::cli::AdviseOptions o) {
 }
 
 class TempDir {
-public:
+  public:
     TempDir() {
-        path_ = std::filesystem::temp_directory_path() / ("npt-whatif-" + std::to_string(::getpid()) + "-" +
-                                                          std::to_string(counter_++));
+        path_ = std::filesystem::temp_directory_path() /
+                ("npt-whatif-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
         std::filesystem::create_directories(path_);
     }
     ~TempDir() { std::filesystem::remove_all(path_); }
@@ -52,7 +52,7 @@ public:
     }
     std::string path() const { return path_; }
 
-private:
+  private:
     static inline int counter_ = 0;
     std::filesystem::path path_;
 };
@@ -69,7 +69,9 @@ spec:
     ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]
 )";
 
-bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == s.size() - 1; }
+bool one_line(const std::string& s) {
+    return !s.empty() && s.find('\n') == s.size() - 1;
+}
 
 TEST(WhatIfCli, ABreakingDeletionExitsOneWithEachBreakExplained) {
     npt::cli::WhatIfOptions o;
@@ -94,7 +96,8 @@ TEST(WhatIfCli, ABreakingDeletionExitsOneWithEachBreakExplained) {
     }
     EXPECT_EQ(j["newly_allowed"], 0);
     EXPECT_EQ(j["newly_denied"], 2);
-    EXPECT_EQ(j["changes"], json::parse(R"([{"action":"delete","kind":"NetworkPolicy","name":"shop/allow-checkout-egress"}])"));
+    EXPECT_EQ(j["changes"],
+              json::parse(R"([{"action":"delete","kind":"NetworkPolicy","name":"shop/allow-checkout-egress"}])"));
     ASSERT_FALSE(j["examples"].empty());
     EXPECT_EQ(j["examples"][0]["change"], "denied");
 }
@@ -192,10 +195,12 @@ TEST(WhatIfCli, WithoutFlowsItReportsTheReachAndSaysSo) {
 
 TEST(WhatIfCli, BadInputIsOneLineAndExitTwo) {
     TempDir dir;
-    const auto bad_flows = dir.write("flows.jsonl", "{\"src\":{\"ip\":\"10.0.0.1\"},\"dst\":{\"ip\":\"10.0.0.2\",\"port\":80}}\n"
-                                                    "{\"src\":{\"ip\":\"10.0.0.1\"}}\n");
-    const auto bad_manifest = dir.write("bad.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-                                                    "metadata: {name: x, namespace: shop}\nspec: {podSelector: 5}\n");
+    const auto bad_flows = dir.write("flows.jsonl",
+                                     "{\"src\":{\"ip\":\"10.0.0.1\"},\"dst\":{\"ip\":\"10.0.0.2\",\"port\":80}}\n"
+                                     "{\"src\":{\"ip\":\"10.0.0.1\"}}\n");
+    const auto bad_manifest = dir.write("bad.yaml",
+                                        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                                        "metadata: {name: x, namespace: shop}\nspec: {podSelector: 5}\n");
     struct Case {
         npt::cli::WhatIfOptions o;
         std::string expected;
@@ -212,19 +217,25 @@ TEST(WhatIfCli, BadInputIsOneLineAndExitTwo) {
     with([](auto& o) { o.remove = {"NetworkPolicy/x"}; }, "a NetworkPolicy is KIND/NAMESPACE/NAME");
     with([](auto& o) { o.remove = {"x"}; }, "expected KIND/NAMESPACE/NAME");
     with([](auto& o) { o.remove = {"ClusterNetworkPolicy/none"}; }, "no ClusterNetworkPolicy \"none\"");
-    with([&](auto& o) {
-        o.remove = {"NetworkPolicy/shop/default-deny"};
-        o.flows = bad_flows;
-    }, bad_flows + " line 2: dst: expected an object");
-    with([&](auto& o) {
-        o.remove = {"NetworkPolicy/shop/default-deny"};
-        o.flows = dir.path() + "/missing.jsonl";
-    }, "missing.jsonl: cannot read");
-    with([&](auto& o) {
-        o.remove = {"NetworkPolicy/shop/default-deny"};
-        o.flows = kFlows;
-        o.since = "yesterday";
-    }, "--since \"yesterday\"");
+    with(
+        [&](auto& o) {
+            o.remove = {"NetworkPolicy/shop/default-deny"};
+            o.flows = bad_flows;
+        },
+        bad_flows + " line 2: dst: expected an object");
+    with(
+        [&](auto& o) {
+            o.remove = {"NetworkPolicy/shop/default-deny"};
+            o.flows = dir.path() + "/missing.jsonl";
+        },
+        "missing.jsonl: cannot read");
+    with(
+        [&](auto& o) {
+            o.remove = {"NetworkPolicy/shop/default-deny"};
+            o.flows = kFlows;
+            o.since = "yesterday";
+        },
+        "--since \"yesterday\"");
     with([&](auto& o) { o.apply = {bad_manifest}; }, "bad.yaml");
     with([&](auto& o) { o.apply = {dir.path() + "/none.yaml"}; }, "none.yaml");
     for (auto& c : cases) {

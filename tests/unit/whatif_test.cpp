@@ -82,7 +82,9 @@ bool touches_shop(const ClusterState& s, const Connection& f) {
     return false;
 }
 
-bool is_dns(const Connection& f) { return f.port == 53 && f.dst.ip.str() == kDnsVip; }
+bool is_dns(const Connection& f) {
+    return f.port == 53 && f.dst.ip.str() == kDnsVip;
+}
 
 std::set<std::string> break_lines(const WhatIfReport& r) {
     std::set<std::string> out;

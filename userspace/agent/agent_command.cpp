@@ -44,7 +44,8 @@ void register_agent(CLI::App& app, AgentOptions& o) {
         "Needs root or CAP_BPF+CAP_PERFMON (UDP/SCTP connections: CAP_NET_ADMIN in the node's network\n"
         "namespace). Exit status: 0 after SIGTERM/SIGINT, 1 when the capture or the listener cannot run, 2 usage\n"
         "or input error.");
-    cmd->add_option("--listen", o.listen, "Address to serve HTTP on: HOST:PORT, [V6]:PORT or :PORT (default 0.0.0.0:9842)")
+    cmd->add_option("--listen", o.listen,
+                    "Address to serve HTTP on: HOST:PORT, [V6]:PORT or :PORT (default 0.0.0.0:9842)")
         ->type_name("ADDR");
     cmd->add_option("--state", o.state_files,
                     "Cluster state from files instead of the Kubernetes API (kubectl get ... -o json; repeatable)")
@@ -97,8 +98,7 @@ void register_agent(CLI::App& app, AgentOptions& o) {
                     "Keep the working connections in FILE (JSON lines, rotated to FILE.1), read back at start: a "
                     "restart does not forget them. Needs a writable volume")
         ->type_name("FILE");
-    cmd->add_option("--flows-journal-mib", o.flows_journal_mib,
-                    "Size of FILE and FILE.1 together, in MiB (default 64)")
+    cmd->add_option("--flows-journal-mib", o.flows_journal_mib, "Size of FILE and FILE.1 together, in MiB (default 64)")
         ->type_name("N")
         ->check(CLI::Range(size_t{1}, size_t{1} << 20));
     cmd->add_flag("--debug", o.debug, "Log the attach mode, the state and each /events stream to stderr");
@@ -165,78 +165,61 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 }
 
 void render_flow_metrics(std::string& out, const live::RecorderStats& s) {
-    metric(out, "netpol_trace_connections_tracked", "gauge",
-           "Working connections in the agent's table (/flows).",
+    metric(out, "netpol_trace_connections_tracked", "gauge", "Working connections in the agent's table (/flows).",
            s.table_size);
     metric(out, "netpol_trace_connections_evicted_total", "counter",
-           "Connections the table forgot for room (--max-connections), least recently seen first.",
-           s.evicted);
+           "Connections the table forgot for room (--max-connections), least recently seen first.", s.evicted);
     metric(out, "netpol_trace_connections_expired_total", "counter",
-           "Connections the table forgot for age (--connection-max-age).",
-           s.expired);
+           "Connections the table forgot for age (--connection-max-age).", s.expired);
     family(out, "netpol_trace_connections_observed_total", "counter",
            "Connections counted: TCP established (tcp_state), conntrack entries that saw a reply (conntrack).");
     out += fmt::format("netpol_trace_connections_observed_total{{observed_by=\"tcp_state\"}} {}\n", s.tcp_connections);
     out += fmt::format("netpol_trace_connections_observed_total{{observed_by=\"conntrack\"}} {}\n",
                        s.conntrack_connections);
     metric(out, "netpol_trace_connection_map_evictions_total", "counter",
-           "Entries the kernel's connection map evicted for room (their later counts start again).",
-           s.kernel.evicted);
+           "Entries the kernel's connection map evicted for room (their later counts start again).", s.kernel.evicted);
     metric(out, "netpol_trace_conntrack_visible", "gauge",
            "1 when UDP and SCTP connections are seen (conntrack events of the node's network namespace).",
            s.conntrack_not_visible.empty() ? 1 : 0);
     metric(out, "netpol_trace_conntrack_events_lost_total", "counter",
-           "Times the conntrack event socket overflowed (events lost).",
-           s.conntrack.overruns);
+           "Times the conntrack event socket overflowed (events lost).", s.conntrack.overruns);
 }
 
-std::string render_metrics(Shared& shared, const EventHub& hub, k8s::ClusterInformer* informer,
-                           const std::string& node, const live::ConnectionRecorder* recorder) {
+std::string render_metrics(Shared& shared, const EventHub& hub, k8s::ClusterInformer* informer, const std::string& node,
+                           const live::ConnectionRecorder* recorder) {
     std::string out;
     out.reserve(16384);
     {
         std::lock_guard lock(shared.mu);
         shared.metrics.render(out);
         const auto& st = shared.capture_stats;
-        metric(out, "netpol_trace_flows_tracked", "gauge",
-               "Dropped flows in the kernel's per-flow map now.",
+        metric(out, "netpol_trace_flows_tracked", "gauge", "Dropped flows in the kernel's per-flow map now.",
                st.flows_tracked);
         metric(out, "netpol_trace_flows_reported_total", "counter",
-               "Dropped flows explained and published (each once when first seen).",
-               shared.flows_reported);
+               "Dropped flows explained and published (each once when first seen).", shared.flows_reported);
         metric(out, "netpol_trace_flows_forgotten_total", "counter",
-               "Flows the agent forgot (idle longer than --flow-idle, or beyond --max-flows).",
-               shared.flows_forgotten);
+               "Flows the agent forgot (idle longer than --flow-idle, or beyond --max-flows).", shared.flows_forgotten);
         metric(out, "netpol_trace_kernel_events_total", "counter",
-               "Events the kernel sent (new and resumed flows); each drop is counted in the map, not sent.",
-               st.events);
+               "Events the kernel sent (new and resumed flows); each drop is counted in the map, not sent.", st.events);
         metric(out, "netpol_trace_ringbuf_lost_events_total", "counter",
-               "Events lost because the ring buffer was full (their drops are still counted).",
-               st.lost_events);
+               "Events lost because the ring buffer was full (their drops are still counted).", st.lost_events);
         metric(out, "netpol_trace_lru_evictions_total", "counter",
-               "Flows the kernel's LRU map evicted to make room (a storm of distinct flows).",
-               st.lru_evictions);
+               "Flows the kernel's LRU map evicted to make room (a storm of distinct flows).", st.lru_evictions);
         metric(out, "netpol_trace_drop_metrics_overflow_total", "counter",
-               "Drops counted under the \"_other\" series because of --max-pod-series.",
-               shared.metrics.overflowed());
-        metric(out, "netpol_trace_capture_attached", "gauge",
-               "1 when the kernel capture is attached.",
+               "Drops counted under the \"_other\" series because of --max-pod-series.", shared.metrics.overflowed());
+        metric(out, "netpol_trace_capture_attached", "gauge", "1 when the kernel capture is attached.",
                shared.attach_mode.empty() ? 0 : 1);
         family(out, "netpol_trace_build_info", "gauge", "Version, node and kernel hook of this agent (value 1).");
         out += fmt::format("netpol_trace_build_info{{version=\"{}\",node=\"{}\",attach_mode=\"{}\"}} 1\n",
                            escape_label_value(NPT_VERSION), escape_label_value(node),
                            escape_label_value(shared.attach_mode));
     }
-    metric(out, "netpol_trace_ready", "gauge",
-           "1 when the agent is ready (capture attached, cluster state synced).",
+    metric(out, "netpol_trace_ready", "gauge", "1 when the agent is ready (capture attached, cluster state synced).",
            shared.ready.load() ? 1 : 0);
     if (recorder) render_flow_metrics(out, recorder->stats());
-    metric(out, "netpol_trace_event_streams", "gauge",
-           "Open /events streams.",
-           hub.subscribers());
+    metric(out, "netpol_trace_event_streams", "gauge", "Open /events streams.", hub.subscribers());
     metric(out, "netpol_trace_event_streams_cut_off_total", "counter",
-           "/events streams ended because the client fell behind (its queue filled up).",
-           hub.cut_off());
+           "/events streams ended because the client fell behind (its queue filled up).", hub.cut_off());
     if (informer) {
         const auto stats = informer->stats();
         family(out, "netpol_trace_informer_synced", "gauge",
@@ -260,12 +243,8 @@ std::string render_metrics(Shared& shared, const EventHub& hub, k8s::ClusterInfo
     const auto ps = process_stats();
     family(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
     out += fmt::format("process_cpu_seconds_total {:.2f}\n", ps.cpu_seconds);
-    metric(out, "process_resident_memory_bytes", "gauge",
-           "Resident memory size in bytes.",
-           ps.rss_bytes);
-    metric(out, "process_virtual_memory_bytes", "gauge",
-           "Virtual memory size in bytes.",
-           ps.virtual_bytes);
+    metric(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", ps.rss_bytes);
+    metric(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", ps.virtual_bytes);
     return out;
 }
 
@@ -291,8 +270,8 @@ Result<EventFilter> parse_filter(const httplib::Request& req) {
     }
     for (const auto& r : values("reason")) f.reasons.push_back(normalize_reason(r));
     const auto fix = values("fix");
-    if (fix.size() > 1 || (!fix.empty() && fix.front() != "1" && fix.front() != "0" && fix.front() != "true" &&
-                           fix.front() != "false")) {
+    if (fix.size() > 1 ||
+        (!fix.empty() && fix.front() != "1" && fix.front() != "0" && fix.front() != "true" && fix.front() != "false")) {
         return Error{"fix= takes 1 (drop lines carry their verified fixes) or 0"};
     }
     f.fix = !fix.empty() && (fix.front() == "1" || fix.front() == "true");
@@ -300,7 +279,7 @@ Result<EventFilter> parse_filter(const httplib::Request& req) {
 }
 
 class HttpFrontend {
-public:
+  public:
     HttpFrontend(Shared& shared, EventHub& hub, const std::string& node, bool debug, std::ostream& err)
         : shared_(shared), hub_(hub), node_(node), debug_(debug), err_(err) {}
 
@@ -315,13 +294,13 @@ public:
         server_.set_read_timeout(std::chrono::seconds(5));
         server_.set_keep_alive_max_count(100);
         routes();
-        port_ = addr.port == 0 ? server_.bind_to_any_port(addr.host) : (server_.bind_to_port(addr.host, addr.port)
-                                                                         ? addr.port
-                                                                         : -1);
+        port_ = addr.port == 0 ? server_.bind_to_any_port(addr.host)
+                               : (server_.bind_to_port(addr.host, addr.port) ? addr.port : -1);
         if (port_ < 0) {
-            return Error{fmt::format("cannot listen on {}:{}: {} (is another process using the port? pick one with "
-                                     "--listen)",
-                                     addr.host, addr.port, std::strerror(errno))};
+            return Error{
+                fmt::format("cannot listen on {}:{}: {} (is another process using the port? pick one with "
+                            "--listen)",
+                            addr.host, addr.port, std::strerror(errno))};
         }
         thread_ = std::thread([this] { server_.listen_after_bind(); });
         return true;
@@ -335,7 +314,7 @@ public:
     }
     ~HttpFrontend() { stop(); }
 
-private:
+  private:
     void routes() {
         server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(render_metrics(shared_, hub_, informer_.load(), node_, recorder_.load()),
@@ -518,9 +497,10 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     const std::string node = o.node.empty() ? live::default_node_name() : o.node;
     const auto max_age = parse_duration(o.connection_max_age);
     if (!max_age || max_age->count() == 0) {
-        err << fmt::format("netpol-trace agent: --connection-max-age {:?}: expected a duration such as 90s, 15m, 24h "
-                           "or 7d\n",
-                           o.connection_max_age);
+        err << fmt::format(
+            "netpol-trace agent: --connection-max-age {:?}: expected a duration such as 90s, 15m, 24h "
+            "or 7d\n",
+            o.connection_max_age);
         return 2;
     }
     std::optional<FlowsJournal> journal;
@@ -629,16 +609,16 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
             auto loaded = journal->load();
             const size_t n = loaded.connections.size();
             recorder->restore(std::move(loaded.connections));
-            err << fmt::format("netpol-trace agent: {} connections read back from {}{}\n", n, journal->path(),
-                               loaded.bad_lines ? fmt::format(" ({} unreadable lines skipped)", loaded.bad_lines)
-                                                : std::string());
+            err << fmt::format(
+                "netpol-trace agent: {} connections read back from {}{}\n", n, journal->path(),
+                loaded.bad_lines ? fmt::format(" ({} unreadable lines skipped)", loaded.bad_lines) : std::string());
             (void)recorder->take_changed();  // in the journal already
         }
         const auto st = recorder->stats();
         err << fmt::format("netpol-trace agent: recording connections: TCP through {}; {}\n", st.tcp_attach_mode,
-                           st.conntrack_not_visible.empty() ? std::string("UDP and SCTP through conntrack events")
-                                                            : st.conntrack_not_visible +
-                                                                  " (deploy/components/node-network grants it)");
+                           st.conntrack_not_visible.empty()
+                               ? std::string("UDP and SCTP through conntrack events")
+                               : st.conntrack_not_visible + " (deploy/components/node-network grants it)");
         http.set_recorder(recorder.get());
     }
     {
@@ -648,11 +628,11 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
     }
     shared.heartbeat_ns = now_ns();
     shared.ready = true;
-    err << fmt::format("netpol-trace agent: attached {} ({}); reasons: {}; {}\n", cap->attach_mode(),
-                       cap->program_name(), fmt::join(cap->selected_reasons(), ","),
-                       state ? fmt::format("cluster state: {} pods, {} policies", state->pods().size(),
-                                           state->policies().size())
-                             : std::string("no cluster state: drops are served without policy attribution"));
+    err << fmt::format(
+        "netpol-trace agent: attached {} ({}); reasons: {}; {}\n", cap->attach_mode(), cap->program_name(),
+        fmt::join(cap->selected_reasons(), ","),
+        state ? fmt::format("cluster state: {} pods, {} policies", state->pods().size(), state->policies().size())
+              : std::string("no cluster state: drops are served without policy attribution"));
     malloc_trim(0);  // what loading the BPF objects and the first list freed
     if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << ' ' << http.port() << '\n';
 
@@ -705,8 +685,8 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
             for (const auto& r : recovered) publish(hub, *r.flow, "drop", tracker.state().get());
             meter(shared, tracker);
             const auto idle_before =
-                std::chrono::system_clock::now() -
-                std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(o.flow_idle));
+                std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                       std::chrono::duration<double>(o.flow_idle));
             if (now - last_update >= std::chrono::seconds(5)) {
                 last_update = now;
                 for (auto& f : tracker.flows())

@@ -76,8 +76,7 @@ std::optional<ClusterPolicyDropLabels> cluster_policy_drop_labels(const DropReco
     if (!side || !side->decided_by.rule) return std::nullopt;
     const auto& rule = *side->decided_by.rule;
     return ClusterPolicyDropLabels{tier_name(side->decided_by.tier), rule.policy,
-                                   rule.rule_name.value_or(std::to_string(rule.rule)),
-                                   direction_name(side->direction)};
+                                   rule.rule_name.value_or(std::to_string(rule.rule)), direction_name(side->direction)};
 }
 
 void DropMetrics::add(const DropRecord& record, uint64_t drops) {
@@ -106,9 +105,10 @@ void DropMetrics::add(const DropLabels& labels, uint64_t drops) {
 }
 
 void DropMetrics::render(std::string& out) const {
-    out += "# HELP netpol_trace_drops_total Packets dropped by this node, by the pod whose NetworkPolicy dropped them "
-           "(namespace, pod), the direction that denied them (egress, ingress; none: the policies allow the flow; "
-           "unknown: no cluster state), the kernel's drop reason and the isolating policies.\n";
+    out +=
+        "# HELP netpol_trace_drops_total Packets dropped by this node, by the pod whose NetworkPolicy dropped them "
+        "(namespace, pod), the direction that denied them (egress, ingress; none: the policies allow the flow; "
+        "unknown: no cluster state), the kernel's drop reason and the isolating policies.\n";
     out += "# TYPE netpol_trace_drops_total counter\n";
     for (const auto& [l, n] : counts_) {
         out += fmt::format(
@@ -116,9 +116,10 @@ void DropMetrics::render(std::string& out) const {
             escape_label_value(l.namespace_), escape_label_value(l.pod), escape_label_value(l.direction),
             escape_label_value(l.reason), escape_label_value(l.policy), n);
     }
-    out += "# HELP netpol_trace_cluster_policy_drops_total Packets dropped by this node that a cluster policy rule "
-           "denied (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy), by tier (admin, baseline), "
-           "policy, rule (its name, or its index) and direction.\n";
+    out +=
+        "# HELP netpol_trace_cluster_policy_drops_total Packets dropped by this node that a cluster policy rule "
+        "denied (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy), by tier (admin, baseline), "
+        "policy, rule (its name, or its index) and direction.\n";
     out += "# TYPE netpol_trace_cluster_policy_drops_total counter\n";
     for (const auto& [l, n] : cluster_counts_) {
         out += fmt::format(

@@ -49,7 +49,7 @@ struct ClusterPolicyDropLabels {
 std::optional<ClusterPolicyDropLabels> cluster_policy_drop_labels(const DropRecord& record);
 
 class DropMetrics {
-public:
+  public:
     explicit DropMetrics(size_t max_series) : max_series_(max_series) {}
 
     void add(const DropRecord& record, uint64_t drops);
@@ -64,7 +64,7 @@ public:
 
     static constexpr const char* kOther = "_other";
 
-private:
+  private:
     size_t max_series_;
     std::map<DropLabels, uint64_t> counts_;
     // Bounded by the policies' rules (at most 25 or 100 per direction each), not by pods: no cap.

@@ -28,7 +28,7 @@ struct EventFilter {
 };
 
 class Subscriber {
-public:
+  public:
     Subscriber(EventFilter filter, size_t max_queued) : filter_(std::move(filter)), max_queued_(max_queued) {}
 
     // Waits up to `timeout` for lines; returns them (possibly none). Empty with closed() true: the
@@ -37,7 +37,7 @@ public:
     bool closed() const;
     bool cut_off() const;
 
-private:
+  private:
     friend class EventHub;
     // Called by the hub with its lock held; returns false when the subscriber was cut off now.
     bool offer(const std::string& line);
@@ -53,7 +53,7 @@ private:
 };
 
 class EventHub {
-public:
+  public:
     explicit EventHub(size_t max_subscribers, size_t max_queued = 4096)
         : max_subscribers_(max_subscribers), max_queued_(max_queued) {}
 
@@ -74,7 +74,7 @@ public:
     uint64_t cut_off() const;    // streams ended because they fell behind
     uint64_t published() const;  // lines queued to streams
 
-private:
+  private:
     const size_t max_subscribers_;
     const size_t max_queued_;
     mutable std::mutex mu_;

@@ -54,10 +54,13 @@ struct ConnCapture::Impl {
     std::chrono::system_clock::time_point last_poll;
 
     std::string try_load(bool tracepoint, const ConnCaptureOptions& o) {
-        LibbpfLogCapture log(o.debug ? (o.debug_sink ? o.debug_sink : [](std::string_view line) {
-            std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-        })
-                                     : DebugSink{});
+        LibbpfLogCapture log(
+            o.debug
+                ? (o.debug_sink
+                       ? o.debug_sink
+                       : [](std::string_view
+                                line) { std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data()); })
+                : DebugSink{});
         const auto fail = [&](const char* what, int err) {
             std::string msg = std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
             if (!log.best_error().empty()) msg += " (" + log.best_error() + ")";
@@ -101,32 +104,37 @@ Result<std::unique_ptr<ConnCapture>> ConnCapture::open(const ConnCaptureOptions&
     return Error{"cannot attach to sock:inet_sock_set_state: " + failures};
 }
 
-std::string ConnCapture::attach_mode() const { return impl_->mode; }
+std::string ConnCapture::attach_mode() const {
+    return impl_->mode;
+}
 
-int ConnCapture::program_fd() const { return impl_->program ? bpf_program__fd(impl_->program) : -1; }
+int ConnCapture::program_fd() const {
+    return impl_->program ? bpf_program__fd(impl_->program) : -1;
+}
 
 std::vector<ConnDelta> ConnCapture::poll() {
     std::vector<ConnDelta> out;
     decltype(impl_->seen) now;
     now.reserve(impl_->seen.size() + 64);
     // The kernel stamps with the monotonic clock: one offset per poll turns it into wall time.
-    const int64_t offset = static_cast<int64_t>(clock_ns(CLOCK_REALTIME)) - static_cast<int64_t>(clock_ns(CLOCK_MONOTONIC));
+    const int64_t offset =
+        static_cast<int64_t>(clock_ns(CLOCK_REALTIME)) - static_cast<int64_t>(clock_ns(CLOCK_MONOTONIC));
     const auto wall = [offset](uint64_t mono) {
         return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(static_cast<int64_t>(mono) + offset)));
     };
     const auto polled = std::chrono::system_clock::now();
-    walk_map<npt_conn_key, npt_conn_value>(bpf_map__fd(impl_->skel->maps.conns),
-                                           [&](const npt_conn_key& k, const npt_conn_value& v) {
-        uint64_t added = v.count;
-        auto first = wall(v.first_ns);
-        if (auto it = impl_->seen.find(k); it != impl_->seen.end() && it->second.first_ns == v.first_ns) {
-            added = v.count > it->second.count ? v.count - it->second.count : 0;
-            first = std::max(first, impl_->last_poll);  // what grew since the previous poll
-        }
-        now[k] = {v.first_ns, v.count};
-        if (added) out.push_back({k, added, first, polled});
-    });
+    walk_map<npt_conn_key, npt_conn_value>(
+        bpf_map__fd(impl_->skel->maps.conns), [&](const npt_conn_key& k, const npt_conn_value& v) {
+            uint64_t added = v.count;
+            auto first = wall(v.first_ns);
+            if (auto it = impl_->seen.find(k); it != impl_->seen.end() && it->second.first_ns == v.first_ns) {
+                added = v.count > it->second.count ? v.count - it->second.count : 0;
+                first = std::max(first, impl_->last_poll);  // what grew since the previous poll
+            }
+            now[k] = {v.first_ns, v.count};
+            if (added) out.push_back({k, added, first, polled});
+        });
     impl_->last_poll = polled;
     impl_->tracked = now.size();
     impl_->seen = std::move(now);

@@ -52,7 +52,7 @@ struct BtfDeleter {
 // The flow cache map through mmap: CPU n's pages are elements n * NPT_FLOW_CACHE_PAGES and on. Userspace writes
 // the settings of every page (before attach, and the generation after a purge) and reads the slots.
 class FlowCacheView {
-public:
+  public:
     FlowCacheView() = default;
     FlowCacheView(const FlowCacheView&) = delete;
     FlowCacheView& operator=(const FlowCacheView&) = delete;
@@ -97,7 +97,7 @@ public:
         return set;
     }
 
-private:
+  private:
     void unmap() {
         if (pages_) {
             munmap(pages_, len_);
@@ -185,9 +185,7 @@ DebugSink debug_sink_of(const CaptureOptions& options) {
     if (options.debug_sink) {
         return options.debug_sink;
     }
-    return [](std::string_view line) {
-        std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-    };
+    return [](std::string_view line) { std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data()); };
 }
 
 FlowCounts to_counts(const npt_flow_value& v) {
@@ -480,8 +478,8 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     if (!s) {
         return fail("opening the BPF object", errno);
     }
-    bpf_program* progs[] = {s->progs.npt_kfree_skb_btf, s->progs.npt_kfree_skb_btf_compat,
-                            s->progs.npt_kfree_skb_raw, s->progs.npt_kfree_skb_tp};
+    bpf_program* progs[] = {s->progs.npt_kfree_skb_btf, s->progs.npt_kfree_skb_btf_compat, s->progs.npt_kfree_skb_raw,
+                            s->progs.npt_kfree_skb_tp};
     bpf_program* chosen = nullptr;
     switch (m) {
         case AttachMode::kTpBtf:
@@ -525,9 +523,8 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     hs.keep_unknown_reason = 1;
     hs.quiet_gap_ns = options.quiet_gap_ns;
     // Flow cache timing: in jiffies when HZ is known (an inlined load), else in nanoseconds.
-    const uint64_t flush_ns = options.quiet_gap_ns
-                                  ? std::min<uint64_t>(kFlushIntervalNs, options.quiet_gap_ns / 4)
-                                  : kFlushIntervalNs;
+    const uint64_t flush_ns =
+        options.quiet_gap_ns ? std::min<uint64_t>(kFlushIntervalNs, options.quiet_gap_ns / 4) : kFlushIntervalNs;
     hs.ns_per_tick = ns_per_tick;
     const uint64_t tick = ns_per_tick ? ns_per_tick : 1;
     hs.gap_ticks = std::max<uint64_t>(1, (options.quiet_gap_ns + tick - 1) / tick);
@@ -709,7 +706,7 @@ Result<std::unique_ptr<DropCapture>> DropCapture::open(const CaptureOptions& opt
 
     if (::access(kVmlinuxBtfPath, R_OK) != 0) {
         return Error{std::string("kernel BTF not found at ") + kVmlinuxBtfPath +
-              ": this kernel was built without CONFIG_DEBUG_INFO_BTF"};
+                     ": this kernel was built without CONFIG_DEBUG_INFO_BTF"};
     }
     // Reading kallsyms takes ~0.3 s here and seconds in a slow guest or on a loaded node: it runs while BTF is
     // parsed, and open() returns only once it is done. A first event that waited for it instead would be read
@@ -898,8 +895,7 @@ int DropCapture::poll(int timeout_ms, const std::function<void(const DropEvent&)
     constexpr int kSliceMs = 100;
     impl_->on_event = &on_event;
     impl_->handled = 0;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
     int rc = 0;
     for (;;) {
         int slice = kSliceMs;
@@ -913,8 +909,7 @@ int DropCapture::poll(int timeout_ms, const std::function<void(const DropEvent&)
             break;
         }
         rc = ring_buffer__consume(impl_->ring.get());
-        if (rc < 0 || impl_->handled > 0 ||
-            (timeout_ms >= 0 && std::chrono::steady_clock::now() >= deadline)) {
+        if (rc < 0 || impl_->handled > 0 || (timeout_ms >= 0 && std::chrono::steady_clock::now() >= deadline)) {
             break;
         }
     }

@@ -57,12 +57,12 @@ struct CaptureOptions {
     bool all_reasons = false;
     bool debug = false;  // libbpf messages to debug_sink (stderr when debug_sink is empty)
     DebugSink debug_sink;
-    bool ip_filter = false;  // keep only drops whose source or destination is in set_watched_ips()
+    bool ip_filter = false;                 // keep only drops whose source or destination is in set_watched_ips()
     uint64_t quiet_gap_ns = 1'000'000'000;  // a flow quiet this long emits a "resumed" event; 0: never
     uint32_t max_flows = 65536;             // LRU size
     std::optional<AttachMode> force_mode;   // tests and troubleshooting; default: best that loads
     bool symbolize = true;                  // read /proc/kallsyms for enforcement points and stacks
-    bool use_rdonly_cast = true;  // tp_btf: read conntrack via bpf_rdonly_cast when the kernel has it
+    bool use_rdonly_cast = true;            // tp_btf: read conntrack via bpf_rdonly_cast when the kernel has it
     // Name the netfilter rule of DROP verdicts with fexit programs (rule_attribution.hpp) where the kernel
     // allows them; silently off where it does not.
     bool rule_attribution = true;
@@ -95,8 +95,7 @@ struct DropEvent {
 
     std::string ct_state;  // "new", "established", "related", "reply", "related-reply", "untracked", "none",
                            // "unavailable" ("none" also covers packets conntrack found invalid)
-    std::optional<Endpoint>
-        original_dst;  // pre-DNAT destination (the Service VIP:port) when conntrack DNATed
+    std::optional<Endpoint> original_dst;  // pre-DNAT destination (the Service VIP:port) when conntrack DNATed
 
     uint32_t ifindex = 0;          // skb->dev at the drop (bridged FORWARD: the egress port)
     std::string ifname;            // only when the drop's netns is this process's netns
@@ -167,7 +166,7 @@ class DropCapture {
     std::optional<DropEvent> recover_event(const FlowKey& key);
     std::optional<FlowCounts> counts(const FlowKey& key) const;
     void for_each_flow(const std::function<void(const FlowKey&, const FlowCounts&)>& fn) const;
-    CaptureStats stats() const;  // walks the flow map (flows_tracked): not for every second at 65,536 flows
+    CaptureStats stats() const;    // walks the flow map (flows_tracked): not for every second at 65,536 flows
     uint64_t lost_events() const;  // CaptureStats::lost_events alone: counters only
 
     // File descriptor of the loaded program (for BPF_ENABLE_STATS figures), -1 if none.

@@ -13,8 +13,7 @@ constexpr std::string_view kSubsysPrefix = "SKB_DROP_REASON_SUBSYS_";
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::toupper(static_cast<unsigned char>(x)) ==
-                      std::toupper(static_cast<unsigned char>(y));
+               return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
            });
 }
 
@@ -46,8 +45,7 @@ std::vector<std::pair<std::string, uint32_t>> enumerators_of(const struct btf* b
     } else {
         const struct btf_enum64* e = btf_enum64(t);
         for (int i = 0; i < n; ++i) {
-            out.emplace_back(btf__name_by_offset(btf, e[i].name_off),
-                             static_cast<uint32_t>(btf_enum64_value(&e[i])));
+            out.emplace_back(btf__name_by_offset(btf, e[i].name_off), static_cast<uint32_t>(btf_enum64_value(&e[i])));
         }
     }
     return out;
@@ -61,9 +59,8 @@ ReasonTable::ReasonTable(std::vector<DropReason> reasons, std::vector<DropReason
               [](const DropReason& a, const DropReason& b) { return a.value < b.value; });
 }
 
-ReasonTable ReasonTable::from_enumerators(
-    const std::vector<std::pair<std::string, uint32_t>>& enumerators,
-    const std::vector<std::pair<std::string, uint32_t>>& subsys_enumerators) {
+ReasonTable ReasonTable::from_enumerators(const std::vector<std::pair<std::string, uint32_t>>& enumerators,
+                                          const std::vector<std::pair<std::string, uint32_t>>& subsys_enumerators) {
     std::vector<DropReason> reasons;
     for (const auto& [raw, value] : enumerators) {
         std::string_view name = raw;
@@ -93,8 +90,7 @@ ReasonTable ReasonTable::from_enumerators(
 }
 
 ReasonTable ReasonTable::from_btf(const struct btf* btf) {
-    return from_enumerators(enumerators_of(btf, "skb_drop_reason"),
-                            enumerators_of(btf, "skb_drop_reason_subsys"));
+    return from_enumerators(enumerators_of(btf, "skb_drop_reason"), enumerators_of(btf, "skb_drop_reason_subsys"));
 }
 
 std::vector<std::string> ReasonTable::names() const {

@@ -33,9 +33,8 @@ class ReasonTable {
     static ReasonTable from_btf(const struct btf* btf);
     // Builds a table from raw enumerator (name, value) pairs as BTF lists them: keeps SKB_DROP_REASON_* drop
     // reasons, strips the prefix, skips the MAX sentinel and SUBSYS_MASK. Exposed for tests with a fake BTF.
-    static ReasonTable from_enumerators(
-        const std::vector<std::pair<std::string, uint32_t>>& enumerators,
-        const std::vector<std::pair<std::string, uint32_t>>& subsys_enumerators);
+    static ReasonTable from_enumerators(const std::vector<std::pair<std::string, uint32_t>>& enumerators,
+                                        const std::vector<std::pair<std::string, uint32_t>>& subsys_enumerators);
 
     bool empty() const { return reasons_.empty(); }
     const std::vector<DropReason>& reasons() const { return reasons_; }

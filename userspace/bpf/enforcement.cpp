@@ -63,9 +63,9 @@ bool is_iptables_legacy(std::string_view f) {
 // Where the packet entered the softirq: frames beyond belong to whoever raised it (often the sender's
 // ip_output), not to the dropped packet's path.
 bool is_softirq_boundary(std::string_view f) {
-    return f.rfind("__netif_receive_skb", 0) == 0 || f.rfind("netif_receive_skb", 0) == 0 ||
-           f == "process_backlog" || f == "__napi_poll" || f == "net_rx_action" || f == "handle_softirqs" ||
-           f == "__do_softirq" || f == "do_softirq";
+    return f.rfind("__netif_receive_skb", 0) == 0 || f.rfind("netif_receive_skb", 0) == 0 || f == "process_backlog" ||
+           f == "__napi_poll" || f == "net_rx_action" || f == "handle_softirqs" || f == "__do_softirq" ||
+           f == "do_softirq";
 }
 
 bool has_frame(const std::vector<std::string_view>& frames, bool (*pred)(std::string_view)) {
@@ -85,9 +85,8 @@ std::vector<std::string_view> base_names(const std::vector<std::string_view>& ra
 
 bool needs_legacy_probe(std::string_view reason, const std::vector<std::string_view>& raw_frames) {
     const auto frames = base_names(raw_frames);
-    return (reason == "NETFILTER_DROP" || reason == "unknown") && !frames.empty() &&
-           is_netfilter_core(frames[0]) && !has_frame(frames, is_nftables) &&
-           !has_frame(frames, is_iptables_legacy);
+    return (reason == "NETFILTER_DROP" || reason == "unknown") && !frames.empty() && is_netfilter_core(frames[0]) &&
+           !has_frame(frames, is_nftables) && !has_frame(frames, is_iptables_legacy);
 }
 
 Enforcement classify_enforcement(std::string_view reason, const std::vector<std::string_view>& raw_frames,

@@ -32,8 +32,7 @@ void KernelSymbolizer::add(uint64_t addr, std::string_view name) {
 }
 
 void KernelSymbolizer::finish() {
-    std::stable_sort(entries_.begin(), entries_.end(),
-                     [](const Entry& a, const Entry& b) { return a.addr < b.addr; });
+    std::stable_sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.addr < b.addr; });
 }
 
 namespace {
@@ -136,8 +135,8 @@ std::vector<TextRange> KernelSymbolizer::function_ranges(const std::vector<std::
 }
 
 std::optional<KernelSymbolizer::Resolved> KernelSymbolizer::resolve(uint64_t addr) const {
-    auto it = std::upper_bound(entries_.begin(), entries_.end(), addr,
-                               [](uint64_t a, const Entry& e) { return a < e.addr; });
+    auto it =
+        std::upper_bound(entries_.begin(), entries_.end(), addr, [](uint64_t a, const Entry& e) { return a < e.addr; });
     if (it == entries_.begin()) {
         return std::nullopt;
     }

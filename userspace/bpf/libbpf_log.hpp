@@ -26,9 +26,7 @@ class LibbpfLogCapture {
     // why.
     const std::string& verifier_error() const { return verifier_error_; }
     // verifier_error() when there is one, else last_warning().
-    const std::string& best_error() const {
-        return verifier_error_.empty() ? last_warning_ : verifier_error_;
-    }
+    const std::string& best_error() const { return verifier_error_.empty() ? last_warning_ : verifier_error_; }
 
     void on_message(int level, std::string_view text);
 

@@ -147,9 +147,9 @@ Result<std::unique_ptr<RuleAttribution>> RuleAttribution::open(const DebugSink& 
     if (wanted == 0) {
         // Before 5.11 modules carry no BTF: fexit cannot reach a modular nf_tables or ip_tables at all.
         return Error{kernel.modules.empty() && ::access("/sys/kernel/btf", F_OK) == 0 &&
-                           !std::filesystem::is_empty("/sys/kernel/btf/") && ::access("/proc/modules", F_OK) == 0
-                       ? "nf_tables and ip_tables are modules without BTF (before 5.11) or not loaded"
-                       : "neither nf_tables nor ip_tables is loaded"};
+                             !std::filesystem::is_empty("/sys/kernel/btf/") && ::access("/proc/modules", F_OK) == 0
+                         ? "nf_tables and ip_tables are modules without BTF (before 5.11) or not loaded"
+                         : "neither nf_tables nor ip_tables is loaded"};
     }
     // ipt_do_table(priv, skb, state) since 5.16; (skb, state, table) before.
     const btf* owner = nullptr;

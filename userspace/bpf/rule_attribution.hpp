@@ -16,9 +16,9 @@
 namespace npt::capture {
 
 struct RuleVerdict {
-    std::string backend;  // "nftables" or "iptables-legacy"
-    std::string table;    // "filter", "npt_matrix", ...
-    std::string chain;    // the chain holding the rule ("FORWARD" for iptables-legacy's built-in chains)
+    std::string backend;                 // "nftables" or "iptables-legacy"
+    std::string table;                   // "filter", "npt_matrix", ...
+    std::string chain;                   // the chain holding the rule ("FORWARD" for iptables-legacy's built-in chains)
     std::optional<uint64_t> handle;      // nftables rule handle (`nft -a list ruleset`)
     std::optional<std::string> comment;  // the first bytes of the rule's native comment (its userdata)
     uint8_t table_family = 0;            // NFPROTO_* of the nftables table (0: iptables-legacy)

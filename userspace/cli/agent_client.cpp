@@ -23,7 +23,7 @@ std::string str(const Json& j, const char* key) {
 }  // namespace
 
 Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const std::string& ns, const std::string& selector,
-                                         const k8s::Cancellation* cancel) {
+                                          const k8s::Cancellation* cancel) {
     const std::string path =
         fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}", k8s::url_escape(ns), k8s::url_escape(selector));
     auto r = client.get(path, cancel);
@@ -56,9 +56,10 @@ Result<std::vector<Connection>> fetch_agent_connections(k8s::ApiClient& client, 
     auto agents = list_agents(client, where.ns, where.selector);
     if (!agents) return agents.error();
     if (agents->empty())
-        return Error{fmt::format("no netpol-trace agents run in namespace {}: deploy them (kubectl apply -k deploy/, "
-                                 "see docs/deploy.md)",
-                                 where.ns)};
+        return Error{
+            fmt::format("no netpol-trace agents run in namespace {}: deploy them (kubectl apply -k deploy/, "
+                        "see docs/deploy.md)",
+                        where.ns)};
     std::vector<Connection> all;
     size_t answered = 0;
     for (const auto& a : *agents) {

@@ -28,7 +28,7 @@ struct AgentPod {
 
 // The running agent pods (phase Running, not being deleted), by name. Error: the list failed (403, unreachable).
 Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const std::string& ns, const std::string& selector,
-                                         const k8s::Cancellation* cancel = nullptr);
+                                          const k8s::Cancellation* cancel = nullptr);
 
 // The path of an agent's endpoint (e.g. "flows") through the pod proxy; `query` is "" or starts with '?'.
 std::string agent_proxy_path(const AgentLocator& where, const AgentPod& agent, std::string_view endpoint,

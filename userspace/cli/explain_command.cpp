@@ -61,7 +61,9 @@ void register_explain(CLI::App& app, ExplainOptions& o) {
 
 namespace {
 
-int verdict_status(const Explanation& e) { return e.allowed() ? 0 : 1; }
+int verdict_status(const Explanation& e) {
+    return e.allowed() ? 0 : 1;
+}
 
 void render(const ClusterState& state, Explanation& e, const ExplainOptions& o, std::ostream& out) {
     if (o.fix) add_fixes(state, e);

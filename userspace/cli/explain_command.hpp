@@ -15,7 +15,7 @@ namespace npt::cli {
 struct ExplainOptions {
     std::string from;
     std::string to;
-    std::string ns;  // -n: the namespace of pods named without one
+    std::string ns;    // -n: the namespace of pods named without one
     std::string port;  // "5432" or "5432/UDP"
     std::string protocol = "TCP";
     std::optional<int> family;

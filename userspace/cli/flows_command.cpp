@@ -50,12 +50,14 @@ void register_flows(CLI::App& app, FlowsOptions& o) {
         ->type_name("PATH");
     cmd->add_option("--context", o.context, "Kubeconfig context to use (default: its current-context)");
     cmd->add_flag("--no-kubernetes", o.no_kubernetes, "With --local: no cluster state (addresses only)");
-    cmd->add_option("--node", o.node, "With --local: the node name to report (default: $NODE_NAME, else the host name)");
+    cmd->add_option("--node", o.node,
+                    "With --local: the node name to report (default: $NODE_NAME, else the host name)");
     cmd->add_option("--max-connections", o.max_connections,
                     "With --local: connections remembered, the least recently seen forgotten beyond (default 50000)")
         ->type_name("N")
         ->check(CLI::Range(size_t{16}, size_t{1} << 24));
-    cmd->add_option("--agent-namespace", o.agent_namespace, "Namespace of the netpol-trace agents (default netpol-trace)")
+    cmd->add_option("--agent-namespace", o.agent_namespace,
+                    "Namespace of the netpol-trace agents (default netpol-trace)")
         ->type_name("NS");
     cmd->add_option("--agent-selector", o.agent_selector,
                     "Label selector of the agent pods (default app.kubernetes.io/name=netpol-trace,"
@@ -184,10 +186,11 @@ int run_local(const FlowsOptions& o, const ConnectionFilter& filter, std::ostrea
     print(conns, o.output, out);
     if (o.debug) {
         const auto s = r.stats();
-        err << fmt::format("netpol-trace: {} connections ({} TCP counted, {} conntrack entries); kernel map: {} "
-                           "tracked, {} evicted; table: {} evicted, {} expired; conntrack: {} events, {} overruns\n",
-                           s.table_size, s.tcp_connections, s.conntrack_connections, s.kernel.tracked,
-                           s.kernel.evicted, s.evicted, s.expired, s.conntrack.events, s.conntrack.overruns);
+        err << fmt::format(
+            "netpol-trace: {} connections ({} TCP counted, {} conntrack entries); kernel map: {} "
+            "tracked, {} evicted; table: {} evicted, {} expired; conntrack: {} events, {} overruns\n",
+            s.table_size, s.tcp_connections, s.conntrack_connections, s.kernel.tracked, s.kernel.evicted, s.evicted,
+            s.expired, s.conntrack.events, s.conntrack.overruns);
     }
     return 0;
 }

@@ -10,14 +10,20 @@ namespace npt::cli {
 
 namespace {
 
-constexpr int kDirectiveDefault = 0;   // cobra's ShellCompDirectiveDefault: the shell may offer file names
-constexpr int kDirectiveNoFiles = 4;   // ShellCompDirectiveNoFileComp
+constexpr int kDirectiveDefault = 0;  // cobra's ShellCompDirectiveDefault: the shell may offer file names
+constexpr int kDirectiveNoFiles = 4;  // ShellCompDirectiveNoFileComp
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
 
-bool takes_value(const CLI::Option* opt) { return opt != nullptr && opt->get_type_size_max() > 0; }
+bool takes_value(const CLI::Option* opt) {
+    return opt != nullptr && opt->get_type_size_max() > 0;
+}
 
-bool hidden(const CLI::Option* opt) { return opt->get_group().empty(); }
+bool hidden(const CLI::Option* opt) {
+    return opt->get_group().empty();
+}
 
 // The subcommand named `word`, when there is one (hidden ones included: they are still commands).
 CLI::App* subcommand_named(const CLI::App& app, const std::string& word) {
@@ -129,8 +135,9 @@ void write_value_completions(CLI::Option* opt, const std::string& prefix, const 
     }
     for (const auto& v : values)
         if (starts_with(v, current)) out << prefix << v << "\n";
-    const bool files = values.empty() && (type.find("FILE") != std::string::npos ||
-                                          type.find("PATH") != std::string::npos || type.find("DIR") != std::string::npos);
+    const bool files =
+        values.empty() && (type.find("FILE") != std::string::npos || type.find("PATH") != std::string::npos ||
+                           type.find("DIR") != std::string::npos);
     out << ":" << (files ? kDirectiveDefault : kDirectiveNoFiles) << "\n";
 }
 

@@ -24,9 +24,8 @@ Result<PortSpec> parse_port(std::string_view text, std::string_view default_prot
     unsigned value = 0;
     auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), value);
     if (num.empty() || ec != std::errc() || end != num.data() + num.size() || value < 1 || value > 65535)
-        return Error{
-            fmt::format("invalid port {:?}: expected a number 1-65535, optionally with /TCP, /UDP or /SCTP",
-                        std::string(text))};
+        return Error{fmt::format("invalid port {:?}: expected a number 1-65535, optionally with /TCP, /UDP or /SCTP",
+                                 std::string(text))};
     auto p = parse_protocol(proto);
     if (!p) return Error{fmt::format("invalid protocol {:?}: expected TCP, UDP or SCTP", std::string(proto))};
     spec.port = static_cast<uint16_t>(value);
@@ -43,8 +42,7 @@ ProbeLine parse_probe_line_dom(const std::string& line, const ProbeDefaults& d) 
     auto probe = Json::parse(line, nullptr, false);
     if (probe.is_discarded() || !probe.is_object()) return fail("not a JSON object");
     if (probe.contains("from")) r.from = probe["from"];
-    if (!probe.contains("from") || !probe["from"].is_string() || !probe.contains("to") ||
-        !probe["to"].is_string())
+    if (!probe.contains("from") || !probe["from"].is_string() || !probe.contains("to") || !probe["to"].is_string())
         return fail("\"from\" and \"to\" must be strings");
     std::string port_text;
     if (probe.contains("port") && probe["port"].is_number_integer())
@@ -60,8 +58,8 @@ ProbeLine parse_probe_line_dom(const std::string& line, const ProbeDefaults& d) 
     }
     auto port = parse_port(port_text, proto);
     if (!port) return fail(port.error().message);
-    ExplainQuery q{qualified(probe["from"].get<std::string>(), d.ns),
-                   qualified(probe["to"].get<std::string>(), d.ns), port->port, port->protocol, std::nullopt};
+    ExplainQuery q{qualified(probe["from"].get<std::string>(), d.ns), qualified(probe["to"].get<std::string>(), d.ns),
+                   port->port, port->protocol, std::nullopt};
     if (d.family) q.family = *d.family == 6 ? IpFamily::V6 : IpFamily::V4;
     r.query = std::move(q);
     return r;
@@ -159,8 +157,8 @@ ProbeLine parse_probe_line(const std::string& line, const ProbeDefaults& d) {
         r.error = port.error().message;
         return r;
     }
-    ExplainQuery q{qualified(std::string(*plain->from), d.ns), qualified(std::string(*plain->to), d.ns),
-                   port->port, port->protocol, std::nullopt};
+    ExplainQuery q{qualified(std::string(*plain->from), d.ns), qualified(std::string(*plain->to), d.ns), port->port,
+                   port->protocol, std::nullopt};
     if (d.family) q.family = *d.family == 6 ? IpFamily::V6 : IpFamily::V4;
     r.query = std::move(q);
     r.from = std::string(*plain->from);

@@ -43,9 +43,10 @@ void write_text(std::ostream& out, const Json& j, bool with_details) {
     const std::string verdict = str(j, "verdict");
     const std::string policy = verdict.empty() || verdict == "unknown" ? "" : "  policy: " + verdict;
     out << fmt::format("{}{} {} {} {} -> {}{} {} at {} ct={} x{}{}\n", str(j, "event") == "resumed" ? "(resumed) " : "",
-                       str(j, "time"), str(j, "node"), str(j, "protocol"), endpoint_label(j.value("src", Json::object())),
-                       endpoint_label(j.value("dst", Json::object())), port ? fmt::format(":{}", port) : "",
-                       str(j, "reason"), str(j, "enforcement"), str(j, "ct_state"), j.value("count", 0), policy);
+                       str(j, "time"), str(j, "node"), str(j, "protocol"),
+                       endpoint_label(j.value("src", Json::object())), endpoint_label(j.value("dst", Json::object())),
+                       port ? fmt::format(":{}", port) : "", str(j, "reason"), str(j, "enforcement"),
+                       str(j, "ct_state"), j.value("count", 0), policy);
     if (!with_details || policy.empty()) return;
     for (const char* dir : {"egress", "ingress"}) {
         const Json side = j.value(dir, Json::object());
@@ -92,7 +93,7 @@ struct Line {
 
 // Lines from every agent's stream, in arrival order.
 class Inbox {
-public:
+  public:
     void push(Line line) {
         std::lock_guard lock(mu_);
         if (lines_.size() >= kMax) {
@@ -114,7 +115,7 @@ public:
         return overflowed_;
     }
 
-private:
+  private:
     static constexpr size_t kMax = 100000;  // lines waiting for the terminal; more are counted, not kept
     std::mutex mu_;
     std::condition_variable cv_;
@@ -124,7 +125,7 @@ private:
 
 // One agent's /events stream, reconnected with backoff until cancelled.
 class AgentStream {
-public:
+  public:
     AgentStream(std::shared_ptr<k8s::ApiClient> client, AgentPod agent, std::string path, Inbox& inbox,
                 std::ostream& err, std::mutex& err_mu, bool debug)
         : agent_(std::move(agent)) {
@@ -160,7 +161,7 @@ public:
     }
     const AgentPod& agent() const { return agent_; }
 
-private:
+  private:
     AgentPod agent_;
     k8s::Cancellation cancel_;
     std::thread thread_;
@@ -169,11 +170,11 @@ private:
 // Lists the agent pods every --agent-refresh seconds in a thread of its own, so that a slow API server never
 // holds up the lines of the agents already streaming.
 class AgentLister {
-public:
+  public:
     AgentLister(std::shared_ptr<k8s::ApiClient> client, const TailOptions& o, std::ostream& err, std::mutex& err_mu) {
         thread_ = std::thread([this, client = std::move(client), &o, &err, &err_mu] {
-            const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::duration<double>(o.agent_refresh));
+            const auto interval =
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(o.agent_refresh));
             while (cancel_.sleep_for(interval)) {
                 auto agents = list_agents(*client, o, &cancel_);
                 if (cancel_.cancelled()) break;
@@ -199,7 +200,7 @@ public:
         return out;
     }
 
-private:
+  private:
     k8s::Cancellation cancel_;
     std::mutex mu_;
     std::optional<std::vector<AgentPod>> latest_;
@@ -219,8 +220,7 @@ std::string agent_events_path(const TailOptions& o, const AgentPod& agent) {
     if (!o.reasons.empty()) query.push_back("reason=" + k8s::url_escape(o.reasons));
     if (o.fix) query.push_back("fix=1");
     return fmt::format("/api/v1/namespaces/{}/pods/{}:{}/proxy/events{}{}", k8s::url_escape(o.agent_namespace),
-                       k8s::url_escape(agent.name), o.agent_port, query.empty() ? "" : "?",
-                       fmt::join(query, "&"));
+                       k8s::url_escape(agent.name), o.agent_port, query.empty() ? "" : "?", fmt::join(query, "&"));
 }
 
 int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client, std::vector<AgentPod> agents,
@@ -230,8 +230,8 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
     std::map<std::string, std::unique_ptr<AgentStream>> streams;  // by pod name
     auto follow = [&](const std::vector<AgentPod>& now) {
         for (auto it = streams.begin(); it != streams.end();) {
-            const bool present = std::any_of(now.begin(), now.end(),
-                                             [&](const AgentPod& a) { return a == it->second->agent(); });
+            const bool present =
+                std::any_of(now.begin(), now.end(), [&](const AgentPod& a) { return a == it->second->agent(); });
             if (present) {
                 ++it;
                 continue;
@@ -250,8 +250,8 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
                 err << fmt::format("netpol-trace: streaming drops from agent {}/{} on node {}\n", o.agent_namespace,
                                    a.name, a.node);
             }
-            streams.emplace(a.name, std::make_unique<AgentStream>(client, a, agent_events_path(o, a), inbox, err,
-                                                                  err_mu, o.debug));
+            streams.emplace(
+                a.name, std::make_unique<AgentStream>(client, a, agent_events_path(o, a), inbox, err, err_mu, o.debug));
         }
     };
     follow(agents);
@@ -304,10 +304,11 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
             drops += f.last.value("count", uint64_t{0});
             nodes.insert(str(f.last, "node"));
         }
-        out << fmt::format("\nsummary: {} dropped flow{} on {} node{}, {} drop{} (counts as the agents last "
-                           "reported them, every 5 s)\n",
-                           flows.size(), flows.size() == 1 ? "" : "s", nodes.size(), nodes.size() == 1 ? "" : "s",
-                           drops, drops == 1 ? "" : "s");
+        out << fmt::format(
+            "\nsummary: {} dropped flow{} on {} node{}, {} drop{} (counts as the agents last "
+            "reported them, every 5 s)\n",
+            flows.size(), flows.size() == 1 ? "" : "s", nodes.size(), nodes.size() == 1 ? "" : "s", drops,
+            drops == 1 ? "" : "s");
         for (const auto& [key, f] : flows) {
             const auto& j = f.last;
             const auto port = j.value("port", 0);

@@ -18,7 +18,7 @@
 namespace npt::cli {
 
 inline Result<std::vector<AgentPod>> list_agents(k8s::ApiClient& client, const TailOptions& o,
-                                                const k8s::Cancellation* cancel = nullptr) {
+                                                 const k8s::Cancellation* cancel = nullptr) {
     return list_agents(client, o.agent_namespace, o.agent_selector, cancel);
 }
 

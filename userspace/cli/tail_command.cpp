@@ -65,15 +65,17 @@ void register_tail(CLI::App& app, TailOptions& o) {
     app.add_option("--quiet-gap", o.quiet_gap,
                    "A flow that drops again after SECONDS without drops is reported again as resumed (default 1)")
         ->check(CLI::NonNegativeNumber);
-    app.add_flag("--rule-trace", o.rule_trace,
-                 "Name the nftables rule that dropped each flow (table, chain, handle, comment, the chains it went "
-                 "through, and the policy behind it where the CNI's naming tells: kube-router, k3s, Calico). Traces "
-                 "the watched pods' packets from a table of netpol-trace's own (inet netpol_trace_<pid>, removed on "
-                 "exit and by the kernel if the process is killed), at most --rule-trace-rate packets/s. While tracing, "
-                 "the kernel checks every nftables rule it evaluates for it (~10% of a dropped packet's cost in a "
-                 "storm): tracing pauses while a storm's flows are all named and resumes for a new one. Sees nftables and iptables-nft "
-                 "rules, not iptables-legacy or tc/eBPF dataplanes (their drops say so). Needs CAP_NET_ADMIN, in the "
-                 "network namespace of the CNI's rules (the node's); captures on this machine, as --local does");
+    app.add_flag(
+        "--rule-trace", o.rule_trace,
+        "Name the nftables rule that dropped each flow (table, chain, handle, comment, the chains it went "
+        "through, and the policy behind it where the CNI's naming tells: kube-router, k3s, Calico). Traces "
+        "the watched pods' packets from a table of netpol-trace's own (inet netpol_trace_<pid>, removed on "
+        "exit and by the kernel if the process is killed), at most --rule-trace-rate packets/s. While tracing, "
+        "the kernel checks every nftables rule it evaluates for it (~10% of a dropped packet's cost in a "
+        "storm): tracing pauses while a storm's flows are all named and resumes for a new one. Sees nftables and "
+        "iptables-nft "
+        "rules, not iptables-legacy or tc/eBPF dataplanes (their drops say so). Needs CAP_NET_ADMIN, in the "
+        "network namespace of the CNI's rules (the node's); captures on this machine, as --local does");
     app.add_option("--rule-trace-rate", o.rule_trace_rate,
                    "Packets per second --rule-trace traces, all watched pods together (default 100)")
         ->type_name("N")
@@ -149,8 +151,7 @@ bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nfl
                 // The trace gives the comment of the rule that entered path[i + 1]; the rule, of the one that
                 // entered path[i] (none for the base chain).
                 rule->jump_comments.assign(1, {});
-                rule->jump_comments.insert(rule->jump_comments.end(), d->jump_comments.begin(),
-                                           d->jump_comments.end());
+                rule->jump_comments.insert(rule->jump_comments.end(), d->jump_comments.begin(), d->jump_comments.end());
                 for (const auto& ret : d->returned) {
                     rule->returned_from.push_back(ret.chain);
                     rule->returned_comments.push_back(ret.jump_comments);
@@ -206,10 +207,11 @@ size_t terminal_columns() {
 }
 
 class Tail {
-public:
+  public:
     Tail(const TailOptions& o, std::shared_ptr<const ClusterState> state, std::ostream& out, std::ostream& err)
         : o_(o),
-          tracker_(live::PodScope{o.namespaces, o.pod}, o.node.empty() ? live::default_node_name() : o.node, std::move(state)),
+          tracker_(live::PodScope{o.namespaces, o.pod}, o.node.empty() ? live::default_node_name() : o.node,
+                   std::move(state)),
           out_(out),
           err_(err),
           live_view_(o.output != "json" && isatty(STDOUT_FILENO) && &out == &std::cout),
@@ -258,7 +260,9 @@ public:
                 out_ << fmt::format("  {:>8}  {} {} -> {}{} {} at {}{}\n", r.count, r.protocol_name,
                                     endpoint_label(e.src), endpoint_label(e.dst),
                                     e.port ? fmt::format(":{}", e.port) : "", r.reason, r.enforcement,
-                                    !r.attributed ? "" : e.allowed() ? "  (policy allows it)" : "  (" + e.verdict + ")");
+                                    !r.attributed ? ""
+                                    : e.allowed() ? "  (policy allows it)"
+                                                  : "  (" + e.verdict + ")");
             }
         }
         out_.flush();
@@ -279,7 +283,7 @@ public:
         }
     }
 
-private:
+  private:
     void emit(const DropRecord& r, const char* event) {
         if (o_.output == "json") {
             write_json_line(out_, drop_json(r, event));
@@ -328,9 +332,10 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
         }
         state = ClusterState::build(std::move(*objects));
         if (o.debug)
-            err << fmt::format("netpol-trace: state: {} pods, {} policies, {} services, {} namespaces from {} file(s)\n",
-                               state->pods().size(), state->policies().size(), state->services().size(),
-                               state->namespaces().size(), o.state_files.size());
+            err << fmt::format(
+                "netpol-trace: state: {} pods, {} policies, {} services, {} namespaces from {} file(s)\n",
+                state->pods().size(), state->policies().size(), state->services().size(), state->namespaces().size(),
+                o.state_files.size());
     } else if (!o.no_kubernetes) {
         auto connected = live::connect_api(o.kubeconfig, o.context);
         if (!connected) {
@@ -358,8 +363,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
         informer = std::make_unique<k8s::ClusterInformer>(client, iopts);
         informer->start();
         err << "netpol-trace: waiting for the cluster state from the Kubernetes API...\n";
-        auto synced = informer->wait_synced(
-            std::chrono::milliseconds(static_cast<int64_t>(o.sync_timeout * 1000)));
+        auto synced = informer->wait_synced(std::chrono::milliseconds(static_cast<int64_t>(o.sync_timeout * 1000)));
         if (!synced) {
             err << "netpol-trace: " << synced.error().message << '\n';
             return 2;
@@ -438,15 +442,16 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
             return 1;
         }
         if (!opened)
-            err << "netpol-trace: warning: " << opened.error().message
-                << "; continuing without NFLOG records\n";
+            err << "netpol-trace: warning: " << opened.error().message << "; continuing without NFLOG records\n";
         else
             nflog = std::move(*opened);
     }
     if (tracer || nflog)
-        tail.tracker().set_rule_source([&](const live::DropLookup& l, std::optional<DropRule>& rule) {
-            return join_witnesses(tracer.get(), nflog.get(), l, rule);
-        }, tracer != nullptr);
+        tail.tracker().set_rule_source(
+            [&](const live::DropLookup& l, std::optional<DropRule>& rule) {
+                return join_witnesses(tracer.get(), nflog.get(), l, rule);
+            },
+            tracer != nullptr);
     if (!o.ready_file.empty()) std::ofstream(o.ready_file) << getpid() << '\n';
 
     using Clock = std::chrono::steady_clock;
@@ -517,9 +522,10 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
             st.events, st.lost_events, st.flows_tracked, st.lru_evictions, st.ip_filtered);
         if (tracer) {
             const auto ts = tracer->stats();
-            err << fmt::format("netpol-trace: rule trace stats: {} messages, {} drop verdicts, {} overruns, {} rule "
-                               "lookups ({} failed)\n",
-                               ts.messages, ts.drops, ts.overruns, ts.rule_lookups, ts.lookup_failures);
+            err << fmt::format(
+                "netpol-trace: rule trace stats: {} messages, {} drop verdicts, {} overruns, {} rule "
+                "lookups ({} failed)\n",
+                ts.messages, ts.drops, ts.overruns, ts.rule_lookups, ts.lookup_failures);
         }
         if (nflog) {
             const auto ns = nflog->stats();

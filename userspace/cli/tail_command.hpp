@@ -22,9 +22,9 @@ struct TailOptions {
     double sync_timeout = 60;
     std::string output = "table";  // table, wide (the table without fitting it to the terminal) or json
     bool wide = false;             // --wide: -o wide
-    double duration = 0;  // seconds; 0 = until interrupted
-    uint64_t count = 0;   // stop after this many flows; 0 = no limit
-    std::string reasons;  // comma-separated kernel drop reason names
+    double duration = 0;           // seconds; 0 = until interrupted
+    uint64_t count = 0;            // stop after this many flows; 0 = no limit
+    std::string reasons;           // comma-separated kernel drop reason names
     bool all_reasons = false;
     bool debug = false;
     bool fix = false;  // every denied flow's line carries its verified fixes
@@ -34,7 +34,7 @@ struct TailOptions {
     bool rule_trace = false;
     uint32_t rule_trace_rate = 100;  // traced packets per second
     int nflog_group = -1;            // -1: off
-    double quiet_gap = 1.0;  // seconds without drops after which a flow's next drop is reported again
+    double quiet_gap = 1.0;          // seconds without drops after which a flow's next drop is reported again
     // The cluster-wide tail: agents found by label in a namespace, streamed through the pod proxy.
     bool local = false;  // capture on this machine even when agents run in the cluster
     std::string agent_namespace = "netpol-trace";

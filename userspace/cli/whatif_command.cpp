@@ -59,7 +59,8 @@ Result<std::vector<std::string>> manifest_paths(const std::vector<std::string>& 
             std::vector<std::string> files;
             for (const auto& e : std::filesystem::recursive_directory_iterator(a, ec)) {
                 const auto ext = e.path().extension().string();
-                if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json")) files.push_back(e.path());
+                if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
+                    files.push_back(e.path());
             }
             if (ec) return Error{fmt::format("--apply {}: cannot read the directory: {}", a, ec.message())};
             std::sort(files.begin(), files.end());
@@ -74,7 +75,7 @@ Result<std::vector<std::string>> manifest_paths(const std::vector<std::string>& 
 struct ChangeLine {
     std::string action;  // "create", "replace", "delete"
     std::string kind;
-    std::string name;    // "ns/name" or a cluster policy's name
+    std::string name;  // "ns/name" or a cluster policy's name
 };
 
 bool policy_exists(const ClusterState& s, const std::string& ns, const std::string& name) {
@@ -92,7 +93,8 @@ std::optional<ClusterPolicyKind> cluster_kind(std::string_view kind) {
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (k == "clusternetworkpolicy" || k == "clusternetworkpolicies" || k == "cnp")
         return ClusterPolicyKind::ClusterNetworkPolicy;
-    if (k == "adminnetworkpolicy" || k == "adminnetworkpolicies" || k == "anp") return ClusterPolicyKind::AdminNetworkPolicy;
+    if (k == "adminnetworkpolicy" || k == "adminnetworkpolicies" || k == "anp")
+        return ClusterPolicyKind::AdminNetworkPolicy;
     if (k == "baselineadminnetworkpolicy" || k == "baselineadminnetworkpolicies" || k == "banp")
         return ClusterPolicyKind::BaselineAdminNetworkPolicy;
     return std::nullopt;
@@ -120,32 +122,36 @@ Result<StateChange> build_change(const ClusterState& s, const WhatIfOptions& o, 
         const size_t others = objects->pods.size() + objects->namespaces.size() + objects->services.size() +
                               objects->endpoint_slices.size() + objects->nodes.size() + stats.ignored_kinds;
         if (others)
-            err << fmt::format("netpol-trace: --apply: {} object{} of other kinds left alone (whatif applies "
-                               "NetworkPolicies and cluster policies)\n",
-                               others, others == 1 ? "" : "s");
+            err << fmt::format(
+                "netpol-trace: --apply: {} object{} of other kinds left alone (whatif applies "
+                "NetworkPolicies and cluster policies)\n",
+                others, others == 1 ? "" : "s");
     }
     for (const auto& d : o.remove) {
         const auto first = d.find('/');
         const auto last = d.rfind('/');
         if (first == std::string::npos)
-            return Error{fmt::format("--delete {:?}: expected KIND/NAMESPACE/NAME (or KIND/NAME for a cluster policy)", d)};
+            return Error{
+                fmt::format("--delete {:?}: expected KIND/NAMESPACE/NAME (or KIND/NAME for a cluster policy)", d)};
         const std::string kind = d.substr(0, first);
         if (auto ck = cluster_kind(kind)) {
             const std::string name = d.substr(last + 1);
             if (!cluster_policy_exists(s, *ck, name))
-                return Error{fmt::format("--delete {}: no {} {:?} in the cluster state", d, cluster_policy_kind_name(*ck), name)};
+                return Error{fmt::format("--delete {}: no {} {:?} in the cluster state", d,
+                                         cluster_policy_kind_name(*ck), name)};
             change.delete_cluster_policies.emplace_back(*ck, name);
             lines.push_back({"delete", cluster_policy_kind_name(*ck), name});
             continue;
         }
         std::string k = kind;
-        std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(k.begin(), k.end(), k.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         if (k != "networkpolicy" && k != "networkpolicies" && k != "netpol")
-            return Error{fmt::format("--delete {}: unknown kind {:?} (NetworkPolicy, ClusterNetworkPolicy, "
-                                     "AdminNetworkPolicy, BaselineAdminNetworkPolicy)",
-                                     d, kind)};
-        if (first == last)
-            return Error{fmt::format("--delete {}: a NetworkPolicy is KIND/NAMESPACE/NAME", d)};
+            return Error{
+                fmt::format("--delete {}: unknown kind {:?} (NetworkPolicy, ClusterNetworkPolicy, "
+                            "AdminNetworkPolicy, BaselineAdminNetworkPolicy)",
+                            d, kind)};
+        if (first == last) return Error{fmt::format("--delete {}: a NetworkPolicy is KIND/NAMESPACE/NAME", d)};
         const std::string ns = d.substr(first + 1, last - first - 1), name = d.substr(last + 1);
         if (!policy_exists(s, ns, name))
             return Error{fmt::format("--delete {}: no NetworkPolicy {}/{} in the cluster state", d, ns, name)};
@@ -165,7 +171,7 @@ struct FlowSource {
 
 // Observed connections: the file or the agents', seen within --since, touching the namespaces asked for.
 Result<std::vector<Connection>> load_flows(const ClusterState& s, const FlowSource& src, const std::string& since,
-                                             const std::vector<std::string>& namespaces, std::ostream& err) {
+                                           const std::vector<std::string>& namespaces, std::ostream& err) {
     std::vector<Connection> flows;
     if (!since.empty() && !parse_duration(since))
         return Error{fmt::format("--since {:?}: expected a duration such as 90s, 15m, 24h or 7d", since)};
@@ -175,10 +181,9 @@ Result<std::vector<Connection>> load_flows(const ClusterState& s, const FlowSour
         std::vector<std::string> query;
         for (const auto& ns : namespaces) query.push_back("namespace=" + k8s::url_escape(ns));
         if (!since.empty()) query.push_back("since=" + k8s::url_escape(since));
-        auto fetched = fetch_agent_connections(
-            **client, src.agents, query.empty() ? "" : fmt::format("?{}", fmt::join(query, "&")), err);
-        if (!fetched)
-            return Error{fetched.error().message + " (or give the connections with --flows FILE)"};
+        auto fetched = fetch_agent_connections(**client, src.agents,
+                                               query.empty() ? "" : fmt::format("?{}", fmt::join(query, "&")), err);
+        if (!fetched) return Error{fetched.error().message + " (or give the connections with --flows FILE)"};
         flows = std::move(*fetched);
     } else if (!src.path.empty()) {
         std::ifstream file;
@@ -216,7 +221,9 @@ Result<std::vector<Connection>> load_flows(const ClusterState& s, const FlowSour
 }
 
 // The observed connection as read, or as netpol-trace writes it.
-Json flow_json(const Connection& c) { return Json::parse(c.line.empty() ? connection_json(c) : c.line); }
+Json flow_json(const Connection& c) {
+    return Json::parse(c.line.empty() ? connection_json(c) : c.line);
+}
 
 std::string flow_text(const Connection& f, const ClusterState& s) {
     const auto end = [&](const IpAddr& ip) {
@@ -264,7 +271,8 @@ void register_whatif(CLI::App& app, WhatIfOptions& o) {
     cmd->add_option("-o,--output", o.output, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
     cmd->footer(
         "A GitOps gate:\n"
-        "  kubectl get namespaces,pods,replicasets,networkpolicies,services,endpointslices,nodes -A -o json > state.json\n"
+        "  kubectl get namespaces,pods,replicasets,networkpolicies,services,endpointslices,nodes -A -o json > "
+        "state.json\n"
         "  netpol-trace flows -o json > flows.jsonl\n"
         "  netpol-trace whatif --apply manifests/ --state state.json --flows flows.jsonl\n");
 }
@@ -317,7 +325,8 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
         Json j;
         Json breaks = Json::array();
         for (const auto& b : report.breaks) {
-            breaks.push_back(Json{{"flow", flow_json(*b.flow)}, {"before", b.before}, {"after", explanation_json(b.after)}});
+            breaks.push_back(
+                Json{{"flow", flow_json(*b.flow)}, {"before", b.before}, {"after", explanation_json(b.after)}});
         }
         j["breaks"] = std::move(breaks);
         j["newly_allowed"] = report.reach.newly_allowed;
@@ -354,8 +363,9 @@ int run_whatif(const WhatIfOptions& o, std::ostream& out, std::ostream& err) {
         out << fmt::format("reach between pods: {} newly allowed, {} newly denied\n", report.reach.newly_allowed,
                            report.reach.newly_denied);
         for (const auto& ex : report.reach.examples)
-            out << fmt::format("  {} {} -> {} {}/{}\n", ex.allowed_after ? "newly allowed:" : "newly denied: ",
-                               before.pod_id(ex.from), before.pod_id(ex.to), protocol_name(ex.protocol), ex.port);
+            out << fmt::format("  {} {} -> {} {}/{}\n",
+                               ex.allowed_after ? "newly allowed:" : "newly denied: ", before.pod_id(ex.from),
+                               before.pod_id(ex.to), protocol_name(ex.protocol), ex.port);
     }
     return report.breaks.empty() ? 0 : 1;
 }
@@ -397,12 +407,13 @@ int run_advise(const AdviseOptions& o, std::ostream& out, std::ostream& err) {
                              {"allowed_observed", advice.observed_pairs}};
         write_json_line(out, j);
     } else {
-        out << fmt::format("# netpol-trace advise -n {}: {} policies from {} observed connections; verified: {} break{}.\n",
-                           o.ns, advice.policies.size(), v.observed, v.breaks.size(), v.breaks.size() == 1 ? "" : "s");
+        out << fmt::format(
+            "# netpol-trace advise -n {}: {} policies from {} observed connections; verified: {} break{}.\n", o.ns,
+            advice.policies.size(), v.observed, v.breaks.size(), v.breaks.size() == 1 ? "" : "s");
         out << fmt::format("# Applied to the cluster: {} connections between pods newly allowed, {} newly denied.\n",
                            v.reach.newly_allowed, v.reach.newly_denied);
-        out << fmt::format("# For the namespace's pods they allow {} connections between pods, {} of them observed", advice.allowed,
-                           advice.observed_pairs);
+        out << fmt::format("# For the namespace's pods they allow {} connections between pods, {} of them observed",
+                           advice.allowed, advice.observed_pairs);
         out << (advice.allowed > advice.observed_pairs
                     ? fmt::format(": allowing whole workloads rather than the pods seen adds {}.\n",
                                   advice.allowed - advice.observed_pairs)

@@ -93,7 +93,8 @@ std::optional<Cidr> Cidr::parse(std::string_view text, bool* had_host_bits) {
     return out;
 }
 
-
-std::string Cidr::str() const { return base.str() + "/" + std::to_string(prefix); }
+std::string Cidr::str() const {
+    return base.str() + "/" + std::to_string(prefix);
+}
 
 }  // namespace npt

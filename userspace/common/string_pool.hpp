@@ -15,12 +15,13 @@ using StrId = uint32_t;
 inline constexpr StrId kNoStr = 0;  // id 0 is the empty string
 
 class StringPool {
-public:
+  public:
     StringPool() { intern(""); }
     // The index holds views into storage_: a copy indexes its own strings.
     StringPool(const StringPool& other) : storage_(other.storage_) {
         index_.reserve(storage_.size());
-        for (size_t i = 0; i < storage_.size(); ++i) index_.emplace(std::string_view(storage_[i]), static_cast<StrId>(i));
+        for (size_t i = 0; i < storage_.size(); ++i)
+            index_.emplace(std::string_view(storage_[i]), static_cast<StrId>(i));
     }
     StringPool& operator=(const StringPool&) = delete;
     StringPool(StringPool&&) = default;
@@ -40,7 +41,7 @@ public:
     std::string_view view(StrId id) const { return storage_[id]; }
     size_t size() const { return storage_.size(); }
 
-private:
+  private:
     std::deque<std::string> storage_;  // stable addresses for the string_view keys
     std::unordered_map<std::string_view, StrId> index_;
 };

@@ -9,7 +9,6 @@
 #include <tuple>
 #include <nlohmann/json.hpp>
 
-
 namespace npt {
 
 namespace {
@@ -22,7 +21,9 @@ std::optional<std::string> optional_string(simdjson::dom::object obj, std::strin
     return std::nullopt;
 }
 
-OrderedJson optional_json(const std::optional<std::string>& v) { return v ? OrderedJson(*v) : OrderedJson(nullptr); }
+OrderedJson optional_json(const std::optional<std::string>& v) {
+    return v ? OrderedJson(*v) : OrderedJson(nullptr);
+}
 
 OrderedJson end_json(const ConnectionEnd& e) {
     OrderedJson j;
@@ -40,17 +41,23 @@ OrderedJson end_json(const ConnectionEnd& e) {
 
 const char* side_name(Side s) {
     switch (s) {
-        case Side::Client: return "client";
-        case Side::Server: return "server";
-        default: return "";
+        case Side::Client:
+            return "client";
+        case Side::Server:
+            return "server";
+        default:
+            return "";
     }
 }
 
 const char* observed_by_name(ObservedBy o) {
     switch (o) {
-        case ObservedBy::TcpState: return "tcp_state";
-        case ObservedBy::Conntrack: return "conntrack";
-        default: return "";
+        case ObservedBy::TcpState:
+            return "tcp_state";
+        case ObservedBy::Conntrack:
+            return "conntrack";
+        default:
+            return "";
     }
 }
 
@@ -173,7 +180,8 @@ Result<Connection> parse_connection(std::string_view text, std::string_view sour
     if (dst["port"].get(port) || port < 1 || port > 65535) return bad("dst.port: expected a number 1-65535");
     c.port = static_cast<uint16_t>(port);
     std::string_view proto = "TCP";
-    if (auto p = obj["protocol"]; p.error() != simdjson::NO_SUCH_FIELD && p.get(proto)) return bad("protocol: expected a string");
+    if (auto p = obj["protocol"]; p.error() != simdjson::NO_SUCH_FIELD && p.get(proto))
+        return bad("protocol: expected a string");
     auto protocol = parse_protocol(proto);
     if (!protocol) return bad(fmt::format("protocol: {:?} is not TCP, UDP or SCTP", proto));
     c.protocol = *protocol;
@@ -198,14 +206,20 @@ Result<Connection> parse_connection(std::string_view text, std::string_view sour
     }
     c.service = optional_string(dst, "service");
     if (auto side = optional_string(obj, "side")) {
-        if (*side == "client") c.side = Side::Client;
-        else if (*side == "server") c.side = Side::Server;
-        else return bad(fmt::format("side: {:?} is not client or server", *side));
+        if (*side == "client")
+            c.side = Side::Client;
+        else if (*side == "server")
+            c.side = Side::Server;
+        else
+            return bad(fmt::format("side: {:?} is not client or server", *side));
     }
     if (auto by = optional_string(obj, "observed_by")) {
-        if (*by == "tcp_state") c.observed_by = ObservedBy::TcpState;
-        else if (*by == "conntrack") c.observed_by = ObservedBy::Conntrack;
-        else return bad(fmt::format("observed_by: {:?} is not tcp_state or conntrack", *by));
+        if (*by == "tcp_state")
+            c.observed_by = ObservedBy::TcpState;
+        else if (*by == "conntrack")
+            c.observed_by = ObservedBy::Conntrack;
+        else
+            return bad(fmt::format("observed_by: {:?} is not tcp_state or conntrack", *by));
     }
     uint64_t count = 0;
     if (obj["count"].get(count) == simdjson::SUCCESS) c.count = count;
@@ -242,9 +256,8 @@ bool ConnectionFilter::matches(const Connection& c) const {
         if (!in(c.src.ns) && !in(c.dst.ns)) return false;
     }
     if (!pod.empty()) {
-        const std::string id = pod.find('/') == std::string::npos && namespaces.size() == 1
-                                   ? namespaces.front() + "/" + pod
-                                   : pod;
+        const std::string id =
+            pod.find('/') == std::string::npos && namespaces.size() == 1 ? namespaces.front() + "/" + pod : pod;
         if (c.src.pod != id && c.dst.pod != id) return false;
     }
     return true;

@@ -32,14 +32,14 @@ class ClusterState;
 
 enum class Side : uint8_t { Unknown, Client, Server };
 enum class ObservedBy : uint8_t { Unknown, TcpState, Conntrack };
-const char* side_name(Side s);              // "client", "server", "" for Unknown
+const char* side_name(Side s);               // "client", "server", "" for Unknown
 const char* observed_by_name(ObservedBy o);  // "tcp_state", "conntrack", ""
 
 using TimePoint = std::chrono::system_clock::time_point;
 
 struct ConnectionEnd {
     IpAddr ip;
-    std::optional<std::string> pod;       // "ns/name"
+    std::optional<std::string> pod;  // "ns/name"
     std::optional<std::string> ns;
     std::optional<std::string> workload;  // "Kind/name"
     LabelMap labels;

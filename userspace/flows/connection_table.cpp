@@ -12,7 +12,9 @@ size_t ConnectionKeyHash::operator()(const ConnectionKey& k) const noexcept {
 
 ConnectionTable::ConnectionTable(Limits limits) : limits_(limits) {}
 
-void ConnectionTable::touch(List::iterator it) { entries_.splice(entries_.begin(), entries_, it); }
+void ConnectionTable::touch(List::iterator it) {
+    entries_.splice(entries_.begin(), entries_, it);
+}
 
 void ConnectionTable::evict_to(size_t n) {
     while (entries_.size() > n) {
@@ -79,7 +81,9 @@ std::vector<Connection> ConnectionTable::select(const ConnectionFilter& filter) 
     return out;
 }
 
-std::vector<Connection> ConnectionTable::all() const { return {entries_.rbegin(), entries_.rend()}; }
+std::vector<Connection> ConnectionTable::all() const {
+    return {entries_.rbegin(), entries_.rend()};
+}
 
 std::vector<Connection> ConnectionTable::take_changed() {
     std::vector<Connection> out;

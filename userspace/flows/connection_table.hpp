@@ -30,7 +30,7 @@ struct ConnectionKeyHash {
 };
 
 class ConnectionTable {
-public:
+  public:
     struct Limits {
         size_t max_entries = 50'000;
         std::chrono::seconds max_age = std::chrono::hours(24);
@@ -58,7 +58,7 @@ public:
     // Entries added to or changed since the last call.
     std::vector<Connection> take_changed();
 
-private:
+  private:
     using List = std::list<Connection>;  // most recently seen at the front
     void touch(List::iterator it);
     void evict_to(size_t n);

@@ -16,9 +16,10 @@ Result<FlowsJournal> FlowsJournal::open(std::string path, uint64_t max_bytes) {
     FlowsJournal j(std::move(path), max_bytes);
     std::ofstream out(j.path_, std::ios::app);
     if (!out)
-        return Error{fmt::format("--flows-journal {}: cannot open for appending: {} (a writable volume is needed: "
-                                 "the root filesystem is read-only in the DaemonSet)",
-                                 j.path_, std::strerror(errno))};
+        return Error{
+            fmt::format("--flows-journal {}: cannot open for appending: {} (a writable volume is needed: "
+                        "the root filesystem is read-only in the DaemonSet)",
+                        j.path_, std::strerror(errno))};
     std::error_code ec;
     j.size_ = std::filesystem::file_size(j.path_, ec);
     return j;

@@ -16,7 +16,7 @@
 namespace npt {
 
 class FlowsJournal {
-public:
+  public:
     // Opens PATH for appending (creating it and its directory's file, not the directory). Error: one line.
     static Result<FlowsJournal> open(std::string path, uint64_t max_bytes);
 
@@ -30,12 +30,13 @@ public:
 
     // Appends the lines of `changed`, or rotates and writes `snapshot()`'s (the whole table, least recently seen
     // first) instead. Error: the write failed (disk full): one line.
-    Result<bool> append(const std::vector<Connection>& changed, const std::function<std::vector<Connection>()>& snapshot);
+    Result<bool> append(const std::vector<Connection>& changed,
+                        const std::function<std::vector<Connection>()>& snapshot);
 
     const std::string& path() const { return path_; }
     uint64_t rotations() const { return rotations_; }
 
-private:
+  private:
     FlowsJournal(std::string path, uint64_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) {}
     Result<bool> write(const std::string& text);
 

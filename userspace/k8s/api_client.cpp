@@ -194,8 +194,7 @@ ApiClient::ApiClient(ClientConfig config, ApiClientOptions options)
         // libcurl takes the TLS name (SNI and verification) from the URL: address the request to the
         // tls-server-name and connect it to the real host, keeping the Host header the server expects.
         url_base_ = fmt::format("{}://{}:{}{}", p.scheme, bracket(config_.tls_server_name), p.port, p.prefix);
-        connect_to_ =
-            fmt::format("{}:{}:{}:{}", bracket(config_.tls_server_name), p.port, bracket(p.host), p.port);
+        connect_to_ = fmt::format("{}:{}:{}:{}", bracket(config_.tls_server_name), p.port, bracket(p.host), p.port);
         host_header_ = fmt::format("Host: {}:{}", bracket(p.host), p.port);
     } else {
         url_base_ = fmt::format("{}://{}:{}{}", p.scheme, bracket(p.host), p.port, p.prefix);
@@ -239,14 +238,14 @@ HttpResponse ApiClient::request(std::string_view method, std::string_view path, 
     return perform(method, path, body, content_type, nullptr, cancel, options_.request_timeout);
 }
 
-HttpResponse ApiClient::stream_lines(std::string_view path, const LineHandler& on_line,
-                                     const Cancellation* cancel, std::chrono::milliseconds max_duration) {
+HttpResponse ApiClient::stream_lines(std::string_view path, const LineHandler& on_line, const Cancellation* cancel,
+                                     std::chrono::milliseconds max_duration) {
     return perform("GET", path, {}, {}, &on_line, cancel, max_duration);
 }
 
 HttpResponse ApiClient::perform(std::string_view method, std::string_view path, std::string_view body,
-                                std::string_view content_type, const LineHandler* on_line,
-                                const Cancellation* cancel, std::chrono::milliseconds timeout) {
+                                std::string_view content_type, const LineHandler* on_line, const Cancellation* cancel,
+                                std::chrono::milliseconds timeout) {
     if (!config_error_.empty()) {
         HttpResponse r;
         r.error = config_error_;
@@ -273,9 +272,9 @@ HttpResponse ApiClient::perform(std::string_view method, std::string_view path, 
 }
 
 HttpResponse ApiClient::perform_once(Handle& h, const AuthMaterial& auth, std::string_view method,
-                                     std::string_view path, std::string_view body,
-                                     std::string_view content_type, const LineHandler* on_line,
-                                     const Cancellation* cancel, std::chrono::milliseconds timeout) {
+                                     std::string_view path, std::string_view body, std::string_view content_type,
+                                     const LineHandler* on_line, const Cancellation* cancel,
+                                     std::chrono::milliseconds timeout) {
     HttpResponse r;
     CURL* c = h.easy;
     curl_easy_reset(c);
@@ -317,10 +316,9 @@ HttpResponse ApiClient::perform_once(Handle& h, const AuthMaterial& auth, std::s
         curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
     }
     if (!auth.client_certificate_pem.empty()) {
-        curl_blob cert{const_cast<char*>(auth.client_certificate_pem.data()),
-                       auth.client_certificate_pem.size(), CURL_BLOB_NOCOPY};
-        curl_blob key{const_cast<char*>(auth.client_key_pem.data()), auth.client_key_pem.size(),
-                      CURL_BLOB_NOCOPY};
+        curl_blob cert{const_cast<char*>(auth.client_certificate_pem.data()), auth.client_certificate_pem.size(),
+                       CURL_BLOB_NOCOPY};
+        curl_blob key{const_cast<char*>(auth.client_key_pem.data()), auth.client_key_pem.size(), CURL_BLOB_NOCOPY};
         curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
         curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
         curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
@@ -411,8 +409,7 @@ HttpResponse ApiClient::perform_once(Handle& h, const AuthMaterial& auth, std::s
     // A server that refuses a client certificate ends the handshake with an alert, which libcurl may only see
     // on the first read (TLS 1.3).
     if (!auth.client_certificate_pem.empty() && detail.find("alert") != std::string::npos &&
-        (detail.find("unknown ca") != std::string::npos ||
-         detail.find("bad certificate") != std::string::npos ||
+        (detail.find("unknown ca") != std::string::npos || detail.find("bad certificate") != std::string::npos ||
          detail.find("certificate expired") != std::string::npos ||
          detail.find("certificate revoked") != std::string::npos ||
          detail.find("certificate unknown") != std::string::npos)) {
@@ -423,8 +420,7 @@ HttpResponse ApiClient::perform_once(Handle& h, const AuthMaterial& auth, std::s
     }
     switch (result) {
         case CURLE_COULDNT_CONNECT:
-            r.error = "cannot connect: " +
-                      std::string(os_errno ? std::strerror(static_cast<int>(os_errno)) : detail);
+            r.error = "cannot connect: " + std::string(os_errno ? std::strerror(static_cast<int>(os_errno)) : detail);
             break;
         case CURLE_COULDNT_RESOLVE_HOST:
             r.error = "cannot resolve the server's host name: " + detail;
@@ -438,18 +434,16 @@ HttpResponse ApiClient::perform_once(Handle& h, const AuthMaterial& auth, std::s
         case CURLE_PEER_FAILED_VERIFICATION: {
             constexpr std::string_view kPrefix = "SSL certificate problem: ";
             if (detail.starts_with(kPrefix)) detail.erase(0, kPrefix.size());
-            r.error = fmt::format(
-                "certificate verify failed: {}; check the cluster's {}{}", detail,
-                config_.ca_source.empty() ? "certificate-authority (none is set: the system's roots "
-                                            "were used)"
-                                          : "certificate-authority (" + config_.ca_source + ")",
-                config_.tls_server_name.empty() ? " or set tls-server-name" : " and tls-server-name");
+            r.error = fmt::format("certificate verify failed: {}; check the cluster's {}{}", detail,
+                                  config_.ca_source.empty() ? "certificate-authority (none is set: the system's roots "
+                                                              "were used)"
+                                                            : "certificate-authority (" + config_.ca_source + ")",
+                                  config_.tls_server_name.empty() ? " or set tls-server-name" : " and tls-server-name");
             r.retryable = false;
             break;
         }
         case CURLE_SSL_CACERT_BADFILE:
-            r.error =
-                fmt::format("cannot load the certificate authority ({}): {}", config_.ca_source, detail);
+            r.error = fmt::format("cannot load the certificate authority ({}): {}", config_.ca_source, detail);
             r.retryable = false;
             break;
         case CURLE_SSL_CERTPROBLEM:
@@ -482,8 +476,7 @@ Error ApiClient::error_for(const HttpResponse& r, std::string_view action, std::
     const std::string where = config_.describe();
     if (r.status == 0) return Error{fmt::format("{}: {}", where, r.error)};
     const std::string reason = reason_phrase(r.status);
-    const std::string head =
-        reason.empty() ? fmt::format("HTTP {}", r.status) : fmt::format("{} {}", r.status, reason);
+    const std::string head = reason.empty() ? fmt::format("HTTP {}", r.status) : fmt::format("{} {}", r.status, reason);
     const std::string message = status_message(r.body);
     switch (r.status) {
         case 401:

@@ -25,11 +25,10 @@
 namespace npt::k8s {
 
 struct HttpResponse {
-    long status = 0;    // the HTTP status; 0 when the request failed before one arrived
-    std::string body;   // for a stream, only a non-2xx body
-    std::string error;  // the failure when status is 0 (one line, without the server prefix)
-    bool retryable =
-        true;  // for a failure: false when retrying cannot help (TLS verification, credentials setup)
+    long status = 0;        // the HTTP status; 0 when the request failed before one arrived
+    std::string body;       // for a stream, only a non-2xx body
+    std::string error;      // the failure when status is 0 (one line, without the server prefix)
+    bool retryable = true;  // for a failure: false when retrying cannot help (TLS verification, credentials setup)
     bool cancelled = false;
 
     bool ok() const { return status >= 200 && status < 300; }
@@ -58,13 +57,11 @@ class ApiClient {
     // `path` starts with '/' and may carry a query: "/api/v1/pods?limit=500". Thread-safe.
     HttpResponse get(std::string_view path, const Cancellation* cancel = nullptr);
     HttpResponse request(std::string_view method, std::string_view path, std::string_view body = {},
-                         std::string_view content_type = "application/json",
-                         const Cancellation* cancel = nullptr);
+                         std::string_view content_type = "application/json", const Cancellation* cancel = nullptr);
 
     // A GET whose 2xx body is read line by line as it arrives (watch streams). Returns when the server ends
     // the stream, on_line returns false, `max_duration` passes (0: no limit) or `cancel` fires.
-    HttpResponse stream_lines(std::string_view path, const LineHandler& on_line,
-                              const Cancellation* cancel = nullptr,
+    HttpResponse stream_lines(std::string_view path, const LineHandler& on_line, const Cancellation* cancel = nullptr,
                               std::chrono::milliseconds max_duration = {});
 
     // The one-line error for a failed response, naming the context and server. `action` says what was
@@ -78,12 +75,11 @@ class ApiClient {
     Handle* acquire();
     void release(Handle* h);
     HttpResponse perform(std::string_view method, std::string_view path, std::string_view body,
-                         std::string_view content_type, const LineHandler* on_line,
-                         const Cancellation* cancel, std::chrono::milliseconds timeout);
-    HttpResponse perform_once(Handle& h, const AuthMaterial& auth, std::string_view method,
-                              std::string_view path, std::string_view body, std::string_view content_type,
-                              const LineHandler* on_line, const Cancellation* cancel,
-                              std::chrono::milliseconds timeout);
+                         std::string_view content_type, const LineHandler* on_line, const Cancellation* cancel,
+                         std::chrono::milliseconds timeout);
+    HttpResponse perform_once(Handle& h, const AuthMaterial& auth, std::string_view method, std::string_view path,
+                              std::string_view body, std::string_view content_type, const LineHandler* on_line,
+                              const Cancellation* cancel, std::chrono::milliseconds timeout);
 
     const ClientConfig config_;
     const ApiClientOptions options_;

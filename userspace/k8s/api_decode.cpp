@@ -63,8 +63,7 @@ Result<ApiObject> decode_api_object(Resource r, simdjson::dom::element obj) {
 Result<ListPage> ApiDecoder::decode_list(Resource r, std::string_view body) {
     simdjson::dom::element root;
     if (auto err = parser_.parse(body.data(), body.size()).get(root)) {
-        return Error{
-            fmt::format("list {}: invalid JSON: {}", resource_info(r).name, simdjson::error_message(err))};
+        return Error{fmt::format("list {}: invalid JSON: {}", resource_info(r).name, simdjson::error_message(err))};
     }
     ListPage page;
     simdjson::dom::object meta;
@@ -97,8 +96,7 @@ Result<ListPage> ApiDecoder::decode_list(Resource r, std::string_view body) {
 Result<WatchEvent> ApiDecoder::decode_watch_event(Resource r, std::string_view line) {
     simdjson::dom::element root;
     if (auto err = parser_.parse(line.data(), line.size()).get(root)) {
-        return Error{
-            fmt::format("watch {}: invalid JSON: {}", resource_info(r).name, simdjson::error_message(err))};
+        return Error{fmt::format("watch {}: invalid JSON: {}", resource_info(r).name, simdjson::error_message(err))};
     }
     std::string_view type;
     simdjson::dom::element obj;

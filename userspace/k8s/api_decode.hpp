@@ -19,8 +19,8 @@
 
 namespace npt::k8s {
 
-using ApiObject = std::variant<NamespaceInfo, PodInfo, NetworkPolicy, ServiceInfo, EndpointSliceInfo, NodeInfo,
-                               ClusterNetworkPolicy>;
+using ApiObject =
+    std::variant<NamespaceInfo, PodInfo, NetworkPolicy, ServiceInfo, EndpointSliceInfo, NodeInfo, ClusterNetworkPolicy>;
 
 // "ns/name" for namespaced objects, "name" otherwise: the store key (each resource has its own map).
 std::string object_key(std::string_view ns, std::string_view name);

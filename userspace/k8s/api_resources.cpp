@@ -9,21 +9,32 @@ namespace {
 constexpr std::array<ResourceInfo, 9> kInfo = {{
     {Resource::Namespaces, "namespaces", "", "/api/v1/namespaces", ObjectKind::Namespace, false},
     {Resource::Pods, "pods", "", "/api/v1/pods", ObjectKind::Pod, true},
-    {Resource::NetworkPolicies, "networkpolicies", "networking.k8s.io",
-     "/apis/networking.k8s.io/v1/networkpolicies", ObjectKind::NetworkPolicy, true},
+    {Resource::NetworkPolicies, "networkpolicies", "networking.k8s.io", "/apis/networking.k8s.io/v1/networkpolicies",
+     ObjectKind::NetworkPolicy, true},
     {Resource::Services, "services", "", "/api/v1/services", ObjectKind::Service, true},
-    {Resource::EndpointSlices, "endpointslices", "discovery.k8s.io",
-     "/apis/discovery.k8s.io/v1/endpointslices", ObjectKind::EndpointSlice, true},
+    {Resource::EndpointSlices, "endpointslices", "discovery.k8s.io", "/apis/discovery.k8s.io/v1/endpointslices",
+     ObjectKind::EndpointSlice, true},
     {Resource::Nodes, "nodes", "", "/api/v1/nodes", ObjectKind::Node, false},
     // v1beta1 where the cluster serves it, else v1alpha2: the same shape.
     {Resource::ClusterNetworkPolicies, "clusternetworkpolicies", "policy.networking.k8s.io",
      "/apis/policy.networking.k8s.io/v1beta1/clusternetworkpolicies", ObjectKind::ClusterNetworkPolicy, false,
      "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", true},
-    {Resource::AdminNetworkPolicies, "adminnetworkpolicies", "policy.networking.k8s.io",
-     "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies", ObjectKind::AdminNetworkPolicy, false, {}, true},
-    {Resource::BaselineAdminNetworkPolicies, "baselineadminnetworkpolicies", "policy.networking.k8s.io",
-     "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies", ObjectKind::BaselineAdminNetworkPolicy,
-     false, {}, true},
+    {Resource::AdminNetworkPolicies,
+     "adminnetworkpolicies",
+     "policy.networking.k8s.io",
+     "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies",
+     ObjectKind::AdminNetworkPolicy,
+     false,
+     {},
+     true},
+    {Resource::BaselineAdminNetworkPolicies,
+     "baselineadminnetworkpolicies",
+     "policy.networking.k8s.io",
+     "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies",
+     ObjectKind::BaselineAdminNetworkPolicy,
+     false,
+     {},
+     true},
 }};
 
 std::string_view collection_of(Resource r, bool alt) {
@@ -41,8 +52,8 @@ std::string url_escape(std::string_view s) {
     std::string out;
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-            c == '_' || c == '.' || c == '~') {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~') {
             out += ch;
         } else {
             out += fmt::format("%{:02X}", c);

@@ -18,15 +18,20 @@ enum class Resource : uint8_t {
     Services,
     EndpointSlices,
     Nodes,
-    ClusterNetworkPolicies,        // CRDs of sig-network's policy API: absent on most clusters
+    ClusterNetworkPolicies,  // CRDs of sig-network's policy API: absent on most clusters
     AdminNetworkPolicies,
     BaselineAdminNetworkPolicies,
 };
 
-inline constexpr std::array<Resource, 9> kAllResources = {
-    Resource::Namespaces,     Resource::Pods,  Resource::NetworkPolicies,        Resource::Services,
-    Resource::EndpointSlices, Resource::Nodes, Resource::ClusterNetworkPolicies, Resource::AdminNetworkPolicies,
-    Resource::BaselineAdminNetworkPolicies};
+inline constexpr std::array<Resource, 9> kAllResources = {Resource::Namespaces,
+                                                          Resource::Pods,
+                                                          Resource::NetworkPolicies,
+                                                          Resource::Services,
+                                                          Resource::EndpointSlices,
+                                                          Resource::Nodes,
+                                                          Resource::ClusterNetworkPolicies,
+                                                          Resource::AdminNetworkPolicies,
+                                                          Resource::BaselineAdminNetworkPolicies};
 
 struct ResourceInfo {
     Resource resource;
@@ -51,8 +56,7 @@ inline size_t resource_index(Resource r) {
 // version's collection.
 std::string list_path(Resource r, uint32_t limit, std::string_view continue_token, bool alt = false);
 // "/api/v1/pods?watch=1&resourceVersion=...&allowWatchBookmarks=true&timeoutSeconds=..."
-std::string watch_path(Resource r, std::string_view resource_version, std::chrono::seconds timeout,
-                       bool alt = false);
+std::string watch_path(Resource r, std::string_view resource_version, std::chrono::seconds timeout, bool alt = false);
 
 // "list pods at the cluster scope", for 403/404 messages.
 std::string list_action(Resource r);

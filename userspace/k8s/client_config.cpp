@@ -58,18 +58,16 @@ std::optional<Error> check_exec(const ExecConfig& exec, const std::string& where
         return Error{fmt::format("{}: exec: apiVersion is required ({} or {})", where, kV1, kV1beta1)};
     }
     if (exec.api_version != kV1 && exec.api_version != kV1beta1) {
-        return Error{fmt::format("{}: exec: apiVersion {} is not supported (use {} or {})", where,
-                                 exec.api_version, kV1, kV1beta1)};
+        return Error{fmt::format("{}: exec: apiVersion {} is not supported (use {} or {})", where, exec.api_version,
+                                 kV1, kV1beta1)};
     }
     if (exec.api_version == kV1 && exec.interactive_mode.empty()) {
-        return Error{
-            fmt::format("{}: exec: interactiveMode must be specified for {} (Never, IfAvailable or Always)",
-                        where, exec.api_version)};
+        return Error{fmt::format("{}: exec: interactiveMode must be specified for {} (Never, IfAvailable or Always)",
+                                 where, exec.api_version)};
     }
     const auto& m = exec.interactive_mode;
     if (!m.empty() && m != "Never" && m != "IfAvailable" && m != "Always") {
-        return Error{
-            fmt::format("{}: exec: invalid interactiveMode \"{}\" (Never, IfAvailable or Always)", where, m)};
+        return Error{fmt::format("{}: exec: invalid interactiveMode \"{}\" (Never, IfAvailable or Always)", where, m)};
     }
     return std::nullopt;
 }
@@ -93,8 +91,8 @@ std::string ClientConfig::describe() const {
 Result<ClientConfig> client_config_from_kubeconfig(const Kubeconfig& cfg, const std::string& context) {
     const std::string name = context.empty() ? cfg.current_context : context;
     if (name.empty()) {
-        return Error{fmt::format("{}: no current-context is set; pass --context NAME (contexts: {})",
-                                 files_phrase(cfg), join_names(cfg.contexts))};
+        return Error{fmt::format("{}: no current-context is set; pass --context NAME (contexts: {})", files_phrase(cfg),
+                                 join_names(cfg.contexts))};
     }
     const auto ctx_it = cfg.contexts.find(name);
     if (ctx_it == cfg.contexts.end()) {
@@ -106,12 +104,10 @@ Result<ClientConfig> client_config_from_kubeconfig(const Kubeconfig& cfg, const 
     if (ctx.cluster.empty()) return Error{fmt::format("{} in {}: no cluster is set", where, ctx.source)};
     const auto cl_it = cfg.clusters.find(ctx.cluster);
     if (cl_it == cfg.clusters.end()) {
-        return Error{
-            fmt::format("{}: cluster \"{}\" not found in {}", where, ctx.cluster, files_phrase(cfg))};
+        return Error{fmt::format("{}: cluster \"{}\" not found in {}", where, ctx.cluster, files_phrase(cfg))};
     }
     const KubeconfigCluster& cluster = cl_it->second;
-    if (cluster.server.empty())
-        return Error{fmt::format("{}: cluster \"{}\" has no server", where, ctx.cluster)};
+    if (cluster.server.empty()) return Error{fmt::format("{}: cluster \"{}\" has no server", where, ctx.cluster)};
 
     ClientConfig out;
     out.context = name;
@@ -123,9 +119,9 @@ Result<ClientConfig> client_config_from_kubeconfig(const Kubeconfig& cfg, const 
 
     if (cluster.insecure_skip_tls_verify &&
         (!cluster.certificate_authority.empty() || !cluster.certificate_authority_data.empty())) {
-        return Error{fmt::format(
-            "{}: cluster \"{}\" sets both insecure-skip-tls-verify and a certificate authority; remove one",
-            cwhere, ctx.cluster)};
+        return Error{
+            fmt::format("{}: cluster \"{}\" sets both insecure-skip-tls-verify and a certificate authority; remove one",
+                        cwhere, ctx.cluster)};
     }
     out.insecure_skip_tls_verify = cluster.insecure_skip_tls_verify;
     out.tls_server_name = cluster.tls_server_name;
@@ -150,8 +146,7 @@ Result<ClientConfig> client_config_from_kubeconfig(const Kubeconfig& cfg, const 
     const bool has_token = !user.token.empty() || !user.token_file.empty();
     const bool has_basic = !user.username.empty() || !user.password.empty();
     if (has_token && has_basic) {
-        return Error{uwhere +
-                     ": more than one authentication method (token and basic auth); only one is allowed"};
+        return Error{uwhere + ": more than one authentication method (token and basic auth); only one is allowed"};
     }
     if (!user.auth_provider.empty()) {
         if (user.exec) return Error{uwhere + ": auth-provider and exec may not both be specified"};
@@ -175,8 +170,7 @@ Result<ClientConfig> client_config_from_kubeconfig(const Kubeconfig& cfg, const 
     const bool has_cert = !user.client_certificate_data.empty() || !user.client_certificate.empty();
     const bool has_key = !user.client_key_data.empty() || !user.client_key.empty();
     if (has_cert != has_key) {
-        return Error{fmt::format("{}: {} is set without {}", uwhere,
-                                 has_cert ? "client-certificate" : "client-key",
+        return Error{fmt::format("{}: {} is set without {}", uwhere, has_cert ? "client-certificate" : "client-key",
                                  has_cert ? "client-key" : "client-certificate")};
     }
     if (!user.client_certificate_data.empty()) {
@@ -199,8 +193,7 @@ Result<ClientConfig> client_config_from_kubeconfig(const Kubeconfig& cfg, const 
 }
 
 bool in_cluster_available(const ConfigEnvironment& env) {
-    if (!env.service_host || env.service_host->empty() || !env.service_port || env.service_port->empty())
-        return false;
+    if (!env.service_host || env.service_host->empty() || !env.service_port || env.service_port->empty()) return false;
     struct stat st {};
     return ::stat((env.service_account_dir + "/token").c_str(), &st) == 0;
 }
@@ -230,8 +223,7 @@ Result<ClientConfig> in_cluster_config(const ConfigEnvironment& env) {
 }
 
 Result<ClientConfig> load_client_config(const ClientOptions& options) {
-    const ConfigEnvironment env =
-        options.environment ? *options.environment : ConfigEnvironment::from_process();
+    const ConfigEnvironment env = options.environment ? *options.environment : ConfigEnvironment::from_process();
     if (!options.kubeconfig.empty()) {
         auto cfg = load_kubeconfig_files({options.kubeconfig}, false);
         if (!cfg) return cfg.error();

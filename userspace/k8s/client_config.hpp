@@ -44,9 +44,8 @@ struct ClientConfig {
     std::string ns;      // the context's namespace ("default" when unset)
 
     // TLS
-    std::string ca_pem;  // CA certificates; empty: the system's roots
-    std::string
-        ca_source;  // where ca_pem came from, for messages ("/path/ca.crt", "certificate-authority-data")
+    std::string ca_pem;     // CA certificates; empty: the system's roots
+    std::string ca_source;  // where ca_pem came from, for messages ("/path/ca.crt", "certificate-authority-data")
     bool insecure_skip_tls_verify = false;
     std::string tls_server_name;  // name to verify the server certificate against (and send as SNI)
     std::string proxy_url;

@@ -11,8 +11,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string seconds_phrase(std::chrono::milliseconds d) {
-    return d.count() % 1000 == 0 ? fmt::format("{} s", d.count() / 1000)
-                                 : fmt::format("{:.1f} s", d.count() / 1000.0);
+    return d.count() % 1000 == 0 ? fmt::format("{} s", d.count() / 1000) : fmt::format("{:.1f} s", d.count() / 1000.0);
 }
 
 }  // namespace
@@ -140,8 +139,7 @@ Result<std::shared_ptr<const ClusterState>> ClusterInformer::wait_synced(std::ch
     for (;;) {
         if (snapshot_ && all_synced()) return snapshot_;
         if (stopping_)
-            return Error{
-                fmt::format("{}: stopped before the cluster state was synced", client_->config().describe())};
+            return Error{fmt::format("{}: stopped before the cluster state was synced", client_->config().describe())};
         if (options_.fail_fast) {
             for (const auto& r : reflectors_) {
                 const auto& st = r->status();
@@ -166,8 +164,8 @@ Result<std::shared_ptr<const ClusterState>> ClusterInformer::wait_synced(std::ch
         return Error{fmt::format("{} (still failing after {})", last_error, seconds_phrase(timeout))};
     }
     if (missing.empty()) missing = "the first snapshot";
-    return Error{fmt::format("{}: timed out after {} waiting for the first list of {}",
-                             client_->config().describe(), seconds_phrase(timeout), missing)};
+    return Error{fmt::format("{}: timed out after {} waiting for the first list of {}", client_->config().describe(),
+                             seconds_phrase(timeout), missing)};
 }
 
 std::optional<std::string> ClusterInformer::permanent_failure() const {

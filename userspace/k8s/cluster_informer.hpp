@@ -32,8 +32,7 @@ namespace npt::k8s {
 
 struct InformerOptions {
     std::chrono::milliseconds min_rebuild_interval{1000};
-    std::chrono::milliseconds deleted_pod_grace{
-        30000};  // deleted pods stay resolvable this long (0: not at all)
+    std::chrono::milliseconds deleted_pod_grace{30000};  // deleted pods stay resolvable this long (0: not at all)
     std::chrono::seconds watch_timeout{300};
     std::chrono::milliseconds backoff_initial{800};
     std::chrono::milliseconds backoff_max{30000};

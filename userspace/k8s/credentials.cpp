@@ -48,8 +48,8 @@ Result<std::shared_ptr<const AuthMaterial>> Credentials::current() {
         changed |= *refreshed;
     }
     if (config_.exec) {
-        const bool expired = exec_ && exec_->expiration &&
-                             std::chrono::system_clock::now() + kExpirySkew >= *exec_->expiration;
+        const bool expired =
+            exec_ && exec_->expiration && std::chrono::system_clock::now() + kExpirySkew >= *exec_->expiration;
         if (!exec_ || expired || exec_rejected_) {
             ExecClusterInfo info{config_.server, config_.tls_server_name, config_.insecure_skip_tls_verify,
                                  config_.ca_pem, config_.proxy_url};
@@ -113,9 +113,8 @@ std::string Credentials::rejection_hint() const {
         return "the token was rejected; refresh your credentials (kubectl auth whoami)";
     }
     if (config_.exec) {
-        return fmt::format(
-            "the credentials from exec plugin \"{}\" were rejected; log in again (kubectl auth whoami)",
-            config_.exec->command);
+        return fmt::format("the credentials from exec plugin \"{}\" were rejected; log in again (kubectl auth whoami)",
+                           config_.exec->command);
     }
     if (!config_.client_certificate_pem.empty() || !config_.client_certificate_file.empty()) {
         return "the client certificate was rejected (expired, or signed by a CA the server does not trust); "

@@ -27,8 +27,7 @@ struct AuthMaterial {
 
 class Credentials {
   public:
-    explicit Credentials(const ClientConfig& config,
-                         std::chrono::milliseconds exec_timeout = std::chrono::seconds(60));
+    explicit Credentials(const ClientConfig& config, std::chrono::milliseconds exec_timeout = std::chrono::seconds(60));
 
     // The material to send now. Errors (an exec plugin that fails, an unreadable token file) are one line
     // without the server prefix.

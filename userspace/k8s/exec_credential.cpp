@@ -227,10 +227,9 @@ Result<ExecCredential> run_exec_plugin(const ExecConfig& exec, const ExecCluster
                                        std::chrono::milliseconds timeout) {
     const std::string who = plugin_name(exec);
     if (exec.interactive_mode == "Always") {
-        return Error{
-            who +
-            ": the plugin needs an interactive terminal (interactiveMode: Always), which netpol-trace "
-            "cannot give it; log in with kubectl first or use a non-interactive credential"};
+        return Error{who +
+                     ": the plugin needs an interactive terminal (interactiveMode: Always), which netpol-trace "
+                     "cannot give it; log in with kubectl first or use a non-interactive credential"};
     }
 
     std::vector<std::string> args{exec.command};
@@ -279,8 +278,8 @@ Result<ExecCredential> run_exec_plugin(const ExecConfig& exec, const ExecCluster
     bool timed_out = false;
     std::array<char, 8192> buf;
     while (out.fd[0] >= 0 || err.fd[0] >= 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             timed_out = true;
             break;
@@ -296,8 +295,7 @@ Result<ExecCredential> run_exec_plugin(const ExecConfig& exec, const ExecCluster
                 continue;
             }
             std::string& dst = i == 0 ? stdout_text : stderr_text;
-            if (dst.size() < (i == 0 ? kMaxStdout : kMaxStderr))
-                dst.append(buf.data(), static_cast<size_t>(got));
+            if (dst.size() < (i == 0 ? kMaxStdout : kMaxStderr)) dst.append(buf.data(), static_cast<size_t>(got));
         }
     }
     if (timed_out) ::kill(pid, SIGKILL);
@@ -310,8 +308,7 @@ Result<ExecCredential> run_exec_plugin(const ExecConfig& exec, const ExecCluster
         std::string msg = fmt::format("{}: exited with status {}", who, WEXITSTATUS(status));
         if (const auto line = last_line(stderr_text); !line.empty()) msg += ": " + line;
         // 127 is the shell's "command not found" for wrapper scripts.
-        if (WEXITSTATUS(status) == 127 && !exec.install_hint.empty())
-            msg += "; " + one_line(exec.install_hint);
+        if (WEXITSTATUS(status) == 127 && !exec.install_hint.empty()) msg += "; " + one_line(exec.install_hint);
         return Error{msg};
     }
     return parse_exec_credential(stdout_text, exec);

@@ -16,8 +16,7 @@ Result<ClusterObjects> fetch_cluster_objects(ApiClient& client, uint32_t page_si
         ListOutcome list = list_resource(client, r, page_size, decoder);
         if (!list.ok) {
             if (r == Resource::EndpointSlices && list.failure.status == 404) {
-                if (warnings)
-                    warnings->push_back(list.error.message + " (continuing without EndpointSlices)");
+                if (warnings) warnings->push_back(list.error.message + " (continuing without EndpointSlices)");
                 continue;
             }
             if (resource_info(r).optional && list.failure.status == 404) continue;  // no such CRD: none
@@ -26,8 +25,8 @@ Result<ClusterObjects> fetch_cluster_objects(ApiClient& client, uint32_t page_si
         }
         if (warnings) {
             for (auto& e : list.decode_errors) {
-                warnings->push_back(fmt::format("{}: skipped an object that does not decode: {}",
-                                                client.config().describe(), e));
+                warnings->push_back(
+                    fmt::format("{}: skipped an object that does not decode: {}", client.config().describe(), e));
             }
         }
         for (auto& item : list.items) {

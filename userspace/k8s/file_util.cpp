@@ -35,8 +35,7 @@ std::string absolute_path(std::string_view path, std::string_view base_dir) {
     std::filesystem::path p(path);
     if (p.is_absolute() || path.empty()) return std::string(path);
     std::error_code ec;
-    std::filesystem::path base =
-        base_dir.empty() ? std::filesystem::current_path(ec) : std::filesystem::path(base_dir);
+    std::filesystem::path base = base_dir.empty() ? std::filesystem::current_path(ec) : std::filesystem::path(base_dir);
     return (base / p).lexically_normal().string();
 }
 

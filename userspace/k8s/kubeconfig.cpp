@@ -67,8 +67,8 @@ class Reader {
         if (!n || n.IsNull()) return;
         bool v = false;
         if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-            fail(where + "." + key, fmt::format("expected true or false, got {}",
-                                                n.IsScalar() ? "\"" + n.Scalar() + "\"" : type_name(n)));
+            fail(where + "." + key,
+                 fmt::format("expected true or false, got {}", n.IsScalar() ? "\"" + n.Scalar() + "\"" : type_name(n)));
         }
         out = v;
     }
@@ -149,58 +149,54 @@ Kubeconfig read_config(const Reader& r, const YAML::Node& root, const std::strin
     if (!root || root.IsNull()) return cfg;
     if (!root.IsMap()) r.fail("top level", "expected a map, got " + type_name(root));
     r.str(root, "current-context", "top level", cfg.current_context);
-    each_named(r, root, "clusters", "cluster",
-               [&](const std::string& name, const YAML::Node& c, const std::string& w) {
-                   KubeconfigCluster cl;
-                   cl.source = file;
-                   r.str(c, "server", w, cl.server);
-                   r.path(c, "certificate-authority", w, cl.certificate_authority);
-                   r.data(c, "certificate-authority-data", w, cl.certificate_authority_data);
-                   r.boolean(c, "insecure-skip-tls-verify", w, cl.insecure_skip_tls_verify);
-                   r.str(c, "tls-server-name", w, cl.tls_server_name);
-                   r.str(c, "proxy-url", w, cl.proxy_url);
-                   cfg.clusters.insert_or_assign(name, std::move(cl));
-               });
-    each_named(r, root, "users", "user",
-               [&](const std::string& name, const YAML::Node& u, const std::string& w) {
-                   KubeconfigUser us;
-                   us.source = file;
-                   r.str(u, "token", w, us.token);
-                   r.path(u, "tokenFile", w, us.token_file);
-                   r.path(u, "client-certificate", w, us.client_certificate);
-                   r.data(u, "client-certificate-data", w, us.client_certificate_data);
-                   r.path(u, "client-key", w, us.client_key);
-                   r.data(u, "client-key-data", w, us.client_key_data);
-                   r.str(u, "username", w, us.username);
-                   r.str(u, "password", w, us.password);
-                   r.str(u, "as", w, us.impersonate);
-                   r.str(u, "as-uid", w, us.impersonate_uid);
-                   const YAML::Node groups = u["as-groups"];
-                   if (r.list(groups, w + ".as-groups")) {
-                       for (size_t i = 0; i < groups.size(); ++i) {
-                           if (!groups[i].IsScalar())
-                               r.fail(fmt::format("{}.as-groups[{}]", w, i), "expected a string");
-                           us.impersonate_groups.push_back(groups[i].Scalar());
-                       }
-                   }
-                   const YAML::Node exec = u["exec"];
-                   if (r.map(exec, w + ".exec")) us.exec = read_exec(r, exec, w + ".exec");
-                   const YAML::Node provider = u["auth-provider"];
-                   if (r.map(provider, w + ".auth-provider")) {
-                       r.str(provider, "name", w + ".auth-provider", us.auth_provider);
-                       if (us.auth_provider.empty()) us.auth_provider = "(unnamed)";
-                   }
-                   cfg.users.insert_or_assign(name, std::move(us));
-               });
-    each_named(r, root, "contexts", "context",
-               [&](const std::string& name, const YAML::Node& c, const std::string& w) {
-                   KubeconfigContext ctx;
-                   ctx.source = file;
-                   r.str(c, "cluster", w, ctx.cluster);
-                   r.str(c, "user", w, ctx.user);
-                   r.str(c, "namespace", w, ctx.ns);
-                   cfg.contexts.insert_or_assign(name, std::move(ctx));
-               });
+    each_named(r, root, "clusters", "cluster", [&](const std::string& name, const YAML::Node& c, const std::string& w) {
+        KubeconfigCluster cl;
+        cl.source = file;
+        r.str(c, "server", w, cl.server);
+        r.path(c, "certificate-authority", w, cl.certificate_authority);
+        r.data(c, "certificate-authority-data", w, cl.certificate_authority_data);
+        r.boolean(c, "insecure-skip-tls-verify", w, cl.insecure_skip_tls_verify);
+        r.str(c, "tls-server-name", w, cl.tls_server_name);
+        r.str(c, "proxy-url", w, cl.proxy_url);
+        cfg.clusters.insert_or_assign(name, std::move(cl));
+    });
+    each_named(r, root, "users", "user", [&](const std::string& name, const YAML::Node& u, const std::string& w) {
+        KubeconfigUser us;
+        us.source = file;
+        r.str(u, "token", w, us.token);
+        r.path(u, "tokenFile", w, us.token_file);
+        r.path(u, "client-certificate", w, us.client_certificate);
+        r.data(u, "client-certificate-data", w, us.client_certificate_data);
+        r.path(u, "client-key", w, us.client_key);
+        r.data(u, "client-key-data", w, us.client_key_data);
+        r.str(u, "username", w, us.username);
+        r.str(u, "password", w, us.password);
+        r.str(u, "as", w, us.impersonate);
+        r.str(u, "as-uid", w, us.impersonate_uid);
+        const YAML::Node groups = u["as-groups"];
+        if (r.list(groups, w + ".as-groups")) {
+            for (size_t i = 0; i < groups.size(); ++i) {
+                if (!groups[i].IsScalar()) r.fail(fmt::format("{}.as-groups[{}]", w, i), "expected a string");
+                us.impersonate_groups.push_back(groups[i].Scalar());
+            }
+        }
+        const YAML::Node exec = u["exec"];
+        if (r.map(exec, w + ".exec")) us.exec = read_exec(r, exec, w + ".exec");
+        const YAML::Node provider = u["auth-provider"];
+        if (r.map(provider, w + ".auth-provider")) {
+            r.str(provider, "name", w + ".auth-provider", us.auth_provider);
+            if (us.auth_provider.empty()) us.auth_provider = "(unnamed)";
+        }
+        cfg.users.insert_or_assign(name, std::move(us));
+    });
+    each_named(r, root, "contexts", "context", [&](const std::string& name, const YAML::Node& c, const std::string& w) {
+        KubeconfigContext ctx;
+        ctx.source = file;
+        r.str(c, "cluster", w, ctx.cluster);
+        r.str(c, "user", w, ctx.user);
+        r.str(c, "namespace", w, ctx.ns);
+        cfg.contexts.insert_or_assign(name, std::move(ctx));
+    });
     return cfg;
 }
 
@@ -215,8 +211,8 @@ Result<Kubeconfig> parse_kubeconfig(std::string_view text, std::string_view path
     } catch (const ParseError& e) {
         return Error{e.message};
     } catch (const YAML::ParserException& e) {
-        return Error{fmt::format("kubeconfig {}: line {}, column {}: {}", path, e.mark.line + 1,
-                                 e.mark.column + 1, e.msg)};
+        return Error{
+            fmt::format("kubeconfig {}: line {}, column {}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg)};
     } catch (const std::exception& e) {
         return Error{fmt::format("kubeconfig {}: {}", path, e.what())};
     }
@@ -253,8 +249,7 @@ std::vector<std::string> split_kubeconfig_env(std::string_view value) {
         size_t end = value.find(':', start);
         if (end == std::string_view::npos) end = value.size();
         std::string part(value.substr(start, end - start));
-        if (!part.empty() && std::find(out.begin(), out.end(), part) == out.end())
-            out.push_back(std::move(part));
+        if (!part.empty() && std::find(out.begin(), out.end(), part) == out.end()) out.push_back(std::move(part));
         start = end + 1;
     }
     return out;

@@ -74,9 +74,7 @@ struct Kubeconfig {
     std::string current_context;
     std::vector<std::string> files;  // the files read, in order (for messages)
 
-    bool empty() const {
-        return clusters.empty() && users.empty() && contexts.empty() && current_context.empty();
-    }
+    bool empty() const { return clusters.empty() && users.empty() && contexts.empty() && current_context.empty(); }
 };
 
 // Parses one file's text. `path` names it in errors and anchors relative paths (made absolute against the

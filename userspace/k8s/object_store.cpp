@@ -222,8 +222,7 @@ ClusterObjects ObjectStore::collect() const {
         for (const auto& [key, d] : deleted_pods_) {
             if (!pods_.contains(key)) deleted.push_back(&d);
         }
-        std::sort(deleted.begin(), deleted.end(),
-                  [](auto* a, auto* b) { return a->deleted_at < b->deleted_at; });
+        std::sort(deleted.begin(), deleted.end(), [](auto* a, auto* b) { return a->deleted_at < b->deleted_at; });
         pods.reserve(deleted.size() + pods_.size());
         for (const auto* d : deleted) pods.push_back(d->pod);
         for (const auto& [_, p] : pods_) pods.push_back(p);

@@ -29,8 +29,7 @@ class ObjectStore {
     void upsert(ApiObject obj);
     // A DELETED event. `last_state` is the object as deleted (when it decoded); otherwise the stored copy is
     // what a deleted pod is remembered as.
-    void remove(Resource r, const std::string& key, std::optional<ApiObject> last_state,
-                Clock::time_point now);
+    void remove(Resource r, const std::string& key, std::optional<ApiObject> last_state, Clock::time_point now);
     // A (re)list: the resource's objects become exactly these; the ones missing count as deleted.
     void replace(Resource r, std::vector<ApiObject> objects, Clock::time_point now);
     // Forgets deleted pods whose grace period ended; returns whether any was forgotten.

@@ -9,8 +9,7 @@
 namespace npt::k8s {
 
 Reflector::Reflector(Resource r, ApiClient& client, ObjectStore& store, const ReflectorOptions& options,
-                     const Cancellation& cancel, std::function<void()> on_change,
-                     std::function<void()> on_status)
+                     const Cancellation& cancel, std::function<void()> on_change, std::function<void()> on_status)
     : resource_(r),
       client_(client),
       store_(store),
@@ -103,7 +102,7 @@ bool Reflector::list() {
             if (!optional) {
                 fail(out.error, false);
             } else {
-                touch();  // known now: there are none
+                touch();                       // known now: there are none
                 if (on_status_) on_status_();  // synced: the informer may be waiting for this resource
             }
             delay_ = options_.backoff_max;
@@ -153,8 +152,8 @@ bool Reflector::handle_watch_line(std::string_view line) {
                 if (on_change_) on_change_();
             } else {
                 status_.decode_errors.fetch_add(1, std::memory_order_relaxed);
-                log(fmt::format("{}: skipped a watch event that does not decode: {}",
-                                client_.config().describe(), ev->decode_error));
+                log(fmt::format("{}: skipped a watch event that does not decode: {}", client_.config().describe(),
+                                ev->decode_error));
             }
             break;
         case WatchEventType::Deleted:
@@ -174,9 +173,8 @@ bool Reflector::handle_watch_line(std::string_view line) {
             if (ev->status_code == 410) {
                 gone_ = true;
             } else {
-                watch_error_ =
-                    fmt::format("{}: watch {}: error event {}: {}", client_.config().describe(),
-                                resource_info(resource_).name, ev->status_code, ev->status_message);
+                watch_error_ = fmt::format("{}: watch {}: error event {}: {}", client_.config().describe(),
+                                           resource_info(resource_).name, ev->status_code, ev->status_message);
             }
             return false;
     }
@@ -187,8 +185,7 @@ bool Reflector::handle_watch_line(std::string_view line) {
 Reflector::WatchEnd Reflector::watch() {
     gone_ = false;
     watch_error_.clear();
-    std::uniform_int_distribution<int64_t> spread(0,
-                                                  std::max<int64_t>(options_.watch_timeout.count() - 1, 0));
+    std::uniform_int_distribution<int64_t> spread(0, std::max<int64_t>(options_.watch_timeout.count() - 1, 0));
     const auto timeout = options_.watch_timeout + std::chrono::seconds(spread(rng_));
     bool delivered = false;
     const LineHandler on_line = [&](std::string_view line) {
@@ -197,11 +194,10 @@ Reflector::WatchEnd Reflector::watch() {
     };
     // The server ends the watch at timeoutSeconds; the client's own limit only catches a server that does
     // not.
-    const auto hard_limit =
-        std::chrono::duration_cast<std::chrono::milliseconds>(timeout + std::chrono::seconds(60));
+    const auto hard_limit = std::chrono::duration_cast<std::chrono::milliseconds>(timeout + std::chrono::seconds(60));
     const auto started = std::chrono::steady_clock::now();
-    HttpResponse r = client_.stream_lines(watch_path(resource_, resource_version_, timeout, alt_), on_line,
-                                          &cancel_, hard_limit);
+    HttpResponse r =
+        client_.stream_lines(watch_path(resource_, resource_version_, timeout, alt_), on_line, &cancel_, hard_limit);
     {
         std::lock_guard lock(status_.mu);
         status_.resource_version = resource_version_;
@@ -225,24 +221,22 @@ Reflector::WatchEnd Reflector::watch() {
         } else {
             fail(e, !r.retryable);
         }
-        log(fmt::format("{} (watch {}; resuming from resourceVersion {})", e.message,
-                        resource_info(resource_).name, resource_version_));
+        log(fmt::format("{} (watch {}; resuming from resourceVersion {})", e.message, resource_info(resource_).name,
+                        resource_version_));
         return WatchEnd::Failed;
     }
     if (r.status == 404 && resource_info(resource_).optional) return WatchEnd::Gone;  // the CRD went: list again
     if (!r.ok()) {
         const long s = r.status;
-        const Error e =
-            client_.error_for(r, fmt::format("watch {} at the cluster scope", resource_info(resource_).name),
-                              rbac_remedy(resource_));
+        const Error e = client_.error_for(
+            r, fmt::format("watch {} at the cluster scope", resource_info(resource_).name), rbac_remedy(resource_));
         fail(e, s == 401 || s == 403);
         log(e.message);
         return WatchEnd::Failed;
     }
     succeed();
     // A server that ends every watch at once would otherwise be asked again in a tight loop.
-    if (!delivered && std::chrono::steady_clock::now() - started < std::chrono::seconds(1))
-        return WatchEnd::Failed;
+    if (!delivered && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return WatchEnd::Failed;
     return WatchEnd::Clean;
 }
 

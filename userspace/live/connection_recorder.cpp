@@ -10,7 +10,9 @@ IpAddr address_of(uint8_t family, const uint8_t* bytes) {
     return IpAddr::from_bytes(family == AF_INET6 ? IpFamily::V6 : IpFamily::V4, bytes);
 }
 
-bool loopback(const IpAddr& ip) { return ip.is_v4() ? ip.str().rfind("127.", 0) == 0 : ip.str() == "::1"; }
+bool loopback(const IpAddr& ip) {
+    return ip.is_v4() ? ip.str().rfind("127.", 0) == 0 : ip.str() == "::1";
+}
 
 }  // namespace
 
@@ -26,8 +28,10 @@ Result<std::unique_ptr<ConnectionRecorder>> ConnectionRecorder::open(const Recor
     r->tcp_ = std::move(*tcp);
     if (options.conntrack) {
         auto ct = netfilter::ConntrackListener::open();
-        if (ct) r->conntrack_ = std::move(*ct);
-        else r->conntrack_not_visible_ = ct.error().message;
+        if (ct)
+            r->conntrack_ = std::move(*ct);
+        else
+            r->conntrack_not_visible_ = ct.error().message;
     } else {
         r->conntrack_not_visible_ = "UDP and SCTP flows are not recorded (conntrack off)";
     }
@@ -147,7 +151,11 @@ RecorderStats ConnectionRecorder::stats() const {
     return s;
 }
 
-int ConnectionRecorder::conntrack_fd() const { return conntrack_ ? conntrack_->fd() : -1; }
-int ConnectionRecorder::tcp_program_fd() const { return tcp_->program_fd(); }
+int ConnectionRecorder::conntrack_fd() const {
+    return conntrack_ ? conntrack_->fd() : -1;
+}
+int ConnectionRecorder::tcp_program_fd() const {
+    return tcp_->program_fd();
+}
 
 }  // namespace npt::live

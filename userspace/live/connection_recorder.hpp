@@ -31,7 +31,7 @@ struct RecorderOptions {
 };
 
 struct RecorderStats {
-    std::string tcp_attach_mode;       // "tp_btf" or "tracepoint"
+    std::string tcp_attach_mode;        // "tp_btf" or "tracepoint"
     std::string conntrack_not_visible;  // why UDP/SCTP are not seen ("" when they are)
     capture::ConnCaptureStats kernel;
     netfilter::ConntrackListener::Stats conntrack;
@@ -43,7 +43,7 @@ struct RecorderStats {
 };
 
 class ConnectionRecorder {
-public:
+  public:
     // Attaches the TCP program (the error is one line when it cannot) and subscribes to conntrack events (when it
     // cannot, stats().conntrack_not_visible says why, and TCP is still recorded).
     static Result<std::unique_ptr<ConnectionRecorder>> open(const RecorderOptions& options);
@@ -64,7 +64,7 @@ public:
     int conntrack_fd() const;  // -1 without conntrack
     int tcp_program_fd() const;
 
-private:
+  private:
     ConnectionRecorder() = default;
     void add(Connection c);  // mu_ held
     bool local_pod(const IpAddr& ip, bool& is_pod) const;

@@ -50,12 +50,18 @@ std::string flow_key(const capture::DropEvent& ev) {
 
 Protocol engine_protocol(uint8_t ip_proto) {
     switch (ip_proto) {
-        case 6: return Protocol::TCP;
-        case 17: return Protocol::UDP;
-        case 132: return Protocol::SCTP;
-        case 1: return Protocol::ICMP;
-        case 58: return Protocol::ICMPv6;
-        default: return Protocol::Other;
+        case 6:
+            return Protocol::TCP;
+        case 17:
+            return Protocol::UDP;
+        case 132:
+            return Protocol::SCTP;
+        case 1:
+            return Protocol::ICMP;
+        case 58:
+            return Protocol::ICMPv6;
+        default:
+            return Protocol::Other;
     }
 }
 
@@ -283,9 +289,8 @@ size_t FlowTracker::expire(std::chrono::system_clock::time_point idle_before, si
     const size_t before = flows_.size();
     std::erase_if(flows_, [&](const TrackedFlow& f) { return f.record.last_seen < idle_before; });
     if (flows_.size() > max_flows) {
-        std::sort(flows_.begin(), flows_.end(), [](const TrackedFlow& a, const TrackedFlow& b) {
-            return a.record.last_seen > b.record.last_seen;
-        });
+        std::sort(flows_.begin(), flows_.end(),
+                  [](const TrackedFlow& a, const TrackedFlow& b) { return a.record.last_seen > b.record.last_seen; });
         flows_.resize(max_flows);
     }
     if (flows_.size() != before) reindex();

@@ -42,13 +42,13 @@ struct TrackedFlow {
     std::vector<capture::FlowKey> kernel_flows;  // the kernel keys aggregated into this flow
     std::string key;                             // source|destination|protocol|port|reason|enforcement
     bool in_scope = true;
-    uint64_t metered = 0;    // drops already added to metrics (the agent's)
-    uint64_t published = 0;  // count in the last line published for it (the agent's)
+    uint64_t metered = 0;      // drops already added to metrics (the agent's)
+    uint64_t published = 0;    // count in the last line published for it (the agent's)
     bool rule_wanted = false;  // the rule source had nothing yet when the flow was first seen
 };
 
 class FlowTracker {
-public:
+  public:
     FlowTracker(PodScope scope, std::string node, std::shared_ptr<const ClusterState> state)
         : scope_(std::move(scope)), node_(std::move(node)) {
         set_state(std::move(state));
@@ -102,7 +102,7 @@ public:
     std::vector<TrackedFlow>& flows() { return flows_; }
     uint64_t reported() const { return reported_; }  // new flows in scope so far
 
-private:
+  private:
     void reindex();
     const ClusterState* naming_state();
     void mark_rule_trace(DropRecord& r) const;

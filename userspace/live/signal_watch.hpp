@@ -10,7 +10,7 @@
 namespace npt::live {
 
 class SignalWatch {
-public:
+  public:
     SignalWatch() {
         sigemptyset(&mask_);
         sigaddset(&mask_, SIGINT);
@@ -32,7 +32,7 @@ public:
     }
     int fd() const { return fd_; }
 
-private:
+  private:
     sigset_t mask_{}, old_{};
     int fd_ = -1;
 };

@@ -30,12 +30,15 @@ struct Tuple {
 template <size_t N>
 bool nested(const nlattr* nest, std::array<const nlattr*, N>& out) {
     out.fill(nullptr);
-    return mnl_attr_parse_nested(nest, [](const nlattr* a, void* data) {
-        auto& tb = *static_cast<std::array<const nlattr*, N>*>(data);
-        const uint16_t type = mnl_attr_get_type(a);
-        if (type < N) tb[type] = a;
-        return MNL_CB_OK;
-    }, &out) >= 0;
+    return mnl_attr_parse_nested(
+               nest,
+               [](const nlattr* a, void* data) {
+                   auto& tb = *static_cast<std::array<const nlattr*, N>*>(data);
+                   const uint16_t type = mnl_attr_get_type(a);
+                   if (type < N) tb[type] = a;
+                   return MNL_CB_OK;
+               },
+               &out) >= 0;
 }
 
 bool parse_tuple(const nlattr* attr, Tuple& t) {
@@ -75,17 +78,19 @@ bool parse_tuple(const nlattr* attr, Tuple& t) {
 // Parsed with libmnl's validated attribute walk rather than libnetfilter_conntrack's parser, which exits the process
 // on an attribute of an unexpected size (its "ABI breakage" check).
 bool parse_conntrack_event(const nlmsghdr* nlh, ConntrackFlow& flow) {
-    if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
-        NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW)
+    if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK || NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW)
         return false;
     if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return false;
     std::array<const nlattr*, CTA_MAX + 1> tb{};
-    const int rc = mnl_attr_parse(nlh, sizeof(nfgenmsg), [](const nlattr* a, void* data) {
-        auto& t = *static_cast<std::array<const nlattr*, CTA_MAX + 1>*>(data);
-        const uint16_t type = mnl_attr_get_type(a);
-        if (type <= CTA_MAX) t[type] = a;
-        return MNL_CB_OK;
-    }, &tb);
+    const int rc = mnl_attr_parse(
+        nlh, sizeof(nfgenmsg),
+        [](const nlattr* a, void* data) {
+            auto& t = *static_cast<std::array<const nlattr*, CTA_MAX + 1>*>(data);
+            const uint16_t type = mnl_attr_get_type(a);
+            if (type <= CTA_MAX) t[type] = a;
+            return MNL_CB_OK;
+        },
+        &tb);
     if (rc < 0 || !tb[CTA_TUPLE_ORIG] || !tb[CTA_TUPLE_REPLY]) return false;
     Tuple orig, reply;
     if (!parse_tuple(tb[CTA_TUPLE_ORIG], orig) || !parse_tuple(tb[CTA_TUPLE_REPLY], reply)) return false;
@@ -98,8 +103,9 @@ bool parse_conntrack_event(const nlmsghdr* nlh, ConntrackFlow& flow) {
     flow.server_port = *reply.sport;
     flow.protocol = *orig.proto;
     flow.id = tb[CTA_ID] && mnl_attr_validate(tb[CTA_ID], MNL_TYPE_U32) >= 0 ? ntohl(mnl_attr_get_u32(tb[CTA_ID])) : 0;
-    flow.status =
-        tb[CTA_STATUS] && mnl_attr_validate(tb[CTA_STATUS], MNL_TYPE_U32) >= 0 ? ntohl(mnl_attr_get_u32(tb[CTA_STATUS])) : 0;
+    flow.status = tb[CTA_STATUS] && mnl_attr_validate(tb[CTA_STATUS], MNL_TYPE_U32) >= 0
+                      ? ntohl(mnl_attr_get_u32(tb[CTA_STATUS]))
+                      : 0;
     return true;
 }
 
@@ -138,11 +144,13 @@ Result<std::unique_ptr<ConntrackListener>> ConntrackListener::open() {
     if (mnl_socket_bind(impl->sock, NF_NETLINK_CONNTRACK_UPDATE, MNL_SOCKET_AUTOPID) < 0) {
         const int err = errno;
         if (err == EPERM || err == EACCES)
-            return Error{"UDP and SCTP flows are not visible: conntrack events need CAP_NET_ADMIN in the node's "
-                         "network namespace"};
-        return Error{fmt::format("UDP and SCTP flows are not visible: cannot subscribe to conntrack events: {} "
-                                 "(no nf_conntrack_netlink in this kernel?)",
-                                 std::strerror(err))};
+            return Error{
+                "UDP and SCTP flows are not visible: conntrack events need CAP_NET_ADMIN in the node's "
+                "network namespace"};
+        return Error{
+            fmt::format("UDP and SCTP flows are not visible: cannot subscribe to conntrack events: {} "
+                        "(no nf_conntrack_netlink in this kernel?)",
+                        std::strerror(err))};
     }
     // Only UDP and SCTP entries reach the socket: TCP updates (every state change) stay in the kernel.
     if (nfct_filter* filter = nfct_filter_create()) {
@@ -159,7 +167,9 @@ Result<std::unique_ptr<ConntrackListener>> ConntrackListener::open() {
     return std::unique_ptr<ConntrackListener>(new ConntrackListener(std::move(impl)));
 }
 
-int ConntrackListener::fd() const { return mnl_socket_get_fd(impl_->sock); }
+int ConntrackListener::fd() const {
+    return mnl_socket_get_fd(impl_->sock);
+}
 
 size_t ConntrackListener::drain(const std::function<void(const ConntrackFlow&)>& fn) {
     size_t events = 0;
@@ -187,6 +197,8 @@ size_t ConntrackListener::drain(const std::function<void(const ConntrackFlow&)>&
     return events;
 }
 
-ConntrackListener::Stats ConntrackListener::stats() const { return impl_->stats; }
+ConntrackListener::Stats ConntrackListener::stats() const {
+    return impl_->stats;
+}
 
 }  // namespace npt::netfilter

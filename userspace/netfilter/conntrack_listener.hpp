@@ -23,14 +23,14 @@ struct nlmsghdr;
 namespace npt::netfilter {
 
 struct ConntrackFlow {
-    IpAddr client;          // the original direction's source
-    IpAddr dialled;         // its destination: a Service address before DNAT
-    uint16_t dport = 0;     // host order
-    IpAddr server;          // the reply's source: the endpoint after DNAT
+    IpAddr client;       // the original direction's source
+    IpAddr dialled;      // its destination: a Service address before DNAT
+    uint16_t dport = 0;  // host order
+    IpAddr server;       // the reply's source: the endpoint after DNAT
     uint16_t server_port = 0;
-    uint8_t protocol = 0;   // IPPROTO_UDP or IPPROTO_SCTP
-    uint32_t id = 0;        // the entry's id (CTA_ID)
-    uint32_t status = 0;    // IPS_* bits
+    uint8_t protocol = 0;  // IPPROTO_UDP or IPPROTO_SCTP
+    uint32_t id = 0;       // the entry's id (CTA_ID)
+    uint32_t status = 0;   // IPS_* bits
 };
 
 // Parses one ctnetlink message. False when it is not a conntrack entry of UDP or SCTP over IPv4/IPv6 (or does not
@@ -39,20 +39,20 @@ bool parse_conntrack_event(const nlmsghdr* nlh, ConntrackFlow& flow);
 
 // Entries counted already, by (id, tuple): bounded, the oldest forgotten first.
 class SeenEntries {
-public:
+  public:
     explicit SeenEntries(size_t capacity = 65536) : capacity_(capacity) {}
     // True the first time an entry is offered.
     bool first(const ConntrackFlow& f);
     size_t size() const { return order_.size(); }
 
-private:
+  private:
     size_t capacity_;
     std::deque<std::string> order_;
     std::unordered_set<std::string> set_;
 };
 
 class ConntrackListener {
-public:
+  public:
     // Subscribes to the update events of UDP and SCTP entries in this network namespace. The error is one line;
     // without CAP_NET_ADMIN, or without conntrack in the kernel, the flows are "not visible".
     static Result<std::unique_ptr<ConntrackListener>> open();
@@ -73,7 +73,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit ConntrackListener(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -27,7 +27,7 @@ void set_receive_buffer(int fd, int bytes);
 // was sent as far as a reader can know (SentWithin): after the last read that found the socket empty, before the
 // read that returned it. Joined to a drop's kernel time, that holds however late the reader comes.
 class MulticastReader {
-public:
+  public:
     using Handler = std::function<void(const nlmsghdr*, SentWithin)>;
 
     // Call before subscribing: nothing read later was sent before this.
@@ -36,7 +36,7 @@ public:
     // messages for a full socket buffer (ENOBUFS) in `overruns`.
     void drain(int fd, const Handler& on_message, uint64_t& overruns);
 
-private:
+  private:
     std::vector<char> buffer_ = std::vector<char>(256 * 1024);
     uint64_t empty_at_ns_ = 0;
 };

@@ -21,9 +21,9 @@ namespace npt::netfilter {
 
 namespace {
 
-constexpr uint32_t kCopyRange = 256;       // IP and transport headers with room for options
-constexpr uint32_t kFlushTimeout = 1;      // 1/100 s
-constexpr uint32_t kQueueThreshold = 1;    // one record per message: no batching delay
+constexpr uint32_t kCopyRange = 256;     // IP and transport headers with room for options
+constexpr uint32_t kFlushTimeout = 1;    // 1/100 s
+constexpr uint32_t kQueueThreshold = 1;  // one record per message: no batching delay
 constexpr int kReceiveBuffer = 4 * 1024 * 1024;
 constexpr uint64_t kRecordMaxAge = 30'000'000'000ull;
 constexpr size_t kRecordMaxTuples = 8192;
@@ -117,7 +117,9 @@ struct NflogListener::Impl {
         return nlh;
     }
 
-    int send(nlmsghdr* nlh) { return netlink_request(sock, nlh, [](const nlmsghdr*) {}); }
+    int send(nlmsghdr* nlh) {
+        return netlink_request(sock, nlh, [](const nlmsghdr*) {});
+    }
 
     int config(uint16_t res_id, uint8_t family, uint8_t command) {
         char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -202,8 +204,7 @@ struct NflogListener::Impl {
             return;
         }
         if (record.realtime_ns != 0) {
-            const auto at =
-                static_cast<uint64_t>(static_cast<int64_t>(record.realtime_ns) - realtime_minus_monotonic);
+            const auto at = static_cast<uint64_t>(static_cast<int64_t>(record.realtime_ns) - realtime_minus_monotonic);
             if (at + kTimestampSlack >= sent.after_ns && at <= sent.before_ns + kTimestampSlack) {
                 sent = SentWithin::at(at);
             }
@@ -219,8 +220,8 @@ struct NflogListener::Impl {
         const int64_t offset =
             (static_cast<int64_t>(real.tv_sec) - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
         reader.drain(
-            mnl_socket_get_fd(sock),
-            [&](const nlmsghdr* nlh, SentWithin sent) { handle_message(nlh, sent, offset); }, stats.overruns);
+            mnl_socket_get_fd(sock), [&](const nlmsghdr* nlh, SentWithin sent) { handle_message(nlh, sent, offset); },
+            stats.overruns);
         records.expire(monotonic_ns());
         return stats.records - before;
     }
@@ -237,16 +238,24 @@ Result<std::unique_ptr<NflogListener>> NflogListener::open(uint16_t group, bool*
     return std::unique_ptr<NflogListener>(new NflogListener(std::move(impl)));
 }
 
-int NflogListener::fd() const { return mnl_socket_get_fd(impl_->sock); }
+int NflogListener::fd() const {
+    return mnl_socket_get_fd(impl_->sock);
+}
 
-size_t NflogListener::drain() { return impl_->drain(); }
+size_t NflogListener::drain() {
+    return impl_->drain();
+}
 
 const NflogRecord* NflogListener::find(const PacketTuple& tuple, uint64_t at_ns, uint64_t window_ns) const {
     return impl_->records.find(tuple, at_ns, window_ns);
 }
 
-uint16_t NflogListener::group() const { return impl_->group; }
+uint16_t NflogListener::group() const {
+    return impl_->group;
+}
 
-NflogListener::Stats NflogListener::stats() const { return impl_->stats; }
+NflogListener::Stats NflogListener::stats() const {
+    return impl_->stats;
+}
 
 }  // namespace npt::netfilter

@@ -33,7 +33,7 @@ struct NflogRecord {
 bool parse_nflog_packet(const nlmsghdr* nlh, NflogRecord& record, std::optional<PacketTuple>& tuple);
 
 class NflogListener {
-public:
+  public:
     // Binds the group with a short flush timeout and a queue threshold of 1 (records arrive within
     // microseconds, not the kernel's default second). `*busy` is set when another listener holds it.
     static Result<std::unique_ptr<NflogListener>> open(uint16_t group, bool* busy = nullptr);
@@ -55,7 +55,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit NflogListener(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

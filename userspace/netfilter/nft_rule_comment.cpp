@@ -93,7 +93,8 @@ std::string attr_string(const nlattr* attr) {
 
 // The non-empty comments of the xt "comment" matches in an NFTA_RULE_EXPRESSIONS list, in order.
 void xt_comments(const nlattr* expressions, std::vector<std::string>& out) {
-    const auto* end = static_cast<const char*>(mnl_attr_get_payload(expressions)) + mnl_attr_get_payload_len(expressions);
+    const auto* end =
+        static_cast<const char*>(mnl_attr_get_payload(expressions)) + mnl_attr_get_payload_len(expressions);
     for (auto* elem = static_cast<const nlattr*>(mnl_attr_get_payload(expressions));
          mnl_attr_ok(elem, static_cast<int>(end - reinterpret_cast<const char*>(elem))); elem = mnl_attr_next(elem)) {
         if (mnl_attr_get_type(elem) != NFTA_LIST_ELEM) continue;

@@ -18,8 +18,8 @@ bool has_ports(uint8_t protocol) {
 }
 
 bool is_ipv6_extension(uint8_t next) {
-    return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
-           next == IPPROTO_FRAGMENT || next == IPPROTO_AH;
+    return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS || next == IPPROTO_FRAGMENT ||
+           next == IPPROTO_AH;
 }
 
 // Fills the ports from the transport header. `transport` is either the separately given header or the

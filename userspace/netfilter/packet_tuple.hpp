@@ -56,7 +56,7 @@ struct SentWithin {
 // than `max_age_ns`, at most `max_tuples` tuples (the oldest forgotten first).
 template <typename Record>
 class RecentPackets {
-public:
+  public:
     RecentPackets(uint64_t max_age_ns, size_t max_tuples, size_t per_tuple = 4)
         : max_age_ns_(max_age_ns), max_tuples_(max_tuples), per_tuple_(per_tuple == 0 ? 1 : per_tuple) {}
 
@@ -92,7 +92,7 @@ public:
 
     size_t size() const { return by_tuple_.size(); }
 
-private:
+  private:
     struct Entry {
         SentWithin sent;
         Record record;

@@ -70,8 +70,8 @@ RuleComments RuleCommentLookup::ask(uint32_t family, const std::string& table, c
     nftnl_rule_set_str(request, NFTNL_RULE_CHAIN, chain.c_str());
     nftnl_rule_set_u64(request, NFTNL_RULE_HANDLE, handle);
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE + table.size() + chain.size());
-    nlmsghdr* nlh = nftnl_rule_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, static_cast<uint16_t>(family),
-                                               NLM_F_ACK, ++seq_);
+    nlmsghdr* nlh =
+        nftnl_rule_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, static_cast<uint16_t>(family), NLM_F_ACK, ++seq_);
     nftnl_rule_nlmsg_build_payload(nlh, request);
     nftnl_rule_free(request);
 

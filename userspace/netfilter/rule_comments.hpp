@@ -18,7 +18,7 @@ struct mnl_socket;
 namespace npt::netfilter {
 
 class RuleCommentLookup {
-public:
+  public:
     // A NETLINK_NETFILTER socket of its own. Errors are one line (no CAP_NET_ADMIN, ...).
     static Result<std::unique_ptr<RuleCommentLookup>> open();
     ~RuleCommentLookup();
@@ -32,7 +32,7 @@ public:
     uint64_t lookups() const { return lookups_; }    // requests sent to the kernel
     uint64_t failures() const { return failures_; }  // of which unanswered
 
-private:
+  private:
     RuleCommentLookup() = default;
     RuleComments ask(uint32_t family, const std::string& table, const std::string& chain, uint64_t handle);
 

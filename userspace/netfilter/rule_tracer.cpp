@@ -41,10 +41,16 @@ std::string first_line(const char* text) {
     return s;
 }
 
-bool contains(const std::string& haystack, const char* needle) { return haystack.find(needle) != std::string::npos; }
+bool contains(const std::string& haystack, const char* needle) {
+    return haystack.find(needle) != std::string::npos;
+}
 
-std::string cap_message() { return "--rule-trace needs CAP_NET_ADMIN (run as root)"; }
-std::string nf_tables_message() { return "nf_tables is not available (modprobe nf_tables)"; }
+std::string cap_message() {
+    return "--rule-trace needs CAP_NET_ADMIN (run as root)";
+}
+std::string nf_tables_message() {
+    return "nf_tables is not available (modprobe nf_tables)";
+}
 
 // A libnftables context that keeps its netlink socket (and with it the owner table) for its lifetime.
 struct NftContext {
@@ -96,7 +102,9 @@ std::string socket_error(int err) {
     return std::string("cannot open a netfilter netlink socket: ") + std::strerror(err);
 }
 
-bool pid_gone(long pid) { return pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+bool pid_gone(long pid) {
+    return pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
 
 // libnftnl takes a trace message it does not expect for a broken kernel ABI and exits the process
 // (abi_breakage(): no id or type, an attribute of the wrong size, a verdict without a code, a jump without its
@@ -267,8 +275,9 @@ struct RuleTracer::Impl {
     Stats stats;
 
     std::unique_ptr<RuleCommentLookup> comments;  // GETRULE for the comments of the rules traced
-    TraceAssembler assembler{[this](uint32_t family, const std::string& t, const std::string& chain,
-                                    uint64_t handle) { return comments->get(family, t, chain, handle); }};
+    TraceAssembler assembler{[this](uint32_t family, const std::string& t, const std::string& chain, uint64_t handle) {
+        return comments->get(family, t, chain, handle);
+    }};
     RecentPackets<TracedDrop> drops{kDropMaxAge, kDropMaxTuples};
     bool armed = true;       // the trace rules are installed
     bool everything = true;  // trace every packet, not only the watched IPs'
@@ -317,7 +326,8 @@ struct RuleTracer::Impl {
             << " packets; }\n";
         out << "add set inet " << table << " watched4 { type ipv4_addr; }\n";
         out << "add set inet " << table << " watched6 { type ipv6_addr; }\n";
-        out << "add chain inet " << table << " trace_pre { type filter hook prerouting priority -350; policy accept; }\n";
+        out << "add chain inet " << table
+            << " trace_pre { type filter hook prerouting priority -350; policy accept; }\n";
         out << "add chain inet " << table << " trace_out { type filter hook output priority -350; policy accept; }\n";
         out << "add chain inet " << table << " trace_it\n";
         out << rules();
@@ -415,7 +425,8 @@ struct RuleTracer::Impl {
     // Trace messages carry no time: the verdict is recorded with the span its message was sent in (the kernel sends
     // it before it frees the packet, so the drop's own time falls in or just after that span).
     size_t handle_message(const nlmsghdr* nlh, SentWithin sent) {
-        if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES || NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_TRACE) {
+        if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
+            NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_TRACE) {
             return 0;
         }
         ++stats.messages;
@@ -502,23 +513,31 @@ Result<bool> RuleTracer::set_armed(bool armed) {
     impl_->armed = armed;
     if (auto updated = impl_->nft.run(impl_->flush_chains() + impl_->rules()); !updated) {
         impl_->armed = !armed;
-        return Error{std::string("--rule-trace cannot ") + (armed ? "resume" : "pause") + " tracing: " +
-                     updated.error().message};
+        return Error{std::string("--rule-trace cannot ") + (armed ? "resume" : "pause") +
+                     " tracing: " + updated.error().message};
     }
     return true;
 }
 
-bool RuleTracer::armed() const { return impl_->armed; }
+bool RuleTracer::armed() const {
+    return impl_->armed;
+}
 
-int RuleTracer::fd() const { return mnl_socket_get_fd(impl_->trace.sock); }
+int RuleTracer::fd() const {
+    return mnl_socket_get_fd(impl_->trace.sock);
+}
 
-size_t RuleTracer::drain() { return impl_->drain(); }
+size_t RuleTracer::drain() {
+    return impl_->drain();
+}
 
 const TracedDrop* RuleTracer::find(const PacketTuple& tuple, uint64_t at_ns, uint64_t window_ns) const {
     return impl_->drops.find(tuple, at_ns, window_ns);
 }
 
-const std::string& RuleTracer::table_name() const { return impl_->table; }
+const std::string& RuleTracer::table_name() const {
+    return impl_->table;
+}
 
 RuleTracer::Stats RuleTracer::stats() const {
     Stats s = impl_->stats;

@@ -38,13 +38,13 @@ struct TracedDrop {
     std::string family;  // "ip", "ip6", "inet", "bridge", "netdev", "arp"
     std::string table;
     std::string chain;
-    std::optional<uint64_t> handle;  // null when the base chain's policy dropped it
-    RuleComments comments;           // native nft comment (rule userdata), then iptables-nft's `-m comment`s
-    bool chain_policy = false;       // the chain's policy dropped it (no rule)
-    std::vector<std::string> path;   // chains the packet went through in that table, entry first, drop last
+    std::optional<uint64_t> handle;           // null when the base chain's policy dropped it
+    RuleComments comments;                    // native nft comment (rule userdata), then iptables-nft's `-m comment`s
+    bool chain_policy = false;                // the chain's policy dropped it (no rule)
+    std::vector<std::string> path;            // chains the packet went through in that table, entry first, drop last
     std::vector<RuleComments> jump_comments;  // of the jump/goto rules that led there, same order as path
                                               // (jump_comments[i] entered path[i + 1])
-    std::vector<ReturnedChain> returned;     // chains left again before the drop, in return order (at most 16)
+    std::vector<ReturnedChain> returned;      // chains left again before the drop, in return order (at most 16)
     uint32_t iif = 0;
     uint32_t oif = 0;
 };
@@ -55,7 +55,7 @@ struct RuleTracerOptions {
 };
 
 class RuleTracer {
-public:
+  public:
     // Installs the trace table (tracing every packet until set_watched() narrows it) and subscribes to
     // trace messages. Errors are one line: no CAP_NET_ADMIN, nf_tables missing, ...
     static Result<std::unique_ptr<RuleTracer>> open(const RuleTracerOptions& options);
@@ -82,17 +82,17 @@ public:
 
     const std::string& table_name() const;
     struct Stats {
-        uint64_t messages = 0;       // trace messages read
-        uint64_t drops = 0;          // drop verdicts completed
-        uint64_t overruns = 0;       // times the socket's buffer overflowed (messages lost)
-        uint64_t rule_lookups = 0;   // NFT_MSG_GETRULE requests
+        uint64_t messages = 0;      // trace messages read
+        uint64_t drops = 0;         // drop verdicts completed
+        uint64_t overruns = 0;      // times the socket's buffer overflowed (messages lost)
+        uint64_t rule_lookups = 0;  // NFT_MSG_GETRULE requests
         uint64_t lookup_failures = 0;
     };
     Stats stats() const;
 
     struct Impl;
 
-private:
+  private:
     explicit RuleTracer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -13,7 +13,9 @@ constexpr size_t kMaxReturned = 16;
 
 // nftables' own verdicts (NFT_JUMP, ...) are negative; netfilter's (NF_DROP, ...) keep the code in the low
 // byte and may carry a queue number or errno above it.
-bool is_nft_verdict(uint32_t verdict, int code) { return static_cast<int32_t>(verdict) == code; }
+bool is_nft_verdict(uint32_t verdict, int code) {
+    return static_cast<int32_t>(verdict) == code;
+}
 
 bool is_drop(uint32_t verdict) {
     return static_cast<int32_t>(verdict) >= 0 && (verdict & NF_VERDICT_MASK) == NF_DROP;

@@ -40,10 +40,10 @@ struct TraceEvent {
     std::string table;
     std::string chain;
     std::optional<uint64_t> rule_handle;
-    std::optional<uint32_t> verdict;  // NF_* or NFT_* verdict code; for POLICY messages the chain's policy
-    std::string jump_target;          // for NFT_JUMP / NFT_GOTO
-    bool has_packet = false;          // the message carried the packet headers (first of a base chain run)
-    std::optional<PacketTuple> tuple; // parsed from them (null for non-IP packets)
+    std::optional<uint32_t> verdict;   // NF_* or NFT_* verdict code; for POLICY messages the chain's policy
+    std::string jump_target;           // for NFT_JUMP / NFT_GOTO
+    bool has_packet = false;           // the message carried the packet headers (first of a base chain run)
+    std::optional<PacketTuple> tuple;  // parsed from them (null for non-IP packets)
     uint32_t iif = 0;
     uint32_t oif = 0;
 };
@@ -54,7 +54,7 @@ struct TraceEvent {
 std::optional<TraceEvent> parse_trace_message(const nlmsghdr* nlh);
 
 class TraceAssembler {
-public:
+  public:
     // The comments of a rule, looked up by (table family, table, chain, handle); empty when it has none or
     // the lookup failed.
     using CommentLookup = std::function<RuleComments(uint32_t family, const std::string& table,
@@ -68,11 +68,11 @@ public:
     // Packets whose trace is in progress (bounded by max_partial, the oldest forgotten first).
     size_t partial() const { return partial_.size(); }
 
-private:
+  private:
     struct Frame {
         std::string chain;
-        std::string jump_chain;                // the chain holding the jump/goto rule that entered it
-        std::optional<uint64_t> jump_handle;   // that rule (null for the base chain, or a missed message)
+        std::string jump_chain;               // the chain holding the jump/goto rule that entered it
+        std::optional<uint64_t> jump_handle;  // that rule (null for the base chain, or a missed message)
         bool via_goto = false;
     };
     struct Partial {
@@ -80,8 +80,8 @@ private:
         std::optional<PacketTuple> tuple;
         uint32_t family = 0;
         std::string table;
-        std::vector<Frame> stack;      // base chain first
-        std::vector<Frame> returned;   // chains entered and left again, in the order they returned
+        std::vector<Frame> stack;     // base chain first
+        std::vector<Frame> returned;  // chains entered and left again, in the order they returned
         uint32_t iif = 0;
         uint32_t oif = 0;
     };

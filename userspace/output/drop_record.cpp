@@ -341,8 +341,7 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     size_t returned_from = 0;
     for (size_t i = 0; i < r.returned_from.size(); ++i) {
         const auto& c = r.returned_from[i];
-        if (c.starts_with("KUBE-POD-FW-") ||
-            cni::parse_calico_chain(c, state).kind == cni::CalicoChainKind::Endpoint)
+        if (c.starts_with("KUBE-POD-FW-") || cni::parse_calico_chain(c, state).kind == cni::CalicoChainKind::Endpoint)
             returned_from = i + 1;
     }
     for (size_t i = returned_from; i < r.returned_from.size(); ++i) {
@@ -366,8 +365,8 @@ void attribute_drop_rule(DropRule& r, const ClusterState* state) {
     }
     // kube-router's REJECT (and NFLOG) in a pod's chain follow every policy chain of the pod: with one, that
     // policy is the one that did not allow the packet.
-    if (r.cni == "kube-router" && !r.policy && r.pod && starts("KUBE-POD-FW-") &&
-        r.evaluated_policies.size() == 1 && r.evaluated_policies.front().find('/') != std::string::npos) {
+    if (r.cni == "kube-router" && !r.policy && r.pod && starts("KUBE-POD-FW-") && r.evaluated_policies.size() == 1 &&
+        r.evaluated_policies.front().find('/') != std::string::npos) {
         r.policy = r.evaluated_policies.front();
         r.policy_kind = "NetworkPolicy";
     }
@@ -392,7 +391,8 @@ void annotate_drop(DropRecord& r) {
     auto& e = r.explanation;
     if (r.original_dst && !r.explanation.dst.service) {
         const auto& od = *r.original_dst;
-        if (std::none_of(e.hints.begin(), e.hints.end(), [](const Hint& h) { return h.code == hint::kServiceVipDnat; })) {
+        if (std::none_of(e.hints.begin(), e.hints.end(),
+                         [](const Hint& h) { return h.code == hint::kServiceVipDnat; })) {
             e.hints.push_back(
                 {hint::kServiceVipDnat, Direction::Egress, std::nullopt,
                  fmt::format("the client dialled {}:{}{}; conntrack translated it to {}:{} before the policy hook, so "
@@ -409,12 +409,14 @@ void annotate_drop(DropRecord& r) {
         const std::string kind = rule->policy_kind.value_or("policy");
         const std::string what =
             modelled_kind(kind)
-                ? fmt::format("{} {}, which is not in the cluster state netpol-trace evaluates (deleted, "
-                              "with the CNI still enforcing its rules, or newer than the state)",
-                              kind, *rule->policy)
-                : fmt::format("{} {}, a policy netpol-trace does not model (it evaluates Kubernetes NetworkPolicies "
-                              "and the policy API's cluster policies)",
-                              kind, *rule->policy);
+                ? fmt::format(
+                      "{} {}, which is not in the cluster state netpol-trace evaluates (deleted, "
+                      "with the CNI still enforcing its rules, or newer than the state)",
+                      kind, *rule->policy)
+                : fmt::format(
+                      "{} {}, a policy netpol-trace does not model (it evaluates Kubernetes NetworkPolicies "
+                      "and the policy API's cluster policies)",
+                      kind, *rule->policy);
         e.hints.push_back({hint::kUnmodelledPolicy, dir, rule->policy,
                            fmt::format("NetworkPolicy allows this flow but the dataplane dropped it {}: {}",
                                        rule_where(*rule), what)});
@@ -426,27 +428,32 @@ void annotate_drop(DropRecord& r) {
     if (!is_policy_enforcement_reason(r.reason)) {
         why = fmt::format("the kernel dropped it for {}, which is not a policy enforcement point", r.reason);
     } else if (r.ct_state == "established" || r.ct_state == "reply" || r.ct_state == "related") {
-        why = fmt::format("the packet belongs to a connection conntrack already knew ({}); a policy change does "
-                          "not reset existing connections and the dataplane still drops this one: restart the "
-                          "client (or delete the conntrack entry) to reconnect",
-                          r.ct_state);
+        why = fmt::format(
+            "the packet belongs to a connection conntrack already knew ({}); a policy change does "
+            "not reset existing connections and the dataplane still drops this one: restart the "
+            "client (or delete the conntrack entry) to reconnect",
+            r.ct_state);
     } else if (lagging_policy) {
-        why = fmt::format("{}'s rules for {} {} still drop it ({}): its programmed rules predate the "
-                          "policy's current spec (CNI lag: the CNI has not synced the change yet)",
-                          rule->cni.value_or("the CNI"), rule->policy_kind.value_or("NetworkPolicy"), *rule->policy,
-                          rule_location(*rule));
+        why = fmt::format(
+            "{}'s rules for {} {} still drop it ({}): its programmed rules predate the "
+            "policy's current spec (CNI lag: the CNI has not synced the change yet)",
+            rule->cni.value_or("the CNI"), rule->policy_kind.value_or("NetworkPolicy"), *rule->policy,
+            rule_location(*rule));
         named = true;
     } else if (rule && unknown_hashed_policy_chain(*rule)) {
-        why = fmt::format("it was dropped {}{}, the chain of a policy that is not in the state: a Calico policy, "
-                          "or a NetworkPolicy the state does not have",
-                          rule_where(*rule), for_pod(*rule));
+        why = fmt::format(
+            "it was dropped {}{}, the chain of a policy that is not in the state: a Calico policy, "
+            "or a NetworkPolicy the state does not have",
+            rule_where(*rule), for_pod(*rule));
     } else if (rule && rule->cni) {
-        why = fmt::format("it was dropped {}{}: the CNI may not have synced a policy change yet, or a rule outside "
-                          "NetworkPolicy (a CNI-specific policy, a host firewall) dropped it",
-                          rule_where(*rule), for_pod(*rule));
+        why = fmt::format(
+            "it was dropped {}{}: the CNI may not have synced a policy change yet, or a rule outside "
+            "NetworkPolicy (a CNI-specific policy, a host firewall) dropped it",
+            rule_where(*rule), for_pod(*rule));
     } else {
-        why = "the NetworkPolicies in the state allow it: the CNI may not have synced a policy change yet, or a "
-              "rule outside NetworkPolicy (a CNI-specific policy, a host firewall) dropped it";
+        why =
+            "the NetworkPolicies in the state allow it: the CNI may not have synced a policy change yet, or a "
+            "rule outside NetworkPolicy (a CNI-specific policy, a host firewall) dropped it";
     }
     if (lagging_policy && !named)
         why += fmt::format("; the rule that dropped it is {}'s for {} {} ({})", rule->cni.value_or("the CNI"),
@@ -522,13 +529,14 @@ void write_drop_text(std::ostream& out, const DropRecord& r, bool with_details) 
     for (const auto& h : e.hints) out << "    " << h.code << ": " << h.message << '\n';
     if (!e.fixes) return;
     for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
-        const auto best = std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
+        const auto best =
+            std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
         if (best == e.fixes->end()) continue;
-        out << fmt::format("    fix ({}): {}{}\n", direction_name(dir), best->summary,
-                           best->kind == "none" || best->kind == "command"
-                               ? std::string()
-                               : fmt::format(" [{} newly allowed, {} newly denied]", best->newly_allowed,
-                                             best->newly_denied));
+        out << fmt::format(
+            "    fix ({}): {}{}\n", direction_name(dir), best->summary,
+            best->kind == "none" || best->kind == "command"
+                ? std::string()
+                : fmt::format(" [{} newly allowed, {} newly denied]", best->newly_allowed, best->newly_denied));
         if (best->command) out << "      $ " << *best->command << '\n';
     }
 }

@@ -24,38 +24,38 @@ struct OriginalDestination {
 // rule evaluators ("fexit"), an nftables trace (--rule-trace: "nftrace") or only an NFLOG record
 // (--nflog-group: "nflog", then table and chain are unknown).
 struct DropRule {
-    std::string table;                    // "" when unknown (JSON null)
-    std::string chain;                    // "" when unknown (JSON null)
-    std::optional<uint64_t> handle;       // nftables rule handle
-    std::optional<std::string> comment;   // the meaningful one of `comments`, chosen per CNI (Calico's text, not
-                                          // its "cali:<hash>" id); as given when `comments` is empty
-    std::vector<std::string> comments;    // every comment of the rule as read, in rule order (native, then
-                                          // iptables-nft's -m comment matches)
-    std::optional<std::string> cni;       // "kube-router", "calico": from the chain's naming convention
+    std::string table;                   // "" when unknown (JSON null)
+    std::string chain;                   // "" when unknown (JSON null)
+    std::optional<uint64_t> handle;      // nftables rule handle
+    std::optional<std::string> comment;  // the meaningful one of `comments`, chosen per CNI (Calico's text, not
+                                         // its "cali:<hash>" id); as given when `comments` is empty
+    std::vector<std::string> comments;   // every comment of the rule as read, in rule order (native, then
+                                         // iptables-nft's -m comment matches)
+    std::optional<std::string> cni;      // "kube-router", "calico": from the chain's naming convention
     std::optional<std::string> cni_version_guess;  // the CNI versions that write these names: "v2.6-v2.10";
                                                    // in the JSON where the naming named no policy
-    std::optional<std::string> policy;    // the policy the CNI's naming names: "ns/name", a Calico global
-                                          // policy's name ("default.deny-all"), a cluster policy as the engine
-                                          // names it; policy_kind says which kind
-    std::optional<std::string> rule_name; // the name of the policy's rule (Calico: "name=<rule>" of the policy
-                                          // API's named rules)
-    std::string via;                      // "fexit", "nftrace", "nflog"
-    std::optional<std::string> family;    // nftables family of the table: "ip", "ip6", "inet", "bridge"
-    bool chain_policy = false;            // the base chain's policy dropped it (no rule)
-    std::vector<std::string> path;        // chains traversed, entry first (nftrace)
+    std::optional<std::string> policy;             // the policy the CNI's naming names: "ns/name", a Calico global
+                                                   // policy's name ("default.deny-all"), a cluster policy as the engine
+                                                   // names it; policy_kind says which kind
+    std::optional<std::string> rule_name;          // the name of the policy's rule (Calico: "name=<rule>" of the policy
+                                                   // API's named rules)
+    std::string via;                               // "fexit", "nftrace", "nflog"
+    std::optional<std::string> family;             // nftables family of the table: "ip", "ip6", "inet", "bridge"
+    bool chain_policy = false;                     // the base chain's policy dropped it (no rule)
+    std::vector<std::string> path;                 // chains traversed, entry first (nftrace)
     std::vector<std::vector<std::string>> jump_comments;  // comments of the jump/goto rules that led into each
                                                           // chain of `path`, same order; not rendered
-    std::vector<std::string> returned_from;      // chains entered and left again before the drop, in the order
-                                                 // they returned (a policy chain that did not accept)
+    std::vector<std::string> returned_from;               // chains entered and left again before the drop, in the order
+                                                          // they returned (a policy chain that did not accept)
     std::vector<std::vector<std::string>> returned_comments;  // of the rules that jumped into them, same order
-    std::optional<std::string> pod;       // "ns/name": the pod whose firewall chain dropped it
-    std::optional<std::string> direction; // "ingress" | "egress": which of the pod's directions that chain is
+    std::optional<std::string> pod;                           // "ns/name": the pod whose firewall chain dropped it
+    std::optional<std::string> direction;    // "ingress" | "egress": which of the pod's directions that chain is
     std::optional<std::string> policy_kind;  // "NetworkPolicy" (Kubernetes), "GlobalNetworkPolicy",
                                              // "CalicoNetworkPolicy", "ClusterNetworkPolicy", ...
-    bool policy_in_state = false;         // `policy` is a NetworkPolicy or a cluster policy of the cluster state
+    bool policy_in_state = false;            // `policy` is a NetworkPolicy or a cluster policy of the cluster state
     std::vector<std::string> evaluated_policies;  // policies whose chains the packet went through ("ns/name"):
                                                   // those of the pod whose chain dropped it when the path says
-    std::optional<uint16_t> nflog_group;  // an NFLOG record of the packet was joined (--nflog-group)
+    std::optional<uint16_t> nflog_group;          // an NFLOG record of the packet was joined (--nflog-group)
     std::optional<std::string> nflog_prefix;
 };
 
@@ -78,11 +78,11 @@ struct DropRecord {
     std::chrono::system_clock::time_point first_seen;
     std::chrono::system_clock::time_point last_seen;
     std::string node;
-    std::string reason;       // kernel enum name without SKB_DROP_REASON_, e.g. NETFILTER_DROP
-    std::string enforcement;  // netfilter/FORWARD, tc/ingress, ...
-    std::string backend;      // nftables, iptables-legacy, tc, cgroup, xdp, unknown
-    std::string ct_state;     // new, established, related, reply, untracked, none, ...
-    std::string interface;    // ingress interface name (or ifindex) where known
+    std::string reason;         // kernel enum name without SKB_DROP_REASON_, e.g. NETFILTER_DROP
+    std::string enforcement;    // netfilter/FORWARD, tc/ingress, ...
+    std::string backend;        // nftables, iptables-legacy, tc, cgroup, xdp, unknown
+    std::string ct_state;       // new, established, related, reply, untracked, none, ...
+    std::string interface;      // ingress interface name (or ifindex) where known
     std::string protocol_name;  // as the kernel saw it: TCP, UDP, SCTP, ICMP, ...
     uint64_t count = 0;
     uint16_t sport = 0;

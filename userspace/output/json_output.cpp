@@ -6,18 +6,25 @@ namespace npt {
 
 const char* exemption_name(Exemption e) {
     switch (e) {
-        case Exemption::None: return nullptr;
-        case Exemption::NotIsolated: return "not_isolated";
-        case Exemption::NoPod: return "not_a_pod";
-        case Exemption::SamePod: return "same_pod";
-        case Exemption::LocalNode: return "local_node";
+        case Exemption::None:
+            return nullptr;
+        case Exemption::NotIsolated:
+            return "not_isolated";
+        case Exemption::NoPod:
+            return "not_a_pod";
+        case Exemption::SamePod:
+            return "same_pod";
+        case Exemption::LocalNode:
+            return "local_node";
     }
     return nullptr;
 }
 
 namespace {
 
-Json nullable(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
+Json nullable(const std::optional<std::string>& s) {
+    return s ? Json(*s) : Json(nullptr);
+}
 
 Json endpoint_json(const EndpointRef& r, bool with_port) {
     Json j;

@@ -32,8 +32,7 @@ inline uint64_t needs_care(uint64_t w) {
     // (and (w - 0x20..) & ~w when some byte of w is below 0x20); w's own high bits flag the bytes above.
     const uint64_t quote = w ^ (kOnes * '"');
     const uint64_t backslash = w ^ (kOnes * '\\');
-    return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | w) &
-           kHighs;
+    return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | w) & kHighs;
 }
 
 }  // namespace
@@ -62,8 +61,7 @@ void JsonWriter::append_string(std::string& out, std::string_view s) {
             // Names, labels and messages are ASCII almost always; anything else takes nlohmann's own
             // escaping, whose recovery from invalid UTF-8 (which bytes one U+FFFD replaces) is the contract.
             out.resize(start);
-            out +=
-                nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             return;
         }
         out.append(plain, p);

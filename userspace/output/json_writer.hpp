@@ -88,8 +88,7 @@ class JsonWriter {
   private:
     static bool plain(std::string_view s) {
         for (const char c : s)
-            if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' ||
-                static_cast<unsigned char>(c) >= 0x80)
+            if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' || static_cast<unsigned char>(c) >= 0x80)
                 return false;
         return true;
     }

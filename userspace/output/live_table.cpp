@@ -105,9 +105,7 @@ std::string live_policy_label(const DropRecord& record) {
     std::string label = e.allowed() ? "allowed" : e.verdict;
     if (!e.allowed()) {
         // The egress side is decided first (its hook runs before the destination's ingress).
-        const SideExplanation* side = !e.egress.allowed    ? &e.egress
-                                      : !e.ingress.allowed ? &e.ingress
-                                                           : nullptr;
+        const SideExplanation* side = !e.egress.allowed ? &e.egress : !e.ingress.allowed ? &e.ingress : nullptr;
         if (side && side->decided_by.rule) {
             label += " " + side->decided_by.rule->policy;
         } else if (side && !side->policies.empty()) {
@@ -119,8 +117,7 @@ std::string live_policy_label(const DropRecord& record) {
     return label;
 }
 
-std::vector<std::string> render_live_table(const std::vector<const DropRecord*>& records, size_t width,
-                                           bool wide) {
+std::vector<std::string> render_live_table(const std::vector<const DropRecord*>& records, size_t width, bool wide) {
     std::array<Column, 9> cols{{
         {"LAST SEEN", 0, 0, false, 4},
         {"SOURCE", 22, 12, true, 0},
@@ -138,8 +135,7 @@ std::vector<std::string> render_live_table(const std::vector<const DropRecord*>&
         const std::string seen = format_time(r->last_seen);  // 2026-12-07T05:53:03.123Z
         cols[0].values.push_back(plain(wide ? seen.substr(0, 19) : seen.substr(11, 8)));
         cols[1].values.push_back(plain(endpoint_cell(e.src, wide)));
-        cols[2].values.push_back(
-            Cell{{}, endpoint_cell(e.dst, wide), e.port ? fmt::format(":{}", e.port) : ""});
+        cols[2].values.push_back(Cell{{}, endpoint_cell(e.dst, wide), e.port ? fmt::format(":{}", e.port) : ""});
         cols[3].values.push_back(plain(r->protocol_name));
         cols[4].values.push_back(plain(r->reason));
         cols[5].values.push_back(plain(r->enforcement));
@@ -204,8 +200,7 @@ std::vector<std::string> render_live_table(const std::vector<const DropRecord*>&
     };
     std::vector<std::string> lines;
     lines.push_back(line([](const Column& c) { return Cell{{}, c.header, {}}; }));
-    for (size_t i = 0; i < records.size(); ++i)
-        lines.push_back(line([i](const Column& c) { return c.values[i]; }));
+    for (size_t i = 0; i < records.size(); ++i) lines.push_back(line([i](const Column& c) { return c.values[i]; }));
     return lines;
 }
 

@@ -25,7 +25,6 @@ std::string live_policy_label(const DropRecord& record);
 std::string elide_middle(std::string_view s, size_t width);
 
 // The header and one line per record (no trailing newlines), each at most `width` columns unless `wide`.
-std::vector<std::string> render_live_table(const std::vector<const DropRecord*>& records, size_t width,
-                                           bool wide);
+std::vector<std::string> render_live_table(const std::vector<const DropRecord*>& records, size_t width, bool wide);
 
 }  // namespace npt

@@ -56,19 +56,23 @@ std::string cluster_pass_label(const ClusterRuleRef& r) {
 
 void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& local, const std::string& indent) {
     const bool ingress = s.direction == Direction::Ingress;
-    const std::string head = fmt::format("{}{:<8}{} {}", indent, ingress ? "ingress" : "egress", ingress ? "to  " : "from",
-                                         s.pod ? *s.pod : local.ip.str());
+    const std::string head = fmt::format("{}{:<8}{} {}", indent, ingress ? "ingress" : "egress",
+                                         ingress ? "to  " : "from", s.pod ? *s.pod : local.ip.str());
     std::string state;
     switch (s.exemption) {
         case Exemption::NoPod:
             state = local.host_network ? "allowed: a hostNetwork pod, policies do not apply"
                                        : "allowed: not a pod, no policy applies";
             break;
-        case Exemption::NotIsolated: state = "allowed: not isolated (no policy selects it for " +
-                                             std::string(direction_name(s.direction)) + ")";
+        case Exemption::NotIsolated:
+            state = "allowed: not isolated (no policy selects it for " + std::string(direction_name(s.direction)) + ")";
             break;
-        case Exemption::SamePod: state = "allowed: a pod cannot block traffic to itself"; break;
-        case Exemption::LocalNode: state = "allowed: traffic with its own node is always allowed"; break;
+        case Exemption::SamePod:
+            state = "allowed: a pod cannot block traffic to itself";
+            break;
+        case Exemption::LocalNode:
+            state = "allowed: traffic with its own node is always allowed";
+            break;
         case Exemption::None:
             state = s.allowed ? fmt::format("allowed by {}", join(s.allowed_by))
                               : fmt::format("DENIED: isolated by {}", join(s.policies));
@@ -121,8 +125,9 @@ void write_body(std::ostream& out, const Explanation& e, const std::string& inde
         for (const auto& ep : svc.endpoints) {
             const std::string sig = signature(ep);
             const bool seen = std::find(shown.begin(), shown.end(), sig) != shown.end();
-            out << indent << fmt::format("  endpoint {}: {}{}\n", endpoint_label(ep.dst) + ":" + std::to_string(ep.dst.port),
-                                         upper_verdict(ep.verdict), seen ? ", for the same reasons as above" : "");
+            out << indent
+                << fmt::format("  endpoint {}: {}{}\n", endpoint_label(ep.dst) + ":" + std::to_string(ep.dst.port),
+                               upper_verdict(ep.verdict), seen ? ", for the same reasons as above" : "");
             if (seen) continue;
             shown.push_back(sig);
             if (!ep.egress.allowed) write_side(out, ep.egress, ep.src, indent + "    ");
@@ -154,8 +159,9 @@ void write_fixes_text(std::ostream& out, const Explanation& e) {
             if (n == 0) out << fmt::format("fix ({}, best first):\n", direction_name(dir));
             out << fmt::format("  {}. [{}] {}\n", ++n, fix_counts(f), f.summary);
             for (const auto& ex : f.examples)
-                out << fmt::format("       {} {} -> {} {}/{}\n", ex.allowed ? "newly allowed:" : "newly denied: ",
-                                   ex.from, ex.to, protocol_name(ex.protocol), ex.port);
+                out << fmt::format("       {} {} -> {} {}/{}\n",
+                                   ex.allowed ? "newly allowed:" : "newly denied: ", ex.from, ex.to,
+                                   protocol_name(ex.protocol), ex.port);
             if (f.command) out << "     $ " << *f.command << '\n';
             if (f.manifest && f.kind != "patch") {
                 std::istringstream lines(*f.manifest);
@@ -168,11 +174,12 @@ void write_fixes_text(std::ostream& out, const Explanation& e) {
 }  // namespace
 
 void write_fixes_yaml(std::ostream& out, const Explanation& e) {
-    out << fmt::format("# {} {} {} -> {}:{}\n", upper_verdict(e.verdict), protocol_name(e.protocol), endpoint_label(e.src),
-                       endpoint_label(e.dst), e.dst.port);
+    out << fmt::format("# {} {} {} -> {}:{}\n", upper_verdict(e.verdict), protocol_name(e.protocol),
+                       endpoint_label(e.src), endpoint_label(e.dst), e.dst.port);
     if (!e.fixes) return;
     for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
-        const auto best = std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
+        const auto best =
+            std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
         if (best == e.fixes->end()) continue;
         out << fmt::format("# {}: {} ({})\n", direction_name(dir), best->summary, fix_counts(*best));
         if (best->command) out << "# " << *best->command << '\n';

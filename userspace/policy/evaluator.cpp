@@ -13,8 +13,12 @@ FlowEndpoint resolve_endpoint(const ClusterState& state, const IpAddr& ip) {
 
 namespace {
 
-const FlowEndpoint& local_end(const Flow& flow, Direction dir) { return dir == Direction::Ingress ? flow.dst : flow.src; }
-const FlowEndpoint& remote_end(const Flow& flow, Direction dir) { return dir == Direction::Ingress ? flow.src : flow.dst; }
+const FlowEndpoint& local_end(const Flow& flow, Direction dir) {
+    return dir == Direction::Ingress ? flow.dst : flow.src;
+}
+const FlowEndpoint& remote_end(const Flow& flow, Direction dir) {
+    return dir == Direction::Ingress ? flow.src : flow.dst;
+}
 
 bool is_local_node_ip(const ClusterState& state, uint32_t pod, const IpAddr& ip) {
     const auto& rec = state.pods()[pod];
@@ -66,7 +70,8 @@ bool rule_ports_match(const ClusterState& state, const PolicyRule& rule, const F
                        [&](const PolicyPort& p) { return match_port(state, p, flow).matches; });
 }
 
-bool peer_matches(const ClusterState& state, const NetworkPolicy& policy, const Peer& peer, const FlowEndpoint& remote) {
+bool peer_matches(const ClusterState& state, const NetworkPolicy& policy, const Peer& peer,
+                  const FlowEndpoint& remote) {
     if (peer.ip_block) return ip_block_matches(*peer.ip_block, remote.ip);
     if (!remote.pod) return false;  // selectors select pods only
     const auto& pod = state.pods()[*remote.pod];
@@ -137,14 +142,15 @@ inline bool port_matches_impl(const ClusterState& state, const ClusterPort& port
     return false;
 }
 
-[[gnu::always_inline]] inline bool ports_match_impl(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow) {
+[[gnu::always_inline]] inline bool ports_match_impl(const ClusterState& state, const ClusterPolicyRule& rule,
+                                                    const Flow& flow) {
     if (rule.ports.empty()) return true;
     return std::any_of(rule.ports.begin(), rule.ports.end(),
                        [&](const ClusterPort& p) { return port_matches_impl(state, p, rule.action, flow); });
 }
 
-[[gnu::always_inline]] inline PeerMatch peer_matches_impl(const ClusterState& state, const ClusterPeer& peer, RuleAction action,
-                               const FlowEndpoint& remote) {
+[[gnu::always_inline]] inline PeerMatch peer_matches_impl(const ClusterState& state, const ClusterPeer& peer,
+                                                          RuleAction action, const FlowEndpoint& remote) {
     const auto yes = [](bool b) { return b ? PeerMatch::Yes : PeerMatch::No; };
     switch (peer.kind) {
         case ClusterPeer::Kind::Namespaces:
@@ -165,8 +171,8 @@ inline bool port_matches_impl(const ClusterState& state, const ClusterPort& port
     return PeerMatch::No;
 }
 
-[[gnu::always_inline]] inline PeerMatch rule_matches_impl(const ClusterState& state, const ClusterPolicyRule& rule, const Flow& flow,
-                               Direction dir) {
+[[gnu::always_inline]] inline PeerMatch rule_matches_impl(const ClusterState& state, const ClusterPolicyRule& rule,
+                                                          const Flow& flow, Direction dir) {
     if (!ports_match_impl(state, rule, flow)) return PeerMatch::No;
     const FlowEndpoint& remote = remote_end(flow, dir);
     PeerMatch best = PeerMatch::No;
@@ -231,10 +237,14 @@ bool walk_tier(const ClusterState& state, const Flow& flow, Direction dir, Polic
 
 const char* tier_name(DecidingTier t) {
     switch (t) {
-        case DecidingTier::None: return "none";
-        case DecidingTier::Admin: return "admin";
-        case DecidingTier::NetworkPolicy: return "networkpolicy";
-        case DecidingTier::Baseline: return "baseline";
+        case DecidingTier::None:
+            return "none";
+        case DecidingTier::Admin:
+            return "admin";
+        case DecidingTier::NetworkPolicy:
+            return "networkpolicy";
+        case DecidingTier::Baseline:
+            return "baseline";
     }
     return "none";
 }

@@ -25,7 +25,7 @@ namespace npt {
 // One end of a connection as the policy hook sees it: an IP and, when the IP is a pod's, the pod.
 struct FlowEndpoint {
     IpAddr ip;
-    std::optional<uint32_t> pod;  // a non-hostNetwork pod: policies select it and peers match it
+    std::optional<uint32_t> pod;               // a non-hostNetwork pod: policies select it and peers match it
     std::optional<uint32_t> host_network_pod;  // the IP is a hostNetwork pod's (i.e. its node's)
 };
 
@@ -34,17 +34,17 @@ struct Flow {
     FlowEndpoint src;
     FlowEndpoint dst;
     Protocol protocol = Protocol::TCP;
-    uint16_t port = 0;  // destination port
+    uint16_t port = 0;         // destination port
     bool via_service = false;  // dst is a Service's endpoint after DNAT (a hairpin is then not exempt)
 };
 
 // Why a side is allowed without consulting rules.
 enum class Exemption : uint8_t {
     None,
-    NotIsolated,   // no policy selecting the pod affects this direction
-    NoPod,         // this end is not a pod (external IP, node, hostNetwork pod)
-    SamePod,       // a pod cannot block traffic to itself
-    LocalNode,     // traffic between a pod and the node it runs on is always allowed
+    NotIsolated,  // no policy selecting the pod affects this direction
+    NoPod,        // this end is not a pod (external IP, node, hostNetwork pod)
+    SamePod,      // a pod cannot block traffic to itself
+    LocalNode,    // traffic between a pod and the node it runs on is always allowed
 };
 
 // The tier whose policies decided a direction.
@@ -76,9 +76,9 @@ struct SideVerdict {
     TierDecision decided_by;
     // Cluster policies selecting the pod in this direction, evaluation order: a view into the state's index.
     std::span<const uint32_t> cluster_policies;
-    std::vector<TierDecision> passes;        // the Pass rules that sent the flow to the next tier (action Pass)
-    std::vector<uint32_t> tied;              // policies of the decider's tier and priority with a matching rule too
-    std::vector<DomainRule> domain_rules;    // domainNames rules reached before the decision
+    std::vector<TierDecision> passes;      // the Pass rules that sent the flow to the next tier (action Pass)
+    std::vector<uint32_t> tied;            // policies of the decider's tier and priority with a matching rule too
+    std::vector<DomainRule> domain_rules;  // domainNames rules reached before the decision
 };
 
 struct Verdict {
@@ -98,8 +98,8 @@ void evaluate(const ClusterState& state, const Flow& flow, Verdict& out);
 // Building blocks, shared with the explainer.
 struct PortMatch {
     bool matches = false;
-    bool named_unresolved = false;       // a named port the destination pod does not define
-    std::optional<uint16_t> resolved;    // the number a named port resolved to
+    bool named_unresolved = false;     // a named port the destination pod does not define
+    std::optional<uint16_t> resolved;  // the number a named port resolved to
 };
 PortMatch match_port(const ClusterState& state, const PolicyPort& port, const Flow& flow);
 bool rule_ports_match(const ClusterState& state, const PolicyRule& rule, const Flow& flow);

@@ -11,18 +11,30 @@ namespace npt {
 
 const char* miss_kind_name(MissKind k) {
     switch (k) {
-        case MissKind::PodLabels: return "pod_labels";
-        case MissKind::NamespaceLabels: return "namespace_labels";
-        case MissKind::PodNamespace: return "pod_namespace";
-        case MissKind::NotAPod: return "not_a_pod";
-        case MissKind::IpBlockRange: return "ipblock_range";
-        case MissKind::IpBlockExcept: return "ipblock_except";
-        case MissKind::Port: return "port";
-        case MissKind::NamedPort: return "named_port";
-        case MissKind::NodeLabels: return "node_labels";
-        case MissKind::NotANode: return "not_a_node";
-        case MissKind::DomainName: return "domain_name";
-        case MissKind::UnknownPeer: return "unknown_peer";
+        case MissKind::PodLabels:
+            return "pod_labels";
+        case MissKind::NamespaceLabels:
+            return "namespace_labels";
+        case MissKind::PodNamespace:
+            return "pod_namespace";
+        case MissKind::NotAPod:
+            return "not_a_pod";
+        case MissKind::IpBlockRange:
+            return "ipblock_range";
+        case MissKind::IpBlockExcept:
+            return "ipblock_except";
+        case MissKind::Port:
+            return "port";
+        case MissKind::NamedPort:
+            return "named_port";
+        case MissKind::NodeLabels:
+            return "node_labels";
+        case MissKind::NotANode:
+            return "not_a_node";
+        case MissKind::DomainName:
+            return "domain_name";
+        case MissKind::UnknownPeer:
+            return "unknown_peer";
     }
     return "unknown";
 }
@@ -38,10 +50,18 @@ constexpr int kExceptCost = 1;
 constexpr int kNotAPodCost = 4;
 constexpr int kRangeCost = 4;
 
-const FlowEndpoint& local_end(const Flow& f, Direction d) { return d == Direction::Ingress ? f.dst : f.src; }
-const FlowEndpoint& remote_end(const Flow& f, Direction d) { return d == Direction::Ingress ? f.src : f.dst; }
-const char* remote_role(Direction d) { return d == Direction::Ingress ? "source" : "destination"; }
-const char* peers_field(Direction d) { return d == Direction::Ingress ? "from" : "to"; }
+const FlowEndpoint& local_end(const Flow& f, Direction d) {
+    return d == Direction::Ingress ? f.dst : f.src;
+}
+const FlowEndpoint& remote_end(const Flow& f, Direction d) {
+    return d == Direction::Ingress ? f.src : f.dst;
+}
+const char* remote_role(Direction d) {
+    return d == Direction::Ingress ? "source" : "destination";
+}
+const char* peers_field(Direction d) {
+    return d == Direction::Ingress ? "from" : "to";
+}
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     std::string out;
@@ -122,8 +142,8 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
                                         need, subject, req.key, *other);
             } else if (auto other_key = find_near_key()) {
                 m.near = true;
-                m.message = fmt::format("{} needs {}; {} has {} (a similar key)", selector_name, need, subject,
-                                        *other_key);
+                m.message =
+                    fmt::format("{} needs {}; {} has {} (a similar key)", selector_name, need, subject, *other_key);
             } else {
                 m.message = fmt::format("{} needs {}; {} has no {} label ({})", selector_name, need, subject, req.key,
                                         labels_text(s, set));
@@ -136,11 +156,11 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
         case LabelRequirement::Op::Exists:
             if (auto other_key = find_near_key()) {
                 m.near = true;
-                m.message = fmt::format("{} needs label {}; {} has {} (a similar key)", selector_name, req.key,
-                                        subject, *other_key);
+                m.message = fmt::format("{} needs label {}; {} has {} (a similar key)", selector_name, req.key, subject,
+                                        *other_key);
             } else {
-                m.message = fmt::format("{} needs label {}; {} has {}", selector_name, req.key, subject,
-                                        labels_text(s, set));
+                m.message =
+                    fmt::format("{} needs label {}; {} has {}", selector_name, req.key, subject, labels_text(s, set));
             }
             break;
         case LabelRequirement::Op::DoesNotExist:
@@ -154,7 +174,8 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
 void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind,
                      const std::string& subject, const std::string& selector_name, std::vector<Miss>& out) {
     for (const auto& req : sel.requirements)
-        if (!s.requirement_matches(req, set)) out.push_back(requirement_miss(s, req, set, kind, subject, selector_name));
+        if (!s.requirement_matches(req, set))
+            out.push_back(requirement_miss(s, req, set, kind, subject, selector_name));
 }
 
 int misses_cost(const std::vector<Miss>& misses) {
@@ -162,17 +183,37 @@ int misses_cost(const std::vector<Miss>& misses) {
     for (const auto& m : misses) {
         switch (m.kind) {
             case MissKind::PodLabels:
-            case MissKind::NamespaceLabels: cost += m.near ? kNearCost : kFarCost; break;
-            case MissKind::PodNamespace: cost += kFarCost; break;
-            case MissKind::NotAPod: cost += kNotAPodCost; break;
-            case MissKind::IpBlockRange: cost += m.other_family ? kRangeCost + kFarCost : kRangeCost; break;
-            case MissKind::IpBlockExcept: cost += kExceptCost; break;
-            case MissKind::Port: cost += kPortCost; break;
-            case MissKind::NamedPort: cost += kNamedPortCost; break;
-            case MissKind::NodeLabels: cost += m.near ? kNearCost : kFarCost; break;
+            case MissKind::NamespaceLabels:
+                cost += m.near ? kNearCost : kFarCost;
+                break;
+            case MissKind::PodNamespace:
+                cost += kFarCost;
+                break;
+            case MissKind::NotAPod:
+                cost += kNotAPodCost;
+                break;
+            case MissKind::IpBlockRange:
+                cost += m.other_family ? kRangeCost + kFarCost : kRangeCost;
+                break;
+            case MissKind::IpBlockExcept:
+                cost += kExceptCost;
+                break;
+            case MissKind::Port:
+                cost += kPortCost;
+                break;
+            case MissKind::NamedPort:
+                cost += kNamedPortCost;
+                break;
+            case MissKind::NodeLabels:
+                cost += m.near ? kNearCost : kFarCost;
+                break;
             case MissKind::NotANode:
-            case MissKind::UnknownPeer: cost += kNotAPodCost; break;
-            case MissKind::DomainName: cost += kFarCost; break;
+            case MissKind::UnknownPeer:
+                cost += kNotAPodCost;
+                break;
+            case MissKind::DomainName:
+                cost += kFarCost;
+                break;
         }
     }
     return cost;
@@ -268,9 +309,9 @@ std::vector<Miss> port_misses(const ClusterState& s, const PolicyRule& rule, con
         std::string where = flow.dst.pod ? fmt::format("destination pod {} ({})", s.pod_id(*flow.dst.pod),
                                                        defined_ports_text(s, *flow.dst.pod))
                                          : fmt::format("destination {} is not a pod", flow.dst.ip.str());
-        out.push_back({MissKind::NamedPort, false,
-                       fmt::format("named port {}/{} is not defined by {}", protocol_name(p.protocol), p.port_name,
-                                   where)});
+        out.push_back(
+            {MissKind::NamedPort, false,
+             fmt::format("named port {}/{} is not defined by {}", protocol_name(p.protocol), p.port_name, where)});
     }
     out.push_back({MissKind::Port, false,
                    fmt::format("ports allow {}; the connection is {}/{}", join(entries, ", "),
@@ -321,7 +362,8 @@ RuleDiagnosis diagnose_rule(const RuleMisses& m, int index) {
     if (m.peers.empty()) {
         d.peers_match = true;
     } else {
-        closest_peer(m.peers.size(), [&](size_t i) { return m.peers[i]; }, d);
+        closest_peer(
+            m.peers.size(), [&](size_t i) { return m.peers[i]; }, d);
     }
     d.cost = misses_cost(d.misses);
     return d;
@@ -430,9 +472,13 @@ ClusterRuleRef cluster_rule_ref(const ClusterState& s, uint32_t policy, Directio
     return r;
 }
 
-const char* tier_word(DecidingTier t) { return t == DecidingTier::Baseline ? "baseline" : "admin"; }
+const char* tier_word(DecidingTier t) {
+    return t == DecidingTier::Baseline ? "baseline" : "admin";
+}
 
-DecidingTier deciding_tier(PolicyTier t) { return t == PolicyTier::Admin ? DecidingTier::Admin : DecidingTier::Baseline; }
+DecidingTier deciding_tier(PolicyTier t) {
+    return t == PolicyTier::Admin ? DecidingTier::Admin : DecidingTier::Baseline;
+}
 
 // "rule 2 "block-databases", priority 10"
 std::string cluster_rule_detail(const ClusterRuleRef& r) {
@@ -455,11 +501,12 @@ std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& 
         case ClusterPeer::Kind::Namespaces:
         case ClusterPeer::Kind::Pods: {
             if (!remote.pod) {
-                out.push_back({MissKind::NotAPod, false,
-                               fmt::format("a {} peer matches pods only; {} {} is not a pod IP{}",
-                                           peer.kind == ClusterPeer::Kind::Pods ? "pods" : "namespaces", role,
-                                           endpoint_text(s, remote),
-                                           dir == Direction::Egress ? " (a nodes or networks peer can match it)" : "")});
+                out.push_back(
+                    {MissKind::NotAPod, false,
+                     fmt::format("a {} peer matches pods only; {} {} is not a pod IP{}",
+                                 peer.kind == ClusterPeer::Kind::Pods ? "pods" : "namespaces", role,
+                                 endpoint_text(s, remote),
+                                 dir == Direction::Egress ? " (a nodes or networks peer can match it)" : "")});
                 break;
             }
             const auto& pod = s.pods()[*remote.pod];
@@ -518,8 +565,10 @@ std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& 
 
 std::string cluster_port_text(const ClusterPort& p) {
     switch (p.kind) {
-        case ClusterPort::Kind::Unknown: return "a protocol entry of a newer API";
-        case ClusterPort::Kind::NamedPort: return "named port " + p.name;
+        case ClusterPort::Kind::Unknown:
+            return "a protocol entry of a newer API";
+        case ClusterPort::Kind::NamedPort:
+            return "named port " + p.name;
         case ClusterPort::Kind::Port:
             if (p.port == 0) return fmt::format("{} (all ports)", protocol_name(p.protocol));
             if (p.end_port) return fmt::format("{}/{}-{}", protocol_name(p.protocol), p.port, p.end_port);
@@ -535,18 +584,17 @@ std::vector<Miss> cluster_port_misses(const ClusterState& s, const ClusterPolicy
     for (const auto& p : rule.ports) {
         entries.push_back(cluster_port_text(p));
         if (p.kind != ClusterPort::Kind::NamedPort) continue;
-        const bool defined = flow.dst.pod && std::any_of(s.ports(s.pods()[*flow.dst.pod].ports).begin(),
-                                                         s.ports(s.pods()[*flow.dst.pod].ports).end(),
-                                                         [&](const ContainerPort& cp) {
-                                                             return cp.name == p.name && cp.protocol == flow.protocol;
-                                                         });
+        const bool defined =
+            flow.dst.pod &&
+            std::any_of(s.ports(s.pods()[*flow.dst.pod].ports).begin(), s.ports(s.pods()[*flow.dst.pod].ports).end(),
+                        [&](const ContainerPort& cp) { return cp.name == p.name && cp.protocol == flow.protocol; });
         if (defined) continue;
         const std::string where = flow.dst.pod ? fmt::format("destination pod {} ({})", s.pod_id(*flow.dst.pod),
                                                              defined_ports_text(s, *flow.dst.pod))
                                                : fmt::format("destination {} is not a pod", flow.dst.ip.str());
-        out.push_back({MissKind::NamedPort, false,
-                       fmt::format("named port {} is not defined for {} by {}", p.name, protocol_name(flow.protocol),
-                                   where)});
+        out.push_back(
+            {MissKind::NamedPort, false,
+             fmt::format("named port {} is not defined for {} by {}", p.name, protocol_name(flow.protocol), where)});
     }
     out.push_back({MissKind::Port, false,
                    fmt::format("protocols allow {}; the connection is {}/{}", join(entries, ", "),
@@ -563,8 +611,9 @@ RuleDiagnosis diagnose_cluster_rule(const ClusterState& s, const ClusterPolicyRu
     d.misses = cluster_port_misses(s, rule, flow);
     d.ports_match = d.misses.empty();
     const FlowEndpoint& remote = remote_end(flow, dir);
-    closest_peer(rule.peers.size(),
-                 [&](size_t i) { return cluster_peer_misses(s, rule.peers[i], rule.action, remote, dir); }, d);
+    closest_peer(
+        rule.peers.size(), [&](size_t i) { return cluster_peer_misses(s, rule.peers[i], rule.action, remote, dir); },
+        d);
     d.cost = misses_cost(d.misses);
     return d;
 }
@@ -585,8 +634,9 @@ void cluster_rule_hints(const ClusterState& s, const std::string& id, const Clus
             if (m.kind == MissKind::NamedPort)
                 add_hint(hints, {hint::kNamedPortUnresolved, dir, id, fmt::format("{}: {}", ref, m.message)});
             else if (m.kind == MissKind::Port)
-                add_hint(hints, {hint::kPortNotAllowed, dir, id,
-                                 fmt::format("{} matches the {} but not the port: {}", ref, remote_role(dir), m.message)});
+                add_hint(hints,
+                         {hint::kPortNotAllowed, dir, id,
+                          fmt::format("{} matches the {} but not the port: {}", ref, remote_role(dir), m.message)});
         }
     }
     if (!ports_match) return;
@@ -595,8 +645,8 @@ void cluster_rule_hints(const ClusterState& s, const std::string& id, const Clus
         if (misses.empty()) continue;
         const std::string where = fmt::format("{}.{}[{}]", ref, peers_field(dir), i);
         const bool all_near = std::all_of(misses.begin(), misses.end(), [](const Miss& m) {
-            return m.near &&
-                   (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels || m.kind == MissKind::NodeLabels);
+            return m.near && (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels ||
+                              m.kind == MissKind::NodeLabels);
         });
         if (all_near) {
             add_hint(hints, {hint::kLabelMismatch, dir, id, fmt::format("{}: {}", where, misses[0].message)});
@@ -614,8 +664,8 @@ bool looks_right(const RuleDiagnosis& d) {
     if (d.peers_match) return !d.ports_match;
     if (!d.ports_match) return false;
     const bool near_labels = std::all_of(d.misses.begin(), d.misses.end(), [](const Miss& m) {
-        return m.near && (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels ||
-                          m.kind == MissKind::NodeLabels);
+        return m.near &&
+               (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels || m.kind == MissKind::NodeLabels);
     });
     const bool cidr = d.misses.size() == 1 && d.misses[0].kind == MissKind::IpBlockRange && !d.misses[0].other_family;
     return near_labels || cidr;
@@ -635,7 +685,8 @@ void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction d
         stop = std::pair{p.policy, p.rule};
     }
     const bool baseline_reached = v.decided_by.tier == DecidingTier::Baseline;
-    // A Pass helps where the next tier would answer differently: past an Admin Deny, or a Baseline Deny (default allow).
+    // A Pass helps where the next tier would answer differently: past an Admin Deny, or a Baseline Deny (default
+    // allow).
     const bool pass_helps = v.decided_by.action == RuleAction::Deny &&
                             (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline);
     bool admin_done = false, baseline_done = false;
@@ -666,10 +717,11 @@ void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction d
         const std::string prio = pol.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy
                                      ? std::string()
                                      : fmt::format(", priority {}", pol.priority);
-        pd.summary = fmt::format("{} policy{}: none of its {} {} rule{} before the decision matches; closest is {}{}",
-                                 tier_word(*pd.tier), prio, candidates, pass_helps ? "Accept/Pass" : "Accept",
-                                 candidates == 1 ? "" : "s", rule_ref(dir, pd.closest->rule),
-                                 pd.closest->rule_name ? fmt::format(" \"{}\"", *pd.closest->rule_name) : std::string());
+        pd.summary =
+            fmt::format("{} policy{}: none of its {} {} rule{} before the decision matches; closest is {}{}",
+                        tier_word(*pd.tier), prio, candidates, pass_helps ? "Accept/Pass" : "Accept",
+                        candidates == 1 ? "" : "s", rule_ref(dir, pd.closest->rule),
+                        pd.closest->rule_name ? fmt::format(" \"{}\"", *pd.closest->rule_name) : std::string());
         side.cluster_diagnoses.push_back(std::move(pd));
     }
 }
@@ -686,11 +738,12 @@ void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const Si
     };
     if (!v.allowed && v.decided_by.tier == DecidingTier::Admin) {
         const auto ref = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
-        add_hint(hints, {hint::kAdminTierDeny, dir, ref.policy,
-                         fmt::format("the {} of {} is denied by {}: the Admin tier is evaluated before NetworkPolicies, "
-                                     "so no NetworkPolicy can allow it; only a cluster administrator can change it (edit "
-                                     "or delete that rule, or add an Accept or Pass rule that takes precedence)",
-                                     dir_name, pod, cluster_rule_text(DecidingTier::Admin, ref))});
+        add_hint(hints,
+                 {hint::kAdminTierDeny, dir, ref.policy,
+                  fmt::format("the {} of {} is denied by {}: the Admin tier is evaluated before NetworkPolicies, "
+                              "so no NetworkPolicy can allow it; only a cluster administrator can change it (edit "
+                              "or delete that rule, or add an Accept or Pass rule that takes precedence)",
+                              dir_name, pod, cluster_rule_text(DecidingTier::Admin, ref))});
     }
     if (!v.allowed && v.decided_by.tier == DecidingTier::Baseline) {
         const auto ref = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
@@ -730,9 +783,10 @@ void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const Si
                                   "{}: the API lets an implementation apply either, so the dataplane may not do what "
                                   "netpol-trace reports ({} {} it, by name order); give them distinct priorities",
                                   pol.id(), join(others, ", "), pol.priority, tier_word(first->tier), dir_name, pod,
-                                  pol.id(), first->action == RuleAction::Accept ? "accepts"
-                                            : first->action == RuleAction::Deny ? "denies"
-                                                                                 : "passes")});
+                                  pol.id(),
+                                  first->action == RuleAction::Accept ? "accepts"
+                                  : first->action == RuleAction::Deny ? "denies"
+                                                                      : "passes")});
         }
     }
     if (!v.allowed && !v.domain_rules.empty()) {
@@ -782,12 +836,13 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
             return (dir == Direction::Ingress ? pol.ingress : pol.egress).empty();
         });
         if (all_default_deny) {
-            add_hint(hints,
-                     {hint::kDefaultDeny, dir, side.policies.size() == 1 ? std::optional(side.policies[0]) : std::nullopt,
-                      fmt::format("{} is isolated for {} only by policies without {} rules ({}): no policy allows "
-                                  "any {} {} it",
-                                  *side.pod, direction_name(dir), direction_name(dir), join(side.policies, ", "),
-                                  direction_name(dir), dir == Direction::Ingress ? "to" : "from")});
+            add_hint(
+                hints,
+                {hint::kDefaultDeny, dir, side.policies.size() == 1 ? std::optional(side.policies[0]) : std::nullopt,
+                 fmt::format("{} is isolated for {} only by policies without {} rules ({}): no policy allows "
+                             "any {} {} it",
+                             *side.pod, direction_name(dir), direction_name(dir), join(side.policies, ", "),
+                             direction_name(dir), dir == Direction::Ingress ? "to" : "from")});
         }
     }
     if (dir == Direction::Egress && flow.port == 53 &&
@@ -804,8 +859,8 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
             by = "the egress isolation of " + *side.pod;
         }
         add_hint(hints, {hint::kDnsEgressBlocked, dir, about,
-                         fmt::format("DNS ({}/53 to {}) is blocked by {}: {}",
-                                     protocol_name(flow.protocol), flow.dst.ip.str(), by,
+                         fmt::format("DNS ({}/53 to {}) is blocked by {}: {}", protocol_name(flow.protocol),
+                                     flow.dst.ip.str(), by,
                                      side.decided_by.tier == DecidingTier::Admin
                                          ? "an Admin-tier Deny is changed by the cluster administrator (an Accept rule "
                                            "for UDP and TCP port 53 to the cluster DNS pods at a higher precedence)"
@@ -833,8 +888,7 @@ std::string exemption_note(const ClusterState& s, const Flow& flow, const SideEx
             return fmt::format("{}: a pod cannot block traffic to itself", direction_name(side.direction));
         case Exemption::LocalNode:
             return fmt::format("{}: traffic between pod {} and its own node ({}) is always allowed",
-                               direction_name(side.direction), *side.pod,
-                               remote_end(flow, side.direction).ip.str());
+                               direction_name(side.direction), *side.pod, remote_end(flow, side.direction).ip.str());
         default:
             (void)s;
             return {};
@@ -915,11 +969,13 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
     se.port = port;
     if (!sp) {
         std::vector<std::string> ports;
-        for (const auto& p : svc.ports) ports.push_back(fmt::format("{}/{}", protocol_name(p.protocol), via_node_port ? p.node_port : p.port));
+        for (const auto& p : svc.ports)
+            ports.push_back(fmt::format("{}/{}", protocol_name(p.protocol), via_node_port ? p.node_port : p.port));
         top.verdict = "denied";
-        top.hints.push_back({hint::kServicePortUnknown, Direction::Egress, std::nullopt,
-                             fmt::format("Service {} has no port {}/{} (it serves {})", svc.id(), protocol_name(protocol),
-                                         port, ports.empty() ? "no ports" : join(ports, ", "))});
+        top.hints.push_back(
+            {hint::kServicePortUnknown, Direction::Egress, std::nullopt,
+             fmt::format("Service {} has no port {}/{} (it serves {})", svc.id(), protocol_name(protocol), port,
+                         ports.empty() ? "no ports" : join(ports, ", "))});
         top.service.push_back(std::move(se));
         return top;
     }
@@ -968,9 +1024,8 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
                     agg->cluster_policies.end())
                     agg->cluster_policies.push_back(c);
             for (const auto& p : one->passed_by)
-                if (std::none_of(agg->passed_by.begin(), agg->passed_by.end(), [&](const ClusterRuleRef& x) {
-                        return x.policy == p.policy && x.rule == p.rule;
-                    }))
+                if (std::none_of(agg->passed_by.begin(), agg->passed_by.end(),
+                                 [&](const ClusterRuleRef& x) { return x.policy == p.policy && x.rule == p.rule; }))
                     agg->passed_by.push_back(p);
         }
         top.egress.pod = ee.egress.pod;
@@ -993,9 +1048,10 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
                     const bool names_vip = std::any_of(rule.peers.begin(), rule.peers.end(), [&](const Peer& peer) {
                         return peer.ip_block && peer.ip_block->cidr.contains(dst_ip);
                     });
-                    const bool names_port = std::any_of(rule.ports.begin(), rule.ports.end(), [&](const PolicyPort& pp) {
-                        return pp.port && *pp.port == port && pp.protocol == protocol && sp->target_port != port;
-                    });
+                    const bool names_port =
+                        std::any_of(rule.ports.begin(), rule.ports.end(), [&](const PolicyPort& pp) {
+                            return pp.port && *pp.port == port && pp.protocol == protocol && sp->target_port != port;
+                        });
                     if ((names_vip || names_port) && !about) about = pol.id();
                 }
             }
@@ -1004,11 +1060,13 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         for (const auto& ep : se.endpoints) targets.push_back(ep.dst.port ? std::to_string(ep.dst.port) : "?");
         std::sort(targets.begin(), targets.end());
         targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-        const Hint dnat{hint::kServiceVipDnat, Direction::Egress, about,
-                  fmt::format("{}:{} is Service {}; policies see its endpoints after DNAT ({}), so rules must allow "
-                              "the endpoint IPs and target port {}, not the Service IP and port{}",
-                              dst_ip.is_v4() ? dst_ip.str() : "[" + dst_ip.str() + "]", port, svc.id(), join(endpoint_texts, ", "), join(targets, "/"),
-                              about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")};
+        const Hint dnat{
+            hint::kServiceVipDnat, Direction::Egress, about,
+            fmt::format("{}:{} is Service {}; policies see its endpoints after DNAT ({}), so rules must allow "
+                        "the endpoint IPs and target port {}, not the Service IP and port{}",
+                        dst_ip.is_v4() ? dst_ip.str() : "[" + dst_ip.str() + "]", port, svc.id(),
+                        join(endpoint_texts, ", "), join(targets, "/"),
+                        about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")};
         add_hint(top.hints, dnat);
         // Each endpoint result stands alone (scripts read them one by one): the denied ones carry it too.
         for (auto& ep : se.endpoints)
@@ -1056,23 +1114,28 @@ Result<Explanation> explain_query(const ClusterState& s, const ExplainQuery& q) 
     for (const auto* side : {&*from, &*to}) {
         if (side->ip) {
             if (family && *family != side->ip->family)
-                return Error{fmt::format("--from and --to are of different address families ({} and {})", q.from, q.to)};
+                return Error{
+                    fmt::format("--from and --to are of different address families ({} and {})", q.from, q.to)};
             family = side->ip->family;
         }
     }
     if (!family) {
         const auto& a = s.pods()[*from->pod];
         const auto& b = s.pods()[*to->pod];
-        if (a.ip4 && b.ip4) family = IpFamily::V4;
-        else if (a.ip6 && b.ip6) family = IpFamily::V6;
-        else family = IpFamily::V4;
+        if (a.ip4 && b.ip4)
+            family = IpFamily::V4;
+        else if (a.ip6 && b.ip6)
+            family = IpFamily::V6;
+        else
+            family = IpFamily::V4;
     }
     auto ip_of = [&](const Side& side, const std::string& text) -> Result<IpAddr> {
         if (side.ip) return *side.ip;
         const auto& ip = s.pods()[*side.pod].ip(*family);
         if (!ip)
-            return Error{fmt::format("pod {} has no {} address in the cluster state (not scheduled yet, or single-stack)",
-                                     text, *family == IpFamily::V4 ? "IPv4" : "IPv6")};
+            return Error{
+                fmt::format("pod {} has no {} address in the cluster state (not scheduled yet, or single-stack)", text,
+                            *family == IpFamily::V4 ? "IPv4" : "IPv6")};
         return *ip;
     };
     auto src_ip = ip_of(*from, q.from);

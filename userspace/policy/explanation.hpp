@@ -23,13 +23,13 @@ inline constexpr const char* kPortNotAllowed = "PORT_NOT_ALLOWED";
 inline constexpr const char* kDnsEgressBlocked = "DNS_EGRESS_BLOCKED";
 inline constexpr const char* kServiceVipDnat = "SERVICE_VIP_DNAT";
 inline constexpr const char* kIpBlockExcept = "IPBLOCK_EXCEPT";
-inline constexpr const char* kDefaultDeny = "DEFAULT_DENY";            // isolated by policies without rules
+inline constexpr const char* kDefaultDeny = "DEFAULT_DENY";             // isolated by policies without rules
 inline constexpr const char* kNamespaceScope = "PEER_NAMESPACE_SCOPE";  // podSelector alone: own namespace only
-inline constexpr const char* kNotAPod = "PEER_NOT_A_POD";              // selector peers cannot match this IP
+inline constexpr const char* kNotAPod = "PEER_NOT_A_POD";               // selector peers cannot match this IP
 inline constexpr const char* kServiceNoEndpoints = "SERVICE_NO_ENDPOINTS";
 inline constexpr const char* kServicePortUnknown = "SERVICE_PORT_UNKNOWN";
 inline constexpr const char* kNotExplainedByPolicy = "NOT_EXPLAINED_BY_POLICY";
-inline constexpr const char* kUnmodelledPolicy = "UNMODELLED_POLICY";  // (tail) the dropping rule is a policy's
+inline constexpr const char* kUnmodelledPolicy = "UNMODELLED_POLICY";   // (tail) the dropping rule is a policy's
                                                                         // the engine does not evaluate
 inline constexpr const char* kAdminTierDeny = "ADMIN_TIER_DENY";        // an Admin-tier rule denies: no
                                                                         // NetworkPolicy can allow it
@@ -74,10 +74,10 @@ struct Miss {
 };
 
 struct RuleDiagnosis {
-    int rule = -1;  // index in spec.ingress / spec.egress
+    int rule = -1;                         // index in spec.ingress / spec.egress
     std::optional<std::string> rule_name;  // cluster policy rules: the rule's name
     std::optional<RuleAction> action;      // cluster policy rules: its action
-    int peer = -1;  // index of the closest peer in from/to; -1 when the rule has no peers
+    int peer = -1;                         // index of the closest peer in from/to; -1 when the rule has no peers
     bool ports_match = false;
     bool peers_match = false;
     std::vector<Miss> misses;
@@ -85,7 +85,7 @@ struct RuleDiagnosis {
 };
 
 struct PolicyDiagnosis {
-    std::string policy;  // "ns/name" (a cluster policy: its name, or "AdminNetworkPolicy/<name>")
+    std::string policy;                // "ns/name" (a cluster policy: its name, or "AdminNetworkPolicy/<name>")
     std::optional<DecidingTier> tier;  // cluster policies: admin or baseline
     bool allows = false;
     std::string summary;  // one line on what the policy does for this side
@@ -117,8 +117,8 @@ struct SideExplanation {
     std::vector<std::string> allowed_by;
     std::vector<PolicyDiagnosis> diagnoses;  // per isolating policy, when the NetworkPolicy tier denies
     DecidedBy decided_by;
-    std::vector<std::string> cluster_policies;  // selecting this end in this direction, evaluation order
-    std::vector<ClusterRuleRef> passed_by;      // the Pass rules that sent it on
+    std::vector<std::string> cluster_policies;       // selecting this end in this direction, evaluation order
+    std::vector<ClusterRuleRef> passed_by;           // the Pass rules that sent it on
     std::vector<PolicyDiagnosis> cluster_diagnoses;  // when the side denies: per cluster policy evaluated before
                                                      // the decision, its Accept/Pass rule closest to matching
 };
@@ -135,7 +135,7 @@ struct FixExample {
 struct Fix {
     std::string kind;  // "patch" | "policy" | "label" | "dns" | "command" | "none"
     Direction direction = Direction::Ingress;
-    std::optional<std::string> target;    // "ns/name" of the policy, "Kind/ns/name" of the object to relabel
+    std::optional<std::string> target;  // "ns/name" of the policy, "Kind/ns/name" of the object to relabel
     std::string summary;
     std::optional<std::string> manifest;  // YAML document(s): the new or the whole patched object
     std::optional<std::string> object;    // the same object as JSON text (for tools that do not read YAML)
@@ -145,14 +145,14 @@ struct Fix {
     uint64_t newly_allowed = 0;           // connections between pods the fix opens...
     uint64_t newly_denied = 0;            // ...and closes
     std::vector<FixExample> examples;
-    int edit_size = 0;                    // ranking: the smaller edit first among equals
+    int edit_size = 0;  // ranking: the smaller edit first among equals
 };
 
 struct EndpointRef {
     IpAddr ip;
-    std::optional<std::string> pod;  // "ns/name"
-    bool host_network = false;       // the pod runs in its node's network namespace
-    std::optional<std::string> node;   // a node IP
+    std::optional<std::string> pod;      // "ns/name"
+    bool host_network = false;           // the pod runs in its node's network namespace
+    std::optional<std::string> node;     // a node IP
     std::optional<std::string> service;  // the IP is a Service's (ClusterIP or external IP)
     uint16_t port = 0;
 };
@@ -177,7 +177,7 @@ struct Explanation {
     SideExplanation egress;
     SideExplanation ingress;
     std::vector<Hint> hints;
-    std::vector<std::string> notes;  // facts that are not problems (e.g. traffic to itself)
+    std::vector<std::string> notes;           // facts that are not problems (e.g. traffic to itself)
     std::vector<ServiceExplanation> service;  // zero or one: set when the destination is a Service
     std::optional<std::vector<Fix>> fixes;    // with --fix: per denying side, best first
 

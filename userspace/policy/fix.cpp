@@ -22,8 +22,12 @@ struct SideGroup {
     std::string service;  // "ns/name" when the flows are a Service's endpoints
 };
 
-uint32_t local_pod(const Flow& f, Direction dir) { return dir == Direction::Ingress ? *f.dst.pod : *f.src.pod; }
-const FlowEndpoint& remote_of(const Flow& f, Direction dir) { return dir == Direction::Ingress ? f.src : f.dst; }
+uint32_t local_pod(const Flow& f, Direction dir) {
+    return dir == Direction::Ingress ? *f.dst.pod : *f.src.pod;
+}
+const FlowEndpoint& remote_of(const Flow& f, Direction dir) {
+    return dir == Direction::Ingress ? f.src : f.dst;
+}
 
 std::optional<FlowEndpoint> endpoint_of(const ClusterState& s, const EndpointRef& r) {
     FlowEndpoint ep;
@@ -69,7 +73,9 @@ bool same_port(const PolicyPort& a, const PolicyPort& b) {
     return a.protocol == b.protocol && a.port == b.port && a.port_name == b.port_name && a.end_port == b.end_port;
 }
 
-LabelSelector name_selector(std::string_view ns) { return match_labels({{std::string(kNamespaceNameLabel), std::string(ns)}}); }
+LabelSelector name_selector(std::string_view ns) {
+    return match_labels({{std::string(kNamespaceNameLabel), std::string(ns)}});
+}
 
 Peer host_peer(const IpAddr& ip) {
     Peer p;
@@ -99,7 +105,8 @@ bool same_selector(const std::optional<LabelSelector>& a, const std::optional<La
 
 bool same_peer(const Peer& a, const Peer& b) {
     if (a.ip_block.has_value() != b.ip_block.has_value()) return false;
-    if (a.ip_block && (!(a.ip_block->cidr == b.ip_block->cidr) || a.ip_block->except != b.ip_block->except)) return false;
+    if (a.ip_block && (!(a.ip_block->cidr == b.ip_block->cidr) || a.ip_block->except != b.ip_block->except))
+        return false;
     return same_selector(a.pod_selector, b.pod_selector) && same_selector(a.namespace_selector, b.namespace_selector);
 }
 
@@ -153,8 +160,12 @@ struct Candidate {
     bool measurable = true;  // command/none fixes change nothing the engine evaluates
 };
 
-const std::vector<PolicyRule>& rules_of(const NetworkPolicy& p, Direction d) { return d == Direction::Ingress ? p.ingress : p.egress; }
-std::vector<PolicyRule>& rules_of(NetworkPolicy& p, Direction d) { return d == Direction::Ingress ? p.ingress : p.egress; }
+const std::vector<PolicyRule>& rules_of(const NetworkPolicy& p, Direction d) {
+    return d == Direction::Ingress ? p.ingress : p.egress;
+}
+std::vector<PolicyRule>& rules_of(NetworkPolicy& p, Direction d) {
+    return d == Direction::Ingress ? p.ingress : p.egress;
+}
 
 const NetworkPolicy* policy_by_id(const ClusterState& s, const std::string& id) {
     for (const auto& p : s.policies())
@@ -184,7 +195,8 @@ Candidate patch_candidate(const NetworkPolicy& original, Direction dir, int rule
 }
 
 // The edits of the closest rule of an isolating policy that let the group's flows through.
-void patch_candidates(const ClusterState& s, const SideGroup& g, const PolicyDiagnosis& d, std::vector<Candidate>& out) {
+void patch_candidates(const ClusterState& s, const SideGroup& g, const PolicyDiagnosis& d,
+                      std::vector<Candidate>& out) {
     const NetworkPolicy* pol = policy_by_id(s, d.policy);
     if (!pol || !d.closest || d.closest->rule < 0) return;
     const auto& rules = rules_of(*pol, g.dir);
@@ -211,7 +223,8 @@ void patch_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
             if (!p.end_port || !p.port || p.protocol != g.flows[0].protocol) continue;
             uint16_t hi = *p.end_port;
             for (const auto& f : g.flows) hi = std::max(hi, f.port);
-            if (hi == *p.end_port || std::any_of(g.flows.begin(), g.flows.end(), [&](const Flow& f) { return f.port < *p.port; }))
+            if (hi == *p.end_port ||
+                std::any_of(g.flows.begin(), g.flows.end(), [&](const Flow& f) { return f.port < *p.port; }))
                 continue;
             PolicyRule extended = rule;
             extended.ports[i].end_port = hi;
@@ -222,9 +235,9 @@ void patch_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
     }
     if (!(d.closest->ports_match && !d.closest->peers_match)) return;
     PolicyRule add = rule;
-    const bool near = !d.closest->misses.empty() && std::all_of(d.closest->misses.begin(), d.closest->misses.end(), [](const Miss& m) {
-        return m.near && m.kind == MissKind::PodLabels;
-    });
+    const bool near = !d.closest->misses.empty() &&
+                      std::all_of(d.closest->misses.begin(), d.closest->misses.end(),
+                                  [](const Miss& m) { return m.near && m.kind == MissKind::PodLabels; });
     std::vector<std::string> what;
     for (const auto& f : g.flows) {
         const FlowEndpoint& remote = remote_of(f, g.dir);
@@ -236,7 +249,8 @@ void patch_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
                 for (auto& req : p.pod_selector->requirements) {
                     if (s.requirement_matches(req, s.pods()[*remote.pod].labels)) continue;
                     for (const auto& [k, v] : labels) {
-                        const bool value_elsewhere = std::find(req.values.begin(), req.values.end(), v) != req.values.end();
+                        const bool value_elsewhere =
+                            std::find(req.values.begin(), req.values.end(), v) != req.values.end();
                         if (k == req.key || value_elsewhere) {
                             req = match_labels({{k, v}}).requirements[0];
                             break;
@@ -255,8 +269,8 @@ void patch_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
     }
     std::sort(what.begin(), what.end());
     what.erase(std::unique(what.begin(), what.end()), what.end());
-    out.push_back(patch_candidate(*pol, g.dir, ri, std::move(add),
-                                  fmt::format("add {} to {}", fmt::join(what, ", "), where), 1));
+    out.push_back(
+        patch_candidate(*pol, g.dir, ri, std::move(add), fmt::format("add {} to {}", fmt::join(what, ", "), where), 1));
 }
 
 Candidate new_policy_candidate(const ClusterState& s, const SideGroup& g) {
@@ -268,9 +282,9 @@ Candidate new_policy_candidate(const ClusterState& s, const SideGroup& g) {
     const std::string remote_name = g.dir == Direction::Egress && !g.service.empty()
                                         ? g.service.substr(g.service.find('/') + 1)
                                         : remote_word(s, remote0);
-    np.name = unique_policy_name(s, np.ns,
-                                 fmt::format("allow-{}-{}-{}", g.dir == Direction::Ingress ? "from" : "to",
-                                             remote_name, g.flows[0].port));
+    np.name = unique_policy_name(
+        s, np.ns,
+        fmt::format("allow-{}-{}-{}", g.dir == Direction::Ingress ? "from" : "to", remote_name, g.flows[0].port));
     np.pod_selector = match_labels(stable_labels(s, local));
     np.affects_ingress = g.dir == Direction::Ingress;
     np.affects_egress = g.dir == Direction::Egress;
@@ -325,8 +339,9 @@ std::optional<Candidate> dns_candidate(const ClusterState& s, const SideGroup& g
     c.fix.kind = "dns";
     c.fix.direction = Direction::Egress;
     c.fix.target = np.id();
-    c.fix.summary = fmt::format("allow DNS (UDP and TCP 53) from every pod of namespace {} to the cluster DNS pods ({})",
-                                np.ns, f.dst.pod ? s.workload_of(*f.dst.pod).name : f.dst.ip.str());
+    c.fix.summary =
+        fmt::format("allow DNS (UDP and TCP 53) from every pod of namespace {} to the cluster DNS pods ({})", np.ns,
+                    f.dst.pod ? s.workload_of(*f.dst.pod).name : f.dst.ip.str());
     c.fix.manifest = manifest_yaml(network_policy_json(np));
     c.fix.object = network_policy_json(np).dump();
     c.fix.edit_size = 2;
@@ -335,7 +350,8 @@ std::optional<Candidate> dns_candidate(const ClusterState& s, const SideGroup& g
 }
 
 // A selector that nearly matches the remote end's labels: give the remote workload (or namespace) the label.
-void label_candidates(const ClusterState& s, const SideGroup& g, const PolicyDiagnosis& d, std::vector<Candidate>& out) {
+void label_candidates(const ClusterState& s, const SideGroup& g, const PolicyDiagnosis& d,
+                      std::vector<Candidate>& out) {
     if (!d.closest || !d.closest->ports_match || d.closest->peers_match || d.closest->misses.empty()) return;
     const bool near = std::all_of(d.closest->misses.begin(), d.closest->misses.end(), [](const Miss& m) {
         return m.near && (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels);
@@ -379,8 +395,8 @@ void label_candidates(const ClusterState& s, const SideGroup& g, const PolicyDia
         c.fix.target = fmt::format("{}/{}/{}", wl.kind, ns, wl.name);
         std::vector<std::string> kv;
         for (const auto& [k, v] : pod_add) kv.push_back(k + "=" + v);
-        c.fix.summary = fmt::format("label {} {} (its pods then match {} spec.{}[{}])", *c.fix.target, fmt::join(kv, ", "),
-                                    pol->id(), direction_name(g.dir), d.closest->rule);
+        c.fix.summary = fmt::format("label {} {} (its pods then match {} spec.{}[{}])", *c.fix.target,
+                                    fmt::join(kv, ", "), pol->id(), direction_name(g.dir), d.closest->rule);
         c.fix.patch = patch.dump();
         std::string kind_lower = wl.kind;
         std::transform(kind_lower.begin(), kind_lower.end(), kind_lower.begin(),
@@ -449,7 +465,8 @@ std::vector<Candidate> candidates_for(const ClusterState& s, const SideGroup& g)
         c.fix.direction = g.dir;
         const auto& r = *side.decided_by.rule;
         c.fix.summary = fmt::format(
-            "{} is denied by the Admin tier: {} rule {}{} (a cluster administrator's policy): no NetworkPolicy can allow "
+            "{} is denied by the Admin tier: {} rule {}{} (a cluster administrator's policy): no NetworkPolicy can "
+            "allow "
             "it; ask its owner to add an Accept or Pass rule for this traffic ahead of that rule",
             side_text(s, g), r.policy, r.rule, r.rule_name ? " \"" + *r.rule_name + "\"" : std::string());
         out.push_back(std::move(c));
@@ -464,7 +481,9 @@ std::vector<Candidate> candidates_for(const ClusterState& s, const SideGroup& g)
     return out;
 }
 
-std::string example_end(const ClusterState& s, uint32_t pod) { return s.pod_id(pod); }
+std::string example_end(const ClusterState& s, uint32_t pod) {
+    return s.pod_id(pod);
+}
 
 void measure(const ClusterState& s, const SideGroup& g, Candidate& c, const FixOptions& options) {
     if (!c.measurable) return;
@@ -478,7 +497,8 @@ void measure(const ClusterState& s, const SideGroup& g, Candidate& c, const FixO
     c.fix.newly_allowed = reach.newly_allowed;
     c.fix.newly_denied = reach.newly_denied;
     for (const auto& ex : reach.examples)
-        c.fix.examples.push_back({example_end(s, ex.from), example_end(s, ex.to), ex.port, ex.protocol, ex.allowed_after});
+        c.fix.examples.push_back(
+            {example_end(s, ex.from), example_end(s, ex.to), ex.port, ex.protocol, ex.allowed_after});
     if (!c.fix.verified) c.fix.summary = "NOT ENOUGH (the flow stays denied): " + c.fix.summary;
     if (c.fix.newly_denied > 0)
         c.fix.summary = fmt::format("BREAKS {} connection{} that work today: {}", c.fix.newly_denied,
@@ -514,10 +534,11 @@ void unexplained_fixes(const ClusterState& s, const Explanation& e, std::vector<
             Fix f;
             f.kind = "none";
             f.direction = h.direction;
-            f.summary = fmt::format("the dataplane dropped it for {}, a policy netpol-trace does not model: change it "
-                                    "where it is defined (its owner: the CNI's policy objects), not with a "
-                                    "NetworkPolicy",
-                                    h.policy.value_or("a policy"));
+            f.summary = fmt::format(
+                "the dataplane dropped it for {}, a policy netpol-trace does not model: change it "
+                "where it is defined (its owner: the CNI's policy objects), not with a "
+                "NetworkPolicy",
+                h.policy.value_or("a policy"));
             out.push_back(std::move(f));
         } else if (h.code == hint::kNotExplainedByPolicy) {
             Fix f;
@@ -539,10 +560,11 @@ void unexplained_fixes(const ClusterState& s, const Explanation& e, std::vector<
                                               wl.name, e.src.pod->substr(0, slash));
                 }
             }
-            f.summary = fmt::format("the policies allow it: delete the stale connection on the node that dropped it "
-                                    "(the command){}; if the CNI has not synced a policy change, wait for it or "
-                                    "restart its agent",
-                                    restart);
+            f.summary = fmt::format(
+                "the policies allow it: delete the stale connection on the node that dropped it "
+                "(the command){}; if the CNI has not synced a policy change, wait for it or "
+                "restart its agent",
+                restart);
             out.push_back(std::move(f));
         }
     }

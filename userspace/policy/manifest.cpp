@@ -8,10 +8,14 @@ namespace {
 
 const char* op_name(LabelRequirement::Op op) {
     switch (op) {
-        case LabelRequirement::Op::In: return "In";
-        case LabelRequirement::Op::NotIn: return "NotIn";
-        case LabelRequirement::Op::Exists: return "Exists";
-        case LabelRequirement::Op::DoesNotExist: return "DoesNotExist";
+        case LabelRequirement::Op::In:
+            return "In";
+        case LabelRequirement::Op::NotIn:
+            return "NotIn";
+        case LabelRequirement::Op::Exists:
+            return "Exists";
+        case LabelRequirement::Op::DoesNotExist:
+            return "DoesNotExist";
     }
     return "In";
 }
@@ -111,8 +115,10 @@ ManifestJson policy_rule_json(const PolicyRule& rule, Direction dir) {
         for (const auto& port : rule.ports) {
             ManifestJson p;
             p["protocol"] = protocol_name(port.protocol);
-            if (!port.port_name.empty()) p["port"] = port.port_name;
-            else if (port.port) p["port"] = *port.port;
+            if (!port.port_name.empty())
+                p["port"] = port.port_name;
+            else if (port.port)
+                p["port"] = *port.port;
             if (port.end_port) p["endPort"] = *port.end_port;
             ports.push_back(std::move(p));
         }

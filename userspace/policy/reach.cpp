@@ -118,11 +118,11 @@ Reach measure_reach(const ClusterState& before, const ClusterState& after, const
         for (const auto& p : s->cluster_policies())
             for (const auto* rules : {&p.ingress, &p.egress})
                 for (const auto& r : *rules)
-                    for (const auto& peer : r.peers) cidrs.insert(cidrs.end(), peer.networks.begin(), peer.networks.end());
+                    for (const auto& peer : r.peers)
+                        cidrs.insert(cidrs.end(), peer.networks.begin(), peer.networks.end());
     }
-    std::sort(cidrs.begin(), cidrs.end(), [](const Cidr& a, const Cidr& b) {
-        return std::tie(a.base, a.prefix) < std::tie(b.base, b.prefix);
-    });
+    std::sort(cidrs.begin(), cidrs.end(),
+              [](const Cidr& a, const Cidr& b) { return std::tie(a.base, a.prefix) < std::tie(b.base, b.prefix); });
     cidrs.erase(std::unique(cidrs.begin(), cidrs.end()), cidrs.end());
 
     // The ports a container or a policy entry of either snapshot names.

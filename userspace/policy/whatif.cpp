@@ -46,7 +46,8 @@ std::vector<std::tuple<IpAddr, std::optional<uint32_t>, uint16_t>> policy_ends(c
     if (auto svc = s.service_by_ip(f.dst.ip)) {
         for (const auto& sp : s.services()[*svc].ports)
             if (sp.port == f.port && sp.protocol == f.protocol)
-                for (const auto& ep : s.service_endpoints(*svc, sp, f.src.ip.family)) ends.emplace_back(ep.ip, ep.pod, ep.port);
+                for (const auto& ep : s.service_endpoints(*svc, sp, f.src.ip.family))
+                    ends.emplace_back(ep.ip, ep.pod, ep.port);
     } else {
         ends.emplace_back(f.dst.ip, s.pod_by_ip(f.dst.ip), f.port);
     }
@@ -130,13 +131,15 @@ Advice advise(const ClusterState& s, const std::string& ns, const std::vector<Co
                 const auto wl = s.workload_of(*dst);
                 auto& w = workloads[{wl.kind, wl.name}];
                 w.pod = *dst;
-                add(w.in, key_of(src, f.src.ip), src ? peer_of(*src) : address_peer(f.src.ip), port_of(dst, port, f.protocol));
+                add(w.in, key_of(src, f.src.ip), src ? peer_of(*src) : address_peer(f.src.ip),
+                    port_of(dst, port, f.protocol));
             }
         }
     }
     const auto unique_name = [&](std::string base) {
         const auto taken = [&](const std::string& n) {
-            if (std::any_of(advice.policies.begin(), advice.policies.end(), [&](const NetworkPolicy& p) { return p.name == n; }))
+            if (std::any_of(advice.policies.begin(), advice.policies.end(),
+                            [&](const NetworkPolicy& p) { return p.name == n; }))
                 return true;
             return std::any_of(s.policies().begin(), s.policies().end(),
                                [&](const NetworkPolicy& p) { return p.ns == ns && p.name == n; });

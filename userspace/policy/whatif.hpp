@@ -20,10 +20,10 @@ struct WhatIfBreak {
 };
 
 struct WhatIfReport {
-    std::vector<WhatIfBreak> breaks;    // observed connections the change would deny
+    std::vector<WhatIfBreak> breaks;                        // observed connections the change would deny
     std::vector<const Connection*> newly_allowed_observed;  // observed, denied before and allowed after
-    size_t observed = 0;                // observed connections evaluated
-    Reach reach;                        // between pods, as --fix measures it
+    size_t observed = 0;                                    // observed connections evaluated
+    Reach reach;                                            // between pods, as --fix measures it
 };
 
 // Evaluates every observed connection before and after the change (`after` is before.derive(change)).

@@ -6,7 +6,9 @@
 
 namespace npt {
 
-const char* direction_name(Direction d) { return d == Direction::Ingress ? "ingress" : "egress"; }
+const char* direction_name(Direction d) {
+    return d == Direction::Ingress ? "ingress" : "egress";
+}
 
 namespace {
 
@@ -138,7 +140,8 @@ void ClusterState::set_cluster_policies(std::vector<ClusterNetworkPolicy> polici
     std::sort(policies.begin(), policies.end(), [](const ClusterNetworkPolicy& a, const ClusterNetworkPolicy& b) {
         const bool a_banp = a.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
         const bool b_banp = b.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy;
-        return std::tie(a.tier, a_banp, a.priority, a.name, a.kind) < std::tie(b.tier, b_banp, b.priority, b.name, b.kind);
+        return std::tie(a.tier, a_banp, a.priority, a.name, a.kind) <
+               std::tie(b.tier, b_banp, b.priority, b.name, b.kind);
     });
     cluster_policies_ = std::move(policies);
     for (auto& cnp : cluster_policies_) resolve_cluster_policy_ids(cnp);
@@ -158,8 +161,7 @@ uint32_t ClusterState::selection_for(uint32_t ns, LabelSetId labels) {
 
 void ClusterState::index_policies() {
     for (auto& ns : namespaces_) ns.policies.clear();
-    for (uint32_t i = 0; i < policies_.size(); ++i)
-        namespaces_[*find_namespace(policies_[i].ns)].policies.push_back(i);
+    for (uint32_t i = 0; i < policies_.size(); ++i) namespaces_[*find_namespace(policies_[i].ns)].policies.push_back(i);
 
     // Which cluster policies' peers select which namespaces (every namespace exists now).
     namespace_set_words_ = std::max<size_t>(1, (namespaces_.size() + 63) / 64);
@@ -191,14 +193,17 @@ void ClusterState::index_policies() {
             for (const auto& rule : *rules) {
                 // Fail-closed entries match everything in a Deny or Pass rule: they leave the filter open.
                 for (const auto& p : rule.ports)
-                    if (p.kind == ClusterPort::Kind::Port) f.ports.push_back(p);
-                    else f.any_port = true;
+                    if (p.kind == ClusterPort::Kind::Port)
+                        f.ports.push_back(p);
+                    else
+                        f.any_port = true;
                 if (rule.ports.empty()) f.any_port = true;
                 for (const auto& peer : rule.peers) {
                     switch (peer.kind) {
                         case ClusterPeer::Kind::Namespaces:
                         case ClusterPeer::Kind::Pods: {
-                            const uint64_t* set = namespace_sets_.data() + size_t(peer.namespace_set) * namespace_set_words_;
+                            const uint64_t* set =
+                                namespace_sets_.data() + size_t(peer.namespace_set) * namespace_set_words_;
                             for (size_t w = 0; w < namespace_set_words_; ++w) f.namespaces[w] |= set[w];
                             break;
                         }
@@ -266,11 +271,10 @@ void ClusterState::index_policies() {
                 const auto port_key = [](const ClusterPort& p) { return std::tuple(p.protocol, p.port, p.end_port); };
                 std::sort(u.ports.begin(), u.ports.end(),
                           [&](const ClusterPort& a, const ClusterPort& b) { return port_key(a) < port_key(b); });
-                u.ports.erase(std::unique(u.ports.begin(), u.ports.end(),
-                                          [&](const ClusterPort& a, const ClusterPort& b) {
-                                              return port_key(a) == port_key(b);
-                                          }),
-                              u.ports.end());
+                u.ports.erase(
+                    std::unique(u.ports.begin(), u.ports.end(),
+                                [&](const ClusterPort& a, const ClusterPort& b) { return port_key(a) == port_key(b); }),
+                    u.ports.end());
                 std::vector<Cidr> networks;
                 for (const auto& c : u.networks)
                     if (std::find(networks.begin(), networks.end(), c) == networks.end()) networks.push_back(c);
@@ -381,7 +385,8 @@ std::shared_ptr<const ClusterState> ClusterState::derive(const StateChange& chan
     if (!change.upsert_policies.empty() || !change.delete_policies.empty()) {
         std::vector<NetworkPolicy> policies = policies_;
         for (const auto& gone : change.delete_policies)
-            std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == gone.first && p.name == gone.second; });
+            std::erase_if(policies,
+                          [&](const NetworkPolicy& p) { return p.ns == gone.first && p.name == gone.second; });
         for (const auto& np : change.upsert_policies) {
             std::erase_if(policies, [&](const NetworkPolicy& p) { return p.ns == np.ns && p.name == np.name; });
             policies.push_back(np);
@@ -417,7 +422,9 @@ std::optional<StrId> ClusterState::label_value(LabelSetId set, StrId key) const 
     return std::nullopt;
 }
 
-std::span<const ContainerPort> ClusterState::ports(PortSetId id) const { return port_sets_[id]; }
+std::span<const ContainerPort> ClusterState::ports(PortSetId id) const {
+    return port_sets_[id];
+}
 
 bool ClusterState::requirement_matches(const LabelRequirement& req, LabelSetId set) const {
     return npt::requirement_matches(req, label_value(set, req.key_id));
@@ -505,7 +512,8 @@ std::span<const uint32_t> ClusterState::isolating_policies(uint32_t pod, Directi
     const auto& rec = pods_[pod];
     if (rec.host_network) return {};
     const auto& entry = selections_[rec.selection];
-    return dir == Direction::Ingress ? std::span<const uint32_t>(entry.ingress) : std::span<const uint32_t>(entry.egress);
+    return dir == Direction::Ingress ? std::span<const uint32_t>(entry.ingress)
+                                     : std::span<const uint32_t>(entry.egress);
 }
 
 std::vector<ClusterState::ResolvedEndpoint> ClusterState::service_endpoints(uint32_t service, const ServicePort& port,

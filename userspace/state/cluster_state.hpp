@@ -25,14 +25,14 @@ struct NamingIndex;
 // The CNI naming maps of one snapshot (state/cni_naming.hpp): made empty with the snapshot and filled the first
 // time a lookup needs each map, safely from any thread. A copy (derive()) starts with its own, empty maps.
 class NamingSlot {
-public:
+  public:
     NamingSlot();
     ~NamingSlot();
     NamingSlot(const NamingSlot&);
     NamingSlot& operator=(const NamingSlot&);
     cni::NamingIndex& get() const { return *index_; }
 
-private:
+  private:
     std::unique_ptr<cni::NamingIndex> index_;
 };
 
@@ -49,7 +49,7 @@ using PortSetId = uint32_t;
 inline constexpr uint32_t kNone = UINT32_MAX;
 
 struct PodRecord {
-    uint32_t ns = 0;      // index into namespaces()
+    uint32_t ns = 0;  // index into namespaces()
     StrId name = kNoStr;
     LabelSetId labels = 0;
     PortSetId ports = 0;
@@ -59,8 +59,8 @@ struct PodRecord {
     StrId owner_kind = kNoStr;  // the controller owner reference: "ReplicaSet", "StatefulSet", ...
     StrId owner_name = kNoStr;
     bool host_network = false;
-    bool running = true;        // phase Running (or not given)
-    bool primary_v6 = false;    // status.podIP is the IPv6 address
+    bool running = true;      // phase Running (or not given)
+    bool primary_v6 = false;  // status.podIP is the IPv6 address
 
     const std::optional<IpAddr>& ip(IpFamily f) const { return f == IpFamily::V4 ? ip4 : ip6; }
 };
@@ -68,11 +68,11 @@ struct PodRecord {
 // A quick, conservative test of whether any rule of one cluster policy, in one direction, can match a flow: it
 // says no only when none can, so the tier walk skips that policy without looking at its rules.
 struct ClusterPolicyFilter {
-    bool any_port = true;             // some rule matches every port (no protocols, a named port, an unknown entry)
-    std::vector<ClusterPort> ports;   // otherwise the flow's protocol and port are in one of these
-    bool any_remote = true;           // some peer selects by something else than namespaces, pods and networks
-    std::vector<uint64_t> namespaces; // otherwise the remote end is a pod of one of these namespaces (a bitset)...
-    std::vector<Cidr> networks;       // ...or an address in one of these networks
+    bool any_port = true;              // some rule matches every port (no protocols, a named port, an unknown entry)
+    std::vector<ClusterPort> ports;    // otherwise the flow's protocol and port are in one of these
+    bool any_remote = true;            // some peer selects by something else than namespaces, pods and networks
+    std::vector<uint64_t> namespaces;  // otherwise the remote end is a pod of one of these namespaces (a bitset)...
+    std::vector<Cidr> networks;        // ...or an address in one of these networks
 };
 
 struct NamespaceRecord {
@@ -84,16 +84,16 @@ struct NamespaceRecord {
 // A change to a snapshot: what `--fix`, `whatif` and `advise` evaluate before anything is applied. Objects
 // are matched by identity: a NetworkPolicy by (namespace, name), a cluster policy by (kind, name).
 struct StateChange {
-    std::vector<NetworkPolicy> upsert_policies;  // replaces the policy of that name, or adds it
+    std::vector<NetworkPolicy> upsert_policies;                        // replaces the policy of that name, or adds it
     std::vector<std::pair<std::string, std::string>> delete_policies;  // (namespace, name)
     std::vector<ClusterNetworkPolicy> upsert_cluster_policies;
     std::vector<std::pair<ClusterPolicyKind, std::string>> delete_cluster_policies;
-    std::vector<std::pair<uint32_t, LabelMap>> pod_labels;            // (pod index, its new labels, all of them)
-    std::vector<std::pair<std::string, LabelMap>> namespace_labels;   // (namespace, its new labels)
+    std::vector<std::pair<uint32_t, LabelMap>> pod_labels;           // (pod index, its new labels, all of them)
+    std::vector<std::pair<std::string, LabelMap>> namespace_labels;  // (namespace, its new labels)
 };
 
 class ClusterState {
-public:
+  public:
     // Indexes the objects. Namespaces referenced by pods or policies but not given are created
     // with the labels the API server always sets (kubernetes.io/metadata.name).
     static std::shared_ptr<const ClusterState> build(ClusterObjects objects);
@@ -152,7 +152,8 @@ public:
         if (!f.any_port) {
             bool hit = false;
             for (const auto& p : f.ports) {
-                if (p.protocol == protocol && (p.port == 0 || (port >= p.port && port <= (p.end_port ? p.end_port : p.port)))) {
+                if (p.protocol == protocol &&
+                    (p.port == 0 || (port >= p.port && port <= (p.end_port ? p.end_port : p.port)))) {
                     hit = true;
                     break;
                 }
@@ -218,12 +219,11 @@ public:
     };
     // The endpoints a Service port forwards to (EndpointSlices, else the Service's selector over
     // pods with targetPort resolved). Only endpoints of the given family.
-    std::vector<ResolvedEndpoint> service_endpoints(uint32_t service, const ServicePort& port,
-                                                    IpFamily family) const;
+    std::vector<ResolvedEndpoint> service_endpoints(uint32_t service, const ServicePort& port, IpFamily family) const;
 
     size_t approximate_bytes() const;
 
-private:
+  private:
     struct SelectionEntry {
         uint32_t ns = 0;
         LabelSetId labels = 0;
@@ -278,7 +278,7 @@ private:
     std::unordered_map<uint64_t, StrId> deployment_of_replica_set_;  // (ns << 32 | replica set) -> Deployment
     std::vector<LabelSetId> node_labels_;
     std::vector<ClusterNetworkPolicy> cluster_policies_;
-    std::vector<ClusterPolicyFilter> cluster_filters_;  // per cluster policy: ingress, egress
+    std::vector<ClusterPolicyFilter> cluster_filters_;    // per cluster policy: ingress, egress
     std::vector<ClusterPolicyFilter> selection_filters_;  // SelectionEntry::cluster_*_filter
     // Per namespaces/pods peer of a cluster policy: a bitset over namespaces (ClusterPeer::namespace_set).
     std::vector<uint64_t> namespace_sets_;

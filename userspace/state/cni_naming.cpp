@@ -21,7 +21,7 @@ namespace {
 // One digest context per thread, reused: EVP_Digest would allocate one per call, and the reverse maps hash
 // every pod of the state.
 class Digester {
-public:
+  public:
     Digester()
         : ctx_(EVP_MD_CTX_new()),
           sha1_(EVP_MD_fetch(nullptr, "SHA1", nullptr)),
@@ -42,14 +42,12 @@ public:
         return digest(sha256_ ? sha256_ : EVP_sha256(), a, b, c, out);
     }
 
-private:
-    unsigned digest(const EVP_MD* md, std::string_view a, std::string_view b, std::string_view c,
-                    unsigned char* out) {
+  private:
+    unsigned digest(const EVP_MD* md, std::string_view a, std::string_view b, std::string_view c, unsigned char* out) {
         unsigned len = 0;
-        if (!ctx_ || EVP_DigestInit_ex(ctx_, md, nullptr) != 1 ||
-            EVP_DigestUpdate(ctx_, a.data(), a.size()) != 1 ||
-            EVP_DigestUpdate(ctx_, b.data(), b.size()) != 1 ||
-            EVP_DigestUpdate(ctx_, c.data(), c.size()) != 1 || EVP_DigestFinal_ex(ctx_, out, &len) != 1)
+        if (!ctx_ || EVP_DigestInit_ex(ctx_, md, nullptr) != 1 || EVP_DigestUpdate(ctx_, a.data(), a.size()) != 1 ||
+            EVP_DigestUpdate(ctx_, b.data(), b.size()) != 1 || EVP_DigestUpdate(ctx_, c.data(), c.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, out, &len) != 1)
             return 0;
         return len;
     }
@@ -202,8 +200,7 @@ std::optional<std::string> pod_of_interface(std::string_view iface, const Cluste
     if (!key || !state) return std::nullopt;
     const ClusterState& s = *state;
     std::string lowered(iface);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return std::tolower(c); });
     auto& index = s.naming_index();
     index.build_pods(s);
     const auto it = std::lower_bound(index.pods.begin(), index.pods.end(), std::pair{*key, uint32_t{0}});
@@ -244,8 +241,8 @@ std::optional<PolicyRef> policy_of_hash(std::string_view hash, const ClusterStat
         // The key is the id's first characters: the longer hash of an nftables chain decides.
         if (!sha256_b64(hashed_id(s, *it)).starts_with(hash)) continue;
         // Two policies: do not guess. (One policy under two forms cannot collide: the forms differ.)
-        ambiguous |= found && (found->policy != it->policy ||
-                               (found->form == kClusterForm) != (it->form == kClusterForm));
+        ambiguous |=
+            found && (found->policy != it->policy || (found->form == kClusterForm) != (it->form == kClusterForm));
         found = *it;
     }
     if (found && !ambiguous) return hashed_policy(s, *found);
@@ -371,8 +368,7 @@ std::optional<PolicyRef> parse_calico_policy_id(std::string_view id) {
     std::vector<std::string_view> segs;
     for (size_t start = 0;;) {
         const auto slash = id.find('/', start);
-        segs.push_back(
-            id.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+        segs.push_back(id.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
         if (slash == std::string_view::npos) break;
         start = slash + 1;
     }
@@ -454,8 +450,7 @@ std::optional<PolicyRef> parse_calico_policy_id(std::string_view id) {
 CalicoChain parse_calico_chain(std::string_view chain, const ClusterState* state) {
     CalicoChain out;
     bool nft = false;
-    for (std::string_view table :
-         {"filter-", "raw-", "mangle-", "nat-"}) {  // nftables mode: "<table>-cali-..."
+    for (std::string_view table : {"filter-", "raw-", "mangle-", "nat-"}) {  // nftables mode: "<table>-cali-..."
         if (chain.starts_with(table) && chain.substr(table.size()).starts_with("cali-")) {
             chain.remove_prefix(table.size());
             nft = true;
@@ -492,8 +487,7 @@ CalicoChain parse_calico_chain(std::string_view chain, const ClusterState* state
                 return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
             });
             // Hashed: "_" + the hash filling the name to the limit (28 with iptables, more in nftables mode).
-            if (rest.starts_with('_') && chain.size() >= kCalicoMaxChainName && hash.size() >= kHashKey &&
-                b64) {
+            if (rest.starts_with('_') && chain.size() >= kCalicoMaxChainName && hash.size() >= kHashKey && b64) {
                 out.hashed = true;
                 out.policy = policy_of_hash(hash, state);
                 // nftables mode hashes at 28 characters in v3.29 only, ids past 256 from v3.30 on.
@@ -560,13 +554,20 @@ struct IdKind {
     std::string_view direction;
 };
 constexpr IdKind kIdKinds[] = {
-    {"in", IdKind::PodIn, "ingress"},          {"out", IdKind::PodOut, "egress"},
-    {"log-drop", IdKind::Pod, ""},             {"reject", IdKind::Pod, ""},
-    {"policy", IdKind::PolicyJump, ""},        {"ipblock", IdKind::Policy, ""},
-    {"except-src", IdKind::Policy, "ingress"}, {"except-dst", IdKind::Policy, "egress"},
-    {"ingress pods", IdKind::Policy, "ingress"}, {"ingress any", IdKind::Policy, "ingress"},
-    {"ingress cidr", IdKind::Policy, "ingress"}, {"egress pods", IdKind::Policy, "egress"},
-    {"egress any", IdKind::Policy, "egress"},    {"egress cidr", IdKind::Policy, "egress"},
+    {"in", IdKind::PodIn, "ingress"},
+    {"out", IdKind::PodOut, "egress"},
+    {"log-drop", IdKind::Pod, ""},
+    {"reject", IdKind::Pod, ""},
+    {"policy", IdKind::PolicyJump, ""},
+    {"ipblock", IdKind::Policy, ""},
+    {"except-src", IdKind::Policy, "ingress"},
+    {"except-dst", IdKind::Policy, "egress"},
+    {"ingress pods", IdKind::Policy, "ingress"},
+    {"ingress any", IdKind::Policy, "ingress"},
+    {"ingress cidr", IdKind::Policy, "ingress"},
+    {"egress pods", IdKind::Policy, "egress"},
+    {"egress any", IdKind::Policy, "egress"},
+    {"egress cidr", IdKind::Policy, "egress"},
 };
 
 }  // namespace
@@ -587,8 +588,7 @@ KubeRouterComment parse_kube_router_comment(std::string_view comment) {
             out.jump_to_pod = before.starts_with("rule to jump traffic");
             if (before.ends_with(" from") || before == "from")
                 out.direction = "egress";
-            else if (before.ends_with("destined to") ||
-                     (before.ends_with(" to") && !before.ends_with("destined for")))
+            else if (before.ends_with("destined to") || (before.ends_with(" to") && !before.ends_with("destined for")))
                 out.direction = "ingress";
         }
     }
@@ -710,8 +710,7 @@ CalicoComments parse_calico_comments(const std::vector<std::string>& comments) {
         }
         if (v.find("Start of policies") != std::string_view::npos)
             out.versions.narrow(versions(Cni::Calico, "3.26", "3.27"));
-        if (v.find("Return on verdict") != std::string_view::npos)
-            out.versions.narrow(versions(Cni::Calico, "3.28"));
+        if (v.find("Return on verdict") != std::string_view::npos) out.versions.narrow(versions(Cni::Calico, "3.28"));
         // The first rule of a policy chain: "Policy <id name> ingress" (v3.26-v3.31), "<Kind> [<ns>/]<name>
         // ingress" (v3.32, felix/rules/policy.go). In nftables mode it may follow other texts.
         for (const std::string_view dir : {"ingress", "egress"}) {
@@ -755,8 +754,7 @@ CalicoComments parse_calico_comments(const std::vector<std::string>& comments) {
 std::optional<std::string> parse_k3s_nflog_prefix(std::string_view prefix) {
     const auto p = trim(prefix);
     constexpr std::string_view kWords = "drop by policy";
-    if (!iequals_prefix(p, kWords) || p.size() == kWords.size() || p[kWords.size()] != ' ')
-        return std::nullopt;
+    if (!iequals_prefix(p, kWords) || p.size() == kWords.size() || p[kWords.size()] != ' ') return std::nullopt;
     const auto token = trim(p.substr(kWords.size()));
     if (!is_policy_token(token)) return std::nullopt;
     return std::string(token);
@@ -784,15 +782,13 @@ bool policy_in_state(const ClusterState* state, std::string_view ns_name) {
     if (!ns) return false;
     const auto name = ns_name.substr(slash + 1);
     const auto& list = state->namespaces()[*ns].policies;
-    return std::any_of(list.begin(), list.end(),
-                       [&](uint32_t i) { return state->policies()[i].name == name; });
+    return std::any_of(list.begin(), list.end(), [&](uint32_t i) { return state->policies()[i].name == name; });
 }
 
 bool cluster_policy_in_state(const ClusterState* state, std::string_view name, std::string_view kind) {
     if (!state) return false;
-    return std::any_of(state->cluster_policies().begin(), state->cluster_policies().end(), [&](const auto& p) {
-        return p.id() == name && kind == cluster_policy_kind_name(p.kind);
-    });
+    return std::any_of(state->cluster_policies().begin(), state->cluster_policies().end(),
+                       [&](const auto& p) { return p.id() == name && kind == cluster_policy_kind_name(p.kind); });
 }
 
 std::string calico_cluster_policy_id(std::string_view kind, std::string_view name) {
@@ -803,7 +799,7 @@ std::string calico_cluster_policy_id(std::string_view kind, std::string_view nam
 }
 
 const std::vector<std::string_view>& cni_versions(Cni cni) {
-    static const std::vector<std::string_view> kKubeRouter = {"1.6", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5",
+    static const std::vector<std::string_view> kKubeRouter = {"1.6", "2.0", "2.1", "2.2", "2.3",  "2.4", "2.5",
                                                               "2.6", "2.7", "2.8", "2.9", "2.10", "2.11"};
     static const std::vector<std::string_view> kCalico = {"3.26", "3.27", "3.28", "3.29", "3.30", "3.31", "3.32"};
     static const std::vector<std::string_view> kKnp = {"0.9", "1.0", "1.1"};

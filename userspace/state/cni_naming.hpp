@@ -13,7 +13,8 @@
 // long for 28 characters become "_" + base64url(sha256(id)) cut to fit. The id changed with the versions
 // ("<ns>/knp.default.<name>", "<tier>/<ns>/knp.default.<name>", "<kind>/<ns>/<name>"), and the policy API's
 // objects became policies of their own tiers. The hashed names are recomputed from the state's
-// NetworkPolicies and cluster policies into reverse maps the ClusterState owns (built once, when first needed). Felix writes its rule id
+// NetworkPolicies and cluster policies into reverse maps the ClusterState owns (built once, when first needed). Felix
+// writes its rule id
 // ("cali:<hash>") and each text as separate comments (iptables), or all of them in one ("cali:<hash>; text",
 // nftables).
 #pragma once
@@ -41,8 +42,7 @@ std::string calico_interface(std::string_view ns, std::string_view pod);
 // Felix's GetLengthLimitedID(prefix, id, max_len): prefix + id, or prefix + "_" + base64url-without-padding
 // of sha256(id), cut so the whole is max_len characters, when prefix + id is longer than max_len (or exactly
 // max_len and id starts with "_").
-std::string calico_limited_id(std::string_view prefix, std::string_view id,
-                              size_t max_len = kCalicoMaxChainName);
+std::string calico_limited_id(std::string_view prefix, std::string_view id, size_t max_len = kCalicoMaxChainName);
 // The policy ids Calico versions give the Kubernetes NetworkPolicy ns/name: "<ns>/knp.default.<name>" (v3.x),
 // "default/<ns>/knp.default.<name>" (older: tier/name), "knp/<ns>/<name>" (current: kind/namespace/name).
 std::array<std::string, 3> calico_knp_ids(std::string_view ns, std::string_view name);
@@ -78,10 +78,10 @@ std::string version_guess(Cni cni, VersionRange range);
 
 // A policy a dataplane name designates.
 struct PolicyRef {
-    std::string name;  // "ns/name"; a global policy's name as written ("default.deny-all"); a cluster policy
-                       // as the engine names it ("<name>", "AdminNetworkPolicy/<name>", ...)
-    std::string kind;  // "NetworkPolicy" (Kubernetes), "GlobalNetworkPolicy", "CalicoNetworkPolicy",
-                       // "ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", ...
+    std::string name;       // "ns/name"; a global policy's name as written ("default.deny-all"); a cluster policy
+                            // as the engine names it ("<name>", "AdminNetworkPolicy/<name>", ...)
+    std::string kind;       // "NetworkPolicy" (Kubernetes), "GlobalNetworkPolicy", "CalicoNetworkPolicy",
+                            // "ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", ...
     VersionRange versions;  // the Calico versions that write this id
 };
 
@@ -104,26 +104,26 @@ std::optional<PolicyRef> parse_calico_policy_id(std::string_view id);
 
 // What the comments of one Calico rule say: Felix's rule id, its texts, and what they name.
 struct CalicoComments {
-    bool recognized = false;             // a "cali:" id or one of Felix's texts
-    std::string id;                      // "cali:<hash>"
-    std::vector<std::string> texts;      // the other comments; in nftables mode the one text after "cali:<hash>; "
+    bool recognized = false;                // a "cali:" id or one of Felix's texts
+    std::string id;                         // "cali:<hash>"
+    std::vector<std::string> texts;         // the other comments; in nftables mode the one text after "cali:<hash>; "
     std::optional<std::string> meaningful;  // the text an SRE reads: not an annotation ("k=v") if there is one
     std::optional<std::string> rule_name;   // "name=<rule>": a named rule of an AdminNetworkPolicy or a
                                             // ClusterNetworkPolicy
-    std::optional<PolicyRef> policy;     // the first rule of a policy chain names its policy
-    std::string direction;               // of that policy chain: "ingress" | "egress"
-    std::optional<std::string> tier;     // "End of tier <tier>. ..." / "Start of tier <tier>"
-    bool end_of_tier = false;            // the implicit drop of a tier ("End of tier" or, before v3.30, "Drop if
-                                         // no policies passed packet")
+    std::optional<PolicyRef> policy;        // the first rule of a policy chain names its policy
+    std::string direction;                  // of that policy chain: "ingress" | "egress"
+    std::optional<std::string> tier;        // "End of tier <tier>. ..." / "Start of tier <tier>"
+    bool end_of_tier = false;               // the implicit drop of a tier ("End of tier" or, before v3.30, "Drop if
+                                            // no policies passed packet")
     VersionRange versions;
 };
 CalicoComments parse_calico_comments(const std::vector<std::string>& comments);
 
 struct KubeRouterComment {
-    bool recognized = false;  // one of kube-router's formats (then the CNI is kube-router)
-    std::string pod;          // "ns/name"
-    std::string direction;    // "ingress" | "egress" | "" when the comment does not say
-    std::string policy;       // as written: "ns/name", or a bare name (v1.6-v2.10 "run through nw policy <name>")
+    bool recognized = false;      // one of kube-router's formats (then the CNI is kube-router)
+    std::string pod;              // "ns/name"
+    std::string direction;        // "ingress" | "egress" | "" when the comment does not say
+    std::string policy;           // as written: "ns/name", or a bare name (v1.6-v2.10 "run through nw policy <name>")
     bool jump_to_policy = false;  // "run through nw policy <name>", "<ns>/<name> policy": into the policy's chain
     bool jump_to_pod = false;     // "rule to jump traffic ... POD ...", "<ns>/<pod> in|out": into the pod's chain
     VersionRange versions;        // the kube-router versions that write it

@@ -231,9 +231,8 @@ bool each_item(Ctx& c, const N& list, const Path& p, F&& f) {
 // Like each_item, for a list whose items are objects: a null item is an empty object, as in Go.
 template <TreeNode N, typename F>
 bool each_map_item(Ctx& c, const N& list, const Path& p, F&& f) {
-    return each_item(c, list, p, [&](const N& item, const Path& ip) {
-        return expect(c, item, NodeType::Map, ip) && f(item, ip);
-    });
+    return each_item(c, list, p,
+                     [&](const N& item, const Path& ip) { return expect(c, item, NodeType::Map, ip) && f(item, ip); });
 }
 
 bool port_number_ok(Ctx& c, int64_t v, const Path& p) {
@@ -269,8 +268,7 @@ bool read_protocol(Ctx& c, const N& n, const Path& p, bool empty_is_tcp, Protoco
     if (!read_sv(c, n, p, s)) return false;
     if (n.type() == NodeType::Missing || (s.empty() && empty_is_tcp)) return true;
     const auto proto = parse_api_protocol(s);
-    if (!proto)
-        return c.fail(p, fmt::format("unsupported protocol {} (must be TCP, UDP or SCTP)", quote_value(s)));
+    if (!proto) return c.fail(p, fmt::format("unsupported protocol {} (must be TCP, UDP or SCTP)", quote_value(s)));
     out = *proto;
     return true;
 }
@@ -345,45 +343,41 @@ bool decode_selector(Ctx& c, const N& n, const Path& p, LabelSelector& out) {
         r.values.push_back(std::move(value));
         r.from_match_labels = true;
     }
-    return each_map_item(
-        c, n.get("matchExpressions"), p.field("matchExpressions"), [&](const N& e, const Path& ep) {
-            LabelRequirement r;
-            const Path kp = ep.field("key");
-            if (!read_string(c, e.get("key"), kp, r.key) || !check_label_key(c, r.key, kp)) return false;
-            std::string_view op;
-            const Path op_path = ep.field("operator");
-            if (!read_sv(c, e.get("operator"), op_path, op)) return false;
-            if (op == "In") {
-                r.op = LabelRequirement::Op::In;
-            } else if (op == "NotIn") {
-                r.op = LabelRequirement::Op::NotIn;
-            } else if (op == "Exists") {
-                r.op = LabelRequirement::Op::Exists;
-            } else if (op == "DoesNotExist") {
-                r.op = LabelRequirement::Op::DoesNotExist;
-            } else {
-                return c.fail(
-                    op_path,
-                    fmt::format("unsupported operator {} (must be In, NotIn, Exists or DoesNotExist)",
-                                quote_value(op)));
-            }
-            const Path vp = ep.field("values");
-            const bool ok = each_item(c, e.get("values"), vp, [&](const N& v, const Path& ip) {
-                std::string value;
-                if (!read_string(c, v, ip, value) || !check_label_value(c, value, ip)) return false;
-                r.values.push_back(std::move(value));
-                return true;
-            });
-            if (!ok) return false;
-            const bool set_op = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::NotIn;
-            if (set_op && r.values.empty())
-                return c.fail(vp, "must be specified when operator is In or NotIn");
-            if (!set_op && !r.values.empty()) {
-                return c.fail(vp, "may not be specified when operator is Exists or DoesNotExist");
-            }
-            out.requirements.push_back(std::move(r));
+    return each_map_item(c, n.get("matchExpressions"), p.field("matchExpressions"), [&](const N& e, const Path& ep) {
+        LabelRequirement r;
+        const Path kp = ep.field("key");
+        if (!read_string(c, e.get("key"), kp, r.key) || !check_label_key(c, r.key, kp)) return false;
+        std::string_view op;
+        const Path op_path = ep.field("operator");
+        if (!read_sv(c, e.get("operator"), op_path, op)) return false;
+        if (op == "In") {
+            r.op = LabelRequirement::Op::In;
+        } else if (op == "NotIn") {
+            r.op = LabelRequirement::Op::NotIn;
+        } else if (op == "Exists") {
+            r.op = LabelRequirement::Op::Exists;
+        } else if (op == "DoesNotExist") {
+            r.op = LabelRequirement::Op::DoesNotExist;
+        } else {
+            return c.fail(op_path, fmt::format("unsupported operator {} (must be In, NotIn, Exists or DoesNotExist)",
+                                               quote_value(op)));
+        }
+        const Path vp = ep.field("values");
+        const bool ok = each_item(c, e.get("values"), vp, [&](const N& v, const Path& ip) {
+            std::string value;
+            if (!read_string(c, v, ip, value) || !check_label_value(c, value, ip)) return false;
+            r.values.push_back(std::move(value));
             return true;
         });
+        if (!ok) return false;
+        const bool set_op = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::NotIn;
+        if (set_op && r.values.empty()) return c.fail(vp, "must be specified when operator is In or NotIn");
+        if (!set_op && !r.values.empty()) {
+            return c.fail(vp, "may not be specified when operator is Exists or DoesNotExist");
+        }
+        out.requirements.push_back(std::move(r));
+        return true;
+    });
 }
 
 // ---- NetworkPolicy ----
@@ -408,12 +402,12 @@ bool decode_ip_block(Ctx& c, const N& n, const Path& p, IpBlock& out) {
         std::optional<Cidr> except;
         if (!decode_cidr(c, e, ep, text, except)) return false;
         if (except->base.family != out.cidr.base.family) {
-            return c.fail(ep, fmt::format("{} is not of the IP family of cidr {}", quote_value(text),
-                                          quote_value(cidr_text)));
+            return c.fail(
+                ep, fmt::format("{} is not of the IP family of cidr {}", quote_value(text), quote_value(cidr_text)));
         }
         if (except->prefix <= out.cidr.prefix || !out.cidr.contains(*except)) {
-            return c.fail(ep, fmt::format("{} must be a strict subset of cidr {}", quote_value(text),
-                                          quote_value(cidr_text)));
+            return c.fail(
+                ep, fmt::format("{} must be a strict subset of cidr {}", quote_value(text), quote_value(cidr_text)));
         }
         out.except.push_back(*except);
         return true;
@@ -429,8 +423,7 @@ bool decode_peer(Ctx& c, const N& n, const Path& p, Peer& out) {
         if (!decode_selector(c, pod_sel, p.field("podSelector"), out.pod_selector.emplace())) return false;
     }
     if (ns_sel.type() != NodeType::Missing) {
-        if (!decode_selector(c, ns_sel, p.field("namespaceSelector"), out.namespace_selector.emplace()))
-            return false;
+        if (!decode_selector(c, ns_sel, p.field("namespaceSelector"), out.namespace_selector.emplace())) return false;
     }
     if (ip_block.type() != NodeType::Missing) {
         const Path bp = p.field("ipBlock");
@@ -466,8 +459,7 @@ bool decode_policy_port(Ctx& c, const N& n, const Path& p, PolicyPort& out) {
             out.port_name.assign(port.string());
             break;
         default:
-            return c.fail(
-                pp, fmt::format("expected an integer or a string, got {}", node_type_phrase(port.type())));
+            return c.fail(pp, fmt::format("expected an integer or a string, got {}", node_type_phrase(port.type())));
     }
     std::optional<int64_t> end_port;
     const Path ep = p.field("endPort");
@@ -476,8 +468,7 @@ bool decode_policy_port(Ctx& c, const N& n, const Path& p, PolicyPort& out) {
         if (!out.port_name.empty()) return c.fail(ep, "may not be specified when port is a named port");
         if (!out.port) return c.fail(ep, "may not be specified when port is not specified");
         if (*end_port < *out.port) {
-            return c.fail(ep,
-                          fmt::format("{} must be greater than or equal to port ({})", *end_port, *out.port));
+            return c.fail(ep, fmt::format("{} must be greater than or equal to port ({})", *end_port, *out.port));
         }
         if (!port_number_ok(c, *end_port, ep)) return false;
         out.end_port = static_cast<uint16_t>(*end_port);
@@ -491,15 +482,13 @@ bool decode_policy_rules(Ctx& c, const N& list, const Path& p, std::string_view 
     return each_map_item(c, list, p, [&](const N& rule_node, const Path& rp) {
         PolicyRule& rule = out.emplace_back();
         // The API server validates a rule's ports before its peers; keep its order of complaints.
-        const bool ports_ok =
-            each_map_item(c, rule_node.get("ports"), rp.field("ports"), [&](const N& port, const Path& pp) {
-                return decode_policy_port(c, port, pp, rule.ports.emplace_back());
-            });
+        const bool ports_ok = each_map_item(
+            c, rule_node.get("ports"), rp.field("ports"),
+            [&](const N& port, const Path& pp) { return decode_policy_port(c, port, pp, rule.ports.emplace_back()); });
         if (!ports_ok) return false;
-        return each_map_item(c, rule_node.get(peers_field), rp.field(peers_field),
-                             [&](const N& peer, const Path& pp) {
-                                 return decode_peer(c, peer, pp, rule.peers.emplace_back());
-                             });
+        return each_map_item(c, rule_node.get(peers_field), rp.field(peers_field), [&](const N& peer, const Path& pp) {
+            return decode_peer(c, peer, pp, rule.peers.emplace_back());
+        });
     });
 }
 
@@ -528,8 +517,7 @@ bool decode_policy_body(Ctx& c, const N& obj, NetworkPolicy& np) {
         } else if (s == "Egress") {
             egress_type = true;
         } else {
-            return c.fail(
-                ip, fmt::format("unsupported policy type {} (must be Ingress or Egress)", quote_value(s)));
+            return c.fail(ip, fmt::format("unsupported policy type {} (must be Ingress or Egress)", quote_value(s)));
         }
         return true;
     });
@@ -556,19 +544,19 @@ bool decode_policy_body(Ctx& c, const N& obj, NetworkPolicy& np) {
 // What differs between the API generations.
 struct ClusterPolicyDialect {
     ClusterPolicyKind kind;
-    size_t max_rules;    // per direction
-    size_t max_peers;    // per rule
-    size_t max_ports;    // per rule
-    bool v1alpha1;       // ports[] of portNumber/portRange/namedPort; actions Allow/Deny/Pass
-    bool allows_pass;    // BaselineAdminNetworkPolicy has Allow and Deny only
+    size_t max_rules;  // per direction
+    size_t max_peers;  // per rule
+    size_t max_ports;  // per rule
+    bool v1alpha1;     // ports[] of portNumber/portRange/namedPort; actions Allow/Deny/Pass
+    bool allows_pass;  // BaselineAdminNetworkPolicy has Allow and Deny only
 };
 
-constexpr ClusterPolicyDialect kClusterNetworkPolicyDialect{ClusterPolicyKind::ClusterNetworkPolicy, 25, 25, 25,
-                                                            false, true};
-constexpr ClusterPolicyDialect kAdminNetworkPolicyDialect{ClusterPolicyKind::AdminNetworkPolicy, 100, 100, 100, true,
-                                                          true};
-constexpr ClusterPolicyDialect kBaselineAdminNetworkPolicyDialect{ClusterPolicyKind::BaselineAdminNetworkPolicy, 100,
-                                                                  100, 100, true, false};
+constexpr ClusterPolicyDialect kClusterNetworkPolicyDialect{
+    ClusterPolicyKind::ClusterNetworkPolicy, 25, 25, 25, false, true};
+constexpr ClusterPolicyDialect kAdminNetworkPolicyDialect{
+    ClusterPolicyKind::AdminNetworkPolicy, 100, 100, 100, true, true};
+constexpr ClusterPolicyDialect kBaselineAdminNetworkPolicyDialect{
+    ClusterPolicyKind::BaselineAdminNetworkPolicy, 100, 100, 100, true, false};
 
 bool too_many(Ctx& c, size_t n, size_t max, const Path& p) {
     if (n <= max) return true;
@@ -584,7 +572,8 @@ bool read_list_size(Ctx& c, const N& n, const Path& p, size_t min, size_t max, b
         return true;
     });
     if (n.type() == NodeType::Missing) return required ? c.fail(p, "Required value") : true;
-    if (count < min) return c.fail(p, fmt::format("Required value: must have at least {} item{}", min, min == 1 ? "" : "s"));
+    if (count < min)
+        return c.fail(p, fmt::format("Required value: must have at least {} item{}", min, min == 1 ? "" : "s"));
     return too_many(c, count, max, p);
 }
 
@@ -728,8 +717,9 @@ bool read_port_range(Ctx& c, const N& n, const Path& p, ClusterPort& out) {
 // A cluster policy port is a union of `members`, one set: more is an error, none (or an unknown member only) is a
 // port this version does not know. Decides the named-port member too; nothing when the caller decodes the others.
 template <TreeNode N>
-std::optional<bool> decode_port_union(Ctx& c, const N& n, const Path& p, std::initializer_list<std::string_view> members,
-                                      std::string_view named_member, ClusterPort& out) {
+std::optional<bool> decode_port_union(Ctx& c, const N& n, const Path& p,
+                                      std::initializer_list<std::string_view> members, std::string_view named_member,
+                                      ClusterPort& out) {
     size_t known = 0;
     n.for_each_field([&](std::string_view key, const N&) {
         known += std::find(members.begin(), members.end(), key) != members.end();
@@ -756,8 +746,8 @@ bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out
     if (!expect(c, n, NodeType::Map, p)) return false;
     static constexpr std::array<std::pair<std::string_view, Protocol>, 3> kProtocols = {
         {{"tcp", Protocol::TCP}, {"udp", Protocol::UDP}, {"sctp", Protocol::SCTP}}};
-    if (const auto done = decode_port_union(c, n, p, {"tcp", "udp", "sctp", "destinationNamedPort"},
-                                            "destinationNamedPort", out))
+    if (const auto done =
+            decode_port_union(c, n, p, {"tcp", "udp", "sctp", "destinationNamedPort"}, "destinationNamedPort", out))
         return *done;
     for (const auto& [key, proto] : kProtocols) {
         const N body = n.get(key);
@@ -843,7 +833,8 @@ bool decode_cluster_rules(Ctx& c, const N& list, const Path& p, bool egress, con
         if (!read_list_size(c, ports, portp, 1, dialect.max_ports, false)) return false;
         if (!each_map_item(c, ports, portp, [&](const N& port, const Path& ip) {
                 ClusterPort& cp = rule.ports.emplace_back();
-                return dialect.v1alpha1 ? decode_v1alpha1_port(c, port, ip, cp) : decode_cluster_protocol(c, port, ip, cp);
+                return dialect.v1alpha1 ? decode_v1alpha1_port(c, port, ip, cp)
+                                        : decode_cluster_protocol(c, port, ip, cp);
             }))
             return false;
         // A named port exists only on pods.
@@ -854,8 +845,9 @@ bool decode_cluster_rules(Ctx& c, const N& list, const Path& p, bool egress, con
                    x.kind == ClusterPeer::Kind::DomainNames;
         });
         if (named && non_pod_peer)
-            return c.fail(rp, "Invalid value: networks/nodes/domainNames peer cannot be set with namedPorts since there "
-                              "are no namedPorts for networks/nodes/domainNames");
+            return c.fail(rp,
+                          "Invalid value: networks/nodes/domainNames peer cannot be set with namedPorts since there "
+                          "are no namedPorts for networks/nodes/domainNames");
         return true;
     });
 }
@@ -888,8 +880,8 @@ bool decode_cluster_policy_body(Ctx& c, const N& obj, const ClusterPolicyDialect
         else if (tier == "Baseline")
             cnp.tier = PolicyTier::Baseline;
         else
-            return c.fail(tp, fmt::format("Unsupported value: {}: supported values: \"Admin\", \"Baseline\"",
-                                          quote_value(tier)));
+            return c.fail(
+                tp, fmt::format("Unsupported value: {}: supported values: \"Admin\", \"Baseline\"", quote_value(tier)));
     }
     if (dialect.kind != ClusterPolicyKind::BaselineAdminNetworkPolicy) {
         std::optional<int64_t> priority;
@@ -915,8 +907,7 @@ bool decode_container_ports(Ctx& c, const N& containers, const Path& p, std::vec
         return each_map_item(c, ctr.get("ports"), cp.field("ports"), [&](const N& port, const Path& pp) {
             ContainerPort& cport = out.emplace_back();
             return read_port_name(c, port.get("name"), pp.field("name"), cport.name) &&
-                   read_port_number(c, port.get("containerPort"), pp.field("containerPort"), true,
-                                    cport.port) &&
+                   read_port_number(c, port.get("containerPort"), pp.field("containerPort"), true, cport.port) &&
                    read_protocol(c, port.get("protocol"), pp.field("protocol"), true, cport.protocol);
         });
     });
@@ -932,8 +923,7 @@ bool decode_pod_body(Ctx& c, const N& obj, PodInfo& pod) {
     if (!read_string(c, spec.get("nodeName"), sp.field("nodeName"), pod.node)) return false;
     if (!decode_container_ports(c, spec.get("containers"), sp.field("containers"), pod.ports)) return false;
     // Init containers' ports matter for sidecars (restartPolicy: Always), which keep serving.
-    if (!decode_container_ports(c, spec.get("initContainers"), sp.field("initContainers"), pod.ports))
-        return false;
+    if (!decode_container_ports(c, spec.get("initContainers"), sp.field("initContainers"), pod.ports)) return false;
 
     const N status = obj.get("status");
     const Path st = root.field("status");
@@ -941,13 +931,12 @@ bool decode_pod_body(Ctx& c, const N& obj, PodInfo& pod) {
     if (!read_string(c, status.get("phase"), st.field("phase"), pod.phase)) return false;
     std::optional<IpAddr> pod_ip;
     if (!read_ip(c, status.get("podIP"), st.field("podIP"), pod_ip)) return false;
-    const bool ok =
-        each_map_item(c, status.get("podIPs"), st.field("podIPs"), [&](const N& e, const Path& ep) {
-            std::optional<IpAddr> ip;
-            if (!read_ip(c, e.get("ip"), ep.field("ip"), ip)) return false;
-            if (ip) add_unique(pod.ips, *ip);
-            return true;
-        });
+    const bool ok = each_map_item(c, status.get("podIPs"), st.field("podIPs"), [&](const N& e, const Path& ep) {
+        std::optional<IpAddr> ip;
+        if (!read_ip(c, e.get("ip"), ep.field("ip"), ip)) return false;
+        if (ip) add_unique(pod.ips, *ip);
+        return true;
+    });
     if (!ok) return false;
     if (pod_ip) add_unique(pod.ips, *pod_ip);  // podIPs[0] is podIP; older objects have podIP only
     return read_ip(c, status.get("hostIP"), st.field("hostIP"), pod.host_ip);
@@ -980,57 +969,54 @@ bool decode_service_body(Ctx& c, const N& obj, ServiceInfo& svc) {
     if (svc.type.empty()) svc.type = "ClusterIP";
 
     bool headless = false;
-    if (!read_cluster_ip(c, spec.get("clusterIP"), sp.field("clusterIP"), svc.cluster_ips, headless))
-        return false;
-    const bool ok = each_item(
-        c, spec.get("clusterIPs"), sp.field("clusterIPs"),
-        [&](const N& e, const Path& ep) { return read_cluster_ip(c, e, ep, svc.cluster_ips, headless); });
+    if (!read_cluster_ip(c, spec.get("clusterIP"), sp.field("clusterIP"), svc.cluster_ips, headless)) return false;
+    const bool ok = each_item(c, spec.get("clusterIPs"), sp.field("clusterIPs"), [&](const N& e, const Path& ep) {
+        return read_cluster_ip(c, e, ep, svc.cluster_ips, headless);
+    });
     if (!ok) return false;
     if (headless) svc.cluster_ips.clear();
-    const bool ext_ok =
-        each_item(c, spec.get("externalIPs"), sp.field("externalIPs"), [&](const N& e, const Path& ep) {
-            std::optional<IpAddr> ip;
-            if (!read_ip(c, e, ep, ip)) return false;
-            if (ip) add_unique(svc.external_ips, *ip);
-            return true;
-        });
+    const bool ext_ok = each_item(c, spec.get("externalIPs"), sp.field("externalIPs"), [&](const N& e, const Path& ep) {
+        std::optional<IpAddr> ip;
+        if (!read_ip(c, e, ep, ip)) return false;
+        if (ip) add_unique(svc.external_ips, *ip);
+        return true;
+    });
     if (!ext_ok) return false;
 
-    const bool ports_ok =
-        each_map_item(c, spec.get("ports"), sp.field("ports"), [&](const N& n, const Path& pp) {
-            ServicePort& port = svc.ports.emplace_back();
-            if (!read_string(c, n.get("name"), pp.field("name"), port.name)) return false;
-            if (!read_protocol(c, n.get("protocol"), pp.field("protocol"), true, port.protocol)) return false;
-            if (!read_port_number(c, n.get("port"), pp.field("port"), true, port.port)) return false;
-            std::optional<int64_t> node_port;
-            const Path np_path = pp.field("nodePort");
-            if (!read_int(c, n.get("nodePort"), np_path, node_port)) return false;
-            if (node_port && *node_port != 0) {
-                if (!port_number_ok(c, *node_port, np_path)) return false;
-                port.node_port = static_cast<uint16_t>(*node_port);
-            }
-            const N target = n.get("targetPort");
-            const Path tp = pp.field("targetPort");
-            switch (target.type()) {
-                case NodeType::Missing:
-                    break;
-                case NodeType::Int:
-                    // 0 is defaulted to port, like an absent targetPort.
-                    if (*target.integer() != 0) {
-                        if (!port_number_ok(c, *target.integer(), tp)) return false;
-                        port.target_port = static_cast<uint16_t>(*target.integer());
-                    }
-                    break;
-                case NodeType::String:
-                    if (!read_port_name(c, target, tp, port.target_port_name)) return false;
-                    break;
-                default:
-                    return c.fail(tp, fmt::format("expected an integer or a string, got {}",
-                                                  node_type_phrase(target.type())));
-            }
-            if (port.target_port == 0 && port.target_port_name.empty()) port.target_port = port.port;
-            return true;
-        });
+    const bool ports_ok = each_map_item(c, spec.get("ports"), sp.field("ports"), [&](const N& n, const Path& pp) {
+        ServicePort& port = svc.ports.emplace_back();
+        if (!read_string(c, n.get("name"), pp.field("name"), port.name)) return false;
+        if (!read_protocol(c, n.get("protocol"), pp.field("protocol"), true, port.protocol)) return false;
+        if (!read_port_number(c, n.get("port"), pp.field("port"), true, port.port)) return false;
+        std::optional<int64_t> node_port;
+        const Path np_path = pp.field("nodePort");
+        if (!read_int(c, n.get("nodePort"), np_path, node_port)) return false;
+        if (node_port && *node_port != 0) {
+            if (!port_number_ok(c, *node_port, np_path)) return false;
+            port.node_port = static_cast<uint16_t>(*node_port);
+        }
+        const N target = n.get("targetPort");
+        const Path tp = pp.field("targetPort");
+        switch (target.type()) {
+            case NodeType::Missing:
+                break;
+            case NodeType::Int:
+                // 0 is defaulted to port, like an absent targetPort.
+                if (*target.integer() != 0) {
+                    if (!port_number_ok(c, *target.integer(), tp)) return false;
+                    port.target_port = static_cast<uint16_t>(*target.integer());
+                }
+                break;
+            case NodeType::String:
+                if (!read_port_name(c, target, tp, port.target_port_name)) return false;
+                break;
+            default:
+                return c.fail(tp,
+                              fmt::format("expected an integer or a string, got {}", node_type_phrase(target.type())));
+        }
+        if (port.target_port == 0 && port.target_port_name.empty()) port.target_port = port.port;
+        return true;
+    });
     if (!ports_ok) return false;
 
     // Absent and empty selectors both mean endpoints are not managed from pods.
@@ -1075,25 +1061,23 @@ bool decode_endpoint_slice_body(Ctx& c, const N& obj, EndpointSliceInfo& slice) 
     std::string_view address_type;
     if (!read_sv(c, obj.get("addressType"), root.field("addressType"), address_type)) return false;
     const bool fqdn = address_type == "FQDN";  // hostnames, not IPs: nothing the engine can match
-    const bool ok =
-        each_map_item(c, obj.get("endpoints"), root.field("endpoints"), [&](const N& e, const Path& ep) {
-            EndpointAddress proto_addr;
-            const N conditions = e.get("conditions");
-            const Path cp = ep.field("conditions");
-            if (!expect(c, conditions, NodeType::Map, cp)) return false;
-            if (!read_bool(c, conditions.get("ready"), cp.field("ready"), proto_addr.ready)) return false;
-            if (!read_target_ref(c, e.get("targetRef"), ep.field("targetRef"), slice.ns, proto_addr))
-                return false;
-            return each_item(c, e.get("addresses"), ep.field("addresses"), [&](const N& a, const Path& ap) {
-                if (fqdn) return expect(c, a, NodeType::String, ap);
-                std::optional<IpAddr> ip;
-                if (!read_ip(c, a, ap, ip)) return false;
-                if (!ip) return c.fail(ap, "required");
-                EndpointAddress& addr = slice.endpoints.emplace_back(proto_addr);
-                addr.ip = *ip;
-                return true;
-            });
+    const bool ok = each_map_item(c, obj.get("endpoints"), root.field("endpoints"), [&](const N& e, const Path& ep) {
+        EndpointAddress proto_addr;
+        const N conditions = e.get("conditions");
+        const Path cp = ep.field("conditions");
+        if (!expect(c, conditions, NodeType::Map, cp)) return false;
+        if (!read_bool(c, conditions.get("ready"), cp.field("ready"), proto_addr.ready)) return false;
+        if (!read_target_ref(c, e.get("targetRef"), ep.field("targetRef"), slice.ns, proto_addr)) return false;
+        return each_item(c, e.get("addresses"), ep.field("addresses"), [&](const N& a, const Path& ap) {
+            if (fqdn) return expect(c, a, NodeType::String, ap);
+            std::optional<IpAddr> ip;
+            if (!read_ip(c, a, ap, ip)) return false;
+            if (!ip) return c.fail(ap, "required");
+            EndpointAddress& addr = slice.endpoints.emplace_back(proto_addr);
+            addr.ip = *ip;
+            return true;
         });
+    });
     return ok && decode_endpoint_ports(c, obj.get("ports"), root.field("ports"), slice.ports);
 }
 
@@ -1114,8 +1098,7 @@ bool decode_endpoints_body(Ctx& c, const N& obj, EndpointsInfo& eps) {
                 if (!read_ip(c, a.get("ip"), ip_path, ip)) return false;
                 if (!ip) return c.fail(ip_path, "required");
                 addr.ip = *ip;
-                if (!read_target_ref(c, a.get("targetRef"), ap.field("targetRef"), eps.ns, addr))
-                    return false;
+                if (!read_target_ref(c, a.get("targetRef"), ap.field("targetRef"), eps.ns, addr)) return false;
                 slice.endpoints.push_back(std::move(addr));
                 return true;
             });
@@ -1201,8 +1184,7 @@ Result<DecodedObject> decode_known(const N& obj, ObjectKind kind, const DecodeCo
     if (is_namespaced(kind)) {
         if (meta.ns.empty()) meta.ns = "default";
         if (auto why = namespace_name_problem(meta.ns)) {
-            c.fail(mp.field("namespace"),
-                   fmt::format("invalid namespace {}: {}", quote_value(meta.ns), *why));
+            c.fail(mp.field("namespace"), fmt::format("invalid namespace {}: {}", quote_value(meta.ns), *why));
             return failed();
         }
     } else {
@@ -1295,8 +1277,8 @@ template <TreeNode N>
 Result<DecodedObject> decode_any(const N& obj, const DecodeContext& dc) {
     const std::string where = dc.where.empty() ? std::string() : fmt::format("{}: ", dc.where);
     if (obj.type() != NodeType::Map) {
-        return Error{fmt::format("{}expected a Kubernetes object (a map), got {}", where,
-                                 node_type_phrase(obj.type()))};
+        return Error{
+            fmt::format("{}expected a Kubernetes object (a map), got {}", where, node_type_phrase(obj.type()))};
     }
     Ctx c(nullptr);
     const Path root;
@@ -1331,8 +1313,8 @@ Result<DecodedObject> decode_object(const YAML::Node& obj, const DecodeContext& 
         return decode_any(YamlNode(obj), ctx);
     } catch (const std::exception& e) {
         // yaml-cpp throws on misuse only; keep the no-throw contract if it ever does.
-        return Error{fmt::format("{}internal YAML error: {}",
-                                 ctx.where.empty() ? "" : std::string(ctx.where) + ": ", e.what())};
+        return Error{
+            fmt::format("{}internal YAML error: {}", ctx.where.empty() ? "" : std::string(ctx.where) + ": ", e.what())};
     }
 }
 

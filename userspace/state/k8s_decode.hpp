@@ -66,8 +66,8 @@ struct IgnoredObject {
     std::string kind;
 };
 
-using DecodedObject = std::variant<IgnoredObject, NamespaceInfo, PodInfo, NetworkPolicy, ServiceInfo,
-                                   EndpointSliceInfo, EndpointsInfo, NodeInfo, ClusterNetworkPolicy, ReplicaSetInfo>;
+using DecodedObject = std::variant<IgnoredObject, NamespaceInfo, PodInfo, NetworkPolicy, ServiceInfo, EndpointSliceInfo,
+                                   EndpointsInfo, NodeInfo, ClusterNetworkPolicy, ReplicaSetInfo>;
 
 struct DecodeContext {
     // For items of a typed list (PodList, ...), which may omit kind and apiVersion.

@@ -97,8 +97,8 @@ IntParse parse_yaml_int(std::string_view s, int64_t& out) {
 
 // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? or .inf/.nan spellings.
 bool is_yaml_float(std::string_view s) {
-    for (std::string_view special : {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf",
-                                     "-.INF", ".nan", ".NaN", ".NAN"}) {
+    for (std::string_view special :
+         {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN"}) {
         if (s == special) return true;
     }
     size_t i = 0;

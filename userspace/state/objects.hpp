@@ -41,7 +41,7 @@ struct PodInfo {
     std::optional<IpAddr> host_ip;
     std::string node;
     bool host_network = false;
-    std::string phase;  // Pending, Running, Succeeded, Failed, Unknown (empty when absent)
+    std::string phase;                 // Pending, Running, Succeeded, Failed, Unknown (empty when absent)
     std::vector<ContainerPort> ports;  // all containers' (and init sidecars') declared ports
     // The controller among metadata.ownerReferences (ReplicaSet, StatefulSet, DaemonSet, Job, ...), if any.
     std::string owner_kind;
@@ -119,14 +119,14 @@ struct ServicePort {
     Protocol protocol = Protocol::TCP;
     uint16_t port = 0;
     uint16_t node_port = 0;
-    uint16_t target_port = 0;        // numeric targetPort (0 when named or absent)
-    std::string target_port_name;    // named targetPort
+    uint16_t target_port = 0;      // numeric targetPort (0 when named or absent)
+    std::string target_port_name;  // named targetPort
 };
 
 struct ServiceInfo {
     std::string ns;
     std::string name;
-    std::string type;  // ClusterIP, NodePort, LoadBalancer, ExternalName
+    std::string type;                 // ClusterIP, NodePort, LoadBalancer, ExternalName
     std::vector<IpAddr> cluster_ips;  // empty for headless (clusterIP: None)
     std::vector<IpAddr> external_ips;
     std::vector<ServicePort> ports;

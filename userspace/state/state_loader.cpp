@@ -72,8 +72,7 @@ void advise_huge_pages(const void* data, size_t bytes) {
 template <typename T>
 void add_to(const Batch& b, std::vector<T>& v, T&& x) {
     constexpr size_t kSample = 64;
-    if (v.size() == v.capacity() && v.size() >= kSample && b.list_bytes > b.list_bytes_seen &&
-        b.list_bytes_seen > 0) {
+    if (v.size() == v.capacity() && v.size() >= kSample && b.list_bytes > b.list_bytes_seen && b.list_bytes_seen > 0) {
         const double share = static_cast<double>(b.list_bytes) / static_cast<double>(b.list_bytes_seen);
         const auto expected = static_cast<size_t>(static_cast<double>(v.size()) * share * 1.02) + kSample;
         v.reserve(std::max(expected, v.size() + v.size() / 4));
@@ -92,25 +91,24 @@ Overloaded(F...) -> Overloaded<F...>;
 
 void add_object(Batch& b, DecodedObject&& obj) {
     ClusterObjects& o = b.objects;
-    std::visit(
-        Overloaded{
-            [&](IgnoredObject& x) {
-                ++b.stats.ignored_kinds;
-                ++b.stats.ignored_by_kind[x.api_version.empty() ? x.kind : x.api_version + " " + x.kind];
-            },
-            [&](NamespaceInfo& x) { add_to(b, o.namespaces, std::move(x)); },
-            [&](PodInfo& x) { add_to(b, o.pods, std::move(x)); },
-            [&](NetworkPolicy& x) { add_to(b, o.policies, std::move(x)); },
-            [&](ServiceInfo& x) { add_to(b, o.services, std::move(x)); },
-            [&](EndpointSliceInfo& x) { add_to(b, o.endpoint_slices, std::move(x)); },
-            [&](EndpointsInfo& x) {
-                for (auto& s : x.slices) add_to(b, o.endpoint_slices, std::move(s));
-            },
-            [&](NodeInfo& x) { add_to(b, o.nodes, std::move(x)); },
-            [&](ClusterNetworkPolicy& x) { add_to(b, o.cluster_policies, std::move(x)); },
-            [&](ReplicaSetInfo& x) { add_to(b, o.replica_sets, std::move(x)); },
-        },
-        obj);
+    std::visit(Overloaded{
+                   [&](IgnoredObject& x) {
+                       ++b.stats.ignored_kinds;
+                       ++b.stats.ignored_by_kind[x.api_version.empty() ? x.kind : x.api_version + " " + x.kind];
+                   },
+                   [&](NamespaceInfo& x) { add_to(b, o.namespaces, std::move(x)); },
+                   [&](PodInfo& x) { add_to(b, o.pods, std::move(x)); },
+                   [&](NetworkPolicy& x) { add_to(b, o.policies, std::move(x)); },
+                   [&](ServiceInfo& x) { add_to(b, o.services, std::move(x)); },
+                   [&](EndpointSliceInfo& x) { add_to(b, o.endpoint_slices, std::move(x)); },
+                   [&](EndpointsInfo& x) {
+                       for (auto& s : x.slices) add_to(b, o.endpoint_slices, std::move(s));
+                   },
+                   [&](NodeInfo& x) { add_to(b, o.nodes, std::move(x)); },
+                   [&](ClusterNetworkPolicy& x) { add_to(b, o.cluster_policies, std::move(x)); },
+                   [&](ReplicaSetInfo& x) { add_to(b, o.replica_sets, std::move(x)); },
+               },
+               obj);
     if (!std::holds_alternative<IgnoredObject>(obj)) ++b.stats.objects;
 }
 
@@ -157,8 +155,7 @@ std::optional<std::string> load_list_items(Batch& b, bool top_array, std::string
     const std::string prefix = dc.where.empty() ? std::string() : std::string(dc.where) + ".";
     DecodeContext item_dc;
     item_dc.node_budget = dc.node_budget;
-    std::tie(item_dc.default_kind, item_dc.default_api_version) =
-        list_item_defaults(top_array, kind, api_version);
+    std::tie(item_dc.default_kind, item_dc.default_api_version) = list_item_defaults(top_array, kind, api_version);
     std::optional<std::string> error;
     std::string where;
     walk([&](size_t i, const A& item) {
@@ -213,9 +210,7 @@ std::optional<std::string> load_node(Batch& b, const A& node, const DecodeContex
                            dc.where.empty() ? std::string() : std::string(dc.where) + ".",
                            detail::node_type_phrase(items.type()));
     }
-    const ItemWalk<A> walk = [&](const std::function<bool(size_t, const A&)>& f) {
-        return items.for_each_item(f);
-    };
+    const ItemWalk<A> walk = [&](const std::function<bool(size_t, const A&)>& f) { return items.for_each_item(f); };
     return load_list_items<A>(b, top_array, kind, api_version, dc, depth, walk);
 }
 
@@ -275,10 +270,8 @@ JsonBlock classify_json_block(const unsigned char* p) {
         };
         m.quote |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
         m.backslash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
-        m.open |=
-            bits(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('{')), _mm_cmpeq_epi8(v, _mm_set1_epi8('['))));
-        m.close |=
-            bits(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('}')), _mm_cmpeq_epi8(v, _mm_set1_epi8(']'))));
+        m.open |= bits(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('{')), _mm_cmpeq_epi8(v, _mm_set1_epi8('['))));
+        m.close |= bits(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('}')), _mm_cmpeq_epi8(v, _mm_set1_epi8(']'))));
     }
     return m;
 }
@@ -430,8 +423,8 @@ bool declares_kind(const JsonNode& item) {
     if (item.type() != NodeType::Map) return false;
     const JsonNode kind = item.get("kind");
     const JsonNode api_version = item.get("apiVersion");
-    return kind.type() == NodeType::String && !kind.string().empty() &&
-           api_version.type() == NodeType::String && !api_version.string().empty();
+    return kind.type() == NodeType::String && !kind.string().empty() && api_version.type() == NodeType::String &&
+           !api_version.string().empty();
 }
 
 // Items are parsed with a parser of this capacity; a larger item grows it.
@@ -546,8 +539,7 @@ bool load_json_list_by_items(JsonWindow& w, size_t start, Batch& b) {
         return false;
     };
     ++b.stats.documents;
-    if (load_list_items<JsonNode>(b, top_array, head_kind, head_api_version, DecodeContext{}, 0, walk) ||
-        !parsed)
+    if (load_list_items<JsonNode>(b, top_array, head_kind, head_api_version, DecodeContext{}, 0, walk) || !parsed)
         return false;
 
     // The rest of the document, then all of it but the items through the parser.
@@ -561,10 +553,9 @@ bool load_json_list_by_items(JsonWindow& w, size_t start, Batch& b) {
     const JsonNode node(root);
     if (top_array) return node.type() == NodeType::List;
     const auto [kind, api_version] = kind_and_api_version(node, DecodeContext{});
-    if (node.type() != NodeType::Map || !is_list_kind(kind) || node.get("items").type() != NodeType::List)
-        return false;
-    return !uses_defaults || list_item_defaults(false, kind, api_version) ==
-                                 list_item_defaults(false, head_kind, head_api_version);
+    if (node.type() != NodeType::Map || !is_list_kind(kind) || node.get("items").type() != NodeType::List) return false;
+    return !uses_defaults ||
+           list_item_defaults(false, kind, api_version) == list_item_defaults(false, head_kind, head_api_version);
 }
 
 // Parses the text as one document.
@@ -577,8 +568,7 @@ std::optional<Error> load_json(std::string_view text, bool padded, std::string_v
         return Error{fmt::format("{}: invalid JSON: {}", source, simdjson::error_message(err))};
     }
     ++b.stats.documents;
-    if (auto msg = load_node(b, JsonNode(root), DecodeContext{}, 0))
-        return Error{fmt::format("{}: {}", source, *msg)};
+    if (auto msg = load_node(b, JsonNode(root), DecodeContext{}, 0)) return Error{fmt::format("{}: {}", source, *msg)};
     return std::nullopt;
 }
 
@@ -596,11 +586,9 @@ class StuckDocumentFinder : public YAML::EventHandler {
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
     void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
     void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                         YAML::EmitterStyle::value) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
     void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                    YAML::EmitterStyle::value) override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
     void OnMapEnd() override {}
 
     bool stuck = false;
@@ -617,8 +605,7 @@ void check_yaml_terminates(const std::string& text) {
         // Every document but the first consumes at least one byte; the count bound is a backstop.
         if (finder.stuck || finder.documents > text.size() + 2) {
             const auto pos = static_cast<size_t>(std::max(finder.last.pos, 0));
-            const std::string what =
-                pos < text.size() ? fmt::format("unexpected '{}'", text[pos]) : "unexpected token";
+            const std::string what = pos < text.size() ? fmt::format("unexpected '{}'", text[pos]) : "unexpected token";
             throw YAML::ParserException(finder.last, what);
         }
     }
@@ -632,8 +619,8 @@ std::optional<Error> load_yaml(std::string_view text, std::string_view source, B
         docs = YAML::LoadAll(copy);
     } catch (const YAML::Exception& e) {
         if (e.mark.is_null()) return Error{fmt::format("{}: invalid YAML: {}", source, one_line(e.msg))};
-        return Error{fmt::format("{}: line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1,
-                                 one_line(e.msg))};
+        return Error{
+            fmt::format("{}: line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1, one_line(e.msg))};
     }
     size_t budget = kYamlNodesMin + kYamlNodesPerByte * text.size();
     for (size_t i = 0; i < docs.size(); ++i) {
@@ -856,8 +843,7 @@ class FileBuffer {
     int read_all(int fd) {
         struct stat st {};
         size_t want = 1 << 16;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-            want = static_cast<size_t>(st.st_size) + 1;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) want = static_cast<size_t>(st.st_size) + 1;
         len_ = 0;
         if (!reserve(want + simdjson::SIMDJSON_PADDING)) return ENOMEM;
         while (true) {
@@ -930,8 +916,7 @@ Result<ClusterObjects> load_state_files(const std::vector<std::string>& paths, L
     for (const std::string& path : paths) {
         const bool is_stdin = path == "-";
         const std::string source = is_stdin ? "stdin" : path;
-        if (is_stdin && !options.allow_stdin)
-            return Error{"stdin: reading state from standard input is not allowed"};
+        if (is_stdin && !options.allow_stdin) return Error{"stdin: reading state from standard input is not allowed"};
         const int fd = is_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) return Error{fmt::format("{}: cannot read: {}", source, std::strerror(errno))};
         struct stat st {};
