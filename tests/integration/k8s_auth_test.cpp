@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "fake_apiserver.hpp"
-#include "k8s/base64.hpp"
+#include "common/base64.hpp"
 #include "k8s/cluster_informer.hpp"
 #include "k8s/fetch_cluster_state.hpp"
 #include "k8s_test_objects.hpp"

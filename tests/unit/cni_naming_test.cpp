@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/base64.hpp"
 #include "output/drop_record.hpp"
 #include "state/cluster_state.hpp"
 #include "state/state_loader.hpp"
@@ -120,9 +121,13 @@ TEST(CniNaming, FelixLengthLimitedIds) {
     EXPECT_EQ(npt::cni::calico_limited_id("cali-pi-", "default/shop/knp.default.allow-frontend-to-payments", 40),
               "cali-pi-_ZSeJ9iWRoLt0vLZGIacJX_GkevrqBrj");
     const unsigned char bytes[] = {0xfb, 0xff, 0xfe, 'a', 'b'};
-    EXPECT_EQ(npt::cni::base64url_nopad(bytes, 3), "-__-");
-    EXPECT_EQ(npt::cni::base64url_nopad(bytes + 3, 2), "YWI");
-    EXPECT_EQ(npt::cni::base64url_nopad(bytes + 3, 1), "YQ");
+    const auto url = [&](size_t at, size_t n) {
+        return npt::base64_encode(std::string_view(reinterpret_cast<const char*>(bytes) + at, n),
+                                  npt::Base64::UrlNoPadding);
+    };
+    EXPECT_EQ(url(0, 3), "-__-");
+    EXPECT_EQ(url(3, 2), "YWI");
+    EXPECT_EQ(url(3, 1), "YQ");
 }
 
 // ---- kube-router ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 
 #include "fake_apiserver.hpp"
 #include "k8s/api_client.hpp"
-#include "k8s/base64.hpp"
+#include "common/base64.hpp"
 #include "k8s/client_config.hpp"
 #include "k8s/credentials.hpp"
 #include "k8s/exec_credential.hpp"

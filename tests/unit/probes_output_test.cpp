@@ -20,7 +20,7 @@
 #include "live/cluster_source.hpp"
 #include "cli/probe_line.hpp"
 #include "output/json_output.hpp"
-#include "output/json_writer.hpp"
+#include "common/json_writer.hpp"
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
 #include "policy/fix.hpp"

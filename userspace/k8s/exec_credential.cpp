@@ -14,7 +14,8 @@
 #include <cstring>
 #include <vector>
 
-#include "k8s/base64.hpp"
+#include "common/json_writer.hpp"
+#include "common/base64.hpp"
 #include "k8s/file_util.hpp"
 
 extern char** environ;
@@ -25,37 +26,6 @@ namespace {
 
 constexpr size_t kMaxStdout = 1 << 20;
 constexpr size_t kMaxStderr = 64 << 10;
-
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (ch) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20) {
-                    out += fmt::format("\\u{:04x}", c);
-                } else {
-                    out += ch;
-                }
-        }
-    }
-    out += '"';
-}
 
 std::string plugin_name(const ExecConfig& exec) {
     return fmt::format("exec plugin \"{}\"", exec.command);
@@ -163,28 +133,26 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
 }
 
 std::string exec_info_json(const ExecConfig& exec, const ExecClusterInfo& cluster) {
-    std::string out = "{\"apiVersion\":";
-    append_json_string(out, exec.api_version);
-    out += ",\"kind\":\"ExecCredential\",\"spec\":{";
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object();
+    w.member("apiVersion", exec.api_version);
+    w.member("kind", "ExecCredential");
+    w.key("spec");
+    w.begin_object();
     if (exec.provide_cluster_info) {
-        out += "\"cluster\":{\"server\":";
-        append_json_string(out, cluster.server);
-        if (!cluster.tls_server_name.empty()) {
-            out += ",\"tls-server-name\":";
-            append_json_string(out, cluster.tls_server_name);
-        }
-        if (cluster.insecure_skip_tls_verify) out += ",\"insecure-skip-tls-verify\":true";
-        if (!cluster.ca_pem.empty()) {
-            out += ",\"certificate-authority-data\":";
-            append_json_string(out, base64_encode(cluster.ca_pem));
-        }
-        if (!cluster.proxy_url.empty()) {
-            out += ",\"proxy-url\":";
-            append_json_string(out, cluster.proxy_url);
-        }
-        out += "},";
+        w.key("cluster");
+        w.begin_object();
+        w.member("server", cluster.server);
+        if (!cluster.tls_server_name.empty()) w.member("tls-server-name", cluster.tls_server_name);
+        if (cluster.insecure_skip_tls_verify) w.member("insecure-skip-tls-verify", true);
+        if (!cluster.ca_pem.empty()) w.member("certificate-authority-data", base64_encode(cluster.ca_pem));
+        if (!cluster.proxy_url.empty()) w.member("proxy-url", cluster.proxy_url);
+        w.end_object();
     }
-    out += "\"interactive\":false}}";
+    w.member("interactive", false);
+    w.end_object();
+    w.end_object();
     return out;
 }
 

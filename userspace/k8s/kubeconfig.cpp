@@ -9,7 +9,7 @@
 #include <fstream>
 #include <utility>
 
-#include "k8s/base64.hpp"
+#include "common/base64.hpp"
 #include "k8s/file_util.hpp"
 
 namespace npt::k8s {

@@ -1,6 +1,6 @@
 #include "output/json_output.hpp"
 
-#include "output/json_writer.hpp"
+#include "common/json_writer.hpp"
 
 namespace npt {
 

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/base64.hpp"
 #include "state/cluster_state.hpp"
 
 namespace npt::cni {
@@ -92,7 +93,7 @@ std::optional<uint64_t> parse_iface_key(std::string_view iface) {
 std::string sha256_b64(std::string_view id) {
     unsigned char d[EVP_MAX_MD_SIZE];
     const unsigned n = digester().sha256(id, {}, {}, d);
-    return base64url_nopad(d, n);
+    return base64_encode(std::string_view(reinterpret_cast<const char*>(d), n), Base64::UrlNoPadding);
 }
 
 // ---- the reverse maps, once per state ---------------------------------------------------------
@@ -318,28 +319,6 @@ bool is_policy_token(std::string_view s) {
 }  // namespace
 
 // ---- names ---------------------------------------------------------------------------------------------
-
-std::string base64url_nopad(const unsigned char* data, size_t size) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    out.reserve((size * 4 + 2) / 3);
-    size_t i = 0;
-    for (; i + 3 <= size; i += 3) {
-        const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
-        for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-    }
-    if (size - i == 1) {
-        const uint32_t v = uint32_t{data[i]} << 16;
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-    } else if (size - i == 2) {
-        const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-    }
-    return out;
-}
 
 std::string calico_interface(std::string_view ns, std::string_view pod) {
     unsigned char d[EVP_MAX_MD_SIZE];

@@ -46,7 +46,6 @@ std::string calico_limited_id(std::string_view prefix, std::string_view id, size
 // The policy ids Calico versions give the Kubernetes NetworkPolicy ns/name: "<ns>/knp.default.<name>" (v3.x),
 // "default/<ns>/knp.default.<name>" (older: tier/name), "knp/<ns>/<name>" (current: kind/namespace/name).
 std::array<std::string, 3> calico_knp_ids(std::string_view ns, std::string_view name);
-std::string base64url_nopad(const unsigned char* data, size_t size);
 
 // The reverse maps of a state (pods by Calico interface, NetworkPolicies by hashed chain id, policies by name):
 // owned by the state (ClusterState::naming_index()), each built by the first lookup that needs it.

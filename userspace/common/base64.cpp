@@ -1,13 +1,14 @@
-#include "k8s/base64.hpp"
+#include "common/base64.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace npt::k8s {
+namespace npt {
 
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kUrlAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 constexpr std::array<int8_t, 256> make_table() {
     std::array<int8_t, 256> t{};
@@ -45,27 +46,30 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
-std::string base64_encode(std::string_view bytes) {
+std::string base64_encode(std::string_view bytes, Base64 form) {
+    const char* alphabet = form == Base64::Standard ? kAlphabet : kUrlAlphabet;
+    const bool pad = form == Base64::Standard;
     std::string out;
     out.reserve((bytes.size() + 2) / 3 * 4);
     size_t i = 0;
     for (; i + 2 < bytes.size(); i += 3) {
         const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8) |
                            static_cast<uint8_t>(bytes[i + 2]);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-        out += kAlphabet[v & 63];
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += alphabet[(v >> 6) & 63];
+        out += alphabet[v & 63];
     }
     if (i < bytes.size()) {
+        const bool two = i + 1 < bytes.size();
         uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-        if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
-        out += '=';
+        if (two) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        if (two) out += alphabet[(v >> 6) & 63];
+        if (pad) out += two ? "=" : "==";
     }
     return out;
 }
 
-}  // namespace npt::k8s
+}  // namespace npt

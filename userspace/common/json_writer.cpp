@@ -1,4 +1,4 @@
-#include "output/json_writer.hpp"
+#include "common/json_writer.hpp"
 
 #include <charconv>
 #include <cstring>
