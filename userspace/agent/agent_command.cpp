@@ -21,6 +21,7 @@
 #include "agent/drop_metrics.hpp"
 #include "agent/event_hub.hpp"
 #include "agent/flows_query.hpp"
+#include "common/ip_addr.hpp"
 #include "flows/flows_journal.hpp"
 #include "live/connection_recorder.hpp"
 #include "policy/fix.hpp"
@@ -535,8 +536,8 @@ int run_agent(const AgentOptions& o, std::ostream& err) {
         err << "netpol-trace agent: " << started.error().message << '\n';
         return 1;
     }
-    err << fmt::format("netpol-trace agent: serving http://{}:{} on node {}\n",
-                       addr.host.find(':') != std::string::npos ? "[" + addr.host + "]" : addr.host, http.port(), node);
+    err << fmt::format("netpol-trace agent: serving http://{}:{} on node {}\n", IpAddr::bracket_host(addr.host),
+                       http.port(), node);
 
     std::shared_ptr<const ClusterState> state;
     if (!o.state_files.empty()) {

@@ -17,6 +17,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/ip_addr.hpp"
 #include "drop.skel.h"
 #include "drop_reasons.hpp"
 #include "enforcement.hpp"
@@ -246,10 +247,7 @@ std::string IpAddress::to_string() const {
 }
 
 std::string Endpoint::to_string() const {
-    if (ip.family == NPT_AF_INET6) {
-        return "[" + ip.to_string() + "]:" + std::to_string(port);
-    }
-    return ip.to_string() + ":" + std::to_string(port);
+    return IpAddr::bracket_host(ip.to_string()) + ":" + std::to_string(port);
 }
 
 size_t FlowKeyHash::operator()(const FlowKey& k) const {

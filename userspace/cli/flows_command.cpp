@@ -75,7 +75,7 @@ namespace {
 
 std::string end_text(const ConnectionEnd& e) {
     if (e.pod) return *e.pod;
-    return e.ip.is_v4() ? e.ip.str() : "[" + e.ip.str() + "]";
+    return e.ip.host_str();
 }
 
 std::string age_text(const std::optional<TimePoint>& t) {

@@ -228,7 +228,7 @@ Json flow_json(const Connection& c) {
 std::string flow_text(const Connection& f, const ClusterState& s) {
     const auto end = [&](const IpAddr& ip) {
         auto pod = s.pod_by_ip(ip);
-        const std::string host = ip.is_v4() ? ip.str() : "[" + ip.str() + "]";
+        const std::string host = ip.host_str();
         return pod ? fmt::format("{} ({})", s.pod_id(*pod), host) : host;
     };
     return fmt::format("{} -> {}:{}/{}{}{}", end(f.src.ip), end(f.dst.ip), f.port, protocol_name(f.protocol),

@@ -46,6 +46,16 @@ IpAddr IpAddr::from_bytes(IpFamily family, const uint8_t* data) {
     return out;
 }
 
+std::string IpAddr::bracket_host(std::string_view host) {
+    if (host.find(':') == std::string_view::npos) return std::string(host);
+    std::string out;
+    out.reserve(host.size() + 2);
+    out += '[';
+    out += host;
+    out += ']';
+    return out;
+}
+
 std::string IpAddr::str() const {
     char buf[INET6_ADDRSTRLEN];
     if (!inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes.data(), buf, sizeof(buf))) return "?";

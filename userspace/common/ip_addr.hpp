@@ -29,6 +29,11 @@ struct IpAddr {
     bool is_v4() const { return family == IpFamily::V4; }
     unsigned bit_width() const { return is_v4() ? 32 : 128; }
     std::string str() const;
+    // The address as the host of "host:port": IPv6 in brackets ("[fd00::1]"), IPv4 as it is.
+    std::string host_str() const { return bracket_host(str()); }
+
+    // A host name or address text as the host of "host:port": bracketed when it holds a ':' (an IPv6 address).
+    static std::string bracket_host(std::string_view host);
 
     friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
     friend bool operator==(const IpAddr&, const IpAddr&) = default;

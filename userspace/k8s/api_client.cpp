@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/ip_addr.hpp"
 #include "k8s/file_util.hpp"
 
 namespace npt::k8s {
@@ -109,7 +110,7 @@ ServerParts split_server(const std::string& server) {
 }
 
 std::string bracket(const std::string& host) {
-    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    return IpAddr::bracket_host(host);
 }
 
 struct SlistDeleter {

@@ -387,7 +387,7 @@ std::string format_time(std::chrono::system_clock::time_point t) {
 }
 
 void annotate_drop(DropRecord& r) {
-    const auto host = [](const IpAddr& ip) { return ip.is_v4() ? ip.str() : "[" + ip.str() + "]"; };
+    const auto host = [](const IpAddr& ip) { return ip.host_str(); };
     auto& e = r.explanation;
     if (r.original_dst && !r.explanation.dst.service) {
         const auto& od = *r.original_dst;

@@ -1009,7 +1009,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         }
         ef.port = ep.port;
         const std::string to = ef.dst.pod ? s.pod_id(*ef.dst.pod) : ep.ip.str();
-        endpoint_texts.push_back(fmt::format("{}:{}", ep.ip.is_v4() ? ep.ip.str() : "[" + ep.ip.str() + "]", ep.port));
+        endpoint_texts.push_back(fmt::format("{}:{}", ep.ip.host_str(), ep.port));
         Explanation ee = explain_resolved(s, ef, from_text, to);
         if (ee.allowed()) ++allowed;
         for (const auto& [agg, one] : {std::pair{&top.egress, &ee.egress}, std::pair{&top.ingress, &ee.ingress}}) {
@@ -1064,8 +1064,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
             hint::kServiceVipDnat, Direction::Egress, about,
             fmt::format("{}:{} is Service {}; policies see its endpoints after DNAT ({}), so rules must allow "
                         "the endpoint IPs and target port {}, not the Service IP and port{}",
-                        dst_ip.is_v4() ? dst_ip.str() : "[" + dst_ip.str() + "]", port, svc.id(),
-                        join(endpoint_texts, ", "), join(targets, "/"),
+                        dst_ip.host_str(), port, svc.id(), join(endpoint_texts, ", "), join(targets, "/"),
                         about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")};
         add_hint(top.hints, dnat);
         // Each endpoint result stands alone (scripts read them one by one): the denied ones carry it too.
