@@ -481,13 +481,14 @@ TEST(ProbeLine, ReaderMatchesTheDomParse) {
     };
     lines.insert(lines.end(), extra.begin(), extra.end());
     std::mt19937_64 rng(23);
+    constexpr std::string_view kMutations = "{}[]\":,\\ 0a-.e\x01\x80";  // what a byte of a line becomes
     const size_t base = lines.size();
     for (size_t i = 0; i < base; i += 7) {
         const std::string l = lines[i];
         for (size_t cut = 0; cut < l.size(); cut += 3) lines.push_back(l.substr(0, cut));
         for (int k = 0; k < 8 && !l.empty(); ++k) {
             std::string m = l;
-            m[rng() % m.size()] = "{}[]\":,\\ 0a-.e\x01\x80"[rng() % 18];
+            m[rng() % m.size()] = kMutations[rng() % kMutations.size()];
             lines.push_back(m);
         }
     }
