@@ -75,3 +75,7 @@ endforeach()
 npt_tail_test(npt_flows_test 240 ${CMAKE_CURRENT_LIST_DIR}/flows_test.py)
 # A fix and advised policies, applied to the lab's dataplane (scripts/lab up --policies) and proven with traffic.
 npt_tail_test(npt_apply_lab_test 240 ${CMAKE_CURRENT_LIST_DIR}/apply_lab_test.py)
+
+# The tests whose binary runs several threads (the agent's HTTP workers, informers and capture loop; the tail's
+# informer beside its capture): scripts/test runs them again with a ThreadSanitizer build (label threads).
+set_tests_properties(npt_agent_test npt_tail_kubeconfig_test PROPERTIES LABELS "root;threads")
