@@ -6,6 +6,7 @@ npt_fuzz_target(state_fuzz
           ${PROJECT_SOURCE_DIR}/userspace/state/k8s_validation.cpp
           ${PROJECT_SOURCE_DIR}/userspace/state/node_adapter.cpp
           ${PROJECT_SOURCE_DIR}/userspace/state/k8s_decode.cpp
+          ${PROJECT_SOURCE_DIR}/userspace/state/json_scan.cpp
           ${PROJECT_SOURCE_DIR}/userspace/state/state_loader.cpp
   LIBRARIES simdjson::simdjson yaml-cpp fmt::fmt
   CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/state
