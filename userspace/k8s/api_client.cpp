@@ -109,10 +109,6 @@ ServerParts split_server(const std::string& server) {
     return p;
 }
 
-std::string bracket(const std::string& host) {
-    return IpAddr::bracket_host(host);
-}
-
 struct SlistDeleter {
     void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
@@ -194,11 +190,13 @@ ApiClient::ApiClient(ClientConfig config, ApiClientOptions options)
     if (!config_.tls_server_name.empty() && config_.tls_server_name != p.host && p.scheme == "https") {
         // libcurl takes the TLS name (SNI and verification) from the URL: address the request to the
         // tls-server-name and connect it to the real host, keeping the Host header the server expects.
-        url_base_ = fmt::format("{}://{}:{}{}", p.scheme, bracket(config_.tls_server_name), p.port, p.prefix);
-        connect_to_ = fmt::format("{}:{}:{}:{}", bracket(config_.tls_server_name), p.port, bracket(p.host), p.port);
-        host_header_ = fmt::format("Host: {}:{}", bracket(p.host), p.port);
+        url_base_ =
+            fmt::format("{}://{}:{}{}", p.scheme, IpAddr::bracket_host(config_.tls_server_name), p.port, p.prefix);
+        connect_to_ = fmt::format("{}:{}:{}:{}", IpAddr::bracket_host(config_.tls_server_name), p.port,
+                                  IpAddr::bracket_host(p.host), p.port);
+        host_header_ = fmt::format("Host: {}:{}", IpAddr::bracket_host(p.host), p.port);
     } else {
-        url_base_ = fmt::format("{}://{}:{}{}", p.scheme, bracket(p.host), p.port, p.prefix);
+        url_base_ = fmt::format("{}://{}:{}{}", p.scheme, IpAddr::bracket_host(p.host), p.port, p.prefix);
     }
 }
 

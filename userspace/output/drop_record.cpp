@@ -387,7 +387,6 @@ std::string format_time(std::chrono::system_clock::time_point t) {
 }
 
 void annotate_drop(DropRecord& r) {
-    const auto host = [](const IpAddr& ip) { return ip.host_str(); };
     auto& e = r.explanation;
     if (r.original_dst && !r.explanation.dst.service) {
         const auto& od = *r.original_dst;
@@ -397,8 +396,8 @@ void annotate_drop(DropRecord& r) {
                 {hint::kServiceVipDnat, Direction::Egress, std::nullopt,
                  fmt::format("the client dialled {}:{}{}; conntrack translated it to {}:{} before the policy hook, so "
                              "policies see the endpoint, not the Service IP and port",
-                             host(od.ip), od.port, od.service ? " (Service " + *od.service + ")" : std::string(),
-                             host(e.dst.ip), e.dst.port)});
+                             od.ip.host_str(), od.port, od.service ? " (Service " + *od.service + ")" : std::string(),
+                             e.dst.ip.host_str(), e.dst.port)});
         }
     }
     if (r.rule) reconcile_with_flow(*r.rule, e);
