@@ -86,6 +86,11 @@ bool in_ci() {
         }                                                                      \
     } while (0)
 
+// An event's address as text; "" for a packet that is not IP.
+std::string text(const std::optional<IpAddr>& ip) {
+    return ip ? ip->str() : "";
+}
+
 struct FlowMatch {
     std::string src;
     std::string dst;
@@ -94,7 +99,7 @@ struct FlowMatch {
     uint32_t netns_inum = 0;  // 0: any
 
     bool operator()(const DropEvent& e) const {
-        return e.src.to_string() == src && e.dst.to_string() == dst && e.protocol == protocol &&
+        return text(e.src) == src && text(e.dst) == dst && e.protocol == protocol &&
                (protocol == 1 || protocol == 58 || e.dport == dport) && (netns_inum == 0 || e.netns_inum == netns_inum);
     }
 };
@@ -331,7 +336,7 @@ TEST_F(CaptureNetnsTest, Ipv6ForwardDrop) {
 
     const DropEvent e =
         single_new_flow({NetnsLab::kClientV6, NetnsLab::kServerV6, 17, 9994, lab_->netns_inum(lab_->router())});
-    EXPECT_EQ(e.src.family, NPT_AF_INET6);
+    EXPECT_EQ(e.src->family, IpFamily::V6);
     EXPECT_EQ(e.enforcement, "netfilter/FORWARD");
     EXPECT_EQ(e.backend, "nftables");
     EXPECT_EQ(e.ct_state, "new");
@@ -406,7 +411,7 @@ TEST_F(CaptureNetnsTest, IpFilterKeepsOnlyWatchedAddresses) {
     open_capture(options);
     const PinnedToOneCpu pin;
     ASSERT_TRUE(pin.pinned());
-    ASSERT_TRUE(capture_->set_watched_ips({*IpAddress::parse(NetnsLab::kServerV4)}));
+    ASSERT_TRUE(capture_->set_watched_ips({*IpAddr::parse(NetnsLab::kServerV4)}));
 
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9993, 5);            // dst watched
     lab_->send_udp(lab_->client(), NetnsLab::kRouterClientSideV4, 9992, 5);  // neither end watched
@@ -420,11 +425,11 @@ TEST_F(CaptureNetnsTest, IpFilterKeepsOnlyWatchedAddresses) {
     EXPECT_GE(capture_->stats().ip_filtered, 5u);
 
     // Unwatching the server forgets its flows; watching the client then reports the INPUT drops.
-    ASSERT_TRUE(capture_->set_watched_ips({*IpAddress::parse(NetnsLab::kClientV4)}));
+    ASSERT_TRUE(capture_->set_watched_ips({*IpAddr::parse(NetnsLab::kClientV4)}));
     EXPECT_EQ(count_of(e), 5u) << "still watched through its source";
     ASSERT_TRUE(capture_->set_watched_ips({}));
     EXPECT_FALSE(capture_->counts(e.key).has_value());
-    ASSERT_TRUE(capture_->set_watched_ips({*IpAddress::parse(NetnsLab::kClientV4)}));
+    ASSERT_TRUE(capture_->set_watched_ips({*IpAddr::parse(NetnsLab::kClientV4)}));
     lab_->send_udp(lab_->client(), NetnsLab::kRouterClientSideV4, 9992, 2);
     const DropEvent input = single_new_flow(unwatched);
     EXPECT_EQ(input.enforcement, "netfilter/INPUT");
@@ -433,8 +438,7 @@ TEST_F(CaptureNetnsTest, IpFilterKeepsOnlyWatchedAddresses) {
     // The program saw the purge: the server's flow, dropped again on the CPU whose cache slot held it, is a new
     // flow counted from zero (a slot of the old generation would absorb its drops without an event).
     events_.clear();
-    ASSERT_TRUE(
-        capture_->set_watched_ips({*IpAddress::parse(NetnsLab::kClientV4), *IpAddress::parse(NetnsLab::kServerV4)}));
+    ASSERT_TRUE(capture_->set_watched_ips({*IpAddr::parse(NetnsLab::kClientV4), *IpAddr::parse(NetnsLab::kServerV4)}));
     lab_->send_udp(lab_->client(), NetnsLab::kServerV4, 9993, 3);
     const DropEvent again = single_new_flow(watched);
     EXPECT_EQ(count_of(again), 3u);
@@ -481,7 +485,7 @@ TEST_F(CaptureNetnsTest, LruEvictionsAreCounted) {
 
     size_t fresh = 0;
     for (const auto& e : events_) {
-        if (e.kind == EventKind::kNewFlow && e.src.to_string() == NetnsLab::kClientV4 && e.dport >= 20000 &&
+        if (e.kind == EventKind::kNewFlow && text(e.src) == NetnsLab::kClientV4 && e.dport >= 20000 &&
             e.dport < 20200) {
             ++fresh;
         }
@@ -534,16 +538,16 @@ TEST_P(CaptureWideStormTest, EveryFlowIsCountedExactly) {
     const auto deadline = std::chrono::steady_clock::now() + 3s;
     while (std::chrono::steady_clock::now() < deadline) {
         capture_->poll(50, [&](const DropEvent& e) {
-            if (e.kind == EventKind::kNewFlow && e.src.to_string() == NetnsLab::kClientV4 && e.dport >= kFirstPort)
-                duplicates += announced.insert({e.dst.to_string(), e.dport}).second ? 0 : 1;
+            if (e.kind == EventKind::kNewFlow && text(e.src) == NetnsLab::kClientV4 && e.dport >= kFirstPort)
+                duplicates += announced.insert({text(e.dst), e.dport}).second ? 0 : 1;
         });
     }
 
     std::map<std::pair<std::string, uint16_t>, uint64_t> counted;
-    const auto client = IpAddress::parse(NetnsLab::kClientV4);
+    const auto client = IpAddr::parse(NetnsLab::kClientV4);
     capture_->for_each_flow([&](const FlowKey& k, const FlowCounts& c) {
-        if (k.family == NPT_AF_INET && k.dport >= kFirstPort && IpAddress::from_raw(k.family, k.saddr) == *client) {
-            counted[{IpAddress::from_raw(k.family, k.daddr).to_string(), k.dport}] += c.count;
+        if (k.family == NPT_AF_INET && k.dport >= kFirstPort && ip_of(k.family, k.saddr) == client) {
+            counted[{ip_of(k.family, k.daddr)->str(), k.dport}] += c.count;
         }
     });
     size_t exact = 0;

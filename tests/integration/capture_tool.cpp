@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     std::string ready_file;
     bool print_events = true;
     bool enable_stats = false;
-    std::vector<IpAddress> watch;
+    std::vector<npt::IpAddr> watch;
 
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         } else if (arg == "--watch") {
             opts.ip_filter = true;
             for (const auto& s : split(value())) {
-                const auto ip = IpAddress::parse(s);
+                const auto ip = npt::IpAddr::parse(s);
                 if (!ip) {
                     std::cerr << "npt_capture_tool: bad IP '" << s << "'\n";
                     return 2;
@@ -174,9 +174,9 @@ int main(int argc, char** argv) {
                 return;
             }
             std::cout << (e.kind == EventKind::kNewFlow ? "new " : "resumed ") << e.protocol_name << " "
-                      << e.src.to_string() << ":" << e.sport << " -> " << e.dst.to_string() << ":" << e.dport
-                      << " reason=" << e.reason << " enforcement=" << e.enforcement << " backend=" << e.backend
-                      << " ct=" << e.ct_state
+                      << (e.src ? e.src->str() : "-") << ":" << e.sport << " -> " << (e.dst ? e.dst->str() : "-") << ":"
+                      << e.dport << " reason=" << e.reason << " enforcement=" << e.enforcement
+                      << " backend=" << e.backend << " ct=" << e.ct_state
                       << (e.original_dst ? " original_dst=" + e.original_dst->to_string() : std::string())
                       << " netns=" << e.netns_inum << " ifindex=" << e.ifindex << " iif=" << e.ingress_ifindex
                       << " location=" << e.location_symbol << " count=" << e.count;

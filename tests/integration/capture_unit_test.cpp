@@ -368,17 +368,19 @@ TEST(KernelFeatures, AttachModeNames) {
     EXPECT_FALSE(parse_attach_mode("fentry").has_value());
 }
 
-TEST(IpAddress, ParsesAndPrintsBothFamilies) {
-    auto v4 = IpAddress::parse("10.201.2.2");
+TEST(DropEventValues, KernelAddressesBothFamiliesAndEndpoints) {
+    const uint8_t v4_bytes[NPT_ADDR_LEN] = {10, 201, 2, 2};
+    auto v4 = ip_of(NPT_AF_INET, v4_bytes);
     ASSERT_TRUE(v4.has_value());
-    EXPECT_EQ(v4->family, NPT_AF_INET);
-    EXPECT_EQ(v4->to_string(), "10.201.2.2");
-    auto v6 = IpAddress::parse("fd00:201:2::2");
+    EXPECT_EQ(v4->str(), "10.201.2.2");
+    EXPECT_EQ(npt_family_of(*v4), NPT_AF_INET);
+    auto v6 = IpAddr::parse("fd00:201:2::2");
     ASSERT_TRUE(v6.has_value());
-    EXPECT_EQ(v6->family, NPT_AF_INET6);
-    EXPECT_EQ(v6->to_string(), "fd00:201:2::2");
+    EXPECT_EQ(ip_of(NPT_AF_INET6, v6->bytes.data()), v6);
+    EXPECT_EQ(npt_family_of(*v6), NPT_AF_INET6);
     EXPECT_EQ((Endpoint{*v6, 80}).to_string(), "[fd00:201:2::2]:80");
-    EXPECT_FALSE(IpAddress::parse("10.201.2").has_value());
+    EXPECT_EQ((Endpoint{*v4, 53}).to_string(), "10.201.2.2:53");
+    EXPECT_FALSE(ip_of(NPT_AF_UNSPEC, v4_bytes).has_value());  // not an IP packet
     EXPECT_EQ(ct_state_name(NPT_CT_ESTABLISHED), "established");
     EXPECT_EQ(ct_state_name(NPT_CT_UNTRACKED), "untracked");
     EXPECT_EQ(protocol_name(132), "sctp");

@@ -1,26 +1,24 @@
 #include "drop_capture.hpp"
 
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <net/if.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <set>
-#include <unordered_map>
 
-#include "common/ip_addr.hpp"
 #include "drop.skel.h"
+#include "drop_decoder.hpp"
 #include "drop_reasons.hpp"
 #include "enforcement.hpp"
+#include "flow_cache.hpp"
 #include "kernel_symbolizer.hpp"
 #include "map_walk.hpp"
 #include "netns_inspector.hpp"
@@ -50,86 +48,8 @@ struct BtfDeleter {
     void operator()(btf* b) const { btf__free(b); }
 };
 
-// The flow cache map through mmap: CPU n's pages are elements n * NPT_FLOW_CACHE_PAGES and on. Userspace writes
-// the settings of every page (before attach, and the generation after a purge) and reads the slots.
-class FlowCacheView {
-  public:
-    FlowCacheView() = default;
-    FlowCacheView(const FlowCacheView&) = delete;
-    FlowCacheView& operator=(const FlowCacheView&) = delete;
-    ~FlowCacheView() { unmap(); }
-
-    // Returns "" or why the map could not be mapped.
-    std::string map(int fd, uint32_t cpus) {
-        unmap();
-        const size_t bytes = sizeof(npt_flow_cache_page) * NPT_FLOW_CACHE_PAGES * cpus;
-        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) {
-            return std::strerror(errno);
-        }
-        pages_ = static_cast<npt_flow_cache_page*>(p);
-        len_ = bytes;
-        cpus_ = cpus;
-        return "";
-    }
-    uint32_t cpus() const { return cpus_; }
-    uint32_t generation() const { return generation_; }
-
-    // Before attach: the program reads nothing else for a drop.
-    void set_settings(const npt_hot_settings& hs) {
-        generation_ = hs.generation;
-        for (size_t i = 0; i < size_t(cpus_) * NPT_FLOW_CACHE_PAGES; ++i) {
-            pages_[i].settings = hs;
-        }
-    }
-    // After purging flows: every slot of an older generation stops counting for new drops.
-    void bump_generation() {
-        ++generation_;
-        for (size_t i = 0; i < size_t(cpus_) * NPT_FLOW_CACHE_PAGES; ++i) {
-            __atomic_store_n(&pages_[i].settings.generation, generation_, __ATOMIC_SEQ_CST);
-        }
-    }
-    // Set `index` (< NPT_FLOW_CACHE_SETS) of a CPU, copied once (the program may be updating it).
-    npt_flow_cache_set read(uint32_t cpu, uint32_t index) const {
-        const npt_flow_cache_page& page =
-            pages_[size_t(cpu) * NPT_FLOW_CACHE_PAGES + index / NPT_FLOW_CACHE_SETS_PER_PAGE];
-        npt_flow_cache_set set;
-        std::memcpy(&set, &page.sets[index % NPT_FLOW_CACHE_SETS_PER_PAGE], sizeof(set));
-        return set;
-    }
-
-  private:
-    void unmap() {
-        if (pages_) {
-            munmap(pages_, len_);
-        }
-        pages_ = nullptr;
-        len_ = 0;
-        cpus_ = 0;
-    }
-    npt_flow_cache_page* pages_ = nullptr;
-    size_t len_ = 0;
-    uint32_t cpus_ = 0;
-    uint32_t generation_ = 0;
-};
-
 std::string errno_text(int err) {
     return std::strerror(err < 0 ? -err : err);
-}
-
-uint64_t clock_ns(clockid_t id) {
-    timespec ts{};
-    clock_gettime(id, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-std::chrono::system_clock::time_point to_wall_clock(uint64_t mono_ns) {
-    const uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
-    const uint64_t now_real = clock_ns(CLOCK_REALTIME);
-    const int64_t age = static_cast<int64_t>(now_mono) - static_cast<int64_t>(mono_ns);
-    const int64_t wall = static_cast<int64_t>(now_real) - age;
-    return std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(wall)));
 }
 
 uint32_t own_netns_inum() {
@@ -166,12 +86,6 @@ class TracefsMount {
     bool mounted_ = false;
 };
 
-struct Attribution {
-    Enforcement enforcement;
-    std::string location_symbol;
-    std::vector<std::string> stack;
-};
-
 // Visits every (key, value) of the flows map (batched where the kernel allows it: map_walk.hpp).
 template <typename Fn>
 void visit_flows(int fd, Fn&& fn) {
@@ -189,120 +103,7 @@ DebugSink debug_sink_of(const CaptureOptions& options) {
     return [](std::string_view line) { std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data()); };
 }
 
-FlowCounts to_counts(const npt_flow_value& v) {
-    FlowCounts c;
-    c.count = v.count;
-    c.first_ns = v.first_ns;
-    c.last_ns = v.last_ns;
-    c.first_seen = to_wall_clock(v.first_ns);
-    c.last_seen = to_wall_clock(v.last_ns);
-    c.last_sport = v.last_sport;
-    c.tcp_flags = v.tcp_flags;
-    c.icmp_type = v.icmp_type;
-    c.icmp_code = v.icmp_code;
-    c.ct_state = std::string(ct_state_name(v.ct_state));
-    return c;
-}
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------------------------
-// Small value types
-
-std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-    std::string s(text);
-    IpAddress ip;
-    if (::inet_pton(AF_INET, s.c_str(), ip.bytes.data()) == 1) {
-        ip.family = NPT_AF_INET;
-        return ip;
-    }
-    if (::inet_pton(AF_INET6, s.c_str(), ip.bytes.data()) == 1) {
-        ip.family = NPT_AF_INET6;
-        return ip;
-    }
-    return std::nullopt;
-}
-
-IpAddress IpAddress::from_raw(uint8_t family, const uint8_t* bytes) {
-    IpAddress ip;
-    ip.family = family;
-    if (family == NPT_AF_INET) {
-        std::memcpy(ip.bytes.data(), bytes, 4);
-    } else if (family == NPT_AF_INET6) {
-        std::memcpy(ip.bytes.data(), bytes, NPT_ADDR_LEN);
-    } else {
-        ip.family = NPT_AF_UNSPEC;
-    }
-    return ip;
-}
-
-std::string IpAddress::to_string() const {
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (family == NPT_AF_INET) {
-        ::inet_ntop(AF_INET, bytes.data(), buf, sizeof(buf));
-    } else if (family == NPT_AF_INET6) {
-        ::inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
-    }
-    return buf;
-}
-
-std::string Endpoint::to_string() const {
-    return IpAddr::bracket_host(ip.to_string()) + ":" + std::to_string(port);
-}
-
-size_t FlowKeyHash::operator()(const FlowKey& k) const {
-    // FNV-1a over the bytes: the key is padding-free and zero-initialised on both sides.
-    const auto* p = reinterpret_cast<const unsigned char*>(&k);
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < sizeof(FlowKey); ++i) {
-        h = (h ^ p[i]) * 1099511628211ULL;
-    }
-    return static_cast<size_t>(h);
-}
-
-std::string_view ct_state_name(uint8_t state) {
-    switch (state) {
-        case NPT_CT_NONE:
-            return "none";
-        case NPT_CT_NEW:
-            return "new";
-        case NPT_CT_ESTABLISHED:
-            return "established";
-        case NPT_CT_RELATED:
-            return "related";
-        case NPT_CT_REPLY:
-            return "reply";
-        case NPT_CT_RELATED_REPLY:
-            return "related-reply";
-        case NPT_CT_UNTRACKED:
-            return "untracked";
-        case NPT_CT_INVALID:
-            return "invalid";
-        case NPT_CT_UNAVAILABLE:
-            return "unavailable";
-        default:
-            return "none";
-    }
-}
-
-std::string protocol_name(uint8_t protocol) {
-    switch (protocol) {
-        case 1:
-            return "icmp";
-        case 6:
-            return "tcp";
-        case 17:
-            return "udp";
-        case 58:
-            return "icmpv6";
-        case 132:
-            return "sctp";
-        case 136:
-            return "udplite";
-        default:
-            return std::to_string(protocol);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // DropCapture
@@ -314,7 +115,7 @@ struct DropCapture::Impl {
     ReasonSelection selection;
     // Functions whose frees are NFQUEUE verdict drops, kept with the policy drops (npt_hot_settings).
     std::vector<TextRange> queue_fns;
-    // Loaded by open(), which returns only once it is (symbols()).
+    // Loaded by open(), which returns only once it is.
     std::optional<KernelSymbolizer> symbolizer;
     AttachMode mode = AttachMode::kTpBtf;
     uint32_t netns_inum = 0;
@@ -330,127 +131,36 @@ struct DropCapture::Impl {
     std::unique_ptr<RuleAttribution> rules;  // null where fexit is refused or turned off
     std::string rules_status;
 
-    std::set<IpAddress> watched;
+    std::set<IpAddr> watched;
     uint64_t deleted_flows = 0;
-    // Attribution depends on the stack, the reason, the drop site and (iptables-legacy) the netns, not on the
-    // addresses: flows dropped at the same place share one. Resumed events carry no stack: by flow key.
-    struct SiteKey {
-        std::vector<uint64_t> stack;
-        uint32_t reason;
-        uint32_t netns_inum;
-        uint64_t location;
-        bool operator==(const SiteKey&) const = default;
-    };
-    struct SiteKeyHash {
-        size_t operator()(const SiteKey& k) const {
-            uint64_t h = k.location ^ (uint64_t(k.reason) << 16) ^ k.netns_inum;
-            for (uint64_t ip : k.stack) {
-                h = (h ^ ip) * 0x9e3779b97f4a7c15ULL;
-            }
-            return std::hash<uint64_t>()(h);
-        }
-    };
-    std::unordered_map<SiteKey, std::shared_ptr<const Attribution>, SiteKeyHash> site_attributions;
-    std::unordered_map<FlowKey, std::shared_ptr<const Attribution>, FlowKeyHash> flow_attributions;
     NetnsInspector netns;
-
+    std::optional<DropDecoder> decoder;  // set by open() once the symbols, the rules and the netns are known
     const std::function<void(const DropEvent&)>* on_event = nullptr;
     int handled = 0;
 
-    std::string try_load(AttachMode m);
-    const KernelSymbolizer* symbols();
-    Attribution attribute(const npt_drop_event& e, const std::string& reason, std::vector<uint64_t> ips);
-    static std::vector<uint64_t> stack_of(const npt_drop_event& e);
-    DropEvent decode(const npt_drop_event& e);
+    Result<bool> try_load(AttachMode m);
     int flows_fd() const { return bpf_map__fd(skel->maps.flows); }
-    uint32_t generation() const { return cache.generation(); }
-    std::vector<npt_flow_cache_slot> read_set(uint32_t index) const;
-    void add_pending(const npt_flow_cache_slot& slot, npt_flow_value& v) const;
     std::vector<std::pair<FlowKey, npt_flow_value>> snapshot() const;
     uint64_t counter(uint32_t index) const;  // summed over the CPUs
-    size_t delete_flows_outside(const std::set<IpAddress>& watched);
+    size_t delete_flows_outside(const std::set<IpAddr>& watched);
 };
 
-// Slots of one set (its ways on every CPU) holding drops back. A slot of an older generation still counts for
-// a flow the map has: the program folds it into flows still present and drops it for purged ones.
-std::vector<npt_flow_cache_slot> DropCapture::Impl::read_set(uint32_t index) const {
-    std::vector<npt_flow_cache_slot> slots;
-    for (uint32_t cpu = 0; cpu < cache.cpus(); ++cpu) {
-        const npt_flow_cache_set set = cache.read(cpu, index);
-        for (const auto& c : set.ways) {
-            if (c.valid && c.pending != 0) {
-                slots.push_back(c);
-            }
-        }
-    }
-    return slots;
-}
-
-// Adds the drops a CPU's slot still holds back to a flow's map value (read without stopping the programs: a
-// slot being flushed at that instant can be missed or counted twice for that read).
-void DropCapture::Impl::add_pending(const npt_flow_cache_slot& c, npt_flow_value& v) const {
-    const uint64_t last_ns = c.base_ns + (c.last_tick - c.base_tick) * (ns_per_tick ? ns_per_tick : 1);
-    if (v.count == 0) {
-        v.first_ns = c.base_ns;
-    }
-    v.count += c.pending;
-    if (last_ns >= v.last_ns) {
-        v.last_ns = last_ns;
-        v.last_sport = c.last_sport;
-        v.icmp_type = c.icmp_type;
-        v.icmp_code = c.icmp_code;
-    }
-    v.tcp_flags |= c.tcp_flags;
-}
-
-// The map's flows with the drops the CPUs' slots hold. A vector, not a map keyed by flow: at 65,536 flows the
-// tail and the agent read it every second, and building a hash map of it was most of their CPU in a wide storm.
+// The map's flows with the drops the CPUs' slots still hold back.
 std::vector<std::pair<FlowKey, npt_flow_value>> DropCapture::Impl::snapshot() const {
     std::vector<std::pair<FlowKey, npt_flow_value>> flows;
     visit_flows(flows_fd(), [&](const FlowKey& k, const npt_flow_value& v) { flows.emplace_back(k, v); });
-    // At most NPT_FLOW_CACHE_SETS * ways slots per CPU hold drops: index those, not the flows.
-    std::unordered_map<FlowKey, std::vector<npt_flow_cache_slot>, FlowKeyHash> held;
-    for (uint32_t i = 0; i < NPT_FLOW_CACHE_SETS; ++i) {
-        for (const auto& c : read_set(i)) {
-            held[c.key].push_back(c);
-        }
-    }
-    if (held.empty()) {
-        return flows;
-    }
-    for (auto& [k, v] : flows) {
-        auto it = held.find(k);
-        if (it == held.end()) {
-            continue;
-        }
-        for (const auto& c : it->second) {
-            add_pending(c, v);
-        }
-        held.erase(it);
-    }
-    const uint32_t gen = generation();
-    for (const auto& [k, slots] : held) {
-        npt_flow_value v{};
-        bool any = false;
-        for (const auto& c : slots) {
-            if (c.generation == gen) {  // evicted while a slot held drops: the program puts it back
-                add_pending(c, v);
-                any = true;
-            }
-        }
-        if (any) {
-            flows.emplace_back(k, v);
-        }
-    }
-    return flows;
+    return cache.merge(std::move(flows));
 }
 
-size_t DropCapture::Impl::delete_flows_outside(const std::set<IpAddress>& keep) {
+size_t DropCapture::Impl::delete_flows_outside(const std::set<IpAddr>& keep) {
     std::vector<FlowKey> stale;
     const int fd = flows_fd();
     visit_flows(fd, [&](const FlowKey& k, const npt_flow_value&) {
-        if (!keep.count(IpAddress::from_raw(k.family, k.saddr)) &&
-            !keep.count(IpAddress::from_raw(k.family, k.daddr))) {
+        const auto watched = [&](const uint8_t* bytes) {
+            const auto ip = ip_of(k.family, bytes);
+            return ip && keep.count(*ip);
+        };
+        if (!watched(k.saddr) && !watched(k.daddr)) {
             stale.push_back(k);
         }
     });
@@ -461,15 +171,15 @@ size_t DropCapture::Impl::delete_flows_outside(const std::set<IpAddress>& keep) 
     return deleted;
 }
 
-// Opens, configures, loads and attaches the skeleton for one attach mode. Returns "" on success or why not.
-std::string DropCapture::Impl::try_load(AttachMode m) {
+// Opens, configures, loads and attaches the skeleton for one attach mode; the error says why it did not.
+Result<bool> DropCapture::Impl::try_load(AttachMode m) {
     LibbpfLogCapture log(debug_sink_of(options));
     const auto fail = [&](const std::string& what, int err) {
         std::string msg = what + ": " + errno_text(err);
         if (!log.best_error().empty()) {
             msg += " (" + log.best_error() + ")";
         }
-        return msg;
+        return Error{msg};
     };
 
     std::unique_ptr<drop, SkeletonDeleter> s(drop__open());
@@ -501,7 +211,7 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
         bpf_map__value_size(s->maps.flows) != sizeof(npt_flow_value) ||
         bpf_map__value_size(s->maps.flow_cache) != sizeof(npt_flow_cache_page) ||
         bpf_map__key_size(s->maps.watched_ips) != sizeof(npt_ip_key)) {
-        return "the BPF object does not match include/netpol_trace/drop_event.h (stale build?)";
+        return Error{"the BPF object does not match include/netpol_trace/drop_event.h (stale build?)"};
     }
 
     s->rodata->ip_filter_enabled = options.ip_filter;
@@ -540,15 +250,16 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
 
     if (m == AttachMode::kTracepoint) {
         if (auto mounted = tracefs.ensure(); !mounted) {
-            return mounted.error().message;
+            return mounted.error();
         }
     }
     if (int err = drop__load(s.get()); err) {
         return fail("loading", err);
     }
-    if (std::string e = cache.map(bpf_map__fd(s->maps.flow_cache), uint32_t(cpus)); !e.empty()) {
-        return "cannot map the flow cache: " + e;
+    if (auto mapped = cache.map(bpf_map__fd(s->maps.flow_cache), uint32_t(cpus)); !mapped) {
+        return mapped.error();
     }
+    cache.set_ns_per_tick(ns_per_tick);
     cache.set_settings(hs);
     std::unique_ptr<bpf_link, LinkDeleter> l(bpf_program__attach(chosen));
     if (!l) {
@@ -558,141 +269,7 @@ std::string DropCapture::Impl::try_load(AttachMode m) {
     program = chosen;
     link = std::move(l);
     mode = m;
-    return "";
-}
-
-const KernelSymbolizer* DropCapture::Impl::symbols() {
-    return symbolizer ? &*symbolizer : nullptr;
-}
-
-std::vector<uint64_t> DropCapture::Impl::stack_of(const npt_drop_event& e) {
-    const size_t n = std::min<size_t>(e.stack_len, NPT_STACK_DEPTH);
-    std::vector<uint64_t> ips(e.stack, e.stack + n);
-    ips.erase(std::find(ips.begin(), ips.end(), 0), ips.end());
-    return ips;
-}
-
-// `ips`: the event's stack (stack_of), innermost first.
-Attribution DropCapture::Impl::attribute(const npt_drop_event& e, const std::string& reason,
-                                         std::vector<uint64_t> ips) {
-    Attribution a;
-    // Start at the drop site: the location is the return address into the function that freed the skb.
-    auto at = std::find(ips.begin(), ips.end(), e.key.location);
-    if (at != ips.end()) {
-        ips.erase(ips.begin(), at);
-    } else {
-        ips.insert(ips.begin(), e.key.location);
-    }
-    const KernelSymbolizer* sym = symbols();
-    std::vector<std::string_view> names;
-    for (uint64_t ip : ips) {
-        if (sym) {
-            if (auto r = sym->resolve(ip)) {
-                names.push_back(r->name);
-            }
-            a.stack.push_back(sym->describe(ip));
-        }
-    }
-    a.location_symbol = sym ? sym->describe(e.key.location) : KernelSymbolizer().describe(e.key.location);
-    NetnsHints hints;
-    hints.ip_packet = e.key.family == NPT_AF_INET || e.key.family == NPT_AF_INET6;
-    if (needs_legacy_probe(reason, names)) {
-        hints.iptables_legacy_tables = netns.has_iptables_legacy_tables(e.key.netns_inum).value_or(false);
-        if (!hints.iptables_legacy_tables) {
-            hints.nftables_tables = netns.has_nftables_tables(e.key.netns_inum).value_or(false);
-        }
-    }
-    a.enforcement = classify_enforcement(reason, names, hints);
-    return a;
-}
-
-DropEvent DropCapture::Impl::decode(const npt_drop_event& e) {
-    DropEvent out;
-    out.kind = e.kind == NPT_EVENT_RESUMED ? EventKind::kResumed : EventKind::kNewFlow;
-    out.key = e.key;
-    out.src = IpAddress::from_raw(e.key.family, e.key.saddr);
-    out.dst = IpAddress::from_raw(e.key.family, e.key.daddr);
-    out.protocol = e.key.protocol;
-    out.protocol_name = e.key.family == NPT_AF_UNSPEC ? "" : protocol_name(e.key.protocol);
-    out.sport = e.sport;
-    out.dport = e.key.dport;
-    out.tcp_flags = e.tcp_flags;
-    out.icmp_type = e.icmp_type;
-    out.icmp_code = e.icmp_code;
-    out.l3_proto = e.key.l3_proto;
-    out.reason_value = e.key.reason;
-    out.reason = reasons.name_of(e.key.reason);
-    out.location = e.key.location;
-
-    std::shared_ptr<const Attribution> attribution;
-    if (e.kind == NPT_EVENT_NEW_FLOW) {
-        SiteKey site{stack_of(e), e.key.reason, e.key.netns_inum, e.key.location};
-        if (site_attributions.size() > 16384) {
-            site_attributions.clear();  // pod churn across many netns: start over rather than grow
-        }
-        auto& cached = site_attributions[site];
-        if (!cached) {
-            cached = std::make_shared<const Attribution>(attribute(e, out.reason, site.stack));
-        }
-        attribution = cached;
-        // Bounded: the LRU bounds live flows; forget everything when far beyond (resumed events then fall
-        // back to the drop location).
-        if (flow_attributions.size() > 2 * static_cast<size_t>(options.max_flows)) {
-            flow_attributions.clear();
-        }
-        flow_attributions[e.key] = attribution;
-    } else if (auto it = flow_attributions.find(e.key); it != flow_attributions.end()) {
-        attribution = it->second;
-    } else {
-        attribution = std::make_shared<const Attribution>(attribute(e, out.reason, stack_of(e)));
-        flow_attributions[e.key] = attribution;
-    }
-    out.enforcement = attribution->enforcement.point;
-    out.backend = attribution->enforcement.backend;
-    out.location_symbol = attribution->location_symbol;
-    if (e.kind == NPT_EVENT_NEW_FLOW) {
-        out.stack = attribution->stack;
-    }
-
-    if (rules && (e.key.family == NPT_AF_INET || e.key.family == NPT_AF_INET6)) {
-        npt_rule_key rk{};
-        rk.family = e.key.family;
-        rk.protocol = e.key.protocol;
-        rk.dport = e.key.dport;
-        rk.netns_inum = e.key.netns_inum;
-        std::memcpy(rk.saddr, e.key.saddr, sizeof(rk.saddr));
-        std::memcpy(rk.daddr, e.key.daddr, sizeof(rk.daddr));
-        out.rule = rules->lookup(rk);
-        // The verdict names the backend where the stack could not (a drop freed by nf_hook_slow).
-        if (out.rule && out.backend == "unknown") {
-            out.backend = out.rule->backend;
-        }
-    }
-
-    out.ct_state = std::string(ct_state_name(e.ct_state));
-    if (e.orig_dst_family != NPT_AF_UNSPEC) {
-        out.original_dst = Endpoint{IpAddress::from_raw(e.orig_dst_family, e.orig_daddr), e.orig_dport};
-    }
-    out.ifindex = e.dev_ifindex;
-    out.ingress_ifindex = e.skb_iif;
-    out.netns_inum = e.key.netns_inum;
-    out.netns_from_socket = (e.key.path & NPT_PATH_NETNS_FROM_SOCK) != 0;
-    if (out.ifindex != 0 && out.netns_inum != 0) {
-        if (out.netns_inum == netns_inum) {
-            char name[IF_NAMESIZE] = {};
-            if (::if_indextoname(out.ifindex, name) != nullptr) {
-                out.ifname = name;
-            }
-        } else {
-            out.ifname = netns.interface_name(out.netns_inum, out.ifindex);
-        }
-    }
-    out.count = e.count;
-    out.first_ns = e.first_ns;
-    out.last_ns = e.ts_ns;
-    out.first_seen = to_wall_clock(e.first_ns);
-    out.last_seen = to_wall_clock(e.ts_ns);
-    return out;
+    return true;
 }
 
 DropCapture::DropCapture(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -767,12 +344,12 @@ Result<std::unique_ptr<DropCapture>> DropCapture::open(const CaptureOptions& opt
     std::string failures;
     bool loaded = false;
     for (AttachMode m : modes) {
-        std::string why = impl->try_load(m);
-        if (why.empty()) {
+        auto attached = impl->try_load(m);
+        if (attached) {
             loaded = true;
             break;
         }
-        failures += (failures.empty() ? "" : "; ") + std::string(to_string(m)) + ": " + why;
+        failures += (failures.empty() ? "" : "; ") + std::string(to_string(m)) + ": " + attached.error().message;
     }
     if (!loaded) {
         if (failures.find("Operation not permitted") != std::string::npos && !has_bpf_privileges()) {
@@ -790,7 +367,7 @@ Result<std::unique_ptr<DropCapture>> DropCapture::open(const CaptureOptions& opt
             }
             npt_drop_event e;
             std::memcpy(&e, data, sizeof(e));
-            (*self->on_event)(self->decode(e));
+            (*self->on_event)(self->decoder->decode(e));
             ++self->handled;
             return 0;
         },
@@ -811,6 +388,14 @@ Result<std::unique_ptr<DropCapture>> DropCapture::open(const CaptureOptions& opt
     }
 
     impl->netns_inum = own_netns_inum();
+    DropDecoder::Sources sources;
+    sources.reasons = &impl->reasons;
+    sources.symbols = impl->symbolizer ? &*impl->symbolizer : nullptr;
+    sources.rules = impl->rules.get();
+    sources.netns = &impl->netns;
+    sources.own_netns_inum = impl->netns_inum;
+    sources.max_flows = options.max_flows;
+    impl->decoder.emplace(sources);
     return std::unique_ptr<DropCapture>(new DropCapture(std::move(impl)));
 }
 
@@ -838,20 +423,15 @@ int DropCapture::program_fd() const {
     return impl_->program ? bpf_program__fd(impl_->program) : -1;
 }
 
-Result<bool> DropCapture::set_watched_ips(const std::vector<IpAddress>& ips) {
+Result<bool> DropCapture::set_watched_ips(const std::vector<IpAddr>& ips) {
     if (!impl_->options.ip_filter) {
         return Error{"the IP filter is off (open the capture with ip_filter = true)"};
     }
     const int fd = bpf_map__fd(impl_->skel->maps.watched_ips);
-    std::set<IpAddress> wanted;
-    for (const auto& ip : ips) {
-        if (ip.family == NPT_AF_INET || ip.family == NPT_AF_INET6) {
-            wanted.insert(ip);
-        }
-    }
-    const auto to_key = [](const IpAddress& ip) {
+    const std::set<IpAddr> wanted(ips.begin(), ips.end());
+    const auto to_key = [](const IpAddr& ip) {
         npt_ip_key k{};
-        k.family = ip.family;
+        k.family = npt_family_of(ip);
         std::memcpy(k.addr, ip.bytes.data(), NPT_ADDR_LEN);
         return k;
     };
@@ -870,11 +450,11 @@ Result<bool> DropCapture::set_watched_ips(const std::vector<IpAddress>& ips) {
         if (!impl_->watched.count(ip)) {
             npt_ip_key k = to_key(ip);
             if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) != 0) {
-                return Error{"cannot add " + ip.to_string() + " to the IP filter: " + errno_text(errno)};
+                return Error{"cannot add " + ip.str() + " to the IP filter: " + errno_text(errno)};
             }
         }
     }
-    impl_->watched = std::move(wanted);
+    impl_->watched = wanted;
 
     if (removed_any) {
         // Known flows skip the filter in the kernel: forget those no longer watched. Delete, then invalidate
@@ -923,18 +503,7 @@ std::optional<DropEvent> DropCapture::recover_event(const FlowKey& key) {
     if (bpf_map_lookup_elem(impl_->flows_fd(), &key, &v) != 0) {
         return std::nullopt;
     }
-    npt_drop_event e{};
-    e.key = key;
-    e.count = v.count;
-    e.first_ns = v.first_ns;
-    e.ts_ns = v.last_ns;
-    e.sport = v.last_sport;
-    e.kind = NPT_EVENT_NEW_FLOW;
-    e.ct_state = v.ct_state;
-    e.tcp_flags = v.tcp_flags;
-    e.icmp_type = v.icmp_type;
-    e.icmp_code = v.icmp_code;
-    DropEvent out = impl_->decode(e);
+    DropEvent out = impl_->decoder->decode(DropDecoder::record_of(key, v));
     if (auto c = counts(key)) {
         out.count = c->count;  // with the drops still pending in the per-CPU cache
     }
@@ -943,22 +512,15 @@ std::optional<DropEvent> DropCapture::recover_event(const FlowKey& key) {
 
 std::optional<FlowCounts> DropCapture::counts(const FlowKey& key) const {
     npt_flow_value v{};
-    const bool in_map = bpf_map_lookup_elem(impl_->flows_fd(), &key, &v) == 0;
-    if (!in_map) {
-        v = npt_flow_value{};
+    std::optional<npt_flow_value> in_map;
+    if (bpf_map_lookup_elem(impl_->flows_fd(), &key, &v) == 0) {
+        in_map = v;
     }
-    bool in_slot = false;
-    const uint32_t gen = impl_->generation();
-    for (const auto& c : impl_->read_set(npt_flow_cache_set_of(&key))) {
-        if (c.key == key && (in_map || c.generation == gen)) {
-            impl_->add_pending(c, v);
-            in_slot = true;
-        }
-    }
-    if (!in_map && !in_slot) {
+    auto merged = impl_->cache.value_of(key, in_map);
+    if (!merged) {
         return std::nullopt;
     }
-    return to_counts(v);
+    return to_counts(*merged);
 }
 
 void DropCapture::for_each_flow(const std::function<void(const FlowKey&, const FlowCounts&)>& fn) const {
@@ -1007,7 +569,3 @@ CaptureStats DropCapture::stats() const {
 }
 
 }  // namespace npt::capture
-
-bool operator==(const npt_flow_key& a, const npt_flow_key& b) {
-    return std::memcmp(&a, &b, sizeof(a)) == 0;
-}

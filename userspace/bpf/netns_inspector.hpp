@@ -9,19 +9,33 @@
 
 namespace npt::capture {
 
-class NetnsInspector {
+// What decoding a drop asks of the network namespace it happened in. The capture answers from the running
+// system (NetnsInspector); tests that replay recorded events answer what was recorded with them.
+class NetnsQueries {
   public:
-    // Whether the netns has iptables-legacy tables (ip_tables_names or ip6_tables_names not empty). nullopt
-    // when the netns cannot be found (no process in it and no /run/netns entry) or entered (needs
-    // CAP_SYS_ADMIN). Answers are cached for a few seconds: tables appear on first use.
-    std::optional<bool> has_iptables_legacy_tables(uint32_t netns_inum);
+    virtual ~NetnsQueries() = default;
+    // Whether the netns has iptables-legacy tables (ip_tables_names or ip6_tables_names not empty); nullopt
+    // when it cannot be told.
+    virtual std::optional<bool> has_iptables_legacy_tables(uint32_t netns_inum) = 0;
+    // Whether the netns has nftables tables (iptables-nft's included); nullopt when it cannot be told.
+    virtual std::optional<bool> has_nftables_tables(uint32_t netns_inum) = 0;
+    // Name of interface `ifindex` in that netns ("" when unknown).
+    virtual std::string interface_name(uint32_t netns_inum, uint32_t ifindex) = 0;
+};
 
-    // Whether the netns has nftables tables (iptables-nft's included): one NFT_MSG_GETTABLE dump over
-    // nfnetlink. nullopt when the netns cannot be entered or nf_tables is not loaded. Cached like the above.
-    std::optional<bool> has_nftables_tables(uint32_t netns_inum);
+class NetnsInspector final : public NetnsQueries {
+  public:
+    // ip_tables_names / ip6_tables_names read inside the netns. nullopt when the netns cannot be found (no
+    // process in it and no /run/netns entry) or entered (needs CAP_SYS_ADMIN). Answers are cached for a few
+    // seconds: tables appear on first use.
+    std::optional<bool> has_iptables_legacy_tables(uint32_t netns_inum) override;
 
-    // Name of interface `ifindex` in that netns ("" when unknown). Cached for a few seconds.
-    std::string interface_name(uint32_t netns_inum, uint32_t ifindex);
+    // One NFT_MSG_GETTABLE dump over nfnetlink. nullopt when the netns cannot be entered or nf_tables is not
+    // loaded. Cached like the above.
+    std::optional<bool> has_nftables_tables(uint32_t netns_inum) override;
+
+    // Cached for a few seconds.
+    std::string interface_name(uint32_t netns_inum, uint32_t ifindex) override;
 
   private:
     template <typename T>

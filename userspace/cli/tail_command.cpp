@@ -114,14 +114,6 @@ void register_tail(CLI::App& app, TailOptions& o) {
 
 namespace {
 
-std::vector<IpAddr> engine_ips(const std::vector<capture::IpAddress>& ips) {
-    std::vector<IpAddr> out;
-    out.reserve(ips.size());
-    for (const auto& ip : ips)
-        out.push_back(IpAddr::from_bytes(ip.family == NPT_AF_INET ? IpFamily::V4 : IpFamily::V6, ip.bytes.data()));
-    return out;
-}
-
 // The rule of a dropped packet from the witnesses the tail listens to: the nftables trace names the rule (fexit's
 // answer, when the kernel gave one, is kept and only gains the trace's path), an NFLOG record adds its prefix.
 bool join_witnesses(netfilter::RuleTracer* tracer, netfilter::NflogListener* nflog, const live::DropLookup& l,
@@ -425,7 +417,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
             return 1;
         }
         tracer = std::move(*opened);
-        if (auto set = tracer->set_watched(engine_ips(*watched), !copts.ip_filter); !set) {
+        if (auto set = tracer->set_watched(*watched, !copts.ip_filter); !set) {
             err << "netpol-trace: " << set.error().message << '\n';
             return 1;
         }
@@ -483,7 +475,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                         if (auto set = cap->set_watched_ips(*ips); !set)
                             err << "netpol-trace: updating the IP filter failed: " << set.error().message << '\n';
                     if (ips && tracer)
-                        if (auto set = tracer->set_watched(engine_ips(*ips), false); !set)
+                        if (auto set = tracer->set_watched(*ips, false); !set)
                             err << "netpol-trace: updating the rule trace failed: " << set.error().message << '\n';
                 }
             }

@@ -15,17 +15,14 @@ namespace npt::live {
 
 namespace {
 
-std::optional<IpAddr> engine_ip(const capture::IpAddress& a) {
-    if (a.family == NPT_AF_INET) return IpAddr::from_bytes(IpFamily::V4, a.bytes.data());
-    if (a.family == NPT_AF_INET6) return IpAddr::from_bytes(IpFamily::V6, a.bytes.data());
-    return std::nullopt;
+std::optional<DropLookup> drop_lookup(const std::optional<IpAddr>& src, const std::optional<IpAddr>& dst,
+                                      uint8_t protocol, uint16_t sport, uint16_t dport, uint64_t at_ns) {
+    if (!src || !dst) return std::nullopt;
+    return DropLookup{*src, *dst, protocol, sport, dport, at_ns};
 }
 
-std::optional<DropLookup> drop_lookup(const capture::IpAddress& src, const capture::IpAddress& dst, uint8_t protocol,
-                                      uint16_t sport, uint16_t dport, uint64_t at_ns) {
-    auto s = engine_ip(src), d = engine_ip(dst);
-    if (!s || !d) return std::nullopt;
-    return DropLookup{*s, *d, protocol, sport, dport, at_ns};
+std::string text_of(const std::optional<IpAddr>& ip) {
+    return ip ? ip->str() : "";
 }
 
 // The tail's own hints depend on the rule: computed again when a rule arrives after the flow was explained.
@@ -42,7 +39,7 @@ const ClusterState& empty_state() {
 }
 
 std::string flow_key(const capture::DropEvent& ev) {
-    return fmt::format("{}|{}|{}|{}|{}|{}", ev.src.to_string(), ev.dst.to_string(), ev.protocol, ev.dport, ev.reason,
+    return fmt::format("{}|{}|{}|{}|{}|{}", text_of(ev.src), text_of(ev.dst), ev.protocol, ev.dport, ev.reason,
                        ev.enforcement);
 }
 
@@ -99,8 +96,8 @@ void FlowTracker::mark_rule_trace(DropRecord& r) const {
         r.rule_trace = "not_traced";
 }
 
-Result<std::vector<capture::IpAddress>> FlowTracker::watched_ips(std::ostream& err) {
-    std::vector<capture::IpAddress> ips;
+Result<std::vector<IpAddr>> FlowTracker::watched_ips(std::ostream& err) {
+    std::vector<IpAddr> ips;
     if (scope_.everything() || !state_) return ips;
     for (const auto& ns : scope_.namespaces)
         if (!state_->find_namespace(ns) && warned_namespaces_.insert(ns).second)
@@ -109,7 +106,7 @@ Result<std::vector<capture::IpAddress>> FlowTracker::watched_ips(std::ostream& e
         if (!scope_.pod_in_scope(*state_, i)) continue;
         for (const auto& ip : {state_->pods()[i].ip4, state_->pods()[i].ip6}) {
             if (!ip) continue;
-            ips.push_back(capture::IpAddress::from_raw(ip->is_v4() ? NPT_AF_INET : NPT_AF_INET6, ip->bytes.data()));
+            ips.push_back(*ip);
         }
     }
     if (!scope_.pod.empty() && ips.empty())
@@ -161,7 +158,8 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
         r.interface = ev.ifname;
     else if (ev.ingress_ifindex || ev.ifindex)
         r.interface = fmt::format("if{}", ev.ingress_ifindex ? ev.ingress_ifindex : ev.ifindex);
-    const auto src = engine_ip(ev.src), dst = engine_ip(ev.dst);
+    const auto& src = ev.src;
+    const auto& dst = ev.dst;
     if (src && dst) {
         r.attributed = state_ != nullptr;
         const ClusterState& s = state_ ? *state_ : empty_state();
@@ -172,32 +170,31 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
         const Protocol protocol = engine_protocol(ev.protocol);
         bool explained = false;
         if (ev.original_dst) {
-            if (auto od = engine_ip(ev.original_dst->ip)) {
-                OriginalDestination orig{*od, ev.original_dst->port, std::nullopt};
-                if (auto svc = s.service_by_ip(*od)) {
-                    orig.service = s.services()[*svc].id();
-                    // What `explain` says of the Service the client dialled, for the endpoint the packet went to:
-                    // the same verdict, plus the SERVICE_VIP_DNAT hint naming the rule written for the VIP.
-                    auto dialled = explain_flow(s, *src, *od, protocol, orig.port, name(*src), *orig.service);
-                    if (!dialled.service.empty()) {
-                        for (auto& ep : dialled.service.front().endpoints) {
-                            if (ep.dst.ip == *dst && ep.dst.port == ev.dport) {
-                                r.explanation = std::move(ep);
-                                explained = true;
-                                break;
-                            }
+            const IpAddr& od = ev.original_dst->ip;
+            OriginalDestination orig{od, ev.original_dst->port, std::nullopt};
+            if (auto svc = s.service_by_ip(od)) {
+                orig.service = s.services()[*svc].id();
+                // What `explain` says of the Service the client dialled, for the endpoint the packet went to:
+                // the same verdict, plus the SERVICE_VIP_DNAT hint naming the rule written for the VIP.
+                auto dialled = explain_flow(s, *src, od, protocol, orig.port, name(*src), *orig.service);
+                if (!dialled.service.empty()) {
+                    for (auto& ep : dialled.service.front().endpoints) {
+                        if (ep.dst.ip == *dst && ep.dst.port == ev.dport) {
+                            r.explanation = std::move(ep);
+                            explained = true;
+                            break;
                         }
                     }
                 }
-                r.original_dst = orig;
             }
+            r.original_dst = orig;
         }
         // No DNAT, or an endpoint the state does not list for that Service (yet): the packet as the kernel saw it.
         if (!explained) r.explanation = explain_flow(s, *src, *dst, protocol, ev.dport, name(*src), name(*dst));
         flow.in_scope = scope_.flow_in_scope(r.explanation);
     } else {
-        r.explanation.from = ev.src.to_string();
-        r.explanation.to = ev.dst.to_string();
+        r.explanation.from = text_of(ev.src);
+        r.explanation.to = text_of(ev.dst);
         flow.in_scope = scope_.everything();
     }
     if (rule_source_) {
@@ -269,9 +266,8 @@ std::vector<TrackedFlow*> FlowTracker::attach_late_rules(capture::DropCapture& c
         for (const auto& k : flow.kernel_flows) {
             const auto c = cap.counts(k);
             if (!c) continue;
-            const auto src = capture::IpAddress::from_raw(k.family, k.saddr);
-            const auto dst = capture::IpAddress::from_raw(k.family, k.daddr);
-            auto lookup = drop_lookup(src, dst, k.protocol, c->last_sport, k.dport, c->last_ns);
+            auto lookup = drop_lookup(capture::ip_of(k.family, k.saddr), capture::ip_of(k.family, k.daddr), k.protocol,
+                                      c->last_sport, k.dport, c->last_ns);
             if (!lookup || !rule_source_(*lookup, flow.record.rule)) continue;
             attribute_drop_rule(*flow.record.rule, naming_state());
             reannotate_drop(flow.record);

@@ -61,7 +61,7 @@ class FlowTracker {
 
     // The IPs of the watched pods (empty when every drop is watched); warns on `err` once per
     // namespace missing from the state. Error: --pod names no pod with an IP.
-    Result<std::vector<capture::IpAddress>> watched_ips(std::ostream& err);
+    Result<std::vector<IpAddr>> watched_ips(std::ostream& err);
 
     struct Report {
         TrackedFlow* flow = nullptr;
