@@ -16,74 +16,17 @@
 
 #include "k8s/api_resources.hpp"
 #include "k8s/cancellation.hpp"
+#include "output/drop_text.hpp"
 
 namespace npt::cli {
 
 namespace {
 
-using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 std::string str(const Json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::string endpoint_label(const Json& e) {
-    const std::string ip = str(e, "ip");
-    if (auto pod = str(e, "pod"); !pod.empty()) return fmt::format("{} ({})", pod, ip);
-    if (auto svc = str(e, "service"); !svc.empty()) return fmt::format("{} (Service {})", ip, svc);
-    if (auto node = str(e, "node"); !node.empty()) return fmt::format("{} (node {})", ip, node);
-    return ip;
-}
-
-// The same line the local tail prints for a drop, from the agent's JSON object.
-void write_text(std::ostream& out, const Json& j, bool with_details) {
-    const auto port = j.value("port", 0);
-    const std::string verdict = str(j, "verdict");
-    const std::string policy = verdict.empty() || verdict == "unknown" ? "" : "  policy: " + verdict;
-    out << fmt::format("{}{} {} {} {} -> {}{} {} at {} ct={} x{}{}\n", str(j, "event") == "resumed" ? "(resumed) " : "",
-                       str(j, "time"), str(j, "node"), str(j, "protocol"),
-                       endpoint_label(j.value("src", Json::object())), endpoint_label(j.value("dst", Json::object())),
-                       port ? fmt::format(":{}", port) : "", str(j, "reason"), str(j, "enforcement"),
-                       str(j, "ct_state"), j.value("count", 0), policy);
-    if (!with_details || policy.empty()) return;
-    for (const char* dir : {"egress", "ingress"}) {
-        const Json side = j.value(dir, Json::object());
-        if (side.value("allowed", true)) continue;
-        const Json& local = std::string(dir) == "egress" ? j["src"] : j["dst"];
-        std::vector<std::string> policies = side.value("policies", std::vector<std::string>{});
-        const Json decided = side.value("decided_by", Json::object());
-        if (const std::string by = str(decided, "policy"); !by.empty()) {
-            std::string rule = fmt::format("rule {}", decided.value("rule", -1));
-            if (auto name = str(decided, "rule_name"); !name.empty()) rule += fmt::format(" \"{}\"", name);
-            if (decided.contains("priority")) rule += fmt::format(", priority {}", decided.value("priority", 0));
-            out << fmt::format("    {} of {} denied by {} policy {} ({})\n", dir, str(local, "pod"),
-                               str(decided, "tier"), by, rule);
-        } else {
-            out << fmt::format("    {} of {} denied: isolated by {}\n", dir, str(local, "pod"),
-                               fmt::join(policies, ", "));
-        }
-        for (const auto& p : side.value("passed_by", Json::array()))
-            if (p.is_string()) out << "      passed on by policy " << p.get<std::string>() << '\n';
-        for (const auto& d : side.value("cluster_diagnosis", Json::array())) {
-            const auto closest = d.find("closest_rule");
-            if (closest == d.end() || closest->is_null()) continue;
-            for (const auto& m : closest->value("misses", Json::array()))
-                out << "      " << str(d, "policy") << ": " << str(m, "message") << '\n';
-        }
-        for (const auto& d : side.value("diagnosis", Json::array())) {
-            const auto closest = d.find("closest_rule");
-            if (closest == d.end() || closest->is_null()) {
-                out << "      " << str(d, "policy") << ": " << str(d, "summary") << '\n';
-                continue;
-            }
-            for (const auto& m : closest->value("misses", Json::array()))
-                out << "      " << str(d, "policy") << ": " << str(m, "message") << '\n';
-        }
-    }
-    for (const auto& h : j.value("hints", Json::array()))
-        out << "    " << str(h, "code") << ": " << str(h, "message") << '\n';
 }
 
 struct Line {
@@ -279,10 +222,14 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
             flows[key].last = j;
             if (event == "update") continue;  // a newer count, for the summary
             if (event == "drop") ++reported;
-            if (o.output == "json")
+            if (o.output == "json") {
                 out << j.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
-            else
-                write_text(out, j, event == "drop");
+            } else if (auto text = drop_text_from_json(j)) {
+                write_drop_text(out, *text, event == "drop");
+            } else {
+                std::lock_guard lock(err_mu);
+                err << fmt::format("netpol-trace: agent {}: {}; skipped\n", line.agent, text.error().message);
+            }
         }
         out.flush();
         const auto now = Clock::now();
@@ -309,14 +256,8 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
             "reported them, every 5 s)\n",
             flows.size(), flows.size() == 1 ? "" : "s", nodes.size(), nodes.size() == 1 ? "" : "s", drops,
             drops == 1 ? "" : "s");
-        for (const auto& [key, f] : flows) {
-            const auto& j = f.last;
-            const auto port = j.value("port", 0);
-            out << fmt::format("  {:>8}  {} {} {} -> {}{} {} at {}  ({})\n", j.value("count", 0), str(j, "node"),
-                               str(j, "protocol"), endpoint_label(j.value("src", Json::object())),
-                               endpoint_label(j.value("dst", Json::object())), port ? fmt::format(":{}", port) : "",
-                               str(j, "reason"), str(j, "enforcement"), str(j, "verdict"));
-        }
+        for (const auto& [key, f] : flows)
+            if (auto d = drop_text_from_json(f.last)) write_drop_summary_row(out, *d);
     }
     out.flush();
     if (auto lost = inbox.overflowed())

@@ -19,6 +19,7 @@
 #include "live/signal_watch.hpp"
 #include "drop_capture.hpp"
 #include "output/drop_record.hpp"
+#include "output/drop_text.hpp"
 #include "output/live_table.hpp"
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
@@ -245,17 +246,8 @@ class Tail {
         } else {
             out_ << fmt::format("\nsummary: {} dropped flow{}, {} drop{}\n", flows, flows == 1 ? "" : "s", drops,
                                 drops == 1 ? "" : "s");
-            for (const auto& f : tracker_.flows()) {
-                if (!f.in_scope) continue;
-                const auto& r = f.record;
-                const auto& e = r.explanation;
-                out_ << fmt::format("  {:>8}  {} {} -> {}{} {} at {}{}\n", r.count, r.protocol_name,
-                                    endpoint_label(e.src), endpoint_label(e.dst),
-                                    e.port ? fmt::format(":{}", e.port) : "", r.reason, r.enforcement,
-                                    !r.attributed ? ""
-                                    : e.allowed() ? "  (policy allows it)"
-                                                  : "  (" + e.verdict + ")");
-            }
+            for (const auto& f : tracker_.flows())
+                if (f.in_scope) write_drop_summary_row(out_, drop_text(f.record, "summary"));
         }
         out_.flush();
     }
@@ -280,8 +272,7 @@ class Tail {
         if (o_.output == "json") {
             write_json_line(out_, drop_json(r, event));
         } else if (!live_view_) {
-            if (std::string_view(event) == "resumed") out_ << "(resumed) ";
-            write_drop_text(out_, r, std::string_view(event) == "drop");
+            write_drop_text(out_, drop_text(r, event), std::string_view(event) == "drop");
         }
         out_.flush();
     }

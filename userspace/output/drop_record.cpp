@@ -80,40 +80,6 @@ std::string pod_text(const DropRule& rule) {
     return "pod " + *rule.pod + (rule.direction ? " " + *rule.direction : std::string());
 }
 
-std::string rule_text(const DropRule& rule, bool attributed) {
-    std::string s;
-    if (!rule.chain.empty()) {
-        s = (rule.table.empty() ? std::string() : rule.table + "/") + rule.chain;
-        if (rule.chain_policy)
-            s += " chain policy";
-        else if (rule.handle)
-            s += fmt::format(" handle {}", *rule.handle);
-    }
-    if (rule.comment && !rule.comment->empty()) s += fmt::format("{}\"{}\"", s.empty() ? "" : " ", *rule.comment);
-    if (rule.nflog_group) {
-        s += fmt::format("{}nflog group {}", s.empty() ? "" : " ", *rule.nflog_group);
-        if (rule.nflog_prefix && !rule.nflog_prefix->empty()) s += fmt::format(" \"{}\"", *rule.nflog_prefix);
-    }
-    if (s.empty()) s = "unknown";
-    std::vector<std::string> what;
-    if (rule.cni) what.push_back(*rule.cni);
-    if (rule.policy) {
-        const bool knp = !rule.policy_kind || *rule.policy_kind == "NetworkPolicy";
-        what.push_back((knp ? std::string("policy ") : *rule.policy_kind + " ") + *rule.policy +
-                       (rule.rule_name ? " rule " + *rule.rule_name : std::string()) +
-                       (knp && attributed && !rule.policy_in_state ? " not in the state" : ""));
-    } else if (unknown_hashed_policy_chain(rule)) {
-        what.push_back(attributed ? "the chain of a policy not in the state" : "a policy's chain");
-    }
-    if (rule.pod) what.push_back(pod_text(rule));
-    std::string paren = fmt::format("{}", fmt::join(what, ", "));
-    if (!rule.evaluated_policies.empty())
-        paren += fmt::format("{}policies evaluated: {}", paren.empty() ? "" : "; ",
-                             fmt::join(rule.evaluated_policies, ", "));
-    if (!paren.empty()) s += " (" + paren + ")";
-    return s;
-}
-
 Json rule_json(const DropRule& rule) {
     const auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
     const auto known = [](const std::string& v) { return v.empty() ? Json(nullptr) : Json(v); };
@@ -164,6 +130,79 @@ void reconcile_with_flow(DropRule& rule, const Explanation& e) {
 }
 
 }  // namespace
+
+std::string rule_text(const DropRule& rule, bool attributed) {
+    std::string s;
+    if (!rule.chain.empty()) {
+        s = (rule.table.empty() ? std::string() : rule.table + "/") + rule.chain;
+        if (rule.chain_policy)
+            s += " chain policy";
+        else if (rule.handle)
+            s += fmt::format(" handle {}", *rule.handle);
+    }
+    if (rule.comment && !rule.comment->empty()) s += fmt::format("{}\"{}\"", s.empty() ? "" : " ", *rule.comment);
+    if (rule.nflog_group) {
+        s += fmt::format("{}nflog group {}", s.empty() ? "" : " ", *rule.nflog_group);
+        if (rule.nflog_prefix && !rule.nflog_prefix->empty()) s += fmt::format(" \"{}\"", *rule.nflog_prefix);
+    }
+    if (s.empty()) s = "unknown";
+    std::vector<std::string> what;
+    if (rule.cni) what.push_back(*rule.cni);
+    if (rule.policy) {
+        const bool knp = !rule.policy_kind || *rule.policy_kind == "NetworkPolicy";
+        what.push_back((knp ? std::string("policy ") : *rule.policy_kind + " ") + *rule.policy +
+                       (rule.rule_name ? " rule " + *rule.rule_name : std::string()) +
+                       (knp && attributed && !rule.policy_in_state ? " not in the state" : ""));
+    } else if (unknown_hashed_policy_chain(rule)) {
+        what.push_back(attributed ? "the chain of a policy not in the state" : "a policy's chain");
+    }
+    if (rule.pod) what.push_back(pod_text(rule));
+    std::string paren = fmt::format("{}", fmt::join(what, ", "));
+    if (!rule.evaluated_policies.empty())
+        paren += fmt::format("{}policies evaluated: {}", paren.empty() ? "" : "; ",
+                             fmt::join(rule.evaluated_policies, ", "));
+    if (!paren.empty()) s += " (" + paren + ")";
+    return s;
+}
+
+DropRule rule_from_json(const Json& j) {
+    const auto str = [&](const char* key) -> std::optional<std::string> {
+        auto it = j.find(key);
+        return it != j.end() && it->is_string() ? std::optional(it->get<std::string>()) : std::nullopt;
+    };
+    const auto strings = [&](const char* key) {
+        std::vector<std::string> v;
+        if (auto it = j.find(key); it != j.end() && it->is_array())
+            for (const auto& x : *it)
+                if (x.is_string()) v.push_back(x.get<std::string>());
+        return v;
+    };
+    DropRule r;
+    r.table = str("table").value_or("");
+    r.chain = str("chain").value_or("");
+    if (auto it = j.find("handle"); it != j.end() && it->is_number_unsigned()) r.handle = it->get<uint64_t>();
+    r.comment = str("comment");
+    r.comments = strings("comments");
+    r.cni = str("cni");
+    r.cni_version_guess = str("cni_version_guess");
+    r.policy = str("policy");
+    r.rule_name = str("rule_name");
+    r.via = str("via").value_or("");
+    r.family = str("family");
+    r.chain_policy = j.value("chain_policy", false);
+    r.path = strings("path");
+    r.returned_from = strings("returned_from");
+    r.pod = str("pod");
+    r.direction = str("direction");
+    r.policy_kind = str("policy_kind");
+    r.policy_in_state = j.value("policy_in_state", false);
+    r.evaluated_policies = strings("evaluated_policies");
+    if (auto it = j.find("nflog"); it != j.end() && it->is_object()) {
+        if (auto g = it->find("group"); g != it->end() && g->is_number_unsigned()) r.nflog_group = g->get<uint16_t>();
+        if (auto p = it->find("prefix"); p != it->end() && p->is_string()) r.nflog_prefix = p->get<std::string>();
+    }
+    return r;
+}
 
 DropRule make_drop_rule(std::string table, std::string chain, std::optional<uint64_t> handle,
                         std::optional<std::string> comment, const ClusterState* state) {
@@ -488,56 +527,6 @@ Json drop_json(const DropRecord& r, const char* event) {
                                  {"service", r.original_dst->service ? Json(*r.original_dst->service) : Json(nullptr)}};
     }
     return j;
-}
-
-void write_drop_text(std::ostream& out, const DropRecord& r, bool with_details) {
-    const auto& e = r.explanation;
-    std::string port = e.port ? fmt::format(":{}", e.port) : std::string();
-    std::string verdict = !r.attributed ? "" : e.allowed() ? "  policy: allowed" : "  policy: " + e.verdict;
-    out << fmt::format("{} {} {} {} -> {}{} {} at {} ct={} x{}{}\n", format_time(r.first_seen), r.node, r.protocol_name,
-                       endpoint_label(e.src), endpoint_label(e.dst), port, r.reason, r.enforcement, r.ct_state, r.count,
-                       verdict);
-    if (!with_details) return;
-    if (r.rule) out << "    rule: " << rule_text(*r.rule, r.attributed) << '\n';
-    if (!r.rule && r.rule_trace == "not_visible")
-        out << "    rule: not visible to --rule-trace: " << r.backend << " drops are not traced by nftables\n";
-    if (!r.attributed) return;
-    for (const auto* side : {&e.egress, &e.ingress}) {
-        if (side->allowed) continue;
-        const std::string pod = side->pod ? *side->pod : std::string("?");
-        if (side->decided_by.rule)
-            out << fmt::format("    {} of {} denied by {}\n", direction_name(side->direction), pod,
-                               cluster_rule_label(side->decided_by));
-        else
-            out << fmt::format("    {} of {} denied: isolated by {}\n", direction_name(side->direction), pod,
-                               fmt::join(side->policies, ", "));
-        for (const auto& p : side->passed_by)
-            out << fmt::format("      passed on by policy {} (rule {})\n", p.policy, p.rule);
-        for (const auto& d : side->cluster_diagnoses) {
-            if (!d.closest) continue;
-            for (const auto& m : d.closest->misses) out << "      " << d.policy << ": " << m.message << '\n';
-        }
-        for (const auto& d : side->diagnoses) {
-            if (!d.closest) {
-                out << "      " << d.policy << ": " << d.summary << '\n';
-                continue;
-            }
-            for (const auto& m : d.closest->misses) out << "      " << d.policy << ": " << m.message << '\n';
-        }
-    }
-    for (const auto& h : e.hints) out << "    " << h.code << ": " << h.message << '\n';
-    if (!e.fixes) return;
-    for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
-        const auto best =
-            std::find_if(e.fixes->begin(), e.fixes->end(), [&](const Fix& f) { return f.direction == dir; });
-        if (best == e.fixes->end()) continue;
-        out << fmt::format(
-            "    fix ({}): {}{}\n", direction_name(dir), best->summary,
-            best->kind == "none" || best->kind == "command"
-                ? std::string()
-                : fmt::format(" [{} newly allowed, {} newly denied]", best->newly_allowed, best->newly_denied));
-        if (best->command) out << "      $ " << *best->command << '\n';
-    }
 }
 
 }  // namespace npt

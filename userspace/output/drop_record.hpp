@@ -111,7 +111,12 @@ std::string format_time(std::chrono::system_clock::time_point t);  // RFC 3339, 
 // interface (and event: "drop", "resumed" or "summary").
 Json drop_json(const DropRecord& record, const char* event);
 
-// One plain text line (non-TTY tail output), then indented reasons when denied.
+// One plain text line (non-TTY tail output), then indented reasons when denied (drop_text.hpp renders it).
 void write_drop_text(std::ostream& out, const DropRecord& record, bool with_details);
+
+// "filter/cali-po-x handle 12 \"comment\" (calico, policy ns/name, pod ns/p egress)": the text of a rule line.
+std::string rule_text(const DropRule& rule, bool attributed);
+// The `rule` object of drop_json, read back (what the cluster-wide tail gets from the agents).
+DropRule rule_from_json(const Json& rule);
 
 }  // namespace npt

@@ -90,6 +90,15 @@ Json side_json(const SideExplanation& s) {
     Json passed = Json::array();
     for (const auto& p : s.passed_by) passed.push_back(p.policy);
     j["passed_by"] = std::move(passed);
+    if (!s.passed_by.empty()) {
+        Json rules = Json::array();
+        for (const auto& p : s.passed_by) {
+            Json r{{"policy", p.policy}, {"rule", p.rule}, {"rule_name", nullable(p.rule_name)}};
+            if (p.priority) r["priority"] = *p.priority;
+            rules.push_back(std::move(r));
+        }
+        j["passed_by_rules"] = std::move(rules);
+    }
     if (!s.diagnoses.empty()) j["diagnosis"] = diagnoses_json(s.diagnoses);
     if (!s.cluster_diagnoses.empty()) j["cluster_diagnosis"] = diagnoses_json(s.cluster_diagnoses);
     return j;
@@ -245,6 +254,20 @@ void stream_side(JsonWriter& w, const SideExplanation& s) {
     w.begin_array();
     for (const auto& p : s.passed_by) w.string(p.policy);
     w.end_array();
+    if (!s.passed_by.empty()) {
+        w.key("passed_by_rules");
+        w.begin_array();
+        for (const auto& p : s.passed_by) {
+            w.begin_object();
+            w.member("policy", p.policy);
+            w.member("rule", p.rule);
+            w.key("rule_name");
+            w.optional_string(p.rule_name);
+            if (p.priority) w.member("priority", *p.priority);
+            w.end_object();
+        }
+        w.end_array();
+    }
     if (!s.diagnoses.empty()) {
         w.key("diagnosis");
         stream_diagnoses(w, s.diagnoses);
