@@ -1,6 +1,7 @@
 # Tests of the live tail on the network-namespace lab (scripts/lab). Included from tests/integration/CMakeLists.txt.
 #   npt_tail_dataplane_<flavour>  root: every runbook case, IPv4 and IPv6, through one CNI flavour of the lab
 #   npt_tail_scope_test           root: --namespace, --pod and the kernel IP filter keep other drops out
+#   npt_tail_live_view_test       root: the live view on a pseudo-terminal: Enter opens a flow's explanation
 #   npt_tail_teardown_test        root: a failing test and scripts/lab down leave nothing behind
 #   npt_tail_nonroot_test         the tail without privileges: one line, exit 1
 #   npt_tail_rule_trace_test      root: --rule-trace and --nflog-group name the rule (kube-router, Calico, legacy)
@@ -55,6 +56,7 @@ endforeach()
 # ClusterNetworkPolicy tiers, IPv4 and IPv6.
 npt_tail_test(npt_tail_cluster_policy_test 60 ${CMAKE_CURRENT_LIST_DIR}/tail_cluster_policy_test.py)
 npt_tail_test(npt_tail_scope_test 60 ${CMAKE_CURRENT_LIST_DIR}/tail_scope_test.py)
+npt_tail_test(npt_tail_live_view_test 60 ${CMAKE_CURRENT_LIST_DIR}/tail_live_view_test.py)
 npt_tail_test(npt_tail_teardown_test 90 ${CMAKE_CURRENT_LIST_DIR}/tail_teardown_test.py)
 npt_tail_test(npt_tail_nonroot_test 30 ${CMAKE_CURRENT_LIST_DIR}/tail_nonroot_test.py)
 npt_tail_test(npt_tail_kubeconfig_test 90 ${CMAKE_CURRENT_LIST_DIR}/tail_kubeconfig_test.py)

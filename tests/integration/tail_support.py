@@ -45,7 +45,7 @@ def test_prefix(prefix: str) -> str:
 # tail (the kernel program sees every drop of the host). 230-241 are the tail's and the agent's tests (agent_test.py:
 # 241); 170-179 are for the tests of what ships: 170 the agent image on the lab (image_test.py).
 OCTETS = {k: test_octet(v) for k, v in {"kube-router": 231, "kube-router-legacy": 232, "calico": 233, "nftables": 234,
-                                        "tc": 235, "pod": 236, "scope": 237, "teardown": 238,
+                                        "tc": 235, "pod": 236, "scope": 237, "teardown": 238, "live-view": 239,
                                         "cluster-policy": 230, "image": 170}.items()}
 
 

@@ -1,8 +1,11 @@
 // The tail's live view: rows fitted to the terminal's width without losing what identifies a drop, and a
 // POLICY column that names the policy behind the verdict.
 #include "output/live_table.hpp"
+#include "output/live_view.hpp"
 
 #include <gtest/gtest.h>
+
+#include <sstream>
 
 #include "policy/explainer.hpp"
 #include "state/state_loader.hpp"
@@ -110,6 +113,66 @@ TEST_F(LiveTable, WideKeepsEveryValueWhole) {
     EXPECT_NE(lines[1].find("denied databases/allow-app-to-postgres LABEL_MISMATCH"), std::string::npos) << lines[1];
     EXPECT_NE(lines[1].find("netfilter/FORWARD"), std::string::npos) << lines[1];
     for (const auto& l : lines) EXPECT_EQ(l.find("\u2026"), std::string::npos) << l;
+}
+
+TEST(LiveKeys, DecodesTheTerminalsSequences) {
+    using K = npt::LiveKey;
+    EXPECT_EQ(npt::decode_live_keys("\x1b[A\x1b[B\r\n"), (std::vector<K>{K::Up, K::Down, K::Enter, K::Enter}));
+    EXPECT_EQ(npt::decode_live_keys("\x1bOA\x1bOB"), (std::vector<K>{K::Up, K::Down}));  // application cursor mode
+    EXPECT_EQ(npt::decode_live_keys("\x1b[5~\x1b[6~\x1b[H\x1b[F\x1b[1~\x1b[4~"),
+              (std::vector<K>{K::PageUp, K::PageDown, K::Home, K::End, K::Home, K::End}));
+    EXPECT_EQ(npt::decode_live_keys("kjq"), (std::vector<K>{K::Up, K::Down, K::Close}));
+    EXPECT_EQ(npt::decode_live_keys("\x1b"), (std::vector<K>{K::Close}));      // a lone Esc
+    EXPECT_EQ(npt::decode_live_keys("\x1b[C\x1b[1;5Dx"), (std::vector<K>{}));  // left/right, Ctrl+left, a letter
+    EXPECT_EQ(npt::decode_live_keys("\x1b[1"), (std::vector<K>{}));            // cut short
+}
+
+TEST_F(LiveTable, SelectionStaysOnARowAndOpensItsExplanation) {
+    npt::LiveView view;
+    using K = npt::LiveKey;
+    view.on_key(K::Up, 3);
+    EXPECT_EQ(view.selected(), 0u);
+    for (int i = 0; i < 5; ++i) view.on_key(K::Down, 3);
+    EXPECT_EQ(view.selected(), 2u);  // clamped at the last row
+    view.on_key(K::Home, 3);
+    view.on_key(K::Down, 3);
+    EXPECT_EQ(view.selected(), 1u);
+
+    auto lines = view.render(rows(), 160, 20, false);
+    ASSERT_EQ(lines.size(), 4u);  // header and three rows
+    EXPECT_EQ(lines[2].rfind("\033[7m", 0), 0u) << "the selected row is shown in reverse video";
+    EXPECT_EQ(lines[1].find("\033["), std::string::npos);
+
+    view.on_key(K::Enter, 3);
+    EXPECT_TRUE(view.detail_open());
+    lines = view.render(rows(), 160, 20, false);
+    // The pane is the tail's text form of the selected drop, every line of it.
+    std::ostringstream text;
+    npt::write_drop_text(text, records_[1], true);
+    std::string pane;
+    for (size_t i = 2; i < lines.size(); ++i) pane += lines[i] + "\n";
+    EXPECT_EQ(pane, text.str());
+    EXPECT_NE(lines[0].find("flow 2 of 3"), std::string::npos) << lines[0];
+    EXPECT_NE(pane.find("NOT_EXPLAINED_BY_POLICY"), std::string::npos) << pane;
+
+    view.on_key(K::Down, 3);  // the next flow's explanation
+    lines = view.render(rows(), 160, 20, false);
+    EXPECT_NE(lines[0].find("flow 3 of 3"), std::string::npos) << lines[0];
+    view.on_key(K::Close, 3);
+    EXPECT_FALSE(view.detail_open());
+    view.on_key(K::Enter, 0);  // nothing to explain
+    EXPECT_FALSE(view.detail_open());
+}
+
+TEST_F(LiveTable, RowsScrollToKeepTheSelectionOnScreen) {
+    for (int i = 0; i < 20; ++i) records_.push_back(record("10.42.0.22", "10.42.0.41", uint16_t(6000 + i), "new"));
+    npt::LiveView view;
+    view.on_key(npt::LiveKey::End, records_.size());
+    const auto lines = view.render(rows(), 200, 6, false);
+    ASSERT_EQ(lines.size(), 6u);  // header and five rows: the last five
+    EXPECT_EQ(lines[5].rfind("\033[7m", 0), 0u);
+    EXPECT_NE(lines[5].find(":6019"), std::string::npos) << lines[5];
+    EXPECT_NE(lines[1].find(":6015"), std::string::npos) << lines[1];
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "live/cluster_source.hpp"
 #include "live/flow_tracker.hpp"
@@ -21,6 +24,7 @@
 #include "output/drop_record.hpp"
 #include "output/drop_text.hpp"
 #include "output/live_table.hpp"
+#include "output/live_view.hpp"
 #include "output/text_output.hpp"
 #include "policy/explainer.hpp"
 #include "k8s/cluster_informer.hpp"
@@ -50,8 +54,9 @@ void register_tail(CLI::App& app, TailOptions& o) {
     app.add_flag("--no-kubernetes", o.no_kubernetes,
                  "Neither --state nor the API: report drops without policy attribution");
     app.add_option("-o,--output", o.output,
-                   "table (a live view on a terminal, fitted to its width; plain lines otherwise), wide (the live "
-                   "view with every column at full width) or json (one object per line)")
+                   "table (a live view on a terminal, fitted to its width: Up/Down select a flow, Enter shows its "
+                   "explanation; plain lines otherwise), wide (the live view with every column at full width) or json "
+                   "(one object per line)")
         ->check(CLI::IsMember({"table", "wide", "json"}));
     app.add_flag("--wide", o.wide, "The same as -o wide");
     app.add_option("--duration", o.duration, "Stop after SECONDS (default: run until interrupted)")
@@ -188,16 +193,48 @@ void pace_rule_trace(netfilter::RuleTracer& tracer, const live::FlowTracker& tra
                            arm ? "" : ", every dropping flow named");
 }
 
-// The terminal's width in columns: its window size, else $COLUMNS, else 120.
-size_t terminal_columns() {
+// The terminal's size: its window size, else $COLUMNS / $LINES, else 120 x 40.
+size_t terminal_size(bool columns) {
     winsize ws{};
-    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
-    if (const char* c = std::getenv("COLUMNS")) {
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && (columns ? ws.ws_col : ws.ws_row) > 0)
+        return columns ? ws.ws_col : ws.ws_row;
+    if (const char* c = std::getenv(columns ? "COLUMNS" : "LINES")) {
         const long n = std::strtol(c, nullptr, 10);
         if (n > 0) return static_cast<size_t>(n);
     }
-    return 120;
+    return columns ? 120 : 40;
 }
+
+// The live view's keys: the terminal's input without line buffering and echo, read without waiting, restored on
+// the way out. Ctrl-C still signals. Inactive when stdin is not a terminal.
+class KeyboardInput {
+  public:
+    KeyboardInput() {
+        if (!isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+        termios raw = saved_;
+        raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    ~KeyboardInput() {
+        if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+    }
+    KeyboardInput(const KeyboardInput&) = delete;
+    KeyboardInput& operator=(const KeyboardInput&) = delete;
+
+    bool active() const { return active_; }
+    std::string read() {
+        if (!active_) return {};
+        char buf[64];
+        const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+        return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    }
+
+  private:
+    termios saved_{};
+    bool active_ = false;
+};
 
 class Tail {
   public:
@@ -219,15 +256,25 @@ class Tail {
         if (report.event) emit(report.flow->record, report.event);
     }
 
-    void redraw_live_view() {
+    bool live_view() const { return live_view_; }
+
+    // Keys the terminal sent: move the selection, open or close the explanation pane, and redraw at once.
+    void on_keys(std::string_view bytes, bool keyboard) {
+        const auto keys = decode_live_keys(bytes);
+        if (keys.empty()) return;
+        const size_t rows = in_scope_rows().size();
+        for (const LiveKey k : keys) view_.on_key(k, rows);
+        redraw_live_view(keyboard);
+    }
+
+    void redraw_live_view(bool keyboard) {
         if (!live_view_) return;
         out_ << "\033[H\033[2J";
-        out_ << fmt::format("netpol-trace on {}: {} dropped flows (Ctrl-C to stop)\n\n", tracker_.node(),
-                            tracker_.reported());
-        std::vector<const DropRecord*> rows;
-        for (const auto& f : tracker_.flows())
-            if (f.in_scope) rows.push_back(&f.record);
-        for (const auto& line : render_live_table(rows, terminal_columns(), wide_)) out_ << line << '\n';
+        out_ << fmt::format("netpol-trace on {}: {} dropped flows ({}Ctrl-C to stop)\n\n", tracker_.node(),
+                            tracker_.reported(), keyboard ? "Up/Down select, Enter explains, " : "");
+        const size_t height = terminal_size(false);
+        for (const auto& line : view_.render(in_scope_rows(), terminal_size(true), height > 3 ? height - 3 : 1, wide_))
+            out_ << line << '\n';
         out_.flush();
     }
 
@@ -268,6 +315,13 @@ class Tail {
     }
 
   private:
+    std::vector<const DropRecord*> in_scope_rows() const {
+        std::vector<const DropRecord*> rows;
+        for (const auto& f : tracker_.flows())
+            if (f.in_scope) rows.push_back(&f.record);
+        return rows;
+    }
+
     void emit(const DropRecord& r, const char* event) {
         if (o_.output == "json") {
             write_json_line(out_, drop_json(r, event));
@@ -282,6 +336,7 @@ class Tail {
     std::ostream& out_;
     std::ostream& err_;
     bool live_view_;
+    LiveView view_;
     bool wide_;
 };
 
@@ -443,6 +498,9 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
     uint64_t lost_seen = 0;
     uint64_t drops_seen = 0;  // drops of the watched flows at the last refresh
     bool stop = false;
+    std::optional<KeyboardInput> keyboard;
+    if (tail.live_view()) keyboard.emplace();
+    const bool keys = keyboard && keyboard->active();
     while (!stop) {
         const int n = cap->poll(100, [&](const capture::DropEvent& ev) {
             if (o.count && tail.reported() >= o.count) return;
@@ -452,6 +510,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
             err << fmt::format("netpol-trace: reading the ring buffer failed: {}\n", std::strerror(-n));
             return 1;
         }
+        if (keys) tail.on_keys(keyboard->read(), keys);
         const auto now = Clock::now();
         // Witnesses queue up between polls; keep their sockets drained even when no new flow asks for them.
         if (tracer) tracer->drain();
@@ -486,7 +545,7 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
                 drops_seen = total;
             }
             lost_seen = lost;
-            tail.redraw_live_view();
+            tail.redraw_live_view(keys);
             last_refresh = now;
         }
         if (signals.received()) stop = true;
