@@ -10,13 +10,15 @@ Two agents (nodes lab-a and lab-b) watch the lab's cluster objects through the f
   - a real Prometheus server scraping both agents on loopback answers a query for netpol_trace_drops_total;
   - `netpol-trace -n databases` with only a kubeconfig finds the agents by label, streams /events from each through
     the API server's pod proxy, merges them (each line names its node), and follows an agent that joins and one
-    that goes away.
+    that goes away; in plain lines it prints what the local tail prints for a drop (its denying side, the closest
+    rule's miss, the hint) and the summary rows.
 """
 import http.client
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -154,7 +156,8 @@ def run():
                 b.wait_ready()
                 for stage in (lambda: check_streams_and_metrics(a, b, lab), lambda: check_prometheus(work, a, b),
                               lambda: check_no_agents_unprivileged(work, kubeconfig),
-                              lambda: check_cluster_wide_tail(api, kubeconfig, a, b, lab)):
+                              lambda: check_cluster_wide_tail(api, kubeconfig, a, b, lab),
+                              lambda: check_cluster_wide_text(kubeconfig, lab)):
                     started = time.monotonic()
                     stage()
                     print(f"  stage done in {time.monotonic() - started:.1f} s", flush=True)
@@ -265,6 +268,39 @@ def check_cluster_wide_tail(api, kubeconfig, a, b, lab):
           f"merged lines keep the agents' attribution: {drops}")
     summaries = [l for l in lines if l["event"] == "summary"]
     check(summaries and all(l["node"] in ("lab-a", "lab-b") for l in summaries), f"summary lines: {summaries}")
+
+
+def check_cluster_wide_text(kubeconfig, lab):
+    """The cluster-wide tail's plain lines (stdout not a terminal) from agent-b: the text the local tail prints for
+    the same flow, details included, and its summary row."""
+    args = ["-o", "table", "--kubeconfig", kubeconfig, "-n", "shop", "--agent-refresh", "0.5", "--duration", "60"]
+    with Tail(args, "remote-text") as tail:
+        wait_stderr(tail, "streaming drops from agent netpol-trace/agent-b on node lab-b")
+        time.sleep(1.0)  # the proxied stream is open
+        lab.traffic("egress-port", family="4")
+        deadline = time.monotonic() + 15
+        while "denied: isolated by" not in open(tail.stdout_path).read():
+            check(tail.proc.poll() is None, f"the tail exited: {tail.stderr()}")
+            check(time.monotonic() < deadline, f"no detailed drop line within 15 s: {open(tail.stdout_path).read()}")
+            time.sleep(0.1)
+        time.sleep(0.5)
+        tail.proc.send_signal(signal.SIGINT)
+        rc = tail.proc.wait(timeout=30)
+        check(rc == 0, f"the cluster-wide tail exited {rc}: {tail.stderr()}")
+        text = open(tail.stdout_path).read()
+    frontend = r"shop/frontend-[a-z0-9-]+ \([0-9.]+\)"
+    api = r"payments/api-[a-z0-9-]+ \([0-9.]+\)"
+    check(re.search(rf"^\S+ lab-b TCP {frontend} -> {api}:9090 NETFILTER_DROP at netfilter/\S+ ct=new x\d+  "
+                    r"policy: denied$", text, re.M), f"no drop line for the egress-port flow:\n{text}")
+    check(re.search(r"^    egress of shop/frontend-[a-z0-9-]+ denied: isolated by shop/\S+", text, re.M),
+          f"no denying side under the drop line:\n{text}")
+    check(re.search(r"^      shop/\S+: .*9090", text, re.M), f"no closest rule's miss naming the port:\n{text}")
+    check(re.search(r"^    [A-Z_]+: ", text, re.M), f"no hint line:\n{text}")
+    check(re.search(r"^summary: 1 dropped flow on 1 node, ", text, re.M), f"no summary:\n{text}")
+    check(re.search(rf"^ +\d+  lab-b TCP {frontend} -> {api}:9090 NETFILTER_DROP at netfilter/\S+  \(denied\)$",
+                    text, re.M), f"no summary row:\n{text}")
+    print("  cluster-wide tail, plain lines: the drop, its denying side, miss and hint, and the summary row",
+          flush=True)
 
 
 def wait_stderr(tail, text, timeout=15):
