@@ -34,6 +34,12 @@ class Terminal:
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
+    def make_controlling(self):
+        """In the child: a session of its own with this terminal as its controlling terminal, in the foreground, as
+        a shell starts a command."""
+        os.setsid()
+        fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
+
     def _read(self):
         while True:
             try:
@@ -78,7 +84,8 @@ def run():
         try:
             proc = subprocess.Popen([BINARY, "--state", lab.state, "--node", lab.config["node"], "-n", "shop",
                                      "--duration", "50", "--ready-file", ready],
-                                    stdin=term.slave, stdout=term.slave, stderr=term.slave)
+                                    stdin=term.slave, stdout=term.slave, stderr=term.slave,
+                                    preexec_fn=term.make_controlling)
             deadline = time.monotonic() + 30
             while not os.path.exists(ready):
                 check(proc.poll() is None, f"netpol-trace exited ({proc.returncode}): {term.text()}")

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -206,11 +207,13 @@ size_t terminal_size(bool columns) {
 }
 
 // The live view's keys: the terminal's input without line buffering and echo, read without waiting, restored on
-// the way out. Ctrl-C still signals. Inactive when stdin is not a terminal.
+// the way out. Ctrl-C still signals. Inactive when stdin is not a terminal or the tail was started in the
+// background (changing the terminal's modes would stop it with SIGTTOU); read only while in the foreground (a read
+// from the background would stop it with SIGTTIN).
 class KeyboardInput {
   public:
     KeyboardInput() {
-        if (!isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+        if (!isatty(STDIN_FILENO) || !foreground() || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
         termios raw = saved_;
         raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
         raw.c_cc[VMIN] = 0;
@@ -218,20 +221,34 @@ class KeyboardInput {
         active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
     }
     ~KeyboardInput() {
-        if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+        if (!active_) return;
+        // Restored even when the tail was moved to the background since.
+        struct sigaction ignore {
+        }, previous{};
+        ignore.sa_handler = SIG_IGN;
+        ::sigaction(SIGTTOU, &ignore, &previous);
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+        ::sigaction(SIGTTOU, &previous, nullptr);
     }
     KeyboardInput(const KeyboardInput&) = delete;
     KeyboardInput& operator=(const KeyboardInput&) = delete;
 
     bool active() const { return active_; }
     std::string read() {
-        if (!active_) return {};
+        if (!active_ || !foreground()) return {};
         char buf[64];
         const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
         return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
     }
 
   private:
+    // Job control stops only the background of the controlling terminal: a terminal that is not ours has no
+    // foreground to check (tcgetpgrp fails).
+    static bool foreground() {
+        const pid_t group = ::tcgetpgrp(STDIN_FILENO);
+        return group == -1 || group == ::getpgrp();
+    }
+
     termios saved_{};
     bool active_ = false;
 };
