@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policy/explainer.hpp"
+#include "output/miss_text.hpp"
 #include "policy/explanation.hpp"
 #include "state/cluster_state.hpp"
 #include "state/state_loader.hpp"
@@ -558,7 +559,7 @@ TEST(ClusterPolicyDiagnosis, ClosestAcceptRuleAndItsMiss) {
     ASSERT_EQ(d.closest->misses.size(), 1u);
     EXPECT_EQ(d.closest->misses[0].kind, MissKind::NamespaceLabels);
     EXPECT_TRUE(d.closest->misses[0].near);
-    EXPECT_EQ(d.closest->misses[0].message,
+    EXPECT_EQ(miss_message(d.closest->misses[0]),
               "namespaces needs team=blues; the namespace b of destination pod b/z has team=blue (a small edit away)");
     // The deny rule that decided is not a "near miss": it matched.
     EXPECT_TRUE(r->egress.diagnoses.empty());

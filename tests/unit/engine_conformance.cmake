@@ -6,7 +6,7 @@
 add_executable(engine_conformance_test
   ${CMAKE_CURRENT_LIST_DIR}/engine_conformance_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine_conformance_yaml_test.cpp)
-target_link_libraries(engine_conformance_test PRIVATE npt_policy GTest::gtest_main)
+target_link_libraries(engine_conformance_test PRIVATE npt_output GTest::gtest_main)
 target_compile_definitions(engine_conformance_test PRIVATE
   NPT_CONFORMANCE_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures/conformance")
 gtest_discover_tests(engine_conformance_test)

@@ -20,6 +20,7 @@
 
 #include "policy/evaluator.hpp"
 #include "policy/explainer.hpp"
+#include "output/miss_text.hpp"
 #include "policy/explanation.hpp"
 #include "state/cluster_state.hpp"
 #include "state/objects.hpp"
@@ -442,7 +443,7 @@ std::string describe(const Explanation& e) {
        << "\n  src=" << e.src.ip.str() << " dst=" << e.dst.ip.str() << "\n  hints:";
     for (const auto& h : e.hints)
         os << "\n    " << h.code << " " << direction_name(h.direction) << " " << h.policy.value_or("-") << ": "
-           << h.message;
+           << hint_message(h);
     for (const auto& n : e.notes) os << "\n  note: " << n;
     return os.str();
 }

@@ -277,6 +277,19 @@ std::vector<std::string> awkward_strings() {
     return s;
 }
 
+// A miss whose words carry awkward strings: its names and labels for a label miss, domain names otherwise.
+template <typename Pick>
+void awkward_miss(Miss& m, Pick&& pick) {
+    if (auto* l = std::get_if<LabelMiss>(&m.detail)) {
+        l->key = pick();
+        l->name = pick();
+        l->value = pick();
+        l->labels.emplace_back(pick(), pick());
+        return;
+    }
+    m.detail = DomainNameMiss{{pick(), pick()}, IpAddr{}};
+}
+
 // The state and probe files written for the binary go with the test process.
 struct RemoveTempDir : ::testing::Environment {
     void TearDown() override {
@@ -365,8 +378,10 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
                         if (d.closest) {
                             d.closest->rule_name = pick();
                             d.closest->action = RuleAction::Accept;
-                            for (auto& miss : d.closest->misses) miss.message = pick();
-                            d.closest->misses.push_back(Miss{MissKind::DomainName, true, pick(), false});
+                            for (auto& miss : d.closest->misses) awkward_miss(miss, pick);
+                            Miss extra{MissKind::DomainName, true, false, Direction::Egress, {}};
+                            awkward_miss(extra, pick);
+                            d.closest->misses.push_back(extra);
                         }
                     }
                     diags->push_back(PolicyDiagnosis{pick(), DecidingTier::Baseline, false, pick(), std::nullopt});
@@ -375,6 +390,7 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
             for (auto& h : m.hints) {
                 h.message = pick();
                 h.policy = pick();
+                if (h.miss) awkward_miss(*h.miss, pick);
             }
             m.hints.push_back(Hint{pick(), Direction::Egress, std::nullopt, pick()});
             for (auto& s : m.service) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "output/miss_text.hpp"
 #include "output/text_output.hpp"
 
 namespace npt {
@@ -97,18 +98,18 @@ DropText drop_text(const DropRecord& r, std::string_view event) {
         for (const auto& p : side->passed_by) s.passed_on.push_back(pass_text(p.policy, p.rule));
         for (const auto& c : side->cluster_diagnoses) {
             if (!c.closest) continue;
-            for (const auto& m : c.closest->misses) s.misses.push_back(c.policy + ": " + m.message);
+            for (const auto& m : c.closest->misses) s.misses.push_back(c.policy + ": " + miss_message(m));
         }
         for (const auto& c : side->diagnoses) {
             if (!c.closest) {
                 s.misses.push_back(c.policy + ": " + c.summary);
                 continue;
             }
-            for (const auto& m : c.closest->misses) s.misses.push_back(c.policy + ": " + m.message);
+            for (const auto& m : c.closest->misses) s.misses.push_back(c.policy + ": " + miss_message(m));
         }
         d.denied_sides.push_back(std::move(s));
     }
-    for (const auto& h : e.hints) d.hints.emplace_back(h.code, h.message);
+    for (const auto& h : e.hints) d.hints.emplace_back(h.code, hint_message(h));
     if (e.fixes) {
         for (const Direction dir : {Direction::Egress, Direction::Ingress}) {
             const auto best =

@@ -1,6 +1,7 @@
 #include "output/json_output.hpp"
 
 #include "common/json_writer.hpp"
+#include "output/miss_text.hpp"
 
 namespace npt {
 
@@ -56,7 +57,8 @@ Json diagnoses_json(const std::vector<PolicyDiagnosis>& diagnoses) {
             cj["peers_match"] = d.closest->peers_match;
             Json misses = Json::array();
             for (const auto& m : d.closest->misses)
-                misses.push_back(Json{{"kind", miss_kind_name(m.kind)}, {"near", m.near}, {"message", m.message}});
+                misses.push_back(
+                    Json{{"kind", miss_kind_name(m.kind)}, {"near", m.near}, {"message", miss_message(m)}});
             cj["misses"] = std::move(misses);
             dj["closest_rule"] = std::move(cj);
         } else {
@@ -147,7 +149,7 @@ Json explanation_json(const Explanation& e) {
         hints.push_back(Json{{"code", h.code},
                              {"direction", direction_name(h.direction)},
                              {"policy", nullable(h.policy)},
-                             {"message", h.message}});
+                             {"message", hint_message(h)}});
     }
     j["hints"] = std::move(hints);
     if (!e.notes.empty()) j["notes"] = e.notes;
@@ -212,7 +214,7 @@ void stream_diagnoses(JsonWriter& w, const std::vector<PolicyDiagnosis>& diagnos
                 w.begin_object();
                 w.member("kind", miss_kind_name(m.kind));
                 w.member("near", m.near);
-                w.member("message", m.message);
+                w.member("message", miss_message(m));
                 w.end_object();
             }
             w.end_array();
@@ -301,7 +303,7 @@ void stream_explanation(JsonWriter& w, const Explanation& e) {
         w.member("code", h.code);
         w.member("direction", direction_name(h.direction));
         w.member("policy", h.policy);
-        w.member("message", h.message);
+        w.member("message", hint_message(h));
         w.end_object();
     }
     w.end_array();

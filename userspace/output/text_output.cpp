@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include "output/miss_text.hpp"
+
 namespace npt {
 
 std::string endpoint_label(const EndpointRef& r) {
@@ -89,7 +91,7 @@ void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& 
         for (const auto& d : *diags) {
             out << indent << "    " << d.policy << ": " << d.summary << '\n';
             if (!d.closest) continue;
-            for (const auto& m : d.closest->misses) out << indent << "      - " << m.message << '\n';
+            for (const auto& m : d.closest->misses) out << indent << "      - " << miss_message(m) << '\n';
         }
     }
 }
@@ -193,7 +195,7 @@ void write_explanation_text(std::ostream& out, const Explanation& e) {
         out << "hints:\n";
         for (const auto& h : e.hints) {
             out << fmt::format("  {} [{}{}]\n      {}\n", h.code, direction_name(h.direction),
-                               h.policy ? ", " + *h.policy : std::string(), h.message);
+                               h.policy ? ", " + *h.policy : std::string(), hint_message(h));
         }
     }
     write_fixes_text(out, e);

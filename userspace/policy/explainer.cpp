@@ -39,6 +39,24 @@ const char* miss_kind_name(MissKind k) {
     return "unknown";
 }
 
+const char* selector_field_name(SelectorField f) {
+    switch (f) {
+        case SelectorField::PodSelector:
+            return "podSelector";
+        case SelectorField::NamespaceSelector:
+            return "namespaceSelector";
+        case SelectorField::PodsPodSelector:
+            return "pods.podSelector";
+        case SelectorField::PodsNamespaceSelector:
+            return "pods.namespaceSelector";
+        case SelectorField::Namespaces:
+            return "namespaces";
+        case SelectorField::Nodes:
+            return "nodes";
+    }
+    return "selector";
+}
+
 namespace {
 
 // Costs rank rules by how close they came: a near miss is cheap, a plain mismatch is not.
@@ -56,13 +74,6 @@ const FlowEndpoint& local_end(const Flow& f, Direction d) {
 const FlowEndpoint& remote_end(const Flow& f, Direction d) {
     return d == Direction::Ingress ? f.src : f.dst;
 }
-const char* remote_role(Direction d) {
-    return d == Direction::Ingress ? "source" : "destination";
-}
-const char* peers_field(Direction d) {
-    return d == Direction::Ingress ? "from" : "to";
-}
-
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     std::string out;
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -72,110 +83,94 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     return out;
 }
 
-std::string requirement_text(const LabelRequirement& r) {
-    switch (r.op) {
-        case LabelRequirement::Op::In:
-            if (r.values.size() == 1) return r.key + "=" + r.values[0];
-            return r.key + " in (" + join(r.values, ", ") + ")";
-        case LabelRequirement::Op::NotIn:
-            return r.key + " notin (" + join(r.values, ", ") + ")";
-        case LabelRequirement::Op::Exists:
-            return r.key + " (exists)";
-        case LabelRequirement::Op::DoesNotExist:
-            return "no " + r.key + " label";
-    }
-    return r.key;
+RemoteEnd remote_of(const ClusterState& s, const FlowEndpoint& ep) {
+    RemoteEnd r;
+    r.ip = ep.ip;
+    if (ep.pod) r.pod = s.pod_id(*ep.pod);
+    if (ep.host_network_pod) r.host_network_pod = s.pod_id(*ep.host_network_pod);
+    if (auto node = s.node_by_ip(ep.ip)) r.node = s.nodes()[*node].name;
+    return r;
 }
 
-std::string labels_text(const ClusterState& s, LabelSetId set) {
-    std::vector<std::string> parts;
-    for (const auto& l : s.labels(set)) parts.push_back(fmt::format("{}={}", s.str(l.key), s.str(l.value)));
-    std::sort(parts.begin(), parts.end());
-    return parts.empty() ? "no labels" : join(parts, ", ");
-}
-
-std::string endpoint_text(const ClusterState& s, const FlowEndpoint& ep) {
-    if (ep.pod) return "pod " + s.pod_id(*ep.pod);
-    if (ep.host_network_pod) return fmt::format("{} (hostNetwork pod {})", ep.ip.str(), s.pod_id(*ep.host_network_pod));
-    if (s.node_by_ip(ep.ip)) return fmt::format("{} (node {})", ep.ip.str(), s.nodes()[*s.node_by_ip(ep.ip)].name);
-    return ep.ip.str();
-}
-
-// Explains why one requirement fails on a label set; near when the label drifted.
-Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelSetId set, MissKind kind,
-                      const std::string& subject, const std::string& selector_name) {
+Miss make_miss(MissKind kind, Direction dir) {
     Miss m;
     m.kind = kind;
+    m.direction = dir;
+    return m;
+}
+
+// Why one requirement fails on a label set; near when the label drifted. `proto` names the selector field and
+// whose labels these are.
+Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelSetId set, MissKind kind, Direction dir,
+                      const LabelMiss& proto) {
+    Miss m = make_miss(kind, dir);
+    LabelMiss lm = proto;
+    lm.op = req.op;
+    lm.key = req.key;
+    lm.values = req.values;
     auto have = s.label_value(set, req.key_id);
-    const std::string need = requirement_text(req);
-    auto find_value_elsewhere = [&]() -> std::optional<std::string> {
+    auto all_labels = [&] {
+        lm.found = LabelMiss::Found::Labels;
+        for (const auto& l : s.labels(set)) lm.labels.emplace_back(s.str(l.key), s.str(l.value));
+    };
+    auto value_elsewhere = [&] {
         for (const auto& l : s.labels(set)) {
             if (l.key == req.key_id) continue;
             const auto v = s.str(l.value);
-            if (std::find(req.values.begin(), req.values.end(), v) != req.values.end())
-                return fmt::format("{}={}", s.str(l.key), v);
+            if (std::find(req.values.begin(), req.values.end(), v) != req.values.end()) {
+                lm.found = LabelMiss::Found::ValueElsewhere;
+                lm.label = {std::string(s.str(l.key)), std::string(v)};
+                return true;
+            }
         }
-        return std::nullopt;
+        return false;
     };
-    auto find_near_key = [&]() -> std::optional<std::string> {
+    auto near_key = [&] {
         for (const auto& l : s.labels(set)) {
             if (!is_near_key(req.key, s.str(l.key))) continue;
             const auto v = s.str(l.value);
             const bool value_ok = req.op == LabelRequirement::Op::Exists ||
                                   std::any_of(req.values.begin(), req.values.end(),
                                               [&](const std::string& w) { return w == v || is_near_string(w, v); });
-            if (value_ok) return fmt::format("{}={}", s.str(l.key), v);
+            if (value_ok) {
+                lm.found = LabelMiss::Found::SimilarKey;
+                lm.label = {std::string(s.str(l.key)), std::string(v)};
+                return true;
+            }
         }
-        return std::nullopt;
+        return false;
     };
     switch (req.op) {
         case LabelRequirement::Op::In:
             if (have) {
-                const auto v = s.str(*have);
+                lm.value = s.str(*have);
                 m.near = std::any_of(req.values.begin(), req.values.end(),
-                                     [&](const std::string& w) { return is_near_string(w, v); });
-                m.message = fmt::format("{} needs {}; {} has {}={}{}", selector_name, need, subject, req.key, v,
-                                        m.near ? " (a small edit away)" : "");
-            } else if (auto other = find_value_elsewhere()) {
+                                     [&](const std::string& w) { return is_near_string(w, lm.value); });
+            } else if (value_elsewhere() || near_key()) {
                 m.near = true;
-                m.message = fmt::format("{} needs {}; {} has no {} label but carries the value as {}", selector_name,
-                                        need, subject, req.key, *other);
-            } else if (auto other_key = find_near_key()) {
-                m.near = true;
-                m.message =
-                    fmt::format("{} needs {}; {} has {} (a similar key)", selector_name, need, subject, *other_key);
             } else {
-                m.message = fmt::format("{} needs {}; {} has no {} label ({})", selector_name, need, subject, req.key,
-                                        labels_text(s, set));
+                all_labels();
             }
-            break;
-        case LabelRequirement::Op::NotIn:
-            m.message = fmt::format("{} needs {}; {} has {}={}", selector_name, need, subject, req.key,
-                                    have ? std::string(s.str(*have)) : std::string());
             break;
         case LabelRequirement::Op::Exists:
-            if (auto other_key = find_near_key()) {
+            if (near_key())
                 m.near = true;
-                m.message = fmt::format("{} needs label {}; {} has {} (a similar key)", selector_name, req.key, subject,
-                                        *other_key);
-            } else {
-                m.message =
-                    fmt::format("{} needs label {}; {} has {}", selector_name, req.key, subject, labels_text(s, set));
-            }
+            else
+                all_labels();
             break;
+        case LabelRequirement::Op::NotIn:
         case LabelRequirement::Op::DoesNotExist:
-            m.message = fmt::format("{} needs {}; {} has {}={}", selector_name, need, subject, req.key,
-                                    have ? std::string(s.str(*have)) : std::string());
+            if (have) lm.value = s.str(*have);
             break;
     }
+    m.detail = std::move(lm);
     return m;
 }
 
-void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind,
-                     const std::string& subject, const std::string& selector_name, std::vector<Miss>& out) {
+void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind, Direction dir,
+                     const LabelMiss& proto, std::vector<Miss>& out) {
     for (const auto& req : sel.requirements)
-        if (!s.requirement_matches(req, set))
-            out.push_back(requirement_miss(s, req, set, kind, subject, selector_name));
+        if (!s.requirement_matches(req, set)) out.push_back(requirement_miss(s, req, set, kind, dir, proto));
 }
 
 int misses_cost(const std::vector<Miss>& misses) {
@@ -222,20 +217,19 @@ int misses_cost(const std::vector<Miss>& misses) {
 std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, const Peer& peer,
                               const FlowEndpoint& remote, Direction dir) {
     std::vector<Miss> out;
-    const char* role = remote_role(dir);
     if (peer.ip_block) {
         const auto& b = *peer.ip_block;
         if (!b.cidr.contains(remote.ip)) {
-            const bool other_family = b.cidr.base.family != remote.ip.family;
-            out.push_back({MissKind::IpBlockRange, false,
-                           fmt::format("ipBlock {} does not contain {} {}", b.cidr.str(), role, remote.ip.str()),
-                           other_family});
+            Miss m = make_miss(MissKind::IpBlockRange, dir);
+            m.other_family = b.cidr.base.family != remote.ip.family;
+            m.detail = RangeMiss{false, {b.cidr}, remote.ip};
+            out.push_back(std::move(m));
         } else {
             for (const auto& ex : b.except) {
                 if (ex.contains(remote.ip)) {
-                    out.push_back({MissKind::IpBlockExcept, false,
-                                   fmt::format("{} {} is inside ipBlock {} but excluded by its except {}", role,
-                                               remote.ip.str(), b.cidr.str(), ex.str())});
+                    Miss m = make_miss(MissKind::IpBlockExcept, dir);
+                    m.detail = ExceptMiss{b.cidr, ex, remote.ip};
+                    out.push_back(std::move(m));
                     break;
                 }
             }
@@ -243,79 +237,90 @@ std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, c
         return out;
     }
     if (!remote.pod) {
-        out.push_back({MissKind::NotAPod, false,
-                       fmt::format("pod/namespace selectors match pods only; {} {} is not a pod IP (only an ipBlock "
-                                   "can allow it)",
-                                   role, endpoint_text(s, remote))});
+        Miss m = make_miss(MissKind::NotAPod, dir);
+        m.detail = NotAnEndpointMiss{NotAnEndpointMiss::Peer::Selector, remote_of(s, remote)};
+        out.push_back(std::move(m));
         return out;
     }
     const auto& pod = s.pods()[*remote.pod];
-    // Most peers are tried and rejected or matched without a miss naming the pod: its text is built on the first.
-    std::string pod_subject_text;
-    auto pod_subject = [&]() -> const std::string& {
-        if (pod_subject_text.empty()) pod_subject_text = fmt::format("{} pod {}", role, s.pod_id(*remote.pod));
-        return pod_subject_text;
-    };
     auto fails = [&](const LabelSelector& sel, LabelSetId set) {
         return std::any_of(sel.requirements.begin(), sel.requirements.end(),
                            [&](const LabelRequirement& req) { return !s.requirement_matches(req, set); });
     };
     if (peer.namespace_selector) {
         const auto& ns = s.namespaces()[pod.ns];
-        if (fails(*peer.namespace_selector, ns.labels))
-            selector_misses(s, *peer.namespace_selector, ns.labels, MissKind::NamespaceLabels,
-                            fmt::format("its namespace {}", s.str(ns.name)), "namespaceSelector", out);
+        if (fails(*peer.namespace_selector, ns.labels)) {
+            LabelMiss proto;
+            proto.field = SelectorField::NamespaceSelector;
+            proto.subject = LabelMiss::Subject::Namespace;
+            proto.name = s.str(ns.name);
+            selector_misses(s, *peer.namespace_selector, ns.labels, MissKind::NamespaceLabels, dir, proto, out);
+        }
     } else if (s.pod_namespace(*remote.pod) != pol.ns) {
-        out.push_back({MissKind::PodNamespace, false,
-                       fmt::format("a podSelector without namespaceSelector selects only pods in namespace {}; {} is "
-                                   "in namespace {}",
-                                   pol.ns, pod_subject(), s.pod_namespace(*remote.pod))});
+        Miss m = make_miss(MissKind::PodNamespace, dir);
+        m.detail = NamespaceScopeMiss{pol.ns, s.pod_id(*remote.pod), std::string(s.pod_namespace(*remote.pod))};
+        out.push_back(std::move(m));
     }
-    if (peer.pod_selector && fails(*peer.pod_selector, pod.labels))
-        selector_misses(s, *peer.pod_selector, pod.labels, MissKind::PodLabels, pod_subject(), "podSelector", out);
+    if (peer.pod_selector && fails(*peer.pod_selector, pod.labels)) {
+        LabelMiss proto;
+        proto.field = SelectorField::PodSelector;
+        proto.subject = LabelMiss::Subject::Pod;
+        proto.name = s.pod_id(*remote.pod);
+        selector_misses(s, *peer.pod_selector, pod.labels, MissKind::PodLabels, dir, proto, out);
+    }
     return out;
 }
 
-std::string port_entry_text(const ClusterState& s, const PolicyPort& p, const Flow& flow) {
-    const char* proto = protocol_name(p.protocol);
+PortEntry port_entry(const ClusterState& s, const PolicyPort& p, const Flow& flow) {
+    PortEntry e;
+    e.protocol = p.protocol;
     if (!p.port_name.empty()) {
-        auto m = match_port(s, p, flow);
-        if (m.resolved) return fmt::format("{}/{} (= {})", proto, p.port_name, *m.resolved);
-        return fmt::format("{}/{}", proto, p.port_name);
+        e.kind = PortEntry::Kind::Named;
+        e.name = p.port_name;
+        if (auto m = match_port(s, p, flow); m.resolved) e.resolved = *m.resolved;
+        return e;
     }
-    if (!p.port) return fmt::format("{} (all ports)", proto);
-    if (p.end_port) return fmt::format("{}/{}-{}", proto, *p.port, *p.end_port);
-    return fmt::format("{}/{}", proto, *p.port);
+    e.port = p.port.value_or(0);
+    e.end_port = p.end_port.value_or(0);
+    return e;
 }
 
-std::string defined_ports_text(const ClusterState& s, uint32_t pod) {
-    std::vector<std::string> parts;
-    for (const auto& cp : s.ports(s.pods()[pod].ports)) {
-        if (cp.name.empty()) continue;
-        parts.push_back(fmt::format("{}={}/{}", cp.name, protocol_name(cp.protocol), cp.port));
-    }
-    return parts.empty() ? "no named ports" : join(parts, ", ");
+std::vector<NamedPortMiss::Defined> defined_ports(const ClusterState& s, uint32_t pod) {
+    std::vector<NamedPortMiss::Defined> out;
+    for (const auto& cp : s.ports(s.pods()[pod].ports))
+        if (!cp.name.empty()) out.push_back({cp.name, cp.protocol, cp.port});
+    return out;
 }
 
-std::vector<Miss> port_misses(const ClusterState& s, const PolicyRule& rule, const Flow& flow) {
+Miss named_port_miss(const ClusterState& s, bool cluster, Protocol protocol, const std::string& name,
+                     const Flow& flow) {
+    Miss m = make_miss(MissKind::NamedPort, Direction::Ingress);
+    NamedPortMiss d;
+    d.cluster = cluster;
+    d.protocol = protocol;
+    d.name = name;
+    d.ip = flow.dst.ip;
+    if (flow.dst.pod) {
+        d.pod = s.pod_id(*flow.dst.pod);
+        d.defined = defined_ports(s, *flow.dst.pod);
+    }
+    m.detail = std::move(d);
+    return m;
+}
+
+std::vector<Miss> port_misses(const ClusterState& s, const PolicyRule& rule, const Flow& flow, Direction dir) {
     std::vector<Miss> out;
     if (rule_ports_match(s, rule, flow)) return out;
-    std::vector<std::string> entries;
-    for (const auto& p : rule.ports) entries.push_back(port_entry_text(s, p, flow));
+    PortMiss pm{false, {}, flow.protocol, flow.port};
     for (const auto& p : rule.ports) {
-        if (p.port_name.empty()) continue;
-        auto m = match_port(s, p, flow);
-        if (!m.named_unresolved) continue;
-        std::string where = flow.dst.pod ? fmt::format("destination pod {} ({})", s.pod_id(*flow.dst.pod),
-                                                       defined_ports_text(s, *flow.dst.pod))
-                                         : fmt::format("destination {} is not a pod", flow.dst.ip.str());
-        out.push_back(
-            {MissKind::NamedPort, false,
-             fmt::format("named port {}/{} is not defined by {}", protocol_name(p.protocol), p.port_name, where)});
+        pm.entries.push_back(port_entry(s, p, flow));
+        if (p.port_name.empty() || !match_port(s, p, flow).named_unresolved) continue;
+        out.push_back(named_port_miss(s, false, p.protocol, p.port_name, flow));
+        out.back().direction = dir;
     }
-    out.push_back({MissKind::Port, false,
-                   fmt::format("ports allow {}; the connection is {}/{}", join(entries, ", "),
-                               protocol_name(flow.protocol), flow.port)});
+    Miss m = make_miss(MissKind::Port, dir);
+    m.detail = std::move(pm);
+    out.push_back(std::move(m));
     return out;
 }
 
@@ -347,7 +352,7 @@ struct RuleMisses {
 RuleMisses rule_misses(const ClusterState& s, const NetworkPolicy& pol, const PolicyRule& rule, const Flow& flow,
                        Direction dir) {
     RuleMisses m;
-    m.ports = port_misses(s, rule, flow);
+    m.ports = port_misses(s, rule, flow, dir);
     const FlowEndpoint& remote = remote_end(flow, dir);
     m.peers.reserve(rule.peers.size());
     for (const auto& peer : rule.peers) m.peers.push_back(peer_misses(s, pol, peer, remote, dir));
@@ -369,9 +374,27 @@ RuleDiagnosis diagnose_rule(const RuleMisses& m, int index) {
     return d;
 }
 
+bool has_hint(const std::vector<Hint>& hints, std::string_view code, Direction dir,
+              const std::optional<std::string>& policy) {
+    return std::any_of(hints.begin(), hints.end(),
+                       [&](const Hint& h) { return h.code == code && h.direction == dir && h.policy == policy; });
+}
+
 void add_hint(std::vector<Hint>& hints, Hint h) {
-    for (const auto& existing : hints)
-        if (existing.code == h.code && existing.direction == h.direction && existing.policy == h.policy) return;
+    if (!has_hint(hints, h.code, h.direction, h.policy)) hints.push_back(std::move(h));
+}
+
+// A hint about a miss at rule `rule` (and peer `peer`, -1: its ports) of policy `id`.
+void add_miss_hint(std::vector<Hint>& hints, const char* code, Direction dir, const std::string& id, int rule, int peer,
+                   const Miss& miss) {
+    if (has_hint(hints, code, dir, id)) return;
+    Hint h;
+    h.code = code;
+    h.direction = dir;
+    h.policy = id;
+    h.miss = miss;
+    h.rule = rule;
+    h.peer = peer;
     hints.push_back(std::move(h));
 }
 
@@ -394,20 +417,17 @@ void rule_hints(const ClusterState& s, const NetworkPolicy& pol, const PolicyRul
         // port_misses lists the unresolved named ports first, then the port mismatch.
         for (const auto& m : port_result) {
             if (m.kind == MissKind::NamedPort)
-                add_hint(hints, {hint::kNamedPortUnresolved, dir, id,
-                                 fmt::format("{} {}: {}", id, rule_ref(dir, index), m.message)});
+                add_miss_hint(hints, hint::kNamedPortUnresolved, dir, id, index, -1, m);
             else if (m.kind == MissKind::Port)
-                add_hint(hints, {hint::kPortNotAllowed, dir, id,
-                                 fmt::format("{} {} matches the {} but not the port: {}", id, rule_ref(dir, index),
-                                             remote_role(dir), m.message)});
+                add_miss_hint(hints, hint::kPortNotAllowed, dir, id, index, -1, m);
         }
     }
     for (size_t i = 0; i < rule.peers.size(); ++i) {
         const auto& misses = peer_results[i];
         if (misses.empty()) continue;
-        const std::string where = fmt::format("{} {}.{}[{}]", id, rule_ref(dir, index), peers_field(dir), i);
+        const int peer = static_cast<int>(i);
         if (misses.size() == 1 && misses[0].kind == MissKind::IpBlockExcept) {
-            add_hint(hints, {hint::kIpBlockExcept, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+            add_miss_hint(hints, hint::kIpBlockExcept, dir, id, index, peer, misses[0]);
             continue;
         }
         if (!ports_match) continue;
@@ -415,16 +435,15 @@ void rule_hints(const ClusterState& s, const NetworkPolicy& pol, const PolicyRul
             return m.near && (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels);
         });
         if (all_near) {
-            add_hint(hints, {hint::kLabelMismatch, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+            add_miss_hint(hints, hint::kLabelMismatch, dir, id, index, peer, misses[0]);
         } else if (misses.size() == 1 && misses[0].kind == MissKind::PodNamespace) {
             // The podSelector itself matches: the author forgot the namespaceSelector.
-            add_hint(hints, {hint::kNamespaceScope, dir, id,
-                             fmt::format("{}: {} (add a namespaceSelector for it)", where, misses[0].message)});
+            add_miss_hint(hints, hint::kNamespaceScope, dir, id, index, peer, misses[0]);
         } else if (misses.size() == 1 && misses[0].kind == MissKind::NotAPod &&
                    (remote.host_network_pod || s.node_by_ip(remote.ip))) {
             // Selecting the pods of a node or the control plane (hostNetwork) by label is the classic
             // trap: their traffic carries the node's IP, which only an ipBlock matches.
-            add_hint(hints, {hint::kNotAPod, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+            add_miss_hint(hints, hint::kNotAPod, dir, id, index, peer, misses[0]);
         }
     }
 }
@@ -496,109 +515,111 @@ std::string cluster_rule_text(DecidingTier tier, const ClusterRuleRef& r) {
 std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& peer, RuleAction action,
                                       const FlowEndpoint& remote, Direction dir) {
     std::vector<Miss> out;
-    const char* role = remote_role(dir);
     switch (peer.kind) {
         case ClusterPeer::Kind::Namespaces:
         case ClusterPeer::Kind::Pods: {
+            const bool pods = peer.kind == ClusterPeer::Kind::Pods;
             if (!remote.pod) {
-                out.push_back(
-                    {MissKind::NotAPod, false,
-                     fmt::format("a {} peer matches pods only; {} {} is not a pod IP{}",
-                                 peer.kind == ClusterPeer::Kind::Pods ? "pods" : "namespaces", role,
-                                 endpoint_text(s, remote),
-                                 dir == Direction::Egress ? " (a nodes or networks peer can match it)" : "")});
+                Miss m = make_miss(MissKind::NotAPod, dir);
+                m.detail = NotAnEndpointMiss{pods ? NotAnEndpointMiss::Peer::Pods : NotAnEndpointMiss::Peer::Namespaces,
+                                             remote_of(s, remote)};
+                out.push_back(std::move(m));
                 break;
             }
             const auto& pod = s.pods()[*remote.pod];
             const auto& ns = s.namespaces()[pod.ns];
-            const std::string ns_field = peer.kind == ClusterPeer::Kind::Pods ? "pods.namespaceSelector" : "namespaces";
-            selector_misses(s, peer.pods.namespaces, ns.labels, MissKind::NamespaceLabels,
-                            fmt::format("the namespace {} of {} pod {}", s.str(ns.name), role, s.pod_id(*remote.pod)),
-                            ns_field, out);
-            if (peer.pods.pods)
-                selector_misses(s, *peer.pods.pods, pod.labels, MissKind::PodLabels,
-                                fmt::format("{} pod {}", role, s.pod_id(*remote.pod)), "pods.podSelector", out);
+            LabelMiss proto;
+            proto.field = pods ? SelectorField::PodsNamespaceSelector : SelectorField::Namespaces;
+            proto.subject = LabelMiss::Subject::PodNamespace;
+            proto.name = s.str(ns.name);
+            proto.pod = s.pod_id(*remote.pod);
+            selector_misses(s, peer.pods.namespaces, ns.labels, MissKind::NamespaceLabels, dir, proto, out);
+            if (peer.pods.pods) {
+                proto.field = SelectorField::PodsPodSelector;
+                proto.subject = LabelMiss::Subject::Pod;
+                proto.name = std::move(proto.pod);
+                proto.pod.clear();
+                selector_misses(s, *peer.pods.pods, pod.labels, MissKind::PodLabels, dir, proto, out);
+            }
             break;
         }
         case ClusterPeer::Kind::Nodes: {
             const auto node = s.node_by_ip(remote.ip);
             if (!node) {
-                out.push_back({MissKind::NotANode, false,
-                               fmt::format("a nodes peer matches node addresses; {} {} is not one", role,
-                                           endpoint_text(s, remote))});
+                Miss m = make_miss(MissKind::NotANode, dir);
+                m.detail = NotAnEndpointMiss{NotAnEndpointMiss::Peer::Nodes, remote_of(s, remote)};
+                out.push_back(std::move(m));
                 break;
             }
-            selector_misses(s, peer.nodes, s.node_labels(*node), MissKind::NodeLabels,
-                            fmt::format("{} node {}", role, s.nodes()[*node].name), "nodes", out);
+            LabelMiss proto;
+            proto.field = SelectorField::Nodes;
+            proto.subject = LabelMiss::Subject::Node;
+            proto.name = s.nodes()[*node].name;
+            selector_misses(s, peer.nodes, s.node_labels(*node), MissKind::NodeLabels, dir, proto, out);
             break;
         }
         case ClusterPeer::Kind::Networks: {
             if (std::any_of(peer.networks.begin(), peer.networks.end(),
                             [&](const Cidr& c) { return c.contains(remote.ip); }))
                 break;
-            std::vector<std::string> nets;
-            bool other_family = true;
-            for (const auto& c : peer.networks) {
-                nets.push_back(c.str());
-                other_family = other_family && c.base.family != remote.ip.family;
-            }
-            out.push_back({MissKind::IpBlockRange, false,
-                           fmt::format("networks {} do not contain {} {}", join(nets, ", "), role, remote.ip.str()),
-                           other_family});
+            Miss m = make_miss(MissKind::IpBlockRange, dir);
+            m.other_family = std::all_of(peer.networks.begin(), peer.networks.end(),
+                                         [&](const Cidr& c) { return c.base.family != remote.ip.family; });
+            m.detail = RangeMiss{true, peer.networks, remote.ip};
+            out.push_back(std::move(m));
             break;
         }
-        case ClusterPeer::Kind::DomainNames:
-            out.push_back({MissKind::DomainName, false,
-                           fmt::format("domainNames {}: whether {} {} is one of them depends on DNS, which the state "
-                                       "does not record",
-                                       join(peer.domain_names, ", "), role, remote.ip.str())});
+        case ClusterPeer::Kind::DomainNames: {
+            Miss m = make_miss(MissKind::DomainName, dir);
+            m.detail = DomainNameMiss{peer.domain_names, remote.ip};
+            out.push_back(std::move(m));
             break;
+        }
         case ClusterPeer::Kind::Unknown:
-            if (action == RuleAction::Accept)
-                out.push_back({MissKind::UnknownPeer, false,
-                               "a peer with no field this version of netpol-trace knows (a newer API): an Accept rule "
-                               "treats it as matching nothing"});
+            if (action == RuleAction::Accept) out.push_back(make_miss(MissKind::UnknownPeer, dir));
             break;
     }
     return out;
 }
 
-std::string cluster_port_text(const ClusterPort& p) {
+PortEntry cluster_port_entry(const ClusterPort& p) {
+    PortEntry e;
     switch (p.kind) {
         case ClusterPort::Kind::Unknown:
-            return "a protocol entry of a newer API";
+            e.kind = PortEntry::Kind::Unknown;
+            break;
         case ClusterPort::Kind::NamedPort:
-            return "named port " + p.name;
+            e.kind = PortEntry::Kind::Named;
+            e.name = p.name;
+            break;
         case ClusterPort::Kind::Port:
-            if (p.port == 0) return fmt::format("{} (all ports)", protocol_name(p.protocol));
-            if (p.end_port) return fmt::format("{}/{}-{}", protocol_name(p.protocol), p.port, p.end_port);
-            return fmt::format("{}/{}", protocol_name(p.protocol), p.port);
+            e.protocol = p.protocol;
+            e.port = p.port;
+            e.end_port = p.end_port;
+            break;
     }
-    return "?";
+    return e;
 }
 
-std::vector<Miss> cluster_port_misses(const ClusterState& s, const ClusterPolicyRule& rule, const Flow& flow) {
+std::vector<Miss> cluster_port_misses(const ClusterState& s, const ClusterPolicyRule& rule, const Flow& flow,
+                                      Direction dir) {
     std::vector<Miss> out;
     if (cluster_ports_match(s, rule, flow)) return out;
-    std::vector<std::string> entries;
+    PortMiss pm{true, {}, flow.protocol, flow.port};
     for (const auto& p : rule.ports) {
-        entries.push_back(cluster_port_text(p));
+        pm.entries.push_back(cluster_port_entry(p));
         if (p.kind != ClusterPort::Kind::NamedPort) continue;
         const bool defined =
             flow.dst.pod &&
             std::any_of(s.ports(s.pods()[*flow.dst.pod].ports).begin(), s.ports(s.pods()[*flow.dst.pod].ports).end(),
                         [&](const ContainerPort& cp) { return cp.name == p.name && cp.protocol == flow.protocol; });
         if (defined) continue;
-        const std::string where = flow.dst.pod ? fmt::format("destination pod {} ({})", s.pod_id(*flow.dst.pod),
-                                                             defined_ports_text(s, *flow.dst.pod))
-                                               : fmt::format("destination {} is not a pod", flow.dst.ip.str());
-        out.push_back(
-            {MissKind::NamedPort, false,
-             fmt::format("named port {} is not defined for {} by {}", p.name, protocol_name(flow.protocol), where)});
+        out.push_back(named_port_miss(s, true, flow.protocol, p.name, flow));
+        out.back().direction = dir;
     }
-    out.push_back({MissKind::Port, false,
-                   fmt::format("protocols allow {}; the connection is {}/{}", join(entries, ", "),
-                               protocol_name(flow.protocol), flow.port)});
+    Miss m = make_miss(MissKind::Port, dir);
+    m.detail = std::move(pm);
+    out.push_back(std::move(m));
     return out;
 }
 
@@ -608,7 +629,7 @@ RuleDiagnosis diagnose_cluster_rule(const ClusterState& s, const ClusterPolicyRu
     d.rule = index;
     if (!rule.name.empty()) d.rule_name = rule.name;
     d.action = rule.action;
-    d.misses = cluster_port_misses(s, rule, flow);
+    d.misses = cluster_port_misses(s, rule, flow, dir);
     d.ports_match = d.misses.empty();
     const FlowEndpoint& remote = remote_end(flow, dir);
     closest_peer(
@@ -622,37 +643,33 @@ RuleDiagnosis diagnose_cluster_rule(const ClusterState& s, const ClusterPolicyRu
 void cluster_rule_hints(const ClusterState& s, const std::string& id, const ClusterPolicyRule& rule, int index,
                         const Flow& flow, Direction dir, std::vector<Hint>& hints) {
     const FlowEndpoint& remote = remote_end(flow, dir);
-    const std::vector<Miss> port_result = cluster_port_misses(s, rule, flow);
+    const std::vector<Miss> port_result = cluster_port_misses(s, rule, flow, dir);
     const bool ports_match = port_result.empty();
     std::vector<std::vector<Miss>> peer_results;
     for (const auto& peer : rule.peers) peer_results.push_back(cluster_peer_misses(s, peer, rule.action, remote, dir));
     const bool peers_match =
         std::any_of(peer_results.begin(), peer_results.end(), [](const auto& m) { return m.empty(); });
-    const std::string ref = fmt::format("{} {}", id, rule_ref(dir, index));
     if (peers_match && !ports_match) {
         for (const auto& m : port_result) {
             if (m.kind == MissKind::NamedPort)
-                add_hint(hints, {hint::kNamedPortUnresolved, dir, id, fmt::format("{}: {}", ref, m.message)});
+                add_miss_hint(hints, hint::kNamedPortUnresolved, dir, id, index, -1, m);
             else if (m.kind == MissKind::Port)
-                add_hint(hints,
-                         {hint::kPortNotAllowed, dir, id,
-                          fmt::format("{} matches the {} but not the port: {}", ref, remote_role(dir), m.message)});
+                add_miss_hint(hints, hint::kPortNotAllowed, dir, id, index, -1, m);
         }
     }
     if (!ports_match) return;
     for (size_t i = 0; i < rule.peers.size(); ++i) {
         const auto& misses = peer_results[i];
         if (misses.empty()) continue;
-        const std::string where = fmt::format("{}.{}[{}]", ref, peers_field(dir), i);
         const bool all_near = std::all_of(misses.begin(), misses.end(), [](const Miss& m) {
             return m.near && (m.kind == MissKind::PodLabels || m.kind == MissKind::NamespaceLabels ||
                               m.kind == MissKind::NodeLabels);
         });
         if (all_near) {
-            add_hint(hints, {hint::kLabelMismatch, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+            add_miss_hint(hints, hint::kLabelMismatch, dir, id, index, static_cast<int>(i), misses[0]);
         } else if (misses.size() == 1 && misses[0].kind == MissKind::NotAPod &&
                    (remote.host_network_pod || s.node_by_ip(remote.ip))) {
-            add_hint(hints, {hint::kNotAPod, dir, id, fmt::format("{}: {}", where, misses[0].message)});
+            add_miss_hint(hints, hint::kNotAPod, dir, id, index, static_cast<int>(i), misses[0]);
         }
     }
 }

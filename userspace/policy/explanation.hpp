@@ -11,6 +11,7 @@
 
 #include "common/ip_addr.hpp"
 #include "policy/evaluator.hpp"
+#include "policy/miss.hpp"
 #include "state/cluster_state.hpp"
 
 namespace npt {
@@ -41,36 +42,18 @@ inline constexpr const char* kClusterPolicyPriorityTie = "CLUSTER_POLICY_PRIORIT
 inline constexpr const char* kDomainNameUndecided = "DOMAIN_NAME_UNDECIDED";
 }  // namespace hint
 
+// A hint's text: its own message, or (with a miss) the miss at a rule or peer of `policy`, which outputs word
+// (output/miss_text's hint_message).
 struct Hint {
     std::string code;
     Direction direction = Direction::Ingress;
     std::optional<std::string> policy;  // "ns/name"
     std::string message;
+    std::optional<Miss> miss;  // the miss the hint is about
+    int rule = -1;             // with miss: the rule's index in spec.ingress / spec.egress...
+    int peer = -1;             // ...and its peer's in from/to (-1: the rule's ports)
 
     friend bool operator==(const Hint&, const Hint&) = default;
-};
-
-enum class MissKind : uint8_t {
-    PodLabels,        // podSelector does not match the remote pod's labels
-    NamespaceLabels,  // namespaceSelector does not match the remote pod's namespace
-    PodNamespace,     // podSelector alone selects only the policy's namespace
-    NotAPod,          // selector peer, but the remote end is not a pod
-    IpBlockRange,     // remote IP outside the ipBlock cidr (or other family)
-    IpBlockExcept,    // remote IP inside the cidr but in an except range
-    Port,             // no port entry matches the port/protocol
-    NamedPort,        // a named port the destination pod does not define
-    NodeLabels,       // (cluster policies) a nodes peer's selector does not match the node's labels
-    NotANode,         // (cluster policies) a nodes peer, but the remote end is not a node's address
-    DomainName,       // (cluster policies) a domainNames peer: cannot be decided from an IP
-    UnknownPeer,      // (cluster policies) a peer or port of a newer API: fails closed
-};
-const char* miss_kind_name(MissKind k);
-
-struct Miss {
-    MissKind kind = MissKind::PodLabels;
-    bool near = false;  // a near miss (label drift, small edit)
-    std::string message;
-    bool other_family = false;  // IpBlockRange: the block is of the other IP family (farther than a range miss)
 };
 
 struct RuleDiagnosis {

@@ -1,0 +1,19 @@
+// The words for a structured miss (policy/miss.hpp) and for a hint about one: every output (text, JSON, the
+// tail's lines, the agent's events) reads a miss through these.
+#pragma once
+
+#include <string>
+
+#include "policy/explanation.hpp"
+
+namespace npt {
+
+// "podSelector needs app=web; source pod shop/cart-1 has app=wbe (a small edit away)"
+void append_miss_message(std::string& out, const Miss& m);
+std::string miss_message(const Miss& m);
+
+// A hint's message: its own, or the words for its miss at its rule ("shop/allow-web spec.ingress[0].from[1]: ...").
+void append_hint_message(std::string& out, const Hint& h);
+std::string hint_message(const Hint& h);
+
+}  // namespace npt
