@@ -58,7 +58,20 @@ std::string IpAddr::bracket_host(std::string_view host) {
 
 std::string IpAddr::str() const {
     char buf[INET6_ADDRSTRLEN];
-    if (!inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes.data(), buf, sizeof(buf))) return "?";
+    if (is_v4()) {
+        // Dotted decimal by hand: inet_ntop goes through the printf machinery, and renderers print an address
+        // or two per result.
+        size_t n = 0;
+        for (size_t i = 0; i < 4; ++i) {
+            const unsigned v = bytes[i];
+            if (i) buf[n++] = '.';
+            if (v >= 100) buf[n++] = static_cast<char>('0' + v / 100);
+            if (v >= 10) buf[n++] = static_cast<char>('0' + v / 10 % 10);
+            buf[n++] = static_cast<char>('0' + v % 10);
+        }
+        return std::string(buf, n);
+    }
+    if (!inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf))) return "?";
     return buf;
 }
 
