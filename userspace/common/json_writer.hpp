@@ -3,6 +3,7 @@
 // a renderer may switch between the two without changing its output.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -22,27 +23,23 @@ class JsonWriter {
     void begin_array() { open('['); }
     void end_array() { close(']'); }
 
-    // A member's name; the value follows with one of the value calls.
+    // A member's name; the value follows with one of the value calls. A string literal is the renderers' own
+    // name (plain ASCII, nothing to escape: asserted in debug builds) and is written without a scan.
+    template <size_t N>
+    void key(const char (&name)[N]) {
+        const std::string_view sv(name);
+        assert(sv.size() <= kMaxPlainKey && plain(sv));
+        plain_key(sv);
+    }
     void key(std::string_view name) {
-        // Names are the renderers' own short ASCII literals: written with one append when nothing needs
-        // escaping.
-        char buf[64];
-        if (name.size() <= sizeof buf - 4 && plain(name)) {
-            size_t n = 0;
-            if (!first_) buf[n++] = ',';
-            buf[n++] = '"';
-            std::memcpy(buf + n, name.data(), name.size());
-            n += name.size();
-            buf[n++] = '"';
-            buf[n++] = ':';
-            out_.append(buf, n);
-            first_ = false;
+        if (name.size() <= kMaxPlainKey && plain(name)) {
+            plain_key(name);
         } else {
             separate();
             append_string(out_, name);
             out_ += ':';
+            after_key_ = true;
         }
-        after_key_ = true;
     }
 
     void string(std::string_view s) {
@@ -75,6 +72,11 @@ class JsonWriter {
         end_array();
     }
 
+    template <size_t N, typename T>
+    void member(const char (&name)[N], const T& value) {
+        key(name);
+        value_of(value);
+    }
     template <typename T>
     void member(std::string_view name, const T& value) {
         key(name);
@@ -86,6 +88,21 @@ class JsonWriter {
     static void append_string(std::string& out, std::string_view s);
 
   private:
+    static constexpr size_t kMaxPlainKey = 60;
+    // ,"name":  with one append.
+    void plain_key(std::string_view name) {
+        char buf[kMaxPlainKey + 4];
+        size_t n = 0;
+        if (!first_) buf[n++] = ',';
+        buf[n++] = '"';
+        std::memcpy(buf + n, name.data(), name.size());
+        n += name.size();
+        buf[n++] = '"';
+        buf[n++] = ':';
+        out_.append(buf, n);
+        first_ = false;
+        after_key_ = true;
+    }
     static bool plain(std::string_view s) {
         for (const char c : s)
             if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' || static_cast<unsigned char>(c) >= 0x80)
