@@ -177,6 +177,12 @@ namespace {
 // The streaming form of the functions above: the same members in the same order, so the bytes are those of
 // the DOM's dump (json_writer_test compares them over generated explanations).
 
+// Where a miss or a hint is worded before it is written: one buffer per thread, reused.
+std::string& scratch() {
+    thread_local std::string buffer;
+    return buffer;
+}
+
 void stream_endpoint(JsonWriter& w, const EndpointRef& r, bool with_port) {
     w.begin_object();
     w.member("ip", r.ip.str());
@@ -214,7 +220,10 @@ void stream_diagnoses(JsonWriter& w, const std::vector<PolicyDiagnosis>& diagnos
                 w.begin_object();
                 w.member("kind", miss_kind_name(m.kind));
                 w.member("near", m.near);
-                w.member("message", miss_message(m));
+                std::string& words = scratch();
+                words.clear();
+                append_miss_message(words, m);
+                w.member("message", words);
                 w.end_object();
             }
             w.end_array();
@@ -303,7 +312,10 @@ void stream_explanation(JsonWriter& w, const Explanation& e) {
         w.member("code", h.code);
         w.member("direction", direction_name(h.direction));
         w.member("policy", h.policy);
-        w.member("message", hint_message(h));
+        std::string& words = scratch();
+        words.clear();
+        append_hint_message(words, h);
+        w.member("message", words);
         w.end_object();
     }
     w.end_array();

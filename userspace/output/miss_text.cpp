@@ -1,5 +1,6 @@
 #include "output/miss_text.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,23 +29,23 @@ void append_requirement(std::string& out, const LabelMiss& m) {
     switch (m.op) {
         case LabelRequirement::Op::In:
             if (m.values.size() == 1) {
-                fmt::format_to(Out(out), "{}={}", m.key, m.values[0]);
+                fmt::format_to(Out(out), FMT_COMPILE("{}={}"), m.key, m.values[0]);
             } else {
-                fmt::format_to(Out(out), "{} in (", m.key);
+                fmt::format_to(Out(out), FMT_COMPILE("{} in ("), m.key);
                 values();
                 out += ')';
             }
             return;
         case LabelRequirement::Op::NotIn:
-            fmt::format_to(Out(out), "{} notin (", m.key);
+            fmt::format_to(Out(out), FMT_COMPILE("{} notin ("), m.key);
             values();
             out += ')';
             return;
         case LabelRequirement::Op::Exists:
-            fmt::format_to(Out(out), "{} (exists)", m.key);
+            fmt::format_to(Out(out), FMT_COMPILE("{} (exists)"), m.key);
             return;
         case LabelRequirement::Op::DoesNotExist:
-            fmt::format_to(Out(out), "no {} label", m.key);
+            fmt::format_to(Out(out), FMT_COMPILE("no {} label"), m.key);
             return;
     }
 }
@@ -52,16 +53,16 @@ void append_requirement(std::string& out, const LabelMiss& m) {
 void append_subject(std::string& out, const LabelMiss& m, Direction dir) {
     switch (m.subject) {
         case LabelMiss::Subject::Pod:
-            fmt::format_to(Out(out), "{} pod {}", remote_role(dir), m.name);
+            fmt::format_to(Out(out), FMT_COMPILE("{} pod {}"), remote_role(dir), m.name);
             return;
         case LabelMiss::Subject::Namespace:
-            fmt::format_to(Out(out), "its namespace {}", m.name);
+            fmt::format_to(Out(out), FMT_COMPILE("its namespace {}"), m.name);
             return;
         case LabelMiss::Subject::PodNamespace:
-            fmt::format_to(Out(out), "the namespace {} of {} pod {}", m.name, remote_role(dir), m.pod);
+            fmt::format_to(Out(out), FMT_COMPILE("the namespace {} of {} pod {}"), m.name, remote_role(dir), m.pod);
             return;
         case LabelMiss::Subject::Node:
-            fmt::format_to(Out(out), "{} node {}", remote_role(dir), m.name);
+            fmt::format_to(Out(out), FMT_COMPILE("{} node {}"), remote_role(dir), m.name);
             return;
     }
 }
@@ -80,7 +81,7 @@ void append_label_miss(std::string& out, const LabelMiss& m, const Miss& miss) {
     out += selector_field_name(m.field);
     const bool exists = m.op == LabelRequirement::Op::Exists;
     if (exists) {
-        fmt::format_to(Out(out), " needs label {}; ", m.key);
+        fmt::format_to(Out(out), FMT_COMPILE(" needs label {}; "), m.key);
     } else {
         out += " needs ";
         append_requirement(out, m);
@@ -89,22 +90,22 @@ void append_label_miss(std::string& out, const LabelMiss& m, const Miss& miss) {
     append_subject(out, m, miss.direction);
     switch (m.found) {
         case LabelMiss::Found::Value:
-            fmt::format_to(Out(out), " has {}={}", m.key, m.value);
+            fmt::format_to(Out(out), FMT_COMPILE(" has {}={}"), m.key, m.value);
             if (m.op == LabelRequirement::Op::In && miss.near) out += " (a small edit away)";
             return;
         case LabelMiss::Found::ValueElsewhere:
-            fmt::format_to(Out(out), " has no {} label but carries the value as {}={}", m.key, m.label.first,
-                           m.label.second);
+            fmt::format_to(Out(out), FMT_COMPILE(" has no {} label but carries the value as {}={}"), m.key,
+                           m.label.first, m.label.second);
             return;
         case LabelMiss::Found::SimilarKey:
-            fmt::format_to(Out(out), " has {}={} (a similar key)", m.label.first, m.label.second);
+            fmt::format_to(Out(out), FMT_COMPILE(" has {}={} (a similar key)"), m.label.first, m.label.second);
             return;
         case LabelMiss::Found::Labels:
             if (exists) {
                 out += " has ";
                 append_labels(out, m);
             } else {
-                fmt::format_to(Out(out), " has no {} label (", m.key);
+                fmt::format_to(Out(out), FMT_COMPILE(" has no {} label ("), m.key);
                 append_labels(out, m);
                 out += ')';
             }
@@ -115,11 +116,11 @@ void append_label_miss(std::string& out, const LabelMiss& m, const Miss& miss) {
 // "10.0.0.5 (node worker-1)", "pod shop/cart-1", ...
 void append_remote(std::string& out, const RemoteEnd& r) {
     if (r.pod) {
-        fmt::format_to(Out(out), "pod {}", *r.pod);
+        fmt::format_to(Out(out), FMT_COMPILE("pod {}"), *r.pod);
     } else if (r.host_network_pod) {
-        fmt::format_to(Out(out), "{} (hostNetwork pod {})", r.ip.str(), *r.host_network_pod);
+        fmt::format_to(Out(out), FMT_COMPILE("{} (hostNetwork pod {})"), r.ip.str(), *r.host_network_pod);
     } else if (r.node) {
-        fmt::format_to(Out(out), "{} (node {})", r.ip.str(), *r.node);
+        fmt::format_to(Out(out), FMT_COMPILE("{} (node {})"), r.ip.str(), *r.node);
     } else {
         out += r.ip.str();
     }
@@ -129,20 +130,20 @@ void append_not_an_endpoint(std::string& out, const NotAnEndpointMiss& m, Direct
     const char* role = remote_role(dir);
     switch (m.peer) {
         case NotAnEndpointMiss::Peer::Selector:
-            fmt::format_to(Out(out), "pod/namespace selectors match pods only; {} ", role);
+            fmt::format_to(Out(out), FMT_COMPILE("pod/namespace selectors match pods only; {} "), role);
             append_remote(out, m.remote);
             out += " is not a pod IP (only an ipBlock can allow it)";
             return;
         case NotAnEndpointMiss::Peer::Pods:
         case NotAnEndpointMiss::Peer::Namespaces:
-            fmt::format_to(Out(out), "a {} peer matches pods only; {} ",
+            fmt::format_to(Out(out), FMT_COMPILE("a {} peer matches pods only; {} "),
                            m.peer == NotAnEndpointMiss::Peer::Pods ? "pods" : "namespaces", role);
             append_remote(out, m.remote);
             out += " is not a pod IP";
             if (dir == Direction::Egress) out += " (a nodes or networks peer can match it)";
             return;
         case NotAnEndpointMiss::Peer::Nodes:
-            fmt::format_to(Out(out), "a nodes peer matches node addresses; {} ", role);
+            fmt::format_to(Out(out), FMT_COMPILE("a nodes peer matches node addresses; {} "), role);
             append_remote(out, m.remote);
             out += " is not one";
             return;
@@ -157,36 +158,37 @@ void append_port_entry(std::string& out, const PortEntry& e, bool cluster) {
             return;
         case PortEntry::Kind::Named:
             if (cluster)
-                fmt::format_to(Out(out), "named port {}", e.name);
+                fmt::format_to(Out(out), FMT_COMPILE("named port {}"), e.name);
             else if (e.resolved)
-                fmt::format_to(Out(out), "{}/{} (= {})", proto, e.name, *e.resolved);
+                fmt::format_to(Out(out), FMT_COMPILE("{}/{} (= {})"), proto, e.name, *e.resolved);
             else
-                fmt::format_to(Out(out), "{}/{}", proto, e.name);
+                fmt::format_to(Out(out), FMT_COMPILE("{}/{}"), proto, e.name);
             return;
         case PortEntry::Kind::Number:
             if (e.port == 0)
-                fmt::format_to(Out(out), "{} (all ports)", proto);
+                fmt::format_to(Out(out), FMT_COMPILE("{} (all ports)"), proto);
             else if (e.end_port)
-                fmt::format_to(Out(out), "{}/{}-{}", proto, e.port, e.end_port);
+                fmt::format_to(Out(out), FMT_COMPILE("{}/{}-{}"), proto, e.port, e.end_port);
             else
-                fmt::format_to(Out(out), "{}/{}", proto, e.port);
+                fmt::format_to(Out(out), FMT_COMPILE("{}/{}"), proto, e.port);
             return;
     }
 }
 
 void append_named_port(std::string& out, const NamedPortMiss& m) {
     if (m.cluster)
-        fmt::format_to(Out(out), "named port {} is not defined for {} by ", m.name, protocol_name(m.protocol));
+        fmt::format_to(Out(out), FMT_COMPILE("named port {} is not defined for {} by "), m.name,
+                       protocol_name(m.protocol));
     else
-        fmt::format_to(Out(out), "named port {}/{} is not defined by ", protocol_name(m.protocol), m.name);
+        fmt::format_to(Out(out), FMT_COMPILE("named port {}/{} is not defined by "), protocol_name(m.protocol), m.name);
     if (!m.pod) {
-        fmt::format_to(Out(out), "destination {} is not a pod", m.ip.str());
+        fmt::format_to(Out(out), FMT_COMPILE("destination {} is not a pod"), m.ip.str());
         return;
     }
-    fmt::format_to(Out(out), "destination pod {} (", *m.pod);
+    fmt::format_to(Out(out), FMT_COMPILE("destination pod {} ("), *m.pod);
     if (m.defined.empty()) out += "no named ports";
     append_list(out, m.defined, [&](const NamedPortMiss::Defined& d) {
-        fmt::format_to(Out(out), "{}={}/{}", d.name, protocol_name(d.protocol), d.port);
+        fmt::format_to(Out(out), FMT_COMPILE("{}={}/{}"), d.name, protocol_name(d.protocol), d.port);
     });
     out += ')';
 }
@@ -198,30 +200,33 @@ void append_miss_message(std::string& out, const Miss& m) {
     if (const auto* d = std::get_if<LabelMiss>(&m.detail)) {
         append_label_miss(out, *d, m);
     } else if (const auto* d = std::get_if<NamespaceScopeMiss>(&m.detail)) {
-        fmt::format_to(Out(out),
-                       "a podSelector without namespaceSelector selects only pods in namespace {}; {} pod {} is in "
-                       "namespace {}",
-                       d->policy_namespace, role, d->pod, d->pod_namespace);
+        fmt::format_to(
+            Out(out),
+            FMT_COMPILE("a podSelector without namespaceSelector selects only pods in namespace {}; {} pod {} is in "
+                        "namespace {}"),
+            d->policy_namespace, role, d->pod, d->pod_namespace);
     } else if (const auto* d = std::get_if<NotAnEndpointMiss>(&m.detail)) {
         append_not_an_endpoint(out, *d, m.direction);
     } else if (const auto* d = std::get_if<RangeMiss>(&m.detail)) {
         out += d->networks ? "networks " : "ipBlock ";
         append_list(out, d->cidrs, [&](const Cidr& c) { out += c.str(); });
-        fmt::format_to(Out(out), " {} contain {} {}", d->networks ? "do not" : "does not", role, d->ip.str());
+        fmt::format_to(Out(out), FMT_COMPILE(" {} contain {} {}"), d->networks ? "do not" : "does not", role,
+                       d->ip.str());
     } else if (const auto* d = std::get_if<ExceptMiss>(&m.detail)) {
-        fmt::format_to(Out(out), "{} {} is inside ipBlock {} but excluded by its except {}", role, d->ip.str(),
-                       d->cidr.str(), d->except.str());
+        fmt::format_to(Out(out), FMT_COMPILE("{} {} is inside ipBlock {} but excluded by its except {}"), role,
+                       d->ip.str(), d->cidr.str(), d->except.str());
     } else if (const auto* d = std::get_if<PortMiss>(&m.detail)) {
         out += d->cluster ? "protocols allow " : "ports allow ";
         append_list(out, d->entries, [&](const PortEntry& e) { append_port_entry(out, e, d->cluster); });
-        fmt::format_to(Out(out), "; the connection is {}/{}", protocol_name(d->protocol), d->port);
+        fmt::format_to(Out(out), FMT_COMPILE("; the connection is {}/{}"), protocol_name(d->protocol), d->port);
     } else if (const auto* d = std::get_if<NamedPortMiss>(&m.detail)) {
         append_named_port(out, *d);
     } else if (const auto* d = std::get_if<DomainNameMiss>(&m.detail)) {
         out += "domainNames ";
         append_list(out, d->names, [&](const std::string& n) { out += n; });
-        fmt::format_to(Out(out), ": whether {} {} is one of them depends on DNS, which the state does not record", role,
-                       d->ip.str());
+        fmt::format_to(Out(out),
+                       FMT_COMPILE(": whether {} {} is one of them depends on DNS, which the state does not record"),
+                       role, d->ip.str());
     } else {
         out +=
             "a peer with no field this version of netpol-trace knows (a newer API): an Accept rule treats it as "
@@ -240,10 +245,11 @@ void append_hint_message(std::string& out, const Hint& h) {
         out += h.message;
         return;
     }
-    fmt::format_to(Out(out), "{} spec.{}[{}]", h.policy.value_or(""), direction_name(h.direction), h.rule);
-    if (h.peer >= 0) fmt::format_to(Out(out), ".{}[{}]", h.direction == Direction::Ingress ? "from" : "to", h.peer);
+    fmt::format_to(Out(out), FMT_COMPILE("{} spec.{}[{}]"), h.policy.value_or(""), direction_name(h.direction), h.rule);
+    if (h.peer >= 0)
+        fmt::format_to(Out(out), FMT_COMPILE(".{}[{}]"), h.direction == Direction::Ingress ? "from" : "to", h.peer);
     if (h.code == hint::kPortNotAllowed)
-        fmt::format_to(Out(out), " matches the {} but not the port: ", remote_role(h.direction));
+        fmt::format_to(Out(out), FMT_COMPILE(" matches the {} but not the port: "), remote_role(h.direction));
     else
         out += ": ";
     append_miss_message(out, *h.miss);

@@ -1,5 +1,6 @@
 #include "policy/explainer.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -359,18 +360,41 @@ RuleMisses rule_misses(const ClusterState& s, const NetworkPolicy& pol, const Po
     return m;
 }
 
-RuleDiagnosis diagnose_rule(const RuleMisses& m, int index) {
+// How close a rule came: its closest peer (the first that misses least) and the cost of its misses, read without
+// copying them (most rules are not the closest of their policy).
+struct RuleScore {
+    int peer = -1;
+    bool ports_match = true;
+    bool peers_match = true;
+    int cost = 0;
+};
+
+RuleScore score_rule(const RuleMisses& m) {
+    RuleScore sc;
+    int best = 0;
+    for (size_t i = 0; i < m.peers.size(); ++i) {
+        const int cost = misses_cost(m.peers[i]);
+        if (sc.peer < 0 || cost < best) {
+            best = cost;
+            sc.peer = static_cast<int>(i);
+        }
+        if (cost == 0) break;
+    }
+    sc.ports_match = m.ports.empty();
+    sc.peers_match = sc.peer < 0 || m.peers[sc.peer].empty();
+    sc.cost = misses_cost(m.ports) + best;
+    return sc;
+}
+
+RuleDiagnosis diagnose_rule(const RuleMisses& m, const RuleScore& sc, int index) {
     RuleDiagnosis d;
     d.rule = index;
+    d.peer = sc.peer;
+    d.ports_match = sc.ports_match;
+    d.peers_match = sc.peers_match;
+    d.cost = sc.cost;
     d.misses = m.ports;
-    d.ports_match = d.misses.empty();
-    if (m.peers.empty()) {
-        d.peers_match = true;
-    } else {
-        closest_peer(
-            m.peers.size(), [&](size_t i) { return m.peers[i]; }, d);
-    }
-    d.cost = misses_cost(d.misses);
+    if (sc.peer >= 0) d.misses.insert(d.misses.end(), m.peers[sc.peer].begin(), m.peers[sc.peer].end());
     return d;
 }
 
@@ -399,7 +423,7 @@ void add_miss_hint(std::vector<Hint>& hints, const char* code, Direction dir, co
 }
 
 std::string rule_ref(Direction dir, int rule) {
-    return fmt::format("spec.{}[{}]", direction_name(dir), rule);
+    return fmt::format(FMT_COMPILE("spec.{}[{}]"), direction_name(dir), rule);
 }
 
 // Hints for one rule of a denying policy: each applies only when the rest of the rule matches.
@@ -454,26 +478,27 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
     const auto& rules = dir == Direction::Ingress ? pol.ingress : pol.egress;
     PolicyDiagnosis pd;
     pd.policy = pol.id();
-    const std::string local = s.pod_id(*local_end(flow, dir).pod);
     if (rules.empty()) {
-        pd.summary = fmt::format("selects {} for {} and has no {} rules: it allows no {} at all", local,
-                                 direction_name(dir), direction_name(dir), direction_name(dir));
+        pd.summary = fmt::format(FMT_COMPILE("selects {} for {} and has no {} rules: it allows no {} at all"),
+                                 s.pod_id(*local_end(flow, dir).pod), direction_name(dir), direction_name(dir),
+                                 direction_name(dir));
         return pd;
     }
     for (size_t i = 0; i < rules.size(); ++i) {
+        const int index = static_cast<int>(i);
         const auto misses = rule_misses(s, pol, rules[i], flow, dir);
-        auto d = diagnose_rule(misses, static_cast<int>(i));
-        if (d.misses.empty()) {
+        const RuleScore score = score_rule(misses);
+        if (score.ports_match && score.peers_match) {
             pd.allows = true;
-            pd.closest = std::move(d);
-            pd.summary = fmt::format("allows it ({})", rule_ref(dir, static_cast<int>(i)));
+            pd.closest = diagnose_rule(misses, score, index);
+            pd.summary = fmt::format(FMT_COMPILE("allows it ({})"), rule_ref(dir, index));
             return pd;
         }
-        if (!pd.closest || d.cost < pd.closest->cost) pd.closest = std::move(d);
-        rule_hints(s, pol, rules[i], static_cast<int>(i), flow, dir, misses, hints);
+        if (!pd.closest || score.cost < pd.closest->cost) pd.closest = diagnose_rule(misses, score, index);
+        rule_hints(s, pol, rules[i], index, flow, dir, misses, hints);
     }
-    pd.summary = fmt::format("none of its {} {} rule{} matches; closest is {}", rules.size(), direction_name(dir),
-                             rules.size() == 1 ? "" : "s", rule_ref(dir, pd.closest->rule));
+    pd.summary = fmt::format(FMT_COMPILE("none of its {} {} rule{} matches; closest is {}"), rules.size(),
+                             direction_name(dir), rules.size() == 1 ? "" : "s", rule_ref(dir, pd.closest->rule));
     return pd;
 }
 

@@ -347,6 +347,13 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                 if (ip) s.pod_ip_index_.insert_or_assign(*ip, idx);
         }
     }
+    s.pod_ids_.reserve(s.pods_.size());
+    for (const auto& pod : s.pods_) {
+        std::string id(s.str(s.namespaces_[pod.ns].name));
+        id += '/';
+        id += s.str(pod.name);
+        s.pod_ids_.push_back(std::move(id));
+    }
     s.index_policies();
 
     for (const auto& rs : objects.replica_sets) {
@@ -471,13 +478,6 @@ std::optional<uint32_t> ClusterState::service_by_ip(const IpAddr& ip) const {
     return it->second;
 }
 
-std::string ClusterState::pod_id(uint32_t pod) const {
-    std::string out(pod_namespace(pod));
-    out += '/';
-    out += str(pods_[pod].name);
-    return out;
-}
-
 bool ClusterState::pod_set_matches(const PodSetSelector& sel, uint32_t ns, LabelSetId pod_labels) const {
     if (!selector_matches(sel.namespaces, namespaces_[ns].labels)) return false;
     return !sel.pods || selector_matches(*sel.pods, pod_labels);
@@ -579,6 +579,7 @@ size_t ClusterState::approximate_bytes() const {
     total += label_storage_.capacity() * sizeof(Label) + label_sets_.capacity() * 8;
     total += pod_ip_index_.size() * (sizeof(IpAddr) + 4 + 16) + pod_ip_index_.bucket_count() * 8;
     total += pod_name_index_.size() * 32 + pod_name_index_.bucket_count() * 8;
+    for (const auto& id : pod_ids_) total += sizeof(std::string) + (id.size() > 15 ? id.size() + 1 : 0);
     total += selections_.capacity() * sizeof(SelectionEntry);
     for (size_t i = 0; i < strings_.size(); ++i) total += 32 + strings_.view(static_cast<StrId>(i)).size() + 40;
     return total;
