@@ -440,6 +440,13 @@ std::vector<TierCase> tier_cases() {
              subject_ns_a + "  egress:\n" + egress_rule("f", "Accept", "    - serviceAccounts: {name: x}\n")) +
              cnp("then-deny", "Admin", 6, subject_ns_a + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
          Q("a/x", "b/z", 9090), "denied", Decision{"admin", "then-deny", 0, "Deny"}},
+        // A named port written inside tcp (it is a protocol entry of its own): not every TCP port.
+        {"UnknownProtocolFieldInAcceptMatchesNothing",
+         cnp("future", "Admin", 5,
+             subject_ns_a + "  egress:\n" +
+                 egress_rule("f", "Accept", any_ns, "    protocols:\n    - tcp: {destinationNamedPort: http}\n")) +
+             cnp("then-deny", "Admin", 6, subject_ns_a + "  egress:\n" + egress_rule("all", "Deny", any_ns)),
+         Q("a/x", "b/z", 9090), "denied", Decision{"admin", "then-deny", 0, "Deny"}},
         {"UnknownPeerInDenyMatchesEverything",
          cnp("future", "Admin", 5,
              subject_ns_a + "  egress:\n" + egress_rule("f", "Deny", "    - serviceAccounts: {name: x}\n")),

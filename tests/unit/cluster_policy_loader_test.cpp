@@ -49,7 +49,7 @@ TEST(ClusterPolicyLoader, DecodesEveryField) {
         R"("egress":[{"name":"r0","action":"Deny","to":[{"networks":["10.0.0.1/8","fd00::/8"]},{"nodes":{"matchLabels":{"role":"cp"}}},)"
         R"({"pods":{"namespaceSelector":{},"podSelector":{"matchLabels":{"app":"db"}}}},{"domainNames":["*.example.com"]}],)"
         R"("protocols":[{"tcp":{"destinationPort":{"number":80}}},{"udp":{"destinationPort":{"range":{"start":5000,"end":5010}}}},)"
-        R"({"sctp":{}}]}],)"
+        R"({"sctp":{"destinationPort":{"number":9}}}]}],)"
         R"("ingress":[{"action":"Pass","from":[{"namespaces":{"matchLabels":{"team":"a"}}}],"protocols":[{"destinationNamedPort":"http"}]}])")));
     EXPECT_EQ(p.kind, ClusterPolicyKind::ClusterNetworkPolicy);
     EXPECT_EQ(p.id(), "guard");
@@ -77,7 +77,7 @@ TEST(ClusterPolicyLoader, DecodesEveryField) {
     EXPECT_EQ(e.ports[1].port, 5000);
     EXPECT_EQ(e.ports[1].end_port, 5010);
     EXPECT_EQ(e.ports[2].protocol, Protocol::SCTP);
-    EXPECT_EQ(e.ports[2].port, 0);  // no destinationPort: every SCTP port
+    EXPECT_EQ(e.ports[2].port, 9);
     ASSERT_EQ(p.ingress.size(), 1u);
     EXPECT_EQ(p.ingress[0].action, RuleAction::Pass);
     ASSERT_EQ(p.ingress[0].ports.size(), 1u);
@@ -122,6 +122,21 @@ TEST(ClusterPolicyLoader, UnknownPeerFieldsFailClosed) {
     const auto p = load_one(cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"serviceAccount":{"name":"x"}}]}])")));
     ASSERT_EQ(p.egress.size(), 1u);
     EXPECT_EQ(p.egress[0].peers[0].kind, ClusterPeer::Kind::Unknown);
+}
+
+// A protocol body with fields this version does not know (alone, or beside destinationPort) narrows the match
+// in a newer API: it fails closed like an unknown peer rather than matching every port of the protocol.
+TEST(ClusterPolicyLoader, UnknownProtocolFieldsFailClosed) {
+    const auto p = load_one(cnp_json(spec(
+        R"("egress":[{"action":"Accept","to":[{"namespaces":{}}],"protocols":[{"tcp":{"destinationNamedPort":"m"}},)"
+        R"({"udp":{"destinationPort":{"number":53},"sourcePort":{"number":5353}}},)"
+        R"({"tcp":{"destinationPort":{"number":80}}}]}])")));
+    ASSERT_EQ(p.egress.size(), 1u);
+    ASSERT_EQ(p.egress[0].ports.size(), 3u);
+    EXPECT_EQ(p.egress[0].ports[0].kind, ClusterPort::Kind::Unknown);
+    EXPECT_EQ(p.egress[0].ports[1].kind, ClusterPort::Kind::Unknown);
+    EXPECT_EQ(p.egress[0].ports[2].kind, ClusterPort::Kind::Port);
+    EXPECT_EQ(p.egress[0].ports[2].port, 80);
 }
 
 TEST(ClusterPolicyLoader, OtherVersionsAndGroupsAreNotOurs) {
@@ -192,6 +207,8 @@ TEST(ClusterPolicyLoader, ValidationErrors) {
              "End port"},
         {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"tcp":{},"udp":{}}]}])")),
          p + "spec.egress[0].protocols[0]: Too many: 2: must have at most 1 items"},
+        {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[{"sctp":{}}]}])")),
+         p + "spec.egress[0].protocols[0].sctp: Required value: must have at least 1 items"},
         {cnp_json(spec(R"("egress":[{"action":"Deny","to":[{"nodes":{}}],"protocols":[]}])")),
          p + "spec.egress[0].protocols: Required value: must have at least 1 item"},
         {cnp_json(

@@ -758,7 +758,14 @@ bool decode_cluster_protocol(Ctx& c, const N& n, const Path& p, ClusterPort& out
         out.protocol = proto;
         const N dest = body.get("destinationPort");
         const Path dp = bp.field("destinationPort");
-        if (dest.type() == NodeType::Missing) return true;  // every port of the protocol
+        // The API requires at least one field here (MinProperties=1) and knows one, destinationPort: an empty
+        // body is not an object the API server stores, and other fields are a newer API's narrowing of the
+        // match, which fails closed like an unknown peer (an Accept rule does not match on it, a Deny does).
+        if (body.field_count() == 0) return c.fail(bp, "Required value: must have at least 1 items");
+        if (dest.type() == NodeType::Missing || body.field_count() > 1) {
+            out.kind = ClusterPort::Kind::Unknown;
+            return true;
+        }
         if (!expect(c, dest, NodeType::Map, dp)) return false;
         const N number = dest.get("number"), range = dest.get("range");
         const bool has_number = number.type() != NodeType::Missing, has_range = range.type() != NodeType::Missing;
