@@ -123,6 +123,22 @@ TEST(StateDerive, RelabelledPodsAndNamespacesChangeWhatSelectorsMatch) {
     EXPECT_EQ(verdict(*base, "b/y", "a/x", 8080), "denied");
 }
 
+// A derived snapshot names and finds its pods by itself: it outlives the snapshot it came from (the tail replaces
+// its base while a whatif answer is still being rendered).
+TEST(StateDerive, ADerivedSnapshotFindsPodsAfterItsBaseIsGone) {
+    auto base = ClusterState::build(objects());
+    StateChange relabel;
+    relabel.pod_labels.emplace_back(*base->find_pod("a", "x"), LabelMap{{"app", "x2"}});
+    auto derived = base->derive(relabel);
+    const uint32_t x = *base->find_pod("a", "x");
+    base.reset();
+    ASSERT_EQ(derived->find_pod("a", "x"), x);
+    EXPECT_EQ(derived->pod_id(x), "a/x");
+    EXPECT_FALSE(derived->find_pod("a", "nope"));
+    EXPECT_FALSE(derived->find_pod("a/x", ""));
+    EXPECT_EQ(verdict(*derived, "b/y", "a/x", 8080), "allowed");
+}
+
 TEST(StateDerive, ClusterPoliciesUpsertedAndDeleted) {
     auto base = ClusterState::build(objects());
     ClusterObjects o;

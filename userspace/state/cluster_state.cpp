@@ -347,13 +347,14 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                 if (ip) s.pod_ip_index_.insert_or_assign(*ip, idx);
         }
     }
-    s.pod_ids_.reserve(s.pods_.size());
+    s.pod_ids_.ids.reserve(s.pods_.size());
     for (const auto& pod : s.pods_) {
         std::string id(s.str(s.namespaces_[pod.ns].name));
         id += '/';
         id += s.str(pod.name);
-        s.pod_ids_.push_back(std::move(id));
+        s.pod_ids_.ids.push_back(std::move(id));
     }
+    s.pod_ids_.reindex();
     s.index_policies();
 
     for (const auto& rs : objects.replica_sets) {
@@ -452,11 +453,14 @@ std::optional<uint32_t> ClusterState::find_namespace(std::string_view name) cons
 }
 
 std::optional<uint32_t> ClusterState::find_pod(std::string_view ns, std::string_view name) const {
-    auto ns_idx = find_namespace(ns);
-    auto name_id = strings_.find(name);
-    if (!ns_idx || !name_id) return std::nullopt;
-    auto it = pod_name_index_.find((static_cast<uint64_t>(*ns_idx) << 32) | *name_id);
-    if (it == pod_name_index_.end()) return std::nullopt;
+    // Names and namespaces are DNS labels and subdomains (at most 63 and 253 bytes): the id fits.
+    char buf[512];
+    if (ns.size() + 1 + name.size() > sizeof buf) return std::nullopt;
+    std::memcpy(buf, ns.data(), ns.size());
+    buf[ns.size()] = '/';
+    std::memcpy(buf + ns.size() + 1, name.data(), name.size());
+    const auto it = pod_ids_.index.find(std::string_view(buf, ns.size() + 1 + name.size()));
+    if (it == pod_ids_.index.end()) return std::nullopt;
     return it->second;
 }
 
@@ -579,7 +583,8 @@ size_t ClusterState::approximate_bytes() const {
     total += label_storage_.capacity() * sizeof(Label) + label_sets_.capacity() * 8;
     total += pod_ip_index_.size() * (sizeof(IpAddr) + 4 + 16) + pod_ip_index_.bucket_count() * 8;
     total += pod_name_index_.size() * 32 + pod_name_index_.bucket_count() * 8;
-    for (const auto& id : pod_ids_) total += sizeof(std::string) + (id.size() > 15 ? id.size() + 1 : 0);
+    for (const auto& id : pod_ids_.ids) total += sizeof(std::string) + (id.size() > 15 ? id.size() + 1 : 0) + 32;
+    total += pod_ids_.index.bucket_count() * 8;
     total += selections_.capacity() * sizeof(SelectionEntry);
     for (size_t i = 0; i < strings_.size(); ++i) total += 32 + strings_.view(static_cast<StrId>(i)).size() + 40;
     return total;

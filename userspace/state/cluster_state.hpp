@@ -186,7 +186,7 @@ class ClusterState {
     std::optional<uint32_t> node_by_ip(const IpAddr& ip) const;
     std::optional<uint32_t> service_by_ip(const IpAddr& ip) const;  // ClusterIP or external IP
 
-    const std::string& pod_id(uint32_t pod) const { return pod_ids_[pod]; }  // "ns/name"
+    const std::string& pod_id(uint32_t pod) const { return pod_ids_.ids[pod]; }  // "ns/name"
     // The pod's primary address (status.podIP).
     const std::optional<IpAddr>& primary_ip(uint32_t pod) const {
         const auto& rec = pods_[pod];
@@ -265,7 +265,22 @@ class ClusterState {
     std::unordered_map<StrId, uint32_t> namespace_index_;
     std::vector<PodRecord> pods_;
     std::unordered_map<uint64_t, uint32_t> pod_name_index_;  // (ns << 32 | name) -> pod
-    std::vector<std::string> pod_ids_;                       // "ns/name" of each pod, as outputs name it
+    // "ns/name" of each pod, as outputs name it, and the pod of each: one lookup for a pod asked by name.
+    struct PodIds {
+        std::vector<std::string> ids;
+        std::unordered_map<std::string_view, uint32_t> index;  // views into ids
+        PodIds() = default;
+        PodIds(const PodIds& other) : ids(other.ids) { reindex(); }  // a copy indexes its own strings
+        PodIds& operator=(const PodIds&) = delete;
+        PodIds(PodIds&&) = default;
+        PodIds& operator=(PodIds&&) = default;
+        void reindex() {
+            index.clear();
+            index.reserve(ids.size());
+            for (uint32_t i = 0; i < ids.size(); ++i) index.emplace(ids[i], i);
+        }
+    };
+    PodIds pod_ids_;
     std::unordered_map<IpAddr, uint32_t, IpAddrHash> pod_ip_index_;
     std::unordered_map<IpAddr, uint32_t, IpAddrHash> node_ip_index_;  // -> node index
     std::vector<NetworkPolicy> policies_;
