@@ -427,9 +427,8 @@ std::string rule_ref(Direction dir, int rule) {
 }
 
 // Hints for one rule of a denying policy: each applies only when the rest of the rule matches.
-void rule_hints(const ClusterState& s, const NetworkPolicy& pol, const PolicyRule& rule, int index, const Flow& flow,
+void rule_hints(const ClusterState& s, const std::string& id, const PolicyRule& rule, int index, const Flow& flow,
                 Direction dir, const RuleMisses& rule_result, std::vector<Hint>& hints) {
-    const std::string id = pol.id();
     const FlowEndpoint& remote = remote_end(flow, dir);
     const std::vector<Miss>& port_result = rule_result.ports;
     const bool ports_match = port_result.empty();
@@ -477,7 +476,7 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
     const auto& pol = s.policies()[policy];
     const auto& rules = dir == Direction::Ingress ? pol.ingress : pol.egress;
     PolicyDiagnosis pd;
-    pd.policy = pol.id();
+    pd.policy = s.policy_id(policy);
     if (rules.empty()) {
         pd.summary = fmt::format(FMT_COMPILE("selects {} for {} and has no {} rules: it allows no {} at all"),
                                  s.pod_id(*local_end(flow, dir).pod), direction_name(dir), direction_name(dir),
@@ -495,7 +494,7 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
             return pd;
         }
         if (!pd.closest || score.cost < pd.closest->cost) pd.closest = diagnose_rule(misses, score, index);
-        rule_hints(s, pol, rules[i], index, flow, dir, misses, hints);
+        rule_hints(s, pd.policy, rules[i], index, flow, dir, misses, hints);
     }
     pd.summary = fmt::format(FMT_COMPILE("none of its {} {} rule{} matches; closest is {}"), rules.size(),
                              direction_name(dir), rules.size() == 1 ? "" : "s", rule_ref(dir, pd.closest->rule));
@@ -858,8 +857,8 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
     side.isolated = v.isolated;
     side.allowed = v.allowed;
     side.exemption = v.exemption;
-    for (uint32_t p : v.policies) side.policies.push_back(s.policies()[p].id());
-    for (uint32_t p : v.allowed_by) side.allowed_by.push_back(s.policies()[p].id());
+    for (uint32_t p : v.policies) side.policies.push_back(s.policy_id(p));
+    for (uint32_t p : v.allowed_by) side.allowed_by.push_back(s.policy_id(p));
     side.decided_by.tier = v.decided_by.tier;
     if (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline) {
         side.decided_by.rule = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);

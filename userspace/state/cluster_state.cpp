@@ -121,7 +121,10 @@ void ClusterState::set_policies(std::vector<NetworkPolicy> policies) {
         return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
     });
     policies_ = std::move(policies);
+    policy_ids_.clear();
+    policy_ids_.reserve(policies_.size());
     for (auto& pol : policies_) {
+        policy_ids_.push_back(pol.id());
         resolve_selector_ids(pol.pod_selector);
         for (auto* rules : {&pol.ingress, &pol.egress}) {
             for (auto& rule : *rules) {

@@ -186,7 +186,8 @@ class ClusterState {
     std::optional<uint32_t> node_by_ip(const IpAddr& ip) const;
     std::optional<uint32_t> service_by_ip(const IpAddr& ip) const;  // ClusterIP or external IP
 
-    const std::string& pod_id(uint32_t pod) const { return pod_ids_.ids[pod]; }  // "ns/name"
+    const std::string& pod_id(uint32_t pod) const { return pod_ids_.ids[pod]; }          // "ns/name"
+    const std::string& policy_id(uint32_t policy) const { return policy_ids_[policy]; }  // NetworkPolicy "ns/name"
     // The pod's primary address (status.podIP).
     const std::optional<IpAddr>& primary_ip(uint32_t pod) const {
         const auto& rec = pods_[pod];
@@ -281,6 +282,7 @@ class ClusterState {
         }
     };
     PodIds pod_ids_;
+    std::vector<std::string> policy_ids_;  // "ns/name" of each NetworkPolicy
     std::unordered_map<IpAddr, uint32_t, IpAddrHash> pod_ip_index_;
     std::unordered_map<IpAddr, uint32_t, IpAddrHash> node_ip_index_;  // -> node index
     std::vector<NetworkPolicy> policies_;
