@@ -24,11 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string str(const Json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 struct Line {
     std::string agent;
     std::string text;
@@ -214,11 +209,11 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
                 err << fmt::format("netpol-trace: agent {} sent a line that is not JSON; skipped\n", line.agent);
                 continue;
             }
-            const std::string event = str(j, "event");
+            const std::string event = json_string(j, "event");
             if (event != "drop" && event != "resumed" && event != "update") continue;
-            const std::string key =
-                fmt::format("{}|{}|{}|{}|{}|{}|{}", str(j, "node"), str(j, "from"), str(j, "to"), str(j, "protocol"),
-                            j.value("port", 0), str(j, "reason"), str(j, "enforcement"));
+            const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", json_string(j, "node"), json_string(j, "from"),
+                                                json_string(j, "to"), json_string(j, "protocol"), j.value("port", 0),
+                                                json_string(j, "reason"), json_string(j, "enforcement"));
             flows[key].last = j;
             if (event == "update") continue;  // a newer count, for the summary
             if (event == "drop") ++reported;
@@ -249,7 +244,7 @@ int run_remote_tail(const TailOptions& o, std::shared_ptr<k8s::ApiClient> client
         std::set<std::string> nodes;
         for (const auto& [key, f] : flows) {
             drops += f.last.value("count", uint64_t{0});
-            nodes.insert(str(f.last, "node"));
+            nodes.insert(json_string(f.last, "node"));
         }
         out << fmt::format(
             "\nsummary: {} dropped flow{} on {} node{}, {} drop{} (counts as the agents last "

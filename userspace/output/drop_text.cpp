@@ -25,12 +25,7 @@ std::string fix_text(const std::string& summary, const std::string& kind, uint64
     return fmt::format("{} [{} newly allowed, {} newly denied]", summary, newly_allowed, newly_denied);
 }
 
-// JSON accessors that never throw: the agents' lines come from the network.
-std::string str(const Json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
+// JSON accessors that never throw (and json_string below): the agents' lines come from the network.
 const Json& member(const Json& j, const char* key) {
     static const Json null;
     auto it = j.find(key);
@@ -44,11 +39,11 @@ T number(const Json& j, const char* key, T fallback = 0) {
 }
 
 std::string endpoint_label_json(const Json& e) {
-    const std::string ip = str(e, "ip");
-    if (auto pod = str(e, "pod"); !pod.empty())
+    const std::string ip = json_string(e, "ip");
+    if (auto pod = json_string(e, "pod"); !pod.empty())
         return fmt::format("{}{} ({})", pod, e.value("host_network", false) ? " [hostNetwork]" : "", ip);
-    if (auto svc = str(e, "service"); !svc.empty()) return fmt::format("{} (Service {})", ip, svc);
-    if (auto node = str(e, "node"); !node.empty()) return fmt::format("{} (node {})", ip, node);
+    if (auto svc = json_string(e, "service"); !svc.empty()) return fmt::format("{} (Service {})", ip, svc);
+    if (auto node = json_string(e, "node"); !node.empty()) return fmt::format("{} (node {})", ip, node);
     return ip;
 }
 
@@ -57,12 +52,12 @@ void add_misses_json(std::vector<std::string>& out, const Json& diagnoses, bool 
     for (const auto& d : diagnoses) {
         const Json& closest = member(d, "closest_rule");
         if (!closest.is_object()) {
-            if (summaries) out.push_back(str(d, "policy") + ": " + str(d, "summary"));
+            if (summaries) out.push_back(json_string(d, "policy") + ": " + json_string(d, "summary"));
             continue;
         }
         const Json& misses = member(closest, "misses");
         if (!misses.is_array()) continue;
-        for (const auto& m : misses) out.push_back(str(d, "policy") + ": " + str(m, "message"));
+        for (const auto& m : misses) out.push_back(json_string(d, "policy") + ": " + json_string(m, "message"));
     }
 }
 
@@ -128,39 +123,39 @@ Result<DropText> drop_text_from_json(const Json& j) {
     for (const char* key : {"event", "time", "reason", "enforcement"})
         if (!member(j, key).is_string()) return Error{fmt::format("a drop line has no \"{}\" string", key)};
     DropText d;
-    d.resumed = str(j, "event") == "resumed";
-    d.time = str(j, "time");
-    d.node = str(j, "node");
-    d.protocol = str(j, "protocol");
+    d.resumed = json_string(j, "event") == "resumed";
+    d.time = json_string(j, "time");
+    d.node = json_string(j, "node");
+    d.protocol = json_string(j, "protocol");
     d.src = endpoint_label_json(member(j, "src"));
     d.dst = endpoint_label_json(member(j, "dst"));
     d.port = number<uint16_t>(j, "port");
-    d.reason = str(j, "reason");
-    d.enforcement = str(j, "enforcement");
-    d.ct_state = str(j, "ct_state");
+    d.reason = json_string(j, "reason");
+    d.enforcement = json_string(j, "enforcement");
+    d.ct_state = json_string(j, "ct_state");
     d.count = number<uint64_t>(j, "count");
-    const std::string verdict = str(j, "verdict");
+    const std::string verdict = json_string(j, "verdict");
     const bool attributed = !verdict.empty() && verdict != "unknown";
     d.verdict = attributed ? verdict : "";
     if (const Json& rule = member(j, "rule"); rule.is_object())
         d.rule = rule_text(rule_from_json(rule), attributed);
-    else if (str(j, "rule_trace") == "not_visible")
-        d.rule = not_visible_text(str(j, "backend"));
+    else if (json_string(j, "rule_trace") == "not_visible")
+        d.rule = not_visible_text(json_string(j, "backend"));
     if (!attributed) return d;
     for (const char* dir : {"egress", "ingress"}) {
         const Json& side = member(j, dir);
         if (!side.is_object() || side.value("allowed", true)) continue;
-        const std::string pod = str(member(j, std::string_view(dir) == "egress" ? "src" : "dst"), "pod");
+        const std::string pod = json_string(member(j, std::string_view(dir) == "egress" ? "src" : "dst"), "pod");
         DropText::DeniedSide s;
         s.direction = dir;
         s.pod = pod.empty() ? "?" : pod;
         const Json& decided = member(side, "decided_by");
-        if (const std::string by = str(decided, "policy"); !by.empty()) {
+        if (const std::string by = json_string(decided, "policy"); !by.empty()) {
             std::string rule = fmt::format("rule {}", number<int>(decided, "rule", -1));
-            if (auto name = str(decided, "rule_name"); !name.empty()) rule += fmt::format(" \"{}\"", name);
+            if (auto name = json_string(decided, "rule_name"); !name.empty()) rule += fmt::format(" \"{}\"", name);
             if (decided.contains("priority")) rule += fmt::format(", priority {}", number<int>(decided, "priority"));
             s.denied = fmt::format("denied by {} policy {} ({})",
-                                   str(decided, "tier") == "baseline" ? "baseline" : "admin", by, rule);
+                                   json_string(decided, "tier") == "baseline" ? "baseline" : "admin", by, rule);
         } else {
             std::vector<std::string> policies;
             if (const Json& p = member(side, "policies"); p.is_array())
@@ -169,22 +164,23 @@ Result<DropText> drop_text_from_json(const Json& j) {
             s.denied = fmt::format("denied: isolated by {}", fmt::join(policies, ", "));
         }
         if (const Json& passed = member(side, "passed_by_rules"); passed.is_array())
-            for (const auto& p : passed) s.passed_on.push_back(pass_text(str(p, "policy"), number<int>(p, "rule", -1)));
+            for (const auto& p : passed)
+                s.passed_on.push_back(pass_text(json_string(p, "policy"), number<int>(p, "rule", -1)));
         add_misses_json(s.misses, member(side, "cluster_diagnosis"), false);
         add_misses_json(s.misses, member(side, "diagnosis"), true);
         d.denied_sides.push_back(std::move(s));
     }
     if (const Json& hints = member(j, "hints"); hints.is_array())
-        for (const auto& h : hints) d.hints.emplace_back(str(h, "code"), str(h, "message"));
+        for (const auto& h : hints) d.hints.emplace_back(json_string(h, "code"), json_string(h, "message"));
     if (const Json& fixes = member(j, "fixes"); fixes.is_array()) {
         for (const char* dir : {"egress", "ingress"}) {
             for (const auto& f : fixes) {
-                if (str(f, "direction") != dir) continue;
+                if (json_string(f, "direction") != dir) continue;
                 std::optional<std::string> command;
                 if (const Json& c = member(f, "command"); c.is_string()) command = c.get<std::string>();
                 d.fixes.push_back({dir,
-                                   fix_text(str(f, "summary"), str(f, "kind"), number<uint64_t>(f, "newly_allowed"),
-                                            number<uint64_t>(f, "newly_denied")),
+                                   fix_text(json_string(f, "summary"), json_string(f, "kind"),
+                                            number<uint64_t>(f, "newly_allowed"), number<uint64_t>(f, "newly_denied")),
                                    command});
                 break;
             }
@@ -221,6 +217,11 @@ void write_drop_summary_row(std::ostream& out, const DropText& d) {
 
 void write_drop_text(std::ostream& out, const DropRecord& record, bool with_details) {
     write_drop_text(out, drop_text(record, "drop"), with_details);
+}
+
+std::string json_string(const Json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 }  // namespace npt

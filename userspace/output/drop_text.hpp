@@ -59,6 +59,10 @@ DropText drop_text(const DropRecord& record, std::string_view event);
 // From one JSON line of an agent's /events stream (drop_json's shape); an error names what is missing.
 Result<DropText> drop_text_from_json(const Json& line);
 
+// A string member of an agent's line, "" when it is missing or not a string: the lines come from the network and
+// reading them never throws.
+std::string json_string(const Json& j, const char* key);
+
 // One line, then (with_details) the rule, the denying sides with their closest rules' misses, the hints and the
 // best fix of each direction, indented.
 void write_drop_text(std::ostream& out, const DropText& d, bool with_details);
