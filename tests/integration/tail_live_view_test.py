@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The live view as a person uses it: the tail on a terminal (a pseudo-terminal of 160 x 40) while the lab drops the
 runbook's label-mismatch case. Enter opens the selected flow's explanation in a pane (the tail's text form: verdict,
-the isolating policy's closest rule and what it misses, the hint), Esc goes back to the table, Ctrl-C ends the tail
-with its summary, and the terminal's modes are what they were before the tail started.
+the isolating policy's closest rule and what it misses, the hint), Esc goes back to the table, Ctrl-Z stops the tail
+with the terminal's modes restored and SIGCONT (fg) takes the keys back, Ctrl-C ends the tail with its summary, and
+the terminal's modes are what they were before the tail started.
 """
 import fcntl
 import os
@@ -75,6 +76,18 @@ class Terminal:
         os.close(self.master)
 
 
+def wait_state(pid, states, what, timeout=5):
+    """Waits until the process's state (/proc/PID/stat: R running, S sleeping, T stopped) is one of states."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state in states:
+            return
+        check(time.monotonic() < deadline, f"netpol-trace is not {what} (state {state})")
+        time.sleep(0.05)
+
+
 def run():
     with Lab("kube-router", test_prefix("npttail-live"), OCTETS["live-view"]) as lab:
         term = Terminal()
@@ -114,6 +127,22 @@ def run():
             term.wait_for("DESTINATION", since=mark, timeout=5)  # back to the table
             check("flow 1 of 1" not in term.text(mark), "Esc did not close the pane")
 
+            # Ctrl-Z: the terminal's modes come back before the tail stops; continued, it takes the keys again and
+            # redraws.
+            term.type(b"\x1a")
+            wait_state(proc.pid, "T", "stopped after Ctrl-Z")
+            stopped = termios.tcgetattr(term.slave)
+            check(stopped[3] == term.modes[3], "the terminal's modes were not restored while the tail is stopped")
+            mark = term.mark()
+            proc.send_signal(signal.SIGCONT)
+            wait_state(proc.pid, "RS", "running again after SIGCONT")
+            term.wait_for("Up/Down select, Enter explains", since=mark, timeout=5)
+            resumed = termios.tcgetattr(term.slave)
+            check(not resumed[3] & (termios.ICANON | termios.ECHO), "the keys are not unbuffered again after fg")
+            term.type(b"\r")
+            term.wait_for("flow 1 of 1", since=mark, timeout=5)  # and read
+            term.type(b"\x1b")
+
             mark = term.mark()
             proc.send_signal(signal.SIGINT)
             rc = proc.wait(timeout=15)
@@ -122,7 +151,8 @@ def run():
             restored = termios.tcgetattr(term.slave)
             check(restored[3] == term.modes[3] and restored[6] == term.modes[6],
                   "the terminal's modes were not restored at exit")
-            print("live view: Enter opened the flow's explanation, Esc went back, the terminal was restored")
+            print("live view: Enter opened the flow's explanation, Esc went back, Ctrl-Z and fg kept the terminal "
+                  "sane, the terminal was restored")
         finally:
             if proc and proc.poll() is None:
                 proc.kill()

@@ -207,28 +207,25 @@ size_t terminal_size(bool columns) {
 }
 
 // The live view's keys: the terminal's input without line buffering and echo, read without waiting, restored on
-// the way out. Ctrl-C still signals. Inactive when stdin is not a terminal or the tail was started in the
-// background (changing the terminal's modes would stop it with SIGTTOU); read only while in the foreground (a read
-// from the background would stop it with SIGTTIN).
+// the way out and while the tail is stopped (Ctrl-Z). Ctrl-C still signals. Inactive when stdin is not a terminal or
+// the tail was started in the background (changing the terminal's modes would stop it with SIGTTOU); read only while in
+// the foreground (a read from the background would stop it with SIGTTIN).
 class KeyboardInput {
   public:
     KeyboardInput() {
         if (!isatty(STDIN_FILENO) || !foreground() || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
-        termios raw = saved_;
-        raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
-        raw.c_cc[VMIN] = 0;
-        raw.c_cc[VTIME] = 0;
-        active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+        active_ = true;
+        resume();
+        active_ = raw_;
     }
-    ~KeyboardInput() {
-        if (!active_) return;
-        // Restored even when the tail was moved to the background since.
-        struct sigaction ignore {
-        }, previous{};
-        ignore.sa_handler = SIG_IGN;
-        ::sigaction(SIGTTOU, &ignore, &previous);
-        ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
-        ::sigaction(SIGTTOU, &previous, nullptr);
+    ~KeyboardInput() { restore(); }
+
+    // Ctrl-Z: the terminal goes back to its modes, the process stops, and once continued in the foreground
+    // the keys are read unbuffered again (continued in the background: when it comes back, at the next read).
+    void suspend() {
+        restore();
+        live::SignalWatch::stop_self();
+        resume();
     }
     KeyboardInput(const KeyboardInput&) = delete;
     KeyboardInput& operator=(const KeyboardInput&) = delete;
@@ -236,12 +233,33 @@ class KeyboardInput {
     bool active() const { return active_; }
     std::string read() {
         if (!active_ || !foreground()) return {};
+        if (!raw_) resume();
         char buf[64];
         const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
         return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
     }
 
   private:
+    void resume() {
+        if (!active_ || raw_ || !foreground()) return;
+        termios raw = saved_;
+        raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        raw_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    void restore() {
+        if (!raw_) return;
+        // Restored even when the tail was moved to the background since.
+        struct sigaction ignore {
+        }, previous{};
+        ignore.sa_handler = SIG_IGN;
+        ::sigaction(SIGTTOU, &ignore, &previous);
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+        ::sigaction(SIGTTOU, &previous, nullptr);
+        raw_ = false;
+    }
+
     // Job control stops only the background of the controlling terminal: a terminal that is not ours has no
     // foreground to check (tcgetpgrp fails).
     static bool foreground() {
@@ -250,7 +268,8 @@ class KeyboardInput {
     }
 
     termios saved_{};
-    bool active_ = false;
+    bool active_ = false;  // the live view reads keys
+    bool raw_ = false;     // the terminal is in the view's modes now
 };
 
 class Tail {
@@ -373,8 +392,9 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
         return 2;
     }
     // Before any thread starts (the informer's), so that every thread inherits the blocked mask and
-    // SIGINT/SIGTERM reach only the descriptor.
-    live::SignalWatch signals;
+    // SIGINT/SIGTERM reach only the descriptor. On a terminal, Ctrl-Z comes there too: the live view puts the
+    // terminal back in its modes before the tail stops, and takes the keys again when it is continued.
+    live::SignalWatch signals(isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
     std::string agents_note;  // why the tail captures locally although it has a kubeconfig
     std::shared_ptr<const ClusterState> state;
     std::unique_ptr<k8s::ClusterInformer> informer;
@@ -565,7 +585,16 @@ int run_tail(const TailOptions& o, std::ostream& out, std::ostream& err) {
             tail.redraw_live_view(keys);
             last_refresh = now;
         }
-        if (signals.received()) stop = true;
+        for (int sig; (sig = signals.take()) != 0;) {
+            if (sig != SIGTSTP) {
+                stop = true;
+            } else if (keyboard) {
+                keyboard->suspend();
+                tail.redraw_live_view(keys);  // the screen may have been used while the tail was stopped
+            } else {
+                live::SignalWatch::stop_self();
+            }
+        }
         if (o.duration > 0 && now - start >= std::chrono::duration<double>(o.duration)) stop = true;
         if (o.count && tail.reported() >= o.count) stop = true;
     }

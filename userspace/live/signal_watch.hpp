@@ -1,5 +1,5 @@
-// SIGINT/SIGTERM as a descriptor: create it before any thread starts (informers, HTTP workers) so that
-// every thread inherits the blocked mask and the signals reach only this descriptor. Loops check
+// SIGINT/SIGTERM (and, asked for, SIGTSTP) as a descriptor: create it before any thread starts (informers, HTTP
+// workers) so that every thread inherits the blocked mask and the signals reach only this descriptor. Loops check
 // received() between polls and stop cleanly (summary, detach) without a process-global flag.
 #pragma once
 
@@ -11,10 +11,13 @@ namespace npt::live {
 
 class SignalWatch {
   public:
-    SignalWatch() {
+    // job_control: SIGTSTP (Ctrl-Z) comes here too instead of stopping the process, so that a program that put
+    // its terminal in a mode of its own can restore it before it stops itself (take() says which signal came).
+    explicit SignalWatch(bool job_control = false) {
         sigemptyset(&mask_);
         sigaddset(&mask_, SIGINT);
         sigaddset(&mask_, SIGTERM);
+        if (job_control) sigaddset(&mask_, SIGTSTP);
         pthread_sigmask(SIG_BLOCK, &mask_, &old_);
         fd_ = signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
     }
@@ -25,10 +28,22 @@ class SignalWatch {
     SignalWatch(const SignalWatch&) = delete;
     SignalWatch& operator=(const SignalWatch&) = delete;
 
-    // Whether a signal arrived since the last call (it is consumed).
+    // Whether SIGINT or SIGTERM arrived since the last call (consumed). A SIGTSTP met on the way takes its default
+    // action: the process stops until continued.
     bool received() {
+        for (int sig; (sig = take()) != 0;) {
+            if (sig != SIGTSTP) return true;
+            stop_self();
+        }
+        return false;
+    }
+    // Stops the whole process as Ctrl-Z would (SIGSTOP: SIGTSTP itself is blocked here); returns once continued.
+    static void stop_self() { kill(getpid(), SIGSTOP); }
+    // The next signal that arrived (consumed), 0 when none did.
+    int take() {
         signalfd_siginfo info;
-        return fd_ >= 0 && read(fd_, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info));
+        if (fd_ < 0 || read(fd_, &info, sizeof(info)) != static_cast<ssize_t>(sizeof(info))) return 0;
+        return static_cast<int>(info.ssi_signo);
     }
     int fd() const { return fd_; }
 
