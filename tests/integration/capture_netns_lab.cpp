@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bpf/netns_inspector.hpp"
 #include "capture_tc_drop.skel.h"
 
 namespace npt::capture::testing {
@@ -30,14 +31,7 @@ bool in_netns(const std::string& ns, Fn&& fn) {
     if (fd < 0) {
         return false;
     }
-    bool entered = false;
-    std::thread worker([&] {
-        if (::setns(fd, CLONE_NEWNET) == 0) {
-            entered = true;
-            fn();
-        }
-    });
-    worker.join();
+    const bool entered = run_in_netns(fd, std::forward<Fn>(fn));
     ::close(fd);
     return entered;
 }

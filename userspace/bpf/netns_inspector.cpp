@@ -83,14 +83,7 @@ bool in_netns(uint32_t netns_inum, Fn&& fn) {
     if (fd < 0) {
         return false;
     }
-    bool entered = false;
-    std::thread worker([&] {
-        if (::setns(fd, CLONE_NEWNET) == 0) {
-            entered = true;
-            fn();
-        }
-    });
-    worker.join();
+    const bool entered = run_in_netns(fd, std::forward<Fn>(fn));
     ::close(fd);
     return entered;
 }

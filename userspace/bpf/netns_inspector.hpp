@@ -1,13 +1,31 @@
 // Looks inside a network namespace known only by its inode number (as drop events report it).
 #pragma once
 
+#include <sched.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 namespace npt::capture {
+
+// Runs fn on a thread of its own that entered the network namespace open at fd (setns moves the calling thread
+// only, so the caller's stays where it is); false when the namespace could not be entered. fd stays open.
+template <typename Fn>
+bool run_in_netns(int fd, Fn&& fn) {
+    bool entered = false;
+    std::thread worker([&] {
+        if (::setns(fd, CLONE_NEWNET) == 0) {
+            entered = true;
+            fn();
+        }
+    });
+    worker.join();
+    return entered;
+}
 
 // What decoding a drop asks of the network namespace it happened in. The capture answers from the running
 // system (NetnsInspector); tests that replay recorded events answer what was recorded with them.
