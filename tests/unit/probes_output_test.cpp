@@ -310,6 +310,23 @@ TEST(JsonWriter, StringsAreEscapedAsTheDomDumpsThem) {
     }
 }
 
+// Member names: a renderer's literal (short or past the writer's fast path), and a name from data that needs
+// escaping.
+TEST(JsonWriter, NamesAreTheDomDump) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object();
+    w.member("a", 1);
+    w.member("a_literal_name_longer_than_the_sixty_bytes_the_writer_copies_on_its_stack", 2);
+    w.member(std::string_view("quote\" and \\ \x01"), 3);
+    w.end_object();
+    Json j;
+    j["a"] = 1;
+    j["a_literal_name_longer_than_the_sixty_bytes_the_writer_copies_on_its_stack"] = 2;
+    j["quote\" and \\ \x01"] = 3;
+    EXPECT_EQ(out, j.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
 TEST(JsonWriter, NumbersAndNestingAreTheDomDump) {
     std::string out;
     JsonWriter w(out);

@@ -28,8 +28,11 @@ class JsonWriter {
     template <size_t N>
     void key(const char (&name)[N]) {
         const std::string_view sv(name);
-        assert(sv.size() <= kMaxPlainKey && plain(sv));
-        plain_key(sv);
+        assert(plain(sv));
+        if (sv.size() <= kMaxPlainKey)
+            plain_key(sv);
+        else
+            key(sv);  // a longer array takes the general path (and its bounds)
     }
     void key(std::string_view name) {
         if (name.size() <= kMaxPlainKey && plain(name)) {
