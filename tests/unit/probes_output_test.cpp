@@ -310,6 +310,50 @@ TEST(JsonWriter, StringsAreEscapedAsTheDomDumpsThem) {
     }
 }
 
+// One byte that needs escaping (or one beside those that do not) at every position of strings of every length
+// up to a few blocks: the writer checks strings a block or a word at a time and its last block overlaps the
+// one before it, so a byte missed at a block's edge would be copied as it is.
+TEST(JsonWriter, EveryPositionOfEveryLengthIsChecked) {
+    const std::vector<std::string> bytes = {"\"", "\\", "\x01", "\x1f", "\x80", "\xc3\xa9", "\xff",
+                                            " ",  "!",  "#",    "[",    "]",    "\x7f",     "~"};
+    size_t compared = 0;
+    for (size_t len = 1; len <= 48; ++len) {
+        for (size_t at = 0; at < len; ++at) {
+            for (const auto& b : bytes) {
+                std::string s(len, 'x');
+                s.replace(at, 1, b);
+                std::string got = "prefix ";
+                JsonWriter::append_string(got, s);
+                ASSERT_EQ(got, "prefix " + Json(s).dump(-1, ' ', false, Json::error_handler_t::replace))
+                    << "length " << len << ", byte " << Json(b).dump(-1, ' ', true, Json::error_handler_t::replace)
+                    << " at " << at;
+                ++compared;
+            }
+        }
+    }
+    EXPECT_EQ(compared, 14u * 48 * 49 / 2);
+}
+
+// Between top-level values the string is the caller's: what it appends stays, in order, and the writer's next
+// value goes after it.
+TEST(JsonWriter, TheCallerMayAppendBetweenValues) {
+    std::string out = "head ";
+    {
+        JsonWriter w(out);
+        w.begin_array();
+        w.string(std::string(3000, 'a'));  // more than the room the writer takes at a time
+        w.end_array();
+        EXPECT_EQ(out, "head [\"" + std::string(3000, 'a') + "\"]");
+        out += '\n';
+        w.number(7);
+        out += '\n';
+        w.begin_object();
+        w.member("k", "v");
+        w.end_object();
+    }
+    EXPECT_EQ(out, "head [\"" + std::string(3000, 'a') + "\"]\n7\n{\"k\":\"v\"}");
+}
+
 // Member names: a renderer's literal (short or past the writer's fast path), and a name from data that needs
 // escaping.
 TEST(JsonWriter, NamesAreTheDomDump) {

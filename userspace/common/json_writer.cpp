@@ -1,23 +1,37 @@
 #include "common/json_writer.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <nlohmann/json.hpp>
 
 namespace npt {
 
 void JsonWriter::number(int64_t v) {
     separate();
-    char buf[24];
-    auto res = std::to_chars(buf, buf + sizeof buf, v);
-    out_.append(buf, res.ptr);
+    reserve(24);
+    pos_ = static_cast<size_t>(std::to_chars(data_ + pos_, data_ + cap_, v).ptr - data_);
+    end_value();
 }
 
 void JsonWriter::number(uint64_t v) {
     separate();
-    char buf[24];
-    auto res = std::to_chars(buf, buf + sizeof buf, v);
-    out_.append(buf, res.ptr);
+    reserve(24);
+    pos_ = static_cast<size_t>(std::to_chars(data_ + pos_, data_ + cap_, v).ptr - data_);
+    end_value();
+}
+
+void JsonWriter::grow(size_t n) {
+    if (!filling_) pos_ = out_.size();  // a new top-level value: out_ may have grown since the last one
+    filling_ = true;
+    // Whole pieces of room at a time: resizing writes the new bytes once, and the string's capacity doubles
+    // by itself when it must.
+    out_.resize(pos_ + std::max<size_t>(n, 1024));
+    data_ = out_.data();
+    cap_ = out_.size();
 }
 
 namespace {
@@ -35,68 +49,110 @@ inline uint64_t needs_care(uint64_t w) {
     return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | w) & kHighs;
 }
 
+inline bool word_needs_care(const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    return needs_care(w) != 0;
+}
+
+#ifdef __SSE2__
+// The same test on 16 bytes: as signed bytes, those below 0x20 and those from 0x80 up are less than 0x20.
+inline bool block_needs_care(const char* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hit =
+        _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return _mm_movemask_epi8(hit) != 0;
+}
+#endif
+
+// Whether any byte of [p, p + n) needs more than a copy: a control character, a quote, a backslash or a byte
+// of a UTF-8 sequence. Reads only those bytes: the last block overlaps the one before it instead of reading
+// past the end.
+bool needs_escaping(const char* p, size_t n) {
+    const char* const end = p + n;
+#ifdef __SSE2__
+    if (n >= 16) {
+        for (; end - p > 16; p += 16)
+            if (block_needs_care(p)) return true;
+        return block_needs_care(end - 16);
+    }
+#endif
+    if (n >= 8) {
+        for (; end - p > 8; p += 8)
+            if (word_needs_care(p)) return true;
+        return word_needs_care(end - 8);
+    }
+    for (; p != end; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
-void JsonWriter::append_string(std::string& out, std::string_view s) {
-    const size_t start = out.size();
-    out += '"';
-    const char* p = s.data();
-    const char* const end = p + s.size();
-    const char* plain = p;  // start of the run of bytes copied as they are
-    while (p != end) {
-        if (end - p >= 8) {
-            uint64_t w;
-            std::memcpy(&w, p, 8);
-            if (!needs_care(w)) {
-                p += 8;
-                continue;
-            }
-        }
-        const auto c = static_cast<unsigned char>(*p);
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            ++p;
-            continue;
-        }
-        if (c >= 0x80) {
-            // Names, labels and messages are ASCII almost always; anything else takes nlohmann's own
-            // escaping, whose recovery from invalid UTF-8 (which bytes one U+FFFD replaces) is the contract.
-            out.resize(start);
-            out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void JsonWriter::escaped(std::string_view s) {
+    if (needs_escaping(s.data(), s.size())) return escaped_slow(s);
+    reserve(s.size() + 2);
+    char* out = data_ + pos_;
+    *out++ = '"';
+    std::memcpy(out, s.data(), s.size());
+    out += s.size();
+    *out++ = '"';
+    pos_ = static_cast<size_t>(out - data_);
+    end_value();
+}
+
+void JsonWriter::escaped_slow(std::string_view s) {
+    // Names, labels and messages are ASCII almost always; anything else takes nlohmann's own escaping, whose
+    // recovery from invalid UTF-8 (which bytes one U+FFFD replaces) is the contract.
+    for (const char ch : s) {
+        if (static_cast<unsigned char>(ch) >= 0x80) {
+            const std::string dumped =
+                nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            put(dumped.data(), dumped.size());
+            end_value();
             return;
         }
-        out.append(plain, p);
-        plain = ++p;
+    }
+    put('"');
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         switch (c) {
             case '"':
-                out += "\\\"";
+                put("\\\"", 2);
                 break;
             case '\\':
-                out += "\\\\";
+                put("\\\\", 2);
                 break;
             case '\b':
-                out += "\\b";
+                put("\\b", 2);
                 break;
             case '\f':
-                out += "\\f";
+                put("\\f", 2);
                 break;
             case '\n':
-                out += "\\n";
+                put("\\n", 2);
                 break;
             case '\r':
-                out += "\\r";
+                put("\\r", 2);
                 break;
             case '\t':
-                out += "\\t";
+                put("\\t", 2);
                 break;
-            default: {
-                static constexpr char hex[] = "0123456789abcdef";
-                const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-                out.append(esc, sizeof esc);
-            }
+            default:
+                if (c < 0x20) {
+                    static constexpr char hex[] = "0123456789abcdef";
+                    const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+                    put(esc, sizeof esc);
+                } else {
+                    put(ch);
+                }
         }
     }
-    out.append(plain, end);
-    out += '"';
+    put('"');
+    end_value();
 }
 
 }  // namespace npt
