@@ -158,5 +158,39 @@ TEST(MissText, MissesNoDiagnosisShowsToday) {
     EXPECT_EQ(hint_message(h), "as written");
 }
 
+// A policy's one line for a side, every kind: the forms the engine's diagnoses read in text and JSON.
+TEST(MissText, PolicySummaries) {
+    PolicyDiagnosis d;
+    d.policy = "shop/default-deny";
+    d.summary = {PolicySummary::Kind::NoRules, Direction::Ingress, "shop/frontend-1"};
+    EXPECT_EQ(summary_message(d),
+              "selects shop/frontend-1 for ingress and has no ingress rules: it allows no ingress at all");
+
+    RuleDiagnosis closest;
+    closest.rule = 2;
+    d.closest = closest;
+    d.summary = {PolicySummary::Kind::Allows, Direction::Egress};
+    EXPECT_EQ(summary_message(d), "allows it (spec.egress[2])");
+    d.summary = {PolicySummary::Kind::NoRuleMatches, Direction::Egress, "", 1};
+    EXPECT_EQ(summary_message(d), "none of its 1 egress rule matches; closest is spec.egress[2]");
+    d.summary.rules = 3;
+    EXPECT_EQ(summary_message(d), "none of its 3 egress rules matches; closest is spec.egress[2]");
+
+    // Cluster policies: the tier, an Admin policy's priority, Pass rules when one would have helped, and the
+    // closest rule's name.
+    d.tier = DecidingTier::Admin;
+    d.closest->rule_name = "allow-dns";
+    d.summary = {PolicySummary::Kind::ClusterNoRuleMatches, Direction::Egress, "", 1, false, 10};
+    EXPECT_EQ(summary_message(d),
+              "admin policy, priority 10: none of its 1 Accept rule before the decision matches; closest is "
+              "spec.egress[2] \"allow-dns\"");
+    d.tier = DecidingTier::Baseline;
+    d.closest->rule_name.reset();
+    d.summary = {PolicySummary::Kind::ClusterNoRuleMatches, Direction::Ingress, "", 2, true, std::nullopt};
+    EXPECT_EQ(summary_message(d),
+              "baseline policy: none of its 2 Accept/Pass rules before the decision matches; closest is "
+              "spec.ingress[2]");
+}
+
 }  // namespace
 }  // namespace npt

@@ -435,7 +435,7 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
                 for (auto* diags : {&side->diagnoses, &side->cluster_diagnoses}) {
                     for (auto& d : *diags) {
                         d.policy = pick();
-                        d.summary = pick();
+                        d.summary.pod = pick();
                         if (d.closest) {
                             d.closest->rule_name = pick();
                             d.closest->action = RuleAction::Accept;
@@ -445,7 +445,9 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
                             d.closest->misses.push_back(extra);
                         }
                     }
-                    diags->push_back(PolicyDiagnosis{pick(), DecidingTier::Baseline, false, pick(), std::nullopt});
+                    diags->push_back(PolicyDiagnosis{
+                        pick(), DecidingTier::Baseline, false,
+                        PolicySummary{PolicySummary::Kind::NoRules, Direction::Egress, pick()}, std::nullopt});
                 }
             }
             for (auto& h : m.hints) {

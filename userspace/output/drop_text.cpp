@@ -97,7 +97,7 @@ DropText drop_text(const DropRecord& r, std::string_view event) {
         }
         for (const auto& c : side->diagnoses) {
             if (!c.closest) {
-                s.misses.push_back(c.policy + ": " + c.summary);
+                s.misses.push_back(c.policy + ": " + summary_message(c));
                 continue;
             }
             for (const auto& m : c.closest->misses) s.misses.push_back(c.policy + ": " + miss_message(m));

@@ -44,7 +44,7 @@ Json diagnoses_json(const std::vector<PolicyDiagnosis>& diagnoses) {
         Json dj;
         dj["policy"] = d.policy;
         if (d.tier) dj["tier"] = tier_name(*d.tier);
-        dj["summary"] = d.summary;
+        dj["summary"] = summary_message(d);
         if (d.closest) {
             Json cj;
             cj["rule"] = d.closest->rule;
@@ -200,7 +200,10 @@ void stream_diagnoses(JsonWriter& w, const std::vector<PolicyDiagnosis>& diagnos
         w.begin_object();
         w.member("policy", d.policy);
         if (d.tier) w.member("tier", tier_name(*d.tier));
-        w.member("summary", d.summary);
+        std::string& words = scratch();
+        words.clear();
+        append_summary_message(words, d);
+        w.member("summary", words);
         w.key("closest_rule");
         if (d.closest) {
             const auto& c = *d.closest;

@@ -240,6 +240,40 @@ std::string miss_message(const Miss& m) {
     return out;
 }
 
+void append_summary_message(std::string& out, const PolicyDiagnosis& d) {
+    const PolicySummary& s = d.summary;
+    const char* dir = direction_name(s.direction);
+    const int rule = d.closest ? d.closest->rule : -1;
+    switch (s.kind) {
+        case PolicySummary::Kind::NoRules:
+            fmt::format_to(Out(out), FMT_COMPILE("selects {} for {} and has no {} rules: it allows no {} at all"),
+                           s.pod, dir, dir, dir);
+            return;
+        case PolicySummary::Kind::Allows:
+            fmt::format_to(Out(out), FMT_COMPILE("allows it (spec.{}[{}])"), dir, rule);
+            return;
+        case PolicySummary::Kind::NoRuleMatches:
+            fmt::format_to(Out(out), FMT_COMPILE("none of its {} {} rule{} matches; closest is spec.{}[{}]"), s.rules,
+                           dir, s.rules == 1 ? "" : "s", dir, rule);
+            return;
+        case PolicySummary::Kind::ClusterNoRuleMatches:
+            out += d.tier == DecidingTier::Baseline ? "baseline policy" : "admin policy";
+            if (s.priority) fmt::format_to(Out(out), FMT_COMPILE(", priority {}"), *s.priority);
+            fmt::format_to(
+                Out(out), FMT_COMPILE(": none of its {} {} rule{} before the decision matches; closest is spec.{}[{}]"),
+                s.rules, s.with_pass ? "Accept/Pass" : "Accept", s.rules == 1 ? "" : "s", dir, rule);
+            if (d.closest && d.closest->rule_name)
+                fmt::format_to(Out(out), FMT_COMPILE(" \"{}\""), *d.closest->rule_name);
+            return;
+    }
+}
+
+std::string summary_message(const PolicyDiagnosis& d) {
+    std::string out;
+    append_summary_message(out, d);
+    return out;
+}
+
 void append_hint_message(std::string& out, const Hint& h) {
     if (!h.miss) {
         out += h.message;

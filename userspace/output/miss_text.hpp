@@ -1,5 +1,5 @@
-// The words for a structured miss (policy/miss.hpp) and for a hint about one: every output (text, JSON, the
-// tail's lines, the agent's events) reads a miss through these.
+// The words for a structured miss (policy/miss.hpp), for a hint about one and for a policy's summary: every
+// output (text, JSON, the tail's lines, the agent's events) reads them through these.
 #pragma once
 
 #include <string>
@@ -11,6 +11,10 @@ namespace npt {
 // "podSelector needs app=web; source pod shop/cart-1 has app=wbe (a small edit away)"
 void append_miss_message(std::string& out, const Miss& m);
 std::string miss_message(const Miss& m);
+
+// A policy's one line for a side: "none of its 2 ingress rules matches; closest is spec.ingress[1]"
+void append_summary_message(std::string& out, const PolicyDiagnosis& d);
+std::string summary_message(const PolicyDiagnosis& d);
 
 // A hint's message: its own, or the words for its miss at its rule ("shop/allow-web spec.ingress[0].from[1]: ...").
 void append_hint_message(std::string& out, const Hint& h);

@@ -89,7 +89,7 @@ void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& 
     for (const auto& p : s.passed_by) out << indent << "    passed on by " << cluster_pass_label(p) << '\n';
     for (const auto* diags : {&s.cluster_diagnoses, &s.diagnoses}) {
         for (const auto& d : *diags) {
-            out << indent << "    " << d.policy << ": " << d.summary << '\n';
+            out << indent << "    " << d.policy << ": " << summary_message(d) << '\n';
             if (!d.closest) continue;
             for (const auto& m : d.closest->misses) out << indent << "      - " << miss_message(m) << '\n';
         }

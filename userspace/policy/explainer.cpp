@@ -422,10 +422,6 @@ void add_miss_hint(std::vector<Hint>& hints, const char* code, Direction dir, co
     hints.push_back(std::move(h));
 }
 
-std::string rule_ref(Direction dir, int rule) {
-    return fmt::format(FMT_COMPILE("spec.{}[{}]"), direction_name(dir), rule);
-}
-
 // Hints for one rule of a denying policy: each applies only when the rest of the rule matches.
 void rule_hints(const ClusterState& s, const std::string& id, const PolicyRule& rule, int index, const Flow& flow,
                 Direction dir, const RuleMisses& rule_result, std::vector<Hint>& hints) {
@@ -477,10 +473,10 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
     const auto& rules = dir == Direction::Ingress ? pol.ingress : pol.egress;
     PolicyDiagnosis pd;
     pd.policy = s.policy_id(policy);
+    pd.summary.direction = dir;
     if (rules.empty()) {
-        pd.summary = fmt::format(FMT_COMPILE("selects {} for {} and has no {} rules: it allows no {} at all"),
-                                 s.pod_id(*local_end(flow, dir).pod), direction_name(dir), direction_name(dir),
-                                 direction_name(dir));
+        pd.summary.kind = PolicySummary::Kind::NoRules;
+        pd.summary.pod = s.pod_id(*local_end(flow, dir).pod);
         return pd;
     }
     for (size_t i = 0; i < rules.size(); ++i) {
@@ -490,14 +486,14 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
         if (score.ports_match && score.peers_match) {
             pd.allows = true;
             pd.closest = diagnose_rule(misses, score, index);
-            pd.summary = fmt::format(FMT_COMPILE("allows it ({})"), rule_ref(dir, index));
+            pd.summary.kind = PolicySummary::Kind::Allows;
             return pd;
         }
         if (!pd.closest || score.cost < pd.closest->cost) pd.closest = diagnose_rule(misses, score, index);
         rule_hints(s, pd.policy, rules[i], index, flow, dir, misses, hints);
     }
-    pd.summary = fmt::format(FMT_COMPILE("none of its {} {} rule{} matches; closest is {}"), rules.size(),
-                             direction_name(dir), rules.size() == 1 ? "" : "s", rule_ref(dir, pd.closest->rule));
+    pd.summary.kind = PolicySummary::Kind::NoRuleMatches;
+    pd.summary.rules = rules.size();
     return pd;
 }
 
@@ -755,14 +751,11 @@ void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction d
             cluster_rule_hints(s, pd.policy, rule, r, flow, dir, hints);
         }
         if (!pd.closest || !looks_right(*pd.closest)) continue;
-        const std::string prio = pol.kind == ClusterPolicyKind::BaselineAdminNetworkPolicy
-                                     ? std::string()
-                                     : fmt::format(", priority {}", pol.priority);
-        pd.summary =
-            fmt::format("{} policy{}: none of its {} {} rule{} before the decision matches; closest is {}{}",
-                        tier_word(*pd.tier), prio, candidates, pass_helps ? "Accept/Pass" : "Accept",
-                        candidates == 1 ? "" : "s", rule_ref(dir, pd.closest->rule),
-                        pd.closest->rule_name ? fmt::format(" \"{}\"", *pd.closest->rule_name) : std::string());
+        pd.summary.kind = PolicySummary::Kind::ClusterNoRuleMatches;
+        pd.summary.direction = dir;
+        pd.summary.rules = candidates;
+        pd.summary.with_pass = pass_helps;
+        if (pol.kind != ClusterPolicyKind::BaselineAdminNetworkPolicy) pd.summary.priority = pol.priority;
         side.cluster_diagnoses.push_back(std::move(pd));
     }
 }

@@ -67,11 +67,29 @@ struct RuleDiagnosis {
     int cost = 0;
 };
 
+// What a policy does for one side, as data: output/miss_text words it (summary_message), reading the rule it
+// names from the diagnosis's closest rule.
+struct PolicySummary {
+    enum class Kind : uint8_t {
+        NoRules,               // it selects `pod` for the direction and has no rules of it: it allows none of it
+        Allows,                // its closest rule allows the flow
+        NoRuleMatches,         // none of its `rules` rules matches; the closest is named
+        ClusterNoRuleMatches,  // a cluster policy: none of its `rules` Accept (with_pass: and Pass) rules before
+                               // the decision matches; the closest is named
+    };
+    Kind kind = Kind::NoRules;
+    Direction direction = Direction::Ingress;
+    std::string pod;  // NoRules: the selected pod ("ns/name")
+    size_t rules = 0;
+    bool with_pass = false;
+    std::optional<int32_t> priority;  // ClusterNoRuleMatches: the policy's (none for a Baseline policy)
+};
+
 struct PolicyDiagnosis {
     std::string policy;                // "ns/name" (a cluster policy: its name, or "AdminNetworkPolicy/<name>")
     std::optional<DecidingTier> tier;  // cluster policies: admin or baseline
     bool allows = false;
-    std::string summary;  // one line on what the policy does for this side
+    PolicySummary summary;  // one line on what the policy does for this side
     std::optional<RuleDiagnosis> closest;
 };
 
