@@ -36,3 +36,20 @@ TEST(NearMiss, KeysUnderAPrefixAreNear) {
     EXPECT_FALSE(is_near_key("app", "tier"));
     EXPECT_FALSE(is_near_key("app", "app"));
 }
+
+// Separators and case compared in place: a separator at either end, runs of them, a prefix of the other.
+TEST(NearMiss, CanonicalFormsCompareWhole) {
+    EXPECT_TRUE(is_near_string("-web-", "WEB"));
+    EXPECT_TRUE(is_near_string("a.b_c-d", "ABCD"));
+    EXPECT_TRUE(is_near_string("db", "d--B"));
+    EXPECT_FALSE(is_near_string("ab", "abc-"));  // a canonical prefix is not the same value
+    EXPECT_TRUE(is_near_string("--", "_"));      // equal canonical forms (empty) are near
+}
+
+// Keys up to a DNS subdomain prefix and a name (253 + 63 bytes): past the distance table's stack rows.
+TEST(NearMiss, LongKeysAreMeasured) {
+    const std::string prefix(200, 'p');
+    EXPECT_EQ(edit_distance(prefix + "/name", prefix + "/nmae", 2), 2u);
+    EXPECT_TRUE(is_near_key(prefix + "/name", prefix + "/nmae"));
+    EXPECT_GT(edit_distance(prefix + "/name", prefix + "/tier", 2), 2u);
+}

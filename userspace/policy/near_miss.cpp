@@ -1,8 +1,7 @@
 #include "policy/near_miss.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <string>
+#include <array>
 #include <vector>
 
 namespace npt {
@@ -10,7 +9,17 @@ namespace npt {
 size_t edit_distance(std::string_view a, std::string_view b, size_t limit) {
     const size_t la = a.size(), lb = b.size();
     if ((la > lb ? la - lb : lb - la) > limit) return limit + 1;
-    std::vector<size_t> prev(lb + 1), cur(lb + 1);
+    // Two rows of the table; label values (at most 63 bytes) and most keys fit those on the stack.
+    constexpr size_t kStackRow = 128;
+    std::array<size_t, 2 * kStackRow> stack_rows;
+    std::vector<size_t> heap_rows;
+    size_t* rows = stack_rows.data();
+    if (lb + 1 > kStackRow) {
+        heap_rows.resize(2 * (lb + 1));
+        rows = heap_rows.data();
+    }
+    size_t* prev = rows;
+    size_t* cur = rows + lb + 1;
     for (size_t j = 0; j <= lb; ++j) prev[j] = j;
     for (size_t i = 1; i <= la; ++i) {
         cur[0] = i;
@@ -28,14 +37,25 @@ size_t edit_distance(std::string_view a, std::string_view b, size_t limit) {
 
 namespace {
 
-std::string canonical(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        if (c == '-' || c == '_' || c == '.') continue;
-        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+bool separator(char c) {
+    return c == '-' || c == '_' || c == '.';
+}
+
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Equal ignoring ASCII case and the separators - _ . (compared in place, without building either form).
+bool same_canonical(std::string_view a, std::string_view b) {
+    size_t i = 0, j = 0;
+    for (;;) {
+        while (i < a.size() && separator(a[i])) ++i;
+        while (j < b.size() && separator(b[j])) ++j;
+        if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
+        if (lower(a[i]) != lower(b[j])) return false;
+        ++i;
+        ++j;
     }
-    return out;
 }
 
 std::string_view name_part(std::string_view key) {
@@ -47,7 +67,7 @@ std::string_view name_part(std::string_view key) {
 
 bool is_near_string(std::string_view a, std::string_view b) {
     if (a == b || a.empty() || b.empty()) return false;
-    if (canonical(a) == canonical(b)) return true;
+    if (same_canonical(a, b)) return true;
     const size_t shorter = std::min(a.size(), b.size());
     // Short values differ meaningfully by one letter (api/app, db/dc): only longer ones count.
     const size_t limit = shorter >= 8 ? 2 : shorter >= 4 ? 1 : 0;
