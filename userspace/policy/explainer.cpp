@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "policy/near_miss.hpp"
@@ -341,7 +342,7 @@ void closest_peer(size_t peers, MissesOf&& misses_of, RuleDiagnosis& d) {
         if (cost == 0) break;
     }
     d.peers_match = best.empty();
-    d.misses.insert(d.misses.end(), best.begin(), best.end());
+    d.misses.insert(d.misses.end(), std::make_move_iterator(best.begin()), std::make_move_iterator(best.end()));
 }
 
 // The misses of a rule's ports and of each of its peers: what both its diagnosis and its hints read.
@@ -386,15 +387,19 @@ RuleScore score_rule(const RuleMisses& m) {
     return sc;
 }
 
-RuleDiagnosis diagnose_rule(const RuleMisses& m, const RuleScore& sc, int index) {
+// The rule's diagnosis, taking the misses of its ports and of its closest peer.
+RuleDiagnosis diagnose_rule(RuleMisses&& m, const RuleScore& sc, int index) {
     RuleDiagnosis d;
     d.rule = index;
     d.peer = sc.peer;
     d.ports_match = sc.ports_match;
     d.peers_match = sc.peers_match;
     d.cost = sc.cost;
-    d.misses = m.ports;
-    if (sc.peer >= 0) d.misses.insert(d.misses.end(), m.peers[sc.peer].begin(), m.peers[sc.peer].end());
+    d.misses = std::move(m.ports);
+    if (sc.peer >= 0) {
+        auto& peer = m.peers[sc.peer];
+        d.misses.insert(d.misses.end(), std::make_move_iterator(peer.begin()), std::make_move_iterator(peer.end()));
+    }
     return d;
 }
 
@@ -481,16 +486,16 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
     }
     for (size_t i = 0; i < rules.size(); ++i) {
         const int index = static_cast<int>(i);
-        const auto misses = rule_misses(s, pol, rules[i], flow, dir);
+        auto misses = rule_misses(s, pol, rules[i], flow, dir);
         const RuleScore score = score_rule(misses);
         if (score.ports_match && score.peers_match) {
             pd.allows = true;
-            pd.closest = diagnose_rule(misses, score, index);
+            pd.closest = diagnose_rule(std::move(misses), score, index);
             pd.summary.kind = PolicySummary::Kind::Allows;
             return pd;
         }
-        if (!pd.closest || score.cost < pd.closest->cost) pd.closest = diagnose_rule(misses, score, index);
         rule_hints(s, pd.policy, rules[i], index, flow, dir, misses, hints);
+        if (!pd.closest || score.cost < pd.closest->cost) pd.closest = diagnose_rule(std::move(misses), score, index);
     }
     pd.summary.kind = PolicySummary::Kind::NoRuleMatches;
     pd.summary.rules = rules.size();
