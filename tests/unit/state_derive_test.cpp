@@ -1,6 +1,7 @@
 // A snapshot with a change applied (ClusterState::derive): what --fix, whatif and advise evaluate. The derived
 // snapshot must answer exactly as one built from the changed objects would, keep every pod's index, and leave
 // the original untouched.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -137,6 +138,43 @@ TEST(StateDerive, ADerivedSnapshotFindsPodsAfterItsBaseIsGone) {
     EXPECT_FALSE(derived->find_pod("a", "nope"));
     EXPECT_FALSE(derived->find_pod("a/x", ""));
     EXPECT_EQ(verdict(*derived, "b/y", "a/x", 8080), "allowed");
+}
+
+// Pods asked by name, in a state with enough pods that its index probes past full slots: every pod is found
+// as itself, names that are not a pod (another namespace, a prefix, a longer name, the separator moved) are not,
+// and a derived snapshot answers the same.
+TEST(StateDerive, EveryPodIsFoundByNameAndNothingElse) {
+    std::string yaml;
+    for (int n = 0; n < 40; ++n) {
+        yaml += fmt::format("apiVersion: v1\nkind: Namespace\nmetadata: {{name: ns-{}}}\n---\n", n);
+        for (int p = 0; p < 75; ++p)
+            yaml += fmt::format(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: pod-{}, namespace: ns-{}}}\n"
+                "status: {{phase: Running, podIP: 10.{}.{}.{}}}\n---\n",
+                p, n, n, p / 250, p % 250 + 1);
+    }
+    ClusterObjects o;
+    ASSERT_FALSE(load_state_text(yaml, "many.yaml", o).has_value());
+    auto state = ClusterState::build(std::move(o));
+    ASSERT_EQ(state->pods().size(), 3000u);
+    auto copy = state->derive(StateChange{});  // a copy of the snapshot
+    for (const ClusterState* s : {state.get(), copy.get()}) {
+        for (int n = 0; n < 40; ++n) {
+            for (int p = 0; p < 75; ++p) {
+                const std::string ns = fmt::format("ns-{}", n), name = fmt::format("pod-{}", p);
+                const auto found = s->find_pod(ns, name);
+                ASSERT_TRUE(found) << ns << "/" << name;
+                EXPECT_EQ(s->pod_id(*found), ns + "/" + name);
+            }
+        }
+        EXPECT_FALSE(s->find_pod("ns-0", "pod-75"));
+        EXPECT_FALSE(s->find_pod("ns-40", "pod-0"));
+        EXPECT_FALSE(s->find_pod("ns-1", "pod-"));
+        EXPECT_FALSE(s->find_pod("ns-1", "pod-10x"));
+        EXPECT_FALSE(s->find_pod("ns-1/pod-1", ""));
+        EXPECT_FALSE(s->find_pod("ns", "1/pod-1"));
+        EXPECT_FALSE(s->find_pod("", ""));
+    }
 }
 
 TEST(StateDerive, ClusterPoliciesUpsertedAndDeleted) {

@@ -462,9 +462,32 @@ std::optional<uint32_t> ClusterState::find_pod(std::string_view ns, std::string_
     std::memcpy(buf, ns.data(), ns.size());
     buf[ns.size()] = '/';
     std::memcpy(buf + ns.size() + 1, name.data(), name.size());
-    const auto it = pod_ids_.index.find(std::string_view(buf, ns.size() + 1 + name.size()));
-    if (it == pod_ids_.index.end()) return std::nullopt;
-    return it->second;
+    return pod_ids_.find(std::string_view(buf, ns.size() + 1 + name.size()));
+}
+
+void ClusterState::PodIds::reindex() {
+    size_t n = 16;
+    while (n < 2 * ids.size()) n *= 2;
+    slots.assign(n, Slot{});
+    const size_t mask = n - 1;
+    for (uint32_t i = 0; i < ids.size(); ++i) {
+        const size_t h = std::hash<std::string_view>{}(ids[i]);
+        size_t at = h & mask;
+        while (slots[at].pod != 0) at = (at + 1) & mask;
+        slots[at] = Slot{static_cast<uint32_t>(h >> 32), i + 1};
+    }
+}
+
+std::optional<uint32_t> ClusterState::PodIds::find(std::string_view id) const {
+    if (slots.empty()) return std::nullopt;  // a state never built
+    const size_t h = std::hash<std::string_view>{}(id);
+    const auto tag = static_cast<uint32_t>(h >> 32);
+    const size_t mask = slots.size() - 1;
+    for (size_t at = h & mask;; at = (at + 1) & mask) {
+        const Slot& slot = slots[at];
+        if (slot.pod == 0) return std::nullopt;
+        if (slot.tag == tag && ids[slot.pod - 1] == id) return slot.pod - 1;
+    }
 }
 
 std::optional<uint32_t> ClusterState::pod_by_ip(const IpAddr& ip) const {
@@ -587,7 +610,7 @@ size_t ClusterState::approximate_bytes() const {
     total += pod_ip_index_.size() * (sizeof(IpAddr) + 4 + 16) + pod_ip_index_.bucket_count() * 8;
     total += pod_name_index_.size() * 32 + pod_name_index_.bucket_count() * 8;
     for (const auto& id : pod_ids_.ids) total += sizeof(std::string) + (id.size() > 15 ? id.size() + 1 : 0) + 32;
-    total += pod_ids_.index.bucket_count() * 8;
+    total += pod_ids_.slots.capacity() * sizeof(PodIds::Slot);
     total += selections_.capacity() * sizeof(SelectionEntry);
     for (size_t i = 0; i < strings_.size(); ++i) total += 32 + strings_.view(static_cast<StrId>(i)).size() + 40;
     return total;

@@ -266,20 +266,18 @@ class ClusterState {
     std::unordered_map<StrId, uint32_t> namespace_index_;
     std::vector<PodRecord> pods_;
     std::unordered_map<uint64_t, uint32_t> pod_name_index_;  // (ns << 32 | name) -> pod
-    // "ns/name" of each pod, as outputs name it, and the pod of each: one lookup for a pod asked by name.
+    // "ns/name" of each pod, as outputs name it, and the pod of each: one lookup for a pod asked by name. The
+    // index is open addressing over the ids (slots of 8 bytes, at most half full): a lookup reads one slot, and
+    // an id's bytes only when the slot's tag (the high bits of its hash) agrees.
     struct PodIds {
+        struct Slot {
+            uint32_t tag = 0;
+            uint32_t pod = 0;  // the pod + 1; 0: an empty slot
+        };
         std::vector<std::string> ids;
-        std::unordered_map<std::string_view, uint32_t> index;  // views into ids
-        PodIds() = default;
-        PodIds(const PodIds& other) : ids(other.ids) { reindex(); }  // a copy indexes its own strings
-        PodIds& operator=(const PodIds&) = delete;
-        PodIds(PodIds&&) = default;
-        PodIds& operator=(PodIds&&) = default;
-        void reindex() {
-            index.clear();
-            index.reserve(ids.size());
-            for (uint32_t i = 0; i < ids.size(); ++i) index.emplace(ids[i], i);
-        }
+        std::vector<Slot> slots;
+        void reindex();
+        std::optional<uint32_t> find(std::string_view id) const;
     };
     PodIds pod_ids_;
     std::vector<std::string> policy_ids_;  // "ns/name" of each NetworkPolicy
