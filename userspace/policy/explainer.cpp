@@ -171,6 +171,7 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
 
 void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind, Direction dir,
                      const LabelMiss& proto, std::vector<Miss>& out) {
+    out.reserve(out.size() + sel.requirements.size());
     for (const auto& req : sel.requirements)
         if (!s.requirement_matches(req, set)) out.push_back(requirement_miss(s, req, set, kind, dir, proto));
 }
@@ -869,6 +870,7 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
 
     if (!v.cluster_policies.empty()) diagnose_cluster_tiers(s, flow, dir, v, side, hints);
     if (v.decided_by.tier == DecidingTier::NetworkPolicy) {
+        side.diagnoses.reserve(v.policies.size());
         for (uint32_t p : v.policies) side.diagnoses.push_back(diagnose_policy(s, p, flow, dir, hints));
         const bool all_default_deny = std::all_of(v.policies.begin(), v.policies.end(), [&](uint32_t p) {
             const auto& pol = s.policies()[p];
