@@ -192,5 +192,93 @@ TEST(MissText, PolicySummaries) {
               "spec.ingress[2]");
 }
 
+// The hints that are not about a miss, from their details; the forms no fixture reaches are here (a Baseline
+// deny after Admin passes, a Service without ports, a tie on a Pass rule), the rest read as the example and
+// conformance clusters show them.
+Hint detail_hint(const char* code, Direction dir, Hint::Detail detail) {
+    Hint h;
+    h.code = code;
+    h.direction = dir;
+    h.detail = std::move(detail);
+    return h;
+}
+
+TEST(MissText, HintsNotAboutAMiss) {
+    const ClusterRuleRef deny_all{"monitoring-baseline", 0, "deny-all", 50};
+    const ClusterRuleRef delegate{"deny-db-egress", 1, "delegate-payments", 10};
+    const ClusterRuleRef unnamed{"guard", 3, std::nullopt, std::nullopt};
+
+    EXPECT_EQ(hint_message(detail_hint(hint::kDefaultDeny, Direction::Egress,
+                                       DefaultDenyHint{"shop/web", {"shop/a", "shop/b"}})),
+              "shop/web is isolated for egress only by policies without egress rules (shop/a, shop/b): no policy "
+              "allows any egress from it");
+    EXPECT_EQ(
+        hint_message(detail_hint(hint::kDnsEgressBlocked, Direction::Egress,
+                                 DnsHint{Protocol::TCP, ip("10.42.0.10"), std::nullopt, std::nullopt, "shop/web"})),
+        "DNS (TCP/53 to 10.42.0.10) is blocked by the egress isolation of shop/web: add an egress rule allowing "
+        "UDP and TCP port 53 to the cluster DNS pods (e.g. namespaceSelector "
+        "kubernetes.io/metadata.name=kube-system)");
+    EXPECT_EQ(
+        hint_message(detail_hint(hint::kDnsEgressBlocked, Direction::Egress,
+                                 DnsHint{Protocol::UDP, ip("10.42.0.10"), DecidingTier::Baseline, unnamed, ""})),
+        "DNS (UDP/53 to 10.42.0.10) is blocked by baseline policy guard (rule 3): add an egress rule allowing UDP "
+        "and TCP port 53 to the cluster DNS pods (e.g. namespaceSelector kubernetes.io/metadata.name=kube-system)");
+    EXPECT_EQ(hint_message(detail_hint(
+                  hint::kBaselineTierDeny, Direction::Ingress,
+                  TierDenyHint{DecidingTier::Baseline, deny_all, "monitoring/prom-0", {delegate, unnamed}})),
+              "the ingress of monitoring/prom-0 is denied by baseline policy monitoring-baseline (rule 0 \"deny-all\", "
+              "priority 50) (after admin policy deny-db-egress (rule 1 \"delegate-payments\", priority 10), admin "
+              "policy guard (rule 3) passed it on) because no NetworkPolicy selects monitoring/prom-0 for ingress: a "
+              "NetworkPolicy in namespace monitoring that selects it and allows this ingress overrides the Baseline "
+              "tier");
+    EXPECT_EQ(hint_message(detail_hint(hint::kAdminTierPassToDeny, Direction::Egress,
+                                       PassToDenyHint{{delegate}, "shop/web", {"shop/only"}})),
+              "admin policy deny-db-egress (rule 1 \"delegate-payments\", priority 10) passed the egress of shop/web "
+              "to the NetworkPolicy tier, where shop/only isolates it and allows nothing that matches");
+    EXPECT_EQ(
+        hint_message(detail_hint(
+            hint::kClusterPolicyPriorityTie, Direction::Ingress,
+            PriorityTieHint{"tie-one", {"tie-two", "tie-three"}, 7, DecidingTier::Baseline, "a/x", RuleAction::Pass})),
+        "tie-one and tie-two, tie-three share priority 7 in the baseline tier and each has a rule matching the "
+        "ingress of a/x: the API lets an implementation apply either, so the dataplane may not do what "
+        "netpol-trace reports (tie-one passes it, by name order); give them distinct priorities");
+    EXPECT_EQ(hint_message(detail_hint(hint::kDomainNameUndecided, Direction::Egress,
+                                       DomainNameHint{DecidingTier::Admin,
+                                                      ClusterRuleRef{"fqdn", 0, "allow-example", 5},
+                                                      {"example.com", "*.example.org"},
+                                                      ip("2001:db8::7")})),
+              "admin policy fqdn (rule 0 \"allow-example\", priority 5) accepts the domain names example.com, "
+              "*.example.org; whether 2001:db8::7 is one of their addresses depends on DNS, which the state does not "
+              "record: netpol-trace treats the rule as not matching and cannot decide whether it accepts this "
+              "connection");
+    EXPECT_EQ(hint_message(detail_hint(hint::kServicePortUnknown, Direction::Egress,
+                                       ServicePortHint{"web/none", Protocol::TCP, 80, {}})),
+              "Service web/none has no port TCP/80 (it serves no ports)");
+    EXPECT_EQ(hint_message(detail_hint(
+                  hint::kServicePortUnknown, Direction::Egress,
+                  ServicePortHint{"web/two", Protocol::UDP, 53, {{Protocol::TCP, 80}, {Protocol::SCTP, 9000}}})),
+              "Service web/two has no port UDP/53 (it serves TCP/80, SCTP/9000)");
+    EXPECT_EQ(
+        hint_message(detail_hint(hint::kServiceNoEndpoints, Direction::Egress,
+                                 ServiceNoEndpointsHint{"web/v6", false, Protocol::TCP, 443})),
+        "Service web/v6 has no IPv6 endpoints for port TCP/443: connections to it fail whatever the policies say");
+    EXPECT_EQ(hint_message(detail_hint(hint::kServiceVipDnat, Direction::Egress,
+                                       ServiceDnatHint{ip("fd00::1"),
+                                                       443,
+                                                       "default/kubernetes",
+                                                       {{ip("fd00::10"), 6443}, {ip("10.0.0.2"), 8443}},
+                                                       {"6443", "8443"},
+                                                       "shop/allow-vip"})),
+              "[fd00::1]:443 is Service default/kubernetes; policies see its endpoints after DNAT ([fd00::10]:6443, "
+              "10.0.0.2:8443), so rules must allow the endpoint IPs and target port 6443/8443, not the Service IP and "
+              "port (shop/allow-vip allows the Service IP/port)");
+
+    // A hint made by an output itself (the tail's) has only its message.
+    Hint own;
+    own.code = hint::kNotExplainedByPolicy;
+    own.message = "dropped by something else";
+    EXPECT_EQ(hint_message(own), "dropped by something else");
+}
+
 }  // namespace
 }  // namespace npt

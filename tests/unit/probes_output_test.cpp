@@ -456,6 +456,13 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
                 if (h.miss) awkward_miss(*h.miss, pick);
             }
             m.hints.push_back(Hint{pick(), Direction::Egress, std::nullopt, pick()});
+            {
+                Hint d{pick(), Direction::Ingress, pick(), pick()};
+                d.detail = DefaultDenyHint{pick(), {pick(), pick()}};
+                m.hints.push_back(d);
+                d.detail = ServiceDnatHint{m.src.ip, 80, pick(), {{m.src.ip, 8080}}, {pick()}, pick()};
+                m.hints.push_back(d);
+            }
             for (auto& s : m.service) {
                 s.name = pick();
                 s.port_name = pick();

@@ -274,9 +274,140 @@ std::string summary_message(const PolicyDiagnosis& d) {
     return out;
 }
 
+void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r) {
+    fmt::format_to(Out(out), FMT_COMPILE("{} policy {} (rule {}"),
+                   tier == DecidingTier::Baseline ? "baseline" : "admin", r.policy, r.rule);
+    if (r.rule_name) fmt::format_to(Out(out), FMT_COMPILE(" \"{}\""), *r.rule_name);
+    if (r.priority) fmt::format_to(Out(out), FMT_COMPILE(", priority {}"), *r.priority);
+    out += ')';
+}
+
+namespace {
+
+void append_names(std::string& out, const std::vector<std::string>& names) {
+    append_list(out, names, [&](const std::string& n) { out += n; });
+}
+
+void append_admin_passes(std::string& out, const std::vector<ClusterRuleRef>& passed) {
+    append_list(out, passed, [&](const ClusterRuleRef& r) { append_cluster_rule_text(out, DecidingTier::Admin, r); });
+}
+
+// The words for a hint's detail, by its kind; the hint gives the direction.
+struct DetailWords {
+    std::string& out;
+    const char* dir;
+    Direction direction;
+
+    void operator()(const std::monostate&) const {}
+    void operator()(const DefaultDenyHint& d) const {
+        fmt::format_to(Out(out), FMT_COMPILE("{} is isolated for {} only by policies without {} rules ("), d.pod, dir,
+                       dir);
+        append_names(out, d.policies);
+        fmt::format_to(Out(out), FMT_COMPILE("): no policy allows any {} {} it"), dir,
+                       direction == Direction::Ingress ? "to" : "from");
+    }
+    void operator()(const DnsHint& d) const {
+        fmt::format_to(Out(out), FMT_COMPILE("DNS ({}/53 to {}) is blocked by "), protocol_name(d.protocol),
+                       d.ip.str());
+        if (d.rule)
+            append_cluster_rule_text(out, d.tier.value_or(DecidingTier::Admin), *d.rule);
+        else
+            fmt::format_to(Out(out), FMT_COMPILE("the egress isolation of {}"), d.pod);
+        out +=
+            d.tier == DecidingTier::Admin
+                ? ": an Admin-tier Deny is changed by the cluster administrator (an Accept rule for UDP and TCP "
+                  "port 53 to the cluster DNS pods at a higher precedence)"
+                : ": add an egress rule allowing UDP and TCP port 53 to the cluster DNS pods (e.g. namespaceSelector "
+                  "kubernetes.io/metadata.name=kube-system)";
+    }
+    void operator()(const TierDenyHint& d) const {
+        fmt::format_to(Out(out), FMT_COMPILE("the {} of {} is denied by "), dir, d.pod);
+        append_cluster_rule_text(out, d.tier, d.rule);
+        if (d.tier == DecidingTier::Admin) {
+            out +=
+                ": the Admin tier is evaluated before NetworkPolicies, so no NetworkPolicy can allow it; only a "
+                "cluster administrator can change it (edit or delete that rule, or add an Accept or Pass rule that "
+                "takes precedence)";
+            return;
+        }
+        if (!d.passed.empty()) {
+            out += " (after ";
+            append_admin_passes(out, d.passed);
+            out += " passed it on)";
+        }
+        fmt::format_to(Out(out),
+                       FMT_COMPILE(" because no NetworkPolicy selects {} for {}: a NetworkPolicy in namespace {} that "
+                                   "selects it and allows this {} overrides the Baseline tier"),
+                       d.pod, dir, std::string_view(d.pod).substr(0, d.pod.find('/')), dir);
+    }
+    void operator()(const PassToDenyHint& d) const {
+        append_admin_passes(out, d.passed);
+        fmt::format_to(Out(out), FMT_COMPILE(" passed the {} of {} to the NetworkPolicy tier, where "), dir, d.pod);
+        append_names(out, d.policies);
+        const char* s = d.policies.size() == 1 ? "s" : "";
+        fmt::format_to(Out(out), FMT_COMPILE(" isolate{} it and allow{} nothing that matches"), s, s);
+    }
+    void operator()(const PriorityTieHint& d) const {
+        fmt::format_to(Out(out), FMT_COMPILE("{} and "), d.policy);
+        append_names(out, d.others);
+        fmt::format_to(Out(out),
+                       FMT_COMPILE(" share priority {} in the {} tier and each has a rule matching the {} of {}: the "
+                                   "API lets an implementation apply either, so the dataplane may not do what "
+                                   "netpol-trace reports ({} {} it, by name order); give them distinct priorities"),
+                       d.priority, d.tier == DecidingTier::Baseline ? "baseline" : "admin", dir, d.pod, d.policy,
+                       d.action == RuleAction::Accept ? "accepts"
+                       : d.action == RuleAction::Deny ? "denies"
+                                                      : "passes");
+    }
+    void operator()(const DomainNameHint& d) const {
+        append_cluster_rule_text(out, d.tier, d.rule);
+        out += " accepts the domain names ";
+        append_names(out, d.names);
+        fmt::format_to(Out(out),
+                       FMT_COMPILE("; whether {} is one of their addresses depends on DNS, which the state does not "
+                                   "record: netpol-trace treats the rule as not matching and cannot decide whether it "
+                                   "accepts this connection"),
+                       d.ip.str());
+    }
+    void operator()(const ServicePortHint& d) const {
+        fmt::format_to(Out(out), FMT_COMPILE("Service {} has no port {}/{} (it serves "), d.service,
+                       protocol_name(d.protocol), d.port);
+        if (d.ports.empty()) out += "no ports";
+        append_list(out, d.ports, [&](const std::pair<Protocol, uint16_t>& p) {
+            fmt::format_to(Out(out), FMT_COMPILE("{}/{}"), protocol_name(p.first), p.second);
+        });
+        out += ')';
+    }
+    void operator()(const ServiceNoEndpointsHint& d) const {
+        fmt::format_to(Out(out),
+                       FMT_COMPILE("Service {} has no {} endpoints for port {}/{}: connections to it fail whatever the "
+                                   "policies say"),
+                       d.service, d.v4 ? "IPv4" : "IPv6", protocol_name(d.protocol), d.port);
+    }
+    void operator()(const ServiceDnatHint& d) const {
+        fmt::format_to(Out(out), FMT_COMPILE("{}:{} is Service {}; policies see its endpoints after DNAT ("),
+                       d.ip.host_str(), d.port, d.service);
+        append_list(out, d.endpoints, [&](const std::pair<IpAddr, uint16_t>& e) {
+            fmt::format_to(Out(out), FMT_COMPILE("{}:{}"), e.first.host_str(), e.second);
+        });
+        out += "), so rules must allow the endpoint IPs and target port ";
+        for (size_t i = 0; i < d.target_ports.size(); ++i) {
+            if (i) out += '/';
+            out += d.target_ports[i];
+        }
+        out += ", not the Service IP and port";
+        if (d.about) fmt::format_to(Out(out), FMT_COMPILE(" ({} allows the Service IP/port)"), *d.about);
+    }
+};
+
+}  // namespace
+
 void append_hint_message(std::string& out, const Hint& h) {
     if (!h.miss) {
-        out += h.message;
+        if (std::holds_alternative<std::monostate>(h.detail))
+            out += h.message;
+        else
+            std::visit(DetailWords{out, direction_name(h.direction), h.direction}, h.detail);
         return;
     }
     fmt::format_to(Out(out), FMT_COMPILE("{} spec.{}[{}]"), h.policy.value_or(""), direction_name(h.direction), h.rule);

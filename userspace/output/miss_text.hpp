@@ -16,7 +16,11 @@ std::string miss_message(const Miss& m);
 void append_summary_message(std::string& out, const PolicyDiagnosis& d);
 std::string summary_message(const PolicyDiagnosis& d);
 
-// A hint's message: its own, or the words for its miss at its rule ("shop/allow-web spec.ingress[0].from[1]: ...").
+// A cluster policy's rule: "admin policy deny-db (rule 2 "block-db", priority 10)".
+void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r);
+
+// A hint's message: the words for its miss at its rule ("shop/allow-web spec.ingress[0].from[1]: ..."), for its
+// detail, or its own.
 void append_hint_message(std::string& out, const Hint& h);
 std::string hint_message(const Hint& h);
 

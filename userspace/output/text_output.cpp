@@ -45,8 +45,9 @@ std::string rule_detail(const ClusterRuleRef& r) {
 
 std::string cluster_rule_label(const DecidedBy& d) {
     if (!d.rule) return tier_name(d.tier);
-    return fmt::format("{} policy {} ({})", d.tier == DecidingTier::Baseline ? "baseline" : "admin", d.rule->policy,
-                       rule_detail(*d.rule));
+    std::string out;
+    append_cluster_rule_text(out, d.tier, *d.rule);
+    return out;
 }
 
 namespace {

@@ -76,15 +76,6 @@ const FlowEndpoint& local_end(const Flow& f, Direction d) {
 const FlowEndpoint& remote_end(const Flow& f, Direction d) {
     return d == Direction::Ingress ? f.src : f.dst;
 }
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-    std::string out;
-    for (size_t i = 0; i < parts.size(); ++i) {
-        if (i) out += sep;
-        out += parts[i];
-    }
-    return out;
-}
-
 RemoteEnd remote_of(const ClusterState& s, const FlowEndpoint& ep) {
     RemoteEnd r;
     r.ip = ep.ip;
@@ -517,25 +508,8 @@ ClusterRuleRef cluster_rule_ref(const ClusterState& s, uint32_t policy, Directio
     return r;
 }
 
-const char* tier_word(DecidingTier t) {
-    return t == DecidingTier::Baseline ? "baseline" : "admin";
-}
-
 DecidingTier deciding_tier(PolicyTier t) {
     return t == PolicyTier::Admin ? DecidingTier::Admin : DecidingTier::Baseline;
-}
-
-// "rule 2 "block-databases", priority 10"
-std::string cluster_rule_detail(const ClusterRuleRef& r) {
-    std::string s = fmt::format("rule {}", r.rule);
-    if (r.rule_name) s += fmt::format(" \"{}\"", *r.rule_name);
-    if (r.priority) s += fmt::format(", priority {}", *r.priority);
-    return s;
-}
-
-// "admin policy deny-db-egress (rule 2 "block-databases", priority 10)"
-std::string cluster_rule_text(DecidingTier tier, const ClusterRuleRef& r) {
-    return fmt::format("{} policy {} ({})", tier_word(tier), r.policy, cluster_rule_detail(r));
 }
 
 std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& peer, RuleAction action,
@@ -766,45 +740,40 @@ void diagnose_cluster_tiers(const ClusterState& s, const Flow& flow, Direction d
     }
 }
 
+// A hint not about a miss: its code, direction and policy, and the detail its words come from.
+template <typename Detail>
+Hint detail_hint(const char* code, Direction dir, std::optional<std::string> policy, Detail detail) {
+    Hint h;
+    h.code = code;
+    h.direction = dir;
+    h.policy = std::move(policy);
+    h.detail = std::move(detail);
+    return h;
+}
+
 void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const SideVerdict& v,
                 const SideExplanation& side, std::vector<Hint>& hints) {
     const std::string pod = side.pod.value_or("?");
-    const char* dir_name = direction_name(dir);
-    const auto passes_text = [&](DecidingTier tier) {
-        std::vector<std::string> parts;
+    const auto admin_passes = [&] {
+        std::vector<ClusterRuleRef> refs;
         for (const auto& p : v.passes)
-            if (p.tier == tier) parts.push_back(cluster_rule_text(tier, cluster_rule_ref(s, p.policy, dir, p.rule)));
-        return join(parts, ", ");
+            if (p.tier == DecidingTier::Admin) refs.push_back(cluster_rule_ref(s, p.policy, dir, p.rule));
+        return refs;
     };
-    if (!v.allowed && v.decided_by.tier == DecidingTier::Admin) {
-        const auto ref = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
-        add_hint(hints,
-                 {hint::kAdminTierDeny, dir, ref.policy,
-                  fmt::format("the {} of {} is denied by {}: the Admin tier is evaluated before NetworkPolicies, "
-                              "so no NetworkPolicy can allow it; only a cluster administrator can change it (edit "
-                              "or delete that rule, or add an Accept or Pass rule that takes precedence)",
-                              dir_name, pod, cluster_rule_text(DecidingTier::Admin, ref))});
-    }
-    if (!v.allowed && v.decided_by.tier == DecidingTier::Baseline) {
-        const auto ref = cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule);
-        const std::string passed = passes_text(DecidingTier::Admin);
-        add_hint(hints,
-                 {hint::kBaselineTierDeny, dir, ref.policy,
-                  fmt::format("the {} of {} is denied by {}{} because no NetworkPolicy selects {} for {}: a "
-                              "NetworkPolicy in namespace {} that selects it and allows this {} overrides the Baseline "
-                              "tier",
-                              dir_name, pod, cluster_rule_text(DecidingTier::Baseline, ref),
-                              passed.empty() ? "" : " (after " + passed + " passed it on)", pod, dir_name,
-                              pod.substr(0, pod.find('/')), dir_name)});
+    if (!v.allowed && (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline)) {
+        const bool admin = v.decided_by.tier == DecidingTier::Admin;
+        TierDenyHint d{v.decided_by.tier, cluster_rule_ref(s, v.decided_by.policy, dir, v.decided_by.rule), pod, {}};
+        if (!admin) d.passed = admin_passes();
+        std::string policy = d.rule.policy;
+        add_hint(hints, detail_hint(admin ? hint::kAdminTierDeny : hint::kBaselineTierDeny, dir, std::move(policy),
+                                    std::move(d)));
     }
     if (!v.allowed && v.decided_by.tier == DecidingTier::NetworkPolicy) {
-        const std::string passed = passes_text(DecidingTier::Admin);
+        auto passed = admin_passes();
         if (!passed.empty())
-            add_hint(hints, {hint::kAdminTierPassToDeny, dir, s.cluster_policies()[v.passes.front().policy].id(),
-                             fmt::format("{} passed the {} of {} to the NetworkPolicy tier, where {} isolate{} it and "
-                                         "allow{} nothing that matches",
-                                         passed, dir_name, pod, join(side.policies, ", "),
-                                         side.policies.size() == 1 ? "s" : "", side.policies.size() == 1 ? "s" : "")});
+            add_hint(hints,
+                     detail_hint(hint::kAdminTierPassToDeny, dir, s.cluster_policies()[v.passes.front().policy].id(),
+                                 PassToDenyHint{std::move(passed), pod, side.policies}));
     }
     if (!v.tied.empty()) {
         // The rule that matched first: the decision, or the Pass that ended its tier.
@@ -815,34 +784,21 @@ void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const Si
             if (!first || (first->tier == DecidingTier::Baseline && p.tier == DecidingTier::Admin)) first = p;
         if (first) {
             const auto& pol = s.cluster_policies()[first->policy];
-            std::vector<std::string> others;
-            for (uint32_t t : v.tied) others.push_back(s.cluster_policies()[t].id());
-            add_hint(hints,
-                     {hint::kClusterPolicyPriorityTie, dir, pol.id(),
-                      fmt::format("{} and {} share priority {} in the {} tier and each has a rule matching the {} of "
-                                  "{}: the API lets an implementation apply either, so the dataplane may not do what "
-                                  "netpol-trace reports ({} {} it, by name order); give them distinct priorities",
-                                  pol.id(), join(others, ", "), pol.priority, tier_word(first->tier), dir_name, pod,
-                                  pol.id(),
-                                  first->action == RuleAction::Accept ? "accepts"
-                                  : first->action == RuleAction::Deny ? "denies"
-                                                                      : "passes")});
+            PriorityTieHint d{pol.id(), {}, pol.priority, first->tier, pod, first->action};
+            for (uint32_t t : v.tied) d.others.push_back(s.cluster_policies()[t].id());
+            add_hint(hints, detail_hint(hint::kClusterPolicyPriorityTie, dir, pol.id(), std::move(d)));
         }
     }
     if (!v.allowed && !v.domain_rules.empty()) {
         const auto& d = v.domain_rules.front();
-        const auto ref = cluster_rule_ref(s, d.policy, dir, d.rule);
-        const auto& rule = (dir == Direction::Ingress ? s.cluster_policies()[d.policy].ingress
-                                                      : s.cluster_policies()[d.policy].egress)[d.rule];
-        std::vector<std::string> names;
+        const auto& pol = s.cluster_policies()[d.policy];
+        const auto& rule = (dir == Direction::Ingress ? pol.ingress : pol.egress)[d.rule];
+        DomainNameHint h{
+            deciding_tier(pol.tier), cluster_rule_ref(s, d.policy, dir, d.rule), {}, remote_end(flow, dir).ip};
         for (const auto& peer : rule.peers)
-            for (const auto& n : peer.domain_names) names.push_back(n);
-        add_hint(hints, {hint::kDomainNameUndecided, dir, ref.policy,
-                         fmt::format("{} accepts the domain names {}; whether {} is one of their addresses depends on "
-                                     "DNS, which the state does not record: netpol-trace treats the rule as not "
-                                     "matching and cannot decide whether it accepts this connection",
-                                     cluster_rule_text(deciding_tier(s.cluster_policies()[d.policy].tier), ref),
-                                     join(names, ", "), remote_end(flow, dir).ip.str())});
+            for (const auto& n : peer.domain_names) h.names.push_back(n);
+        std::string policy = h.rule.policy;
+        add_hint(hints, detail_hint(hint::kDomainNameUndecided, dir, std::move(policy), std::move(h)));
     }
 }
 
@@ -877,36 +833,25 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
             return (dir == Direction::Ingress ? pol.ingress : pol.egress).empty();
         });
         if (all_default_deny) {
-            add_hint(
-                hints,
-                {hint::kDefaultDeny, dir, side.policies.size() == 1 ? std::optional(side.policies[0]) : std::nullopt,
-                 fmt::format("{} is isolated for {} only by policies without {} rules ({}): no policy allows "
-                             "any {} {} it",
-                             *side.pod, direction_name(dir), direction_name(dir), join(side.policies, ", "),
-                             direction_name(dir), dir == Direction::Ingress ? "to" : "from")});
+            add_hint(hints, detail_hint(hint::kDefaultDeny, dir,
+                                        side.policies.size() == 1 ? std::optional(side.policies[0]) : std::nullopt,
+                                        DefaultDenyHint{side.pod.value_or("?"), side.policies}));
         }
     }
     if (dir == Direction::Egress && flow.port == 53 &&
         (flow.protocol == Protocol::UDP || flow.protocol == Protocol::TCP)) {
         std::optional<std::string> about;
-        std::string by;
+        DnsHint d{flow.protocol, flow.dst.ip, std::nullopt, std::nullopt, side.pod.value_or("?")};
         if (side.decided_by.rule) {
             about = side.decided_by.rule->policy;
-            by = cluster_rule_text(side.decided_by.tier, *side.decided_by.rule);
+            d.tier = side.decided_by.tier;
+            d.rule = side.decided_by.rule;
         } else {
-            for (const auto& d : side.diagnoses)
-                if (d.closest && (!about || d.closest->cost == 0)) about = d.policy;
+            for (const auto& diag : side.diagnoses)
+                if (diag.closest && (!about || diag.closest->cost == 0)) about = diag.policy;
             if (!about && side.policies.size() == 1) about = side.policies[0];
-            by = "the egress isolation of " + *side.pod;
         }
-        add_hint(hints, {hint::kDnsEgressBlocked, dir, about,
-                         fmt::format("DNS ({}/53 to {}) is blocked by {}: {}", protocol_name(flow.protocol),
-                                     flow.dst.ip.str(), by,
-                                     side.decided_by.tier == DecidingTier::Admin
-                                         ? "an Admin-tier Deny is changed by the cluster administrator (an Accept rule "
-                                           "for UDP and TCP port 53 to the cluster DNS pods at a higher precedence)"
-                                         : "add an egress rule allowing UDP and TCP port 53 to the cluster DNS pods "
-                                           "(e.g. namespaceSelector kubernetes.io/metadata.name=kube-system)")});
+        add_hint(hints, detail_hint(hint::kDnsEgressBlocked, dir, about, std::move(d)));
     }
     return side;
 }
@@ -1009,14 +954,10 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
     se.name = svc.id();
     se.port = port;
     if (!sp) {
-        std::vector<std::string> ports;
-        for (const auto& p : svc.ports)
-            ports.push_back(fmt::format("{}/{}", protocol_name(p.protocol), via_node_port ? p.node_port : p.port));
+        ServicePortHint d{svc.id(), protocol, port, {}};
+        for (const auto& p : svc.ports) d.ports.emplace_back(p.protocol, via_node_port ? p.node_port : p.port);
         top.verdict = "denied";
-        top.hints.push_back(
-            {hint::kServicePortUnknown, Direction::Egress, std::nullopt,
-             fmt::format("Service {} has no port {}/{} (it serves {})", svc.id(), protocol_name(protocol), port,
-                         ports.empty() ? "no ports" : join(ports, ", "))});
+        top.hints.push_back(detail_hint(hint::kServicePortUnknown, Direction::Egress, std::nullopt, std::move(d)));
         top.service.push_back(std::move(se));
         return top;
     }
@@ -1024,10 +965,8 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
     const auto endpoints = s.service_endpoints(*svc_idx, *sp, src_ip.family);
     if (endpoints.empty()) {
         top.verdict = "denied";
-        top.hints.push_back({hint::kServiceNoEndpoints, Direction::Egress, std::nullopt,
-                             fmt::format("Service {} has no {} endpoints for port {}/{}: connections to it fail "
-                                         "whatever the policies say",
-                                         svc.id(), src_ip.is_v4() ? "IPv4" : "IPv6", protocol_name(protocol), port)});
+        top.hints.push_back(detail_hint(hint::kServiceNoEndpoints, Direction::Egress, std::nullopt,
+                                        ServiceNoEndpointsHint{svc.id(), src_ip.is_v4(), protocol, port}));
         top.service.push_back(std::move(se));
         return top;
     }
@@ -1039,7 +978,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
     top.notes.clear();
     size_t allowed = 0;
     bool first = true;
-    std::vector<std::string> endpoint_texts;
+    std::vector<std::pair<IpAddr, uint16_t>> endpoint_addrs;
     for (const auto& ep : endpoints) {
         Flow ef = flow;
         ef.dst = FlowEndpoint{ep.ip, ep.pod, std::nullopt};
@@ -1050,7 +989,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         }
         ef.port = ep.port;
         const std::string to = ef.dst.pod ? s.pod_id(*ef.dst.pod) : ep.ip.str();
-        endpoint_texts.push_back(fmt::format("{}:{}", ep.ip.host_str(), ep.port));
+        endpoint_addrs.emplace_back(ep.ip, ep.port);
         Explanation ee = explain_resolved(s, ef, from_text, to);
         if (ee.allowed()) ++allowed;
         for (const auto& [agg, one] : {std::pair{&top.egress, &ee.egress}, std::pair{&top.ingress, &ee.ingress}}) {
@@ -1101,12 +1040,9 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         for (const auto& ep : se.endpoints) targets.push_back(ep.dst.port ? std::to_string(ep.dst.port) : "?");
         std::sort(targets.begin(), targets.end());
         targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-        const Hint dnat{
-            hint::kServiceVipDnat, Direction::Egress, about,
-            fmt::format("{}:{} is Service {}; policies see its endpoints after DNAT ({}), so rules must allow "
-                        "the endpoint IPs and target port {}, not the Service IP and port{}",
-                        dst_ip.host_str(), port, svc.id(), join(endpoint_texts, ", "), join(targets, "/"),
-                        about ? fmt::format(" ({} allows the Service IP/port)", *about) : "")};
+        const Hint dnat =
+            detail_hint(hint::kServiceVipDnat, Direction::Egress, about,
+                        ServiceDnatHint{dst_ip, port, svc.id(), std::move(endpoint_addrs), std::move(targets), about});
         add_hint(top.hints, dnat);
         // Each endpoint result stands alone (scripts read them one by one): the denied ones carry it too.
         for (auto& ep : se.endpoints)

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/ip_addr.hpp"
@@ -42,9 +44,96 @@ inline constexpr const char* kClusterPolicyPriorityTie = "CLUSTER_POLICY_PRIORIT
 inline constexpr const char* kDomainNameUndecided = "DOMAIN_NAME_UNDECIDED";
 }  // namespace hint
 
-// A hint's text: its own message, or (with a miss) the miss at a rule or peer of `policy`, which outputs word
-// (output/miss_text's hint_message).
+// A rule of a cluster policy, as outputs name it.
+struct ClusterRuleRef {
+    std::string policy;  // the policy's id: its name, or "AdminNetworkPolicy/<name>", ...
+    int rule = -1;       // index in spec.ingress / spec.egress
+    std::optional<std::string> rule_name;
+    std::optional<int32_t> priority;  // none for a BaselineAdminNetworkPolicy
+
+    friend bool operator==(const ClusterRuleRef&, const ClusterRuleRef&) = default;
+};
+
+// The hints that are not about a miss, as data: output/miss_text words them (hint_message).
+struct DefaultDenyHint {  // DEFAULT_DENY: isolated only by policies without rules of the direction
+    std::string pod;
+    std::vector<std::string> policies;
+    friend bool operator==(const DefaultDenyHint&, const DefaultDenyHint&) = default;
+};
+
+struct DnsHint {  // DNS_EGRESS_BLOCKED
+    Protocol protocol = Protocol::UDP;
+    IpAddr ip;                         // the destination
+    std::optional<DecidingTier> tier;  // a cluster policy rule denies it (rule)...
+    std::optional<ClusterRuleRef> rule;
+    std::string pod;  // ...or the pod's own egress isolation
+    friend bool operator==(const DnsHint&, const DnsHint&) = default;
+};
+
+struct TierDenyHint {  // ADMIN_TIER_DENY, BASELINE_TIER_DENY
+    DecidingTier tier = DecidingTier::Admin;
+    ClusterRuleRef rule;
+    std::string pod;
+    std::vector<ClusterRuleRef> passed;  // Baseline: the Admin tier's Pass rules that passed it on
+    friend bool operator==(const TierDenyHint&, const TierDenyHint&) = default;
+};
+
+struct PassToDenyHint {                  // ADMIN_TIER_PASS_TO_DENY
+    std::vector<ClusterRuleRef> passed;  // the Admin tier's Pass rules
+    std::string pod;
+    std::vector<std::string> policies;  // the NetworkPolicies that isolate it
+    friend bool operator==(const PassToDenyHint&, const PassToDenyHint&) = default;
+};
+
+struct PriorityTieHint {  // CLUSTER_POLICY_PRIORITY_TIE
+    std::string policy;   // the one applied (by name order)
+    std::vector<std::string> others;
+    int32_t priority = 0;
+    DecidingTier tier = DecidingTier::Admin;
+    std::string pod;
+    RuleAction action = RuleAction::Accept;  // what the applied one does
+    friend bool operator==(const PriorityTieHint&, const PriorityTieHint&) = default;
+};
+
+struct DomainNameHint {  // DOMAIN_NAME_UNDECIDED
+    DecidingTier tier = DecidingTier::Admin;
+    ClusterRuleRef rule;
+    std::vector<std::string> names;
+    IpAddr ip;  // the remote end
+    friend bool operator==(const DomainNameHint&, const DomainNameHint&) = default;
+};
+
+struct ServicePortHint {  // SERVICE_PORT_UNKNOWN
+    std::string service;
+    Protocol protocol = Protocol::TCP;
+    uint16_t port = 0;
+    std::vector<std::pair<Protocol, uint16_t>> ports;  // the ones it serves
+    friend bool operator==(const ServicePortHint&, const ServicePortHint&) = default;
+};
+
+struct ServiceNoEndpointsHint {  // SERVICE_NO_ENDPOINTS
+    std::string service;
+    bool v4 = true;  // the family asked
+    Protocol protocol = Protocol::TCP;
+    uint16_t port = 0;
+    friend bool operator==(const ServiceNoEndpointsHint&, const ServiceNoEndpointsHint&) = default;
+};
+
+struct ServiceDnatHint {  // SERVICE_VIP_DNAT
+    IpAddr ip;            // the Service's
+    uint16_t port = 0;
+    std::string service;
+    std::vector<std::pair<IpAddr, uint16_t>> endpoints;
+    std::vector<std::string> target_ports;
+    std::optional<std::string> about;  // the policy with a rule for the Service IP or port
+    friend bool operator==(const ServiceDnatHint&, const ServiceDnatHint&) = default;
+};
+
+// A hint's text: the words for its miss at a rule or peer of `policy`, for its detail, or else its own message
+// (hints made by outputs themselves); output/miss_text's hint_message.
 struct Hint {
+    using Detail = std::variant<std::monostate, DefaultDenyHint, DnsHint, TierDenyHint, PassToDenyHint, PriorityTieHint,
+                                DomainNameHint, ServicePortHint, ServiceNoEndpointsHint, ServiceDnatHint>;
     std::string code;
     Direction direction = Direction::Ingress;
     std::optional<std::string> policy;  // "ns/name"
@@ -52,6 +141,7 @@ struct Hint {
     std::optional<Miss> miss;  // the miss the hint is about
     int rule = -1;             // with miss: the rule's index in spec.ingress / spec.egress...
     int peer = -1;             // ...and its peer's in from/to (-1: the rule's ports)
+    Detail detail;             // a hint not about a miss: what its words say
 
     friend bool operator==(const Hint&, const Hint&) = default;
 };
@@ -91,14 +181,6 @@ struct PolicyDiagnosis {
     bool allows = false;
     PolicySummary summary;  // one line on what the policy does for this side
     std::optional<RuleDiagnosis> closest;
-};
-
-// A rule of a cluster policy, as outputs name it.
-struct ClusterRuleRef {
-    std::string policy;  // the policy's id: its name, or "AdminNetworkPolicy/<name>", ...
-    int rule = -1;       // index in spec.ingress / spec.egress
-    std::optional<std::string> rule_name;
-    std::optional<int32_t> priority;  // none for a BaselineAdminNetworkPolicy
 };
 
 // Which tier decided a direction, and with which rule.
