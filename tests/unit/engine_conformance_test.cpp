@@ -444,7 +444,7 @@ std::string describe(const Explanation& e) {
     for (const auto& h : e.hints)
         os << "\n    " << h.code << " " << direction_name(h.direction) << " " << h.policy.value_or("-") << ": "
            << hint_message(h);
-    for (const auto& n : e.notes) os << "\n  note: " << n;
+    for (const auto& n : e.notes) os << "\n  note: " << note_message(n);
     return os.str();
 }
 

@@ -423,7 +423,7 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
             m.dst.node = pick();
             m.dst.service = pick();
             m.dst.host_network = !m.dst.host_network;
-            m.notes.push_back(pick());
+            m.notes.push_back(Note{Exemption::LocalNode, Direction::Ingress, pick(), m.src.ip});
             for (auto* side : {&m.egress, &m.ingress}) {
                 side->policies.push_back(pick());
                 side->allowed_by.push_back(pick());

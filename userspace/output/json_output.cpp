@@ -152,7 +152,11 @@ Json explanation_json(const Explanation& e) {
                              {"message", hint_message(h)}});
     }
     j["hints"] = std::move(hints);
-    if (!e.notes.empty()) j["notes"] = e.notes;
+    if (!e.notes.empty()) {
+        Json notes = Json::array();
+        for (const auto& n : e.notes) notes.push_back(note_message(n));
+        j["notes"] = std::move(notes);
+    }
     if (e.fixes) {
         Json fixes = Json::array();
         for (const auto& f : *e.fixes) fixes.push_back(fix_json(f));
@@ -322,7 +326,12 @@ void stream_explanation(JsonWriter& w, const Explanation& e) {
         w.end_object();
     }
     w.end_array();
-    if (!e.notes.empty()) w.member("notes", e.notes);
+    if (!e.notes.empty()) {
+        w.key("notes");
+        w.begin_array();
+        for (const auto& n : e.notes) w.string(note_message(n));
+        w.end_array();
+    }
     if (e.fixes) {
         // Fixes carry JSON documents of their own (parsed and re-dumped) and cost milliseconds each to find:
         // their DOM is not what a batch pays for.

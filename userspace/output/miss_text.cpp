@@ -274,6 +274,13 @@ std::string summary_message(const PolicyDiagnosis& d) {
     return out;
 }
 
+std::string note_message(const Note& n) {
+    if (n.exemption == Exemption::LocalNode)
+        return fmt::format(FMT_COMPILE("{}: traffic between pod {} and its own node ({}) is always allowed"),
+                           direction_name(n.direction), n.pod, n.node_ip.str());
+    return fmt::format(FMT_COMPILE("{}: a pod cannot block traffic to itself"), direction_name(n.direction));
+}
+
 void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r) {
     fmt::format_to(Out(out), FMT_COMPILE("{} policy {} (rule {}"),
                    tier == DecidingTier::Baseline ? "baseline" : "admin", r.policy, r.rule);

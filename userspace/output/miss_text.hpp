@@ -16,6 +16,9 @@ std::string miss_message(const Miss& m);
 void append_summary_message(std::string& out, const PolicyDiagnosis& d);
 std::string summary_message(const PolicyDiagnosis& d);
 
+// A note: "ingress: a pod cannot block traffic to itself".
+std::string note_message(const Note& n);
+
 // A cluster policy's rule: "admin policy deny-db (rule 2 "block-db", priority 10)".
 void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r);
 

@@ -140,7 +140,7 @@ void write_body(std::ostream& out, const Explanation& e, const std::string& inde
         write_side(out, e.egress, e.src, indent);
         write_side(out, e.ingress, e.dst, indent);
     }
-    for (const auto& n : e.notes) out << indent << "  note: " << n << '\n';
+    for (const auto& n : e.notes) out << indent << "  note: " << note_message(n) << '\n';
 }
 
 }  // namespace

@@ -868,16 +868,15 @@ EndpointRef endpoint_ref(const ClusterState& s, const FlowEndpoint& ep) {
     return r;
 }
 
-std::string exemption_note(const ClusterState& s, const Flow& flow, const SideExplanation& side) {
+std::optional<Note> exemption_note(const Flow& flow, const SideExplanation& side) {
     switch (side.exemption) {
         case Exemption::SamePod:
-            return fmt::format("{}: a pod cannot block traffic to itself", direction_name(side.direction));
+            return Note{Exemption::SamePod, side.direction, {}, {}};
         case Exemption::LocalNode:
-            return fmt::format("{}: traffic between pod {} and its own node ({}) is always allowed",
-                               direction_name(side.direction), *side.pod, remote_end(flow, side.direction).ip.str());
+            return Note{Exemption::LocalNode, side.direction, side.pod.value_or("?"),
+                        remote_end(flow, side.direction).ip};
         default:
-            (void)s;
-            return {};
+            return std::nullopt;
     }
 }
 
@@ -921,7 +920,7 @@ Explanation explain_resolved(const ClusterState& s, const Flow& flow, const std:
     e.egress = explain_side(s, flow, Direction::Egress, e.hints);
     e.ingress = explain_side(s, flow, Direction::Ingress, e.hints);
     for (const auto* side : {&e.egress, &e.ingress})
-        if (auto note = exemption_note(s, flow, *side); !note.empty()) e.notes.push_back(note);
+        if (auto note = exemption_note(flow, *side)) e.notes.push_back(std::move(*note));
     e.verdict = e.egress.allowed && e.ingress.allowed ? "allowed" : "denied";
     return e;
 }

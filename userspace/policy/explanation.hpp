@@ -240,6 +240,16 @@ struct EndpointRef {
     uint16_t port = 0;
 };
 
+// A fact about the flow that is not a problem: a side no policy can block (output/miss_text's note_message).
+struct Note {
+    Exemption exemption = Exemption::SamePod;  // SamePod (traffic to itself) or LocalNode (with its own node)
+    Direction direction = Direction::Egress;
+    std::string pod;  // LocalNode: the pod...
+    IpAddr node_ip;   // ...and its node's address
+
+    friend bool operator==(const Note&, const Note&) = default;
+};
+
 struct Explanation;
 
 struct ServiceExplanation {
@@ -260,7 +270,7 @@ struct Explanation {
     SideExplanation egress;
     SideExplanation ingress;
     std::vector<Hint> hints;
-    std::vector<std::string> notes;           // facts that are not problems (e.g. traffic to itself)
+    std::vector<Note> notes;                  // facts that are not problems (e.g. traffic to itself)
     std::vector<ServiceExplanation> service;  // zero or one: set when the destination is a Service
     std::optional<std::vector<Fix>> fixes;    // with --fix: per denying side, best first
 
