@@ -1,6 +1,5 @@
 #include "policy/explainer.hpp"
 
-#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
