@@ -262,13 +262,14 @@ TEST(MissText, HintsNotAboutAMiss) {
         hint_message(detail_hint(hint::kServiceNoEndpoints, Direction::Egress,
                                  ServiceNoEndpointsHint{"web/v6", false, Protocol::TCP, 443})),
         "Service web/v6 has no IPv6 endpoints for port TCP/443: connections to it fail whatever the policies say");
-    EXPECT_EQ(hint_message(detail_hint(hint::kServiceVipDnat, Direction::Egress,
-                                       ServiceDnatHint{ip("fd00::1"),
-                                                       443,
-                                                       "default/kubernetes",
-                                                       {{ip("fd00::10"), 6443}, {ip("10.0.0.2"), 8443}},
-                                                       {"6443", "8443"},
-                                                       "shop/allow-vip"})),
+    Hint dnat = detail_hint(hint::kServiceVipDnat, Direction::Egress,
+                            ServiceDnatHint{ip("fd00::1"),
+                                            443,
+                                            "default/kubernetes",
+                                            {{ip("fd00::10"), 6443}, {ip("10.0.0.2"), 8443}},
+                                            {"6443", "8443"}});
+    dnat.policy = "shop/allow-vip";  // the policy with a rule for the Service IP or port
+    EXPECT_EQ(hint_message(dnat),
               "[fd00::1]:443 is Service default/kubernetes; policies see its endpoints after DNAT ([fd00::10]:6443, "
               "10.0.0.2:8443), so rules must allow the endpoint IPs and target port 6443/8443, not the Service IP and "
               "port (shop/allow-vip allows the Service IP/port)");

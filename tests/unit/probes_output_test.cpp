@@ -460,7 +460,7 @@ TEST(ProbesOutput, StreamingRendererMatchesTheDom) {
                 Hint d{pick(), Direction::Ingress, pick(), pick()};
                 d.detail = DefaultDenyHint{pick(), {pick(), pick()}};
                 m.hints.push_back(d);
-                d.detail = ServiceDnatHint{m.src.ip, 80, pick(), {{m.src.ip, 8080}}, {pick()}, pick()};
+                d.detail = ServiceDnatHint{m.src.ip, 80, pick(), {{m.src.ip, 8080}}, {pick()}};
                 m.hints.push_back(d);
             }
             for (auto& s : m.service) {

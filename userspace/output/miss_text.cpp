@@ -299,11 +299,11 @@ void append_admin_passes(std::string& out, const std::vector<ClusterRuleRef>& pa
     append_list(out, passed, [&](const ClusterRuleRef& r) { append_cluster_rule_text(out, DecidingTier::Admin, r); });
 }
 
-// The words for a hint's detail, by its kind; the hint gives the direction.
+// The words for a hint's detail, by its kind; the hint gives the direction and (Service DNAT) the policy.
 struct DetailWords {
     std::string& out;
+    const Hint& hint;
     const char* dir;
-    Direction direction;
 
     void operator()(const std::monostate&) const {}
     void operator()(const DefaultDenyHint& d) const {
@@ -311,7 +311,7 @@ struct DetailWords {
                        dir);
         append_names(out, d.policies);
         fmt::format_to(Out(out), FMT_COMPILE("): no policy allows any {} {} it"), dir,
-                       direction == Direction::Ingress ? "to" : "from");
+                       hint.direction == Direction::Ingress ? "to" : "from");
     }
     void operator()(const DnsHint& d) const {
         fmt::format_to(Out(out), FMT_COMPILE("DNS ({}/53 to {}) is blocked by "), protocol_name(d.protocol),
@@ -403,7 +403,7 @@ struct DetailWords {
             out += d.target_ports[i];
         }
         out += ", not the Service IP and port";
-        if (d.about) fmt::format_to(Out(out), FMT_COMPILE(" ({} allows the Service IP/port)"), *d.about);
+        if (hint.policy) fmt::format_to(Out(out), FMT_COMPILE(" ({} allows the Service IP/port)"), *hint.policy);
     }
 };
 
@@ -414,7 +414,7 @@ void append_hint_message(std::string& out, const Hint& h) {
         if (std::holds_alternative<std::monostate>(h.detail))
             out += h.message;
         else
-            std::visit(DetailWords{out, direction_name(h.direction), h.direction}, h.detail);
+            std::visit(DetailWords{out, h, direction_name(h.direction)}, h.detail);
         return;
     }
     fmt::format_to(Out(out), FMT_COMPILE("{} spec.{}[{}]"), h.policy.value_or(""), direction_name(h.direction), h.rule);

@@ -1040,7 +1040,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
         targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
         const Hint dnat =
             detail_hint(hint::kServiceVipDnat, Direction::Egress, about,
-                        ServiceDnatHint{dst_ip, port, svc.id(), std::move(endpoint_addrs), std::move(targets), about});
+                        ServiceDnatHint{dst_ip, port, svc.id(), std::move(endpoint_addrs), std::move(targets)});
         add_hint(top.hints, dnat);
         // Each endpoint result stands alone (scripts read them one by one): the denied ones carry it too.
         for (auto& ep : se.endpoints)

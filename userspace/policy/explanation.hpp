@@ -124,8 +124,7 @@ struct ServiceDnatHint {  // SERVICE_VIP_DNAT
     uint16_t port = 0;
     std::string service;
     std::vector<std::pair<IpAddr, uint16_t>> endpoints;
-    std::vector<std::string> target_ports;
-    std::optional<std::string> about;  // the policy with a rule for the Service IP or port
+    std::vector<std::string> target_ports;  // the hint's policy, if any, has a rule for the Service IP or port
     friend bool operator==(const ServiceDnatHint&, const ServiceDnatHint&) = default;
 };
 
