@@ -150,12 +150,14 @@ Result<DropText> drop_text_from_json(const Json& j) {
         s.direction = dir;
         s.pod = pod.empty() ? "?" : pod;
         const Json& decided = member(side, "decided_by");
-        if (const std::string by = json_string(decided, "policy"); !by.empty()) {
-            std::string rule = fmt::format("rule {}", number<int>(decided, "rule", -1));
-            if (auto name = json_string(decided, "rule_name"); !name.empty()) rule += fmt::format(" \"{}\"", name);
-            if (decided.contains("priority")) rule += fmt::format(", priority {}", number<int>(decided, "priority"));
-            s.denied = fmt::format("denied by {} policy {} ({})",
-                                   json_string(decided, "tier") == "baseline" ? "baseline" : "admin", by, rule);
+        if (std::string by = json_string(decided, "policy"); !by.empty()) {
+            ClusterRuleRef rule{std::move(by), number<int>(decided, "rule", -1), std::nullopt, std::nullopt};
+            if (auto name = json_string(decided, "rule_name"); !name.empty()) rule.rule_name = std::move(name);
+            if (decided.contains("priority")) rule.priority = number<int>(decided, "priority");
+            s.denied = "denied by ";
+            append_cluster_rule_text(
+                s.denied, json_string(decided, "tier") == "baseline" ? DecidingTier::Baseline : DecidingTier::Admin,
+                rule);
         } else {
             std::vector<std::string> policies;
             if (const Json& p = member(side, "policies"); p.is_array())

@@ -281,11 +281,16 @@ std::string note_message(const Note& n) {
     return fmt::format(FMT_COMPILE("{}: a pod cannot block traffic to itself"), direction_name(n.direction));
 }
 
-void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r) {
-    fmt::format_to(Out(out), FMT_COMPILE("{} policy {} (rule {}"),
-                   tier == DecidingTier::Baseline ? "baseline" : "admin", r.policy, r.rule);
+void append_rule_detail(std::string& out, const ClusterRuleRef& r) {
+    fmt::format_to(Out(out), FMT_COMPILE("rule {}"), r.rule);
     if (r.rule_name) fmt::format_to(Out(out), FMT_COMPILE(" \"{}\""), *r.rule_name);
     if (r.priority) fmt::format_to(Out(out), FMT_COMPILE(", priority {}"), *r.priority);
+}
+
+void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r) {
+    fmt::format_to(Out(out), FMT_COMPILE("{} policy {} ("), tier == DecidingTier::Baseline ? "baseline" : "admin",
+                   r.policy);
+    append_rule_detail(out, r);
     out += ')';
 }
 

@@ -19,7 +19,9 @@ std::string summary_message(const PolicyDiagnosis& d);
 // A note: "ingress: a pod cannot block traffic to itself".
 std::string note_message(const Note& n);
 
-// A cluster policy's rule: "admin policy deny-db (rule 2 "block-db", priority 10)".
+// A cluster policy's rule: "rule 2 "block-db", priority 10" (detail), and with its tier and policy: "admin policy
+// deny-db (rule 2 "block-db", priority 10)".
+void append_rule_detail(std::string& out, const ClusterRuleRef& r);
 void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r);
 
 // A hint's message: the words for its miss at its rule ("shop/allow-web spec.ingress[0].from[1]: ..."), for its

@@ -33,14 +33,6 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
-// "(rule 2 "block-databases", priority 10)"
-std::string rule_detail(const ClusterRuleRef& r) {
-    std::string s = fmt::format("rule {}", r.rule);
-    if (r.rule_name) s += fmt::format(" \"{}\"", *r.rule_name);
-    if (r.priority) s += fmt::format(", priority {}", *r.priority);
-    return s;
-}
-
 }  // namespace
 
 std::string cluster_rule_label(const DecidedBy& d) {
@@ -54,7 +46,10 @@ namespace {
 
 // A Pass rule: the Admin tier's, unless it is a Baseline policy's.
 std::string cluster_pass_label(const ClusterRuleRef& r) {
-    return fmt::format("policy {} ({}, action Pass)", r.policy, rule_detail(r));
+    std::string out = fmt::format("policy {} (", r.policy);
+    append_rule_detail(out, r);
+    out += ", action Pass)";
+    return out;
 }
 
 void write_side(std::ostream& out, const SideExplanation& s, const EndpointRef& local, const std::string& indent) {
