@@ -9,6 +9,12 @@ namespace npt {
 
 std::optional<IpAddr> IpAddr::parse(std::string_view text) {
     if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
+    // Names are asked for far more often than addresses: anything but hex digits, '.' and ':' is not one, and
+    // is turned away before inet_pton (which would turn it away too).
+    for (const char c : text) {
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (!hex && c != '.' && c != ':') return std::nullopt;
+    }
     char buf[INET6_ADDRSTRLEN + 1];
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
