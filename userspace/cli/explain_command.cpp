@@ -114,7 +114,7 @@ int run_probes(const ClusterState& state, const ExplainOptions& o, std::ostream&
             if (line.find_first_not_of(" \t\r") == std::string::npos) return;
             auto probe = parse_probe_line(line, defaults);
             if (!probe.query) return fail(probe.from, probe.error);
-            auto e = explain_query(state, *probe.query);
+            auto e = explain_query(state, std::move(*probe.query));
             if (!e) return fail(probe.from, e.error().message);
             any_denied = any_denied || !e->allowed();
             if (o.fix) add_fixes(state, *e);

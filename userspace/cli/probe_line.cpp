@@ -9,9 +9,12 @@
 
 namespace npt::cli {
 
-std::string qualified(const std::string& name, const std::string& ns) {
-    if (ns.empty() || name.find('/') != std::string::npos || IpAddr::parse(name)) return name;
-    return ns + "/" + name;
+std::string qualified(std::string_view name, std::string_view ns) {
+    if (ns.empty() || name.find('/') != std::string_view::npos || IpAddr::parse(name)) return std::string(name);
+    std::string out;
+    out.reserve(ns.size() + 1 + name.size());
+    out.append(ns).append(1, '/').append(name);
+    return out;
 }
 
 Result<PortSpec> parse_port(std::string_view text, std::string_view default_protocol) {
@@ -157,11 +160,11 @@ ProbeLine parse_probe_line(const std::string& line, const ProbeDefaults& d) {
         r.error = port.error().message;
         return r;
     }
-    ExplainQuery q{qualified(std::string(*plain->from), d.ns), qualified(std::string(*plain->to), d.ns), port->port,
-                   port->protocol, std::nullopt};
+    ExplainQuery q{qualified(*plain->from, d.ns), qualified(*plain->to, d.ns), port->port, port->protocol,
+                   std::nullopt};
     if (d.family) q.family = *d.family == 6 ? IpFamily::V6 : IpFamily::V4;
     r.query = std::move(q);
-    r.from = std::string(*plain->from);
+    r.from = *plain->from;
     return r;
 }
 

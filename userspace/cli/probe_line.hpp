@@ -21,7 +21,7 @@ struct PortSpec {
 Result<PortSpec> parse_port(std::string_view text, std::string_view default_protocol);
 
 // kubectl's -n: a bare pod name is in ns. IP literals and NAMESPACE/POD are left alone.
-std::string qualified(const std::string& name, const std::string& ns);
+std::string qualified(std::string_view name, std::string_view ns);
 
 // What the command line says for every probe: -n, --protocol and --family.
 struct ProbeDefaults {

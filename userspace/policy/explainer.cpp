@@ -94,9 +94,9 @@ Miss make_miss(MissKind kind, Direction dir) {
 // Why one requirement fails on a label set; near when the label drifted. `proto` names the selector field and
 // whose labels these are.
 Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelSetId set, MissKind kind, Direction dir,
-                      const LabelMiss& proto) {
+                      LabelMiss proto) {
     Miss m = make_miss(kind, dir);
-    LabelMiss lm = proto;
+    LabelMiss lm = std::move(proto);
     lm.op = req.op;
     lm.key = req.key;
     lm.values = req.values;
@@ -160,10 +160,16 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
 }
 
 void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind, Direction dir,
-                     const LabelMiss& proto, std::vector<Miss>& out) {
+                     LabelMiss proto, std::vector<Miss>& out) {
+    // Each failing requirement's miss starts from a copy of proto; the last takes proto itself.
     out.reserve(out.size() + sel.requirements.size());
-    for (const auto& req : sel.requirements)
-        if (!s.requirement_matches(req, set)) out.push_back(requirement_miss(s, req, set, kind, dir, proto));
+    const LabelRequirement* pending = nullptr;
+    for (const auto& req : sel.requirements) {
+        if (s.requirement_matches(req, set)) continue;
+        if (pending) out.push_back(requirement_miss(s, *pending, set, kind, dir, proto));
+        pending = &req;
+    }
+    if (pending) out.push_back(requirement_miss(s, *pending, set, kind, dir, std::move(proto)));
 }
 
 int misses_cost(const std::vector<Miss>& misses) {
@@ -247,7 +253,8 @@ std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, c
             proto.field = SelectorField::NamespaceSelector;
             proto.subject = LabelMiss::Subject::Namespace;
             proto.name = s.str(ns.name);
-            selector_misses(s, *peer.namespace_selector, ns.labels, MissKind::NamespaceLabels, dir, proto, out);
+            selector_misses(s, *peer.namespace_selector, ns.labels, MissKind::NamespaceLabels, dir, std::move(proto),
+                            out);
         }
     } else if (s.pod_namespace(*remote.pod) != pol.ns) {
         Miss m = make_miss(MissKind::PodNamespace, dir);
@@ -259,7 +266,7 @@ std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, c
         proto.field = SelectorField::PodSelector;
         proto.subject = LabelMiss::Subject::Pod;
         proto.name = s.pod_id(*remote.pod);
-        selector_misses(s, *peer.pod_selector, pod.labels, MissKind::PodLabels, dir, proto, out);
+        selector_misses(s, *peer.pod_selector, pod.labels, MissKind::PodLabels, dir, std::move(proto), out);
     }
     return out;
 }
@@ -538,7 +545,7 @@ std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& 
                 proto.subject = LabelMiss::Subject::Pod;
                 proto.name = std::move(proto.pod);
                 proto.pod.clear();
-                selector_misses(s, *peer.pods.pods, pod.labels, MissKind::PodLabels, dir, proto, out);
+                selector_misses(s, *peer.pods.pods, pod.labels, MissKind::PodLabels, dir, std::move(proto), out);
             }
             break;
         }
@@ -554,7 +561,7 @@ std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& 
             proto.field = SelectorField::Nodes;
             proto.subject = LabelMiss::Subject::Node;
             proto.name = s.nodes()[*node].name;
-            selector_misses(s, peer.nodes, s.node_labels(*node), MissKind::NodeLabels, dir, proto, out);
+            selector_misses(s, peer.nodes, s.node_labels(*node), MissKind::NodeLabels, dir, std::move(proto), out);
             break;
         }
         case ClusterPeer::Kind::Networks: {
@@ -801,8 +808,9 @@ void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const Si
     }
 }
 
-SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction dir, std::vector<Hint>& hints) {
-    SideVerdict v;
+// `v` is the side's evaluation, overwritten (a caller's, to reuse its vectors).
+SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction dir, SideVerdict& v,
+                             std::vector<Hint>& hints) {
     evaluate_side(s, flow, dir, v);
     SideExplanation side;
     side.direction = dir;
@@ -811,7 +819,9 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
     side.isolated = v.isolated;
     side.allowed = v.allowed;
     side.exemption = v.exemption;
+    side.policies.reserve(v.policies.size());
     for (uint32_t p : v.policies) side.policies.push_back(s.policy_id(p));
+    side.allowed_by.reserve(v.allowed_by.size());
     for (uint32_t p : v.allowed_by) side.allowed_by.push_back(s.policy_id(p));
     side.decided_by.tier = v.decided_by.tier;
     if (v.decided_by.tier == DecidingTier::Admin || v.decided_by.tier == DecidingTier::Baseline) {
@@ -906,18 +916,18 @@ void merge_sorted_unique(std::vector<std::string>& into, const std::vector<std::
 
 }  // namespace
 
-Explanation explain_resolved(const ClusterState& s, const Flow& flow, const std::string& from_text,
-                             const std::string& to_text) {
+Explanation explain_resolved(const ClusterState& s, const Flow& flow, std::string from_text, std::string to_text) {
     Explanation e;
-    e.from = from_text;
-    e.to = to_text;
+    e.from = std::move(from_text);
+    e.to = std::move(to_text);
     e.port = flow.port;
     e.protocol = flow.protocol;
     e.src = endpoint_ref(s, flow.src);
     e.dst = endpoint_ref(s, flow.dst);
     e.dst.port = flow.port;
-    e.egress = explain_side(s, flow, Direction::Egress, e.hints);
-    e.ingress = explain_side(s, flow, Direction::Ingress, e.hints);
+    SideVerdict verdict;  // both sides' evaluation, in the same vectors
+    e.egress = explain_side(s, flow, Direction::Egress, verdict, e.hints);
+    e.ingress = explain_side(s, flow, Direction::Ingress, verdict, e.hints);
     for (const auto* side : {&e.egress, &e.ingress})
         if (auto note = exemption_note(flow, *side)) e.notes.push_back(std::move(*note));
     e.verdict = e.egress.allowed && e.ingress.allowed ? "allowed" : "denied";
@@ -1057,7 +1067,7 @@ Explanation explain_flow(const ClusterState& s, const IpAddr& src_ip, const IpAd
     return explain_from(s, resolve_endpoint(s, src_ip), dst_ip, protocol, port, from_text, to_text);
 }
 
-Result<Explanation> explain_query(const ClusterState& s, const ExplainQuery& q) {
+Result<Explanation> explain_query(const ClusterState& s, ExplainQuery q) {
     struct Side {
         std::optional<uint32_t> pod;
         std::optional<IpAddr> ip;
@@ -1068,7 +1078,7 @@ Result<Explanation> explain_query(const ClusterState& s, const ExplainQuery& q) 
         if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() ||
             text.find('/', slash + 1) != std::string::npos)
             return Error{fmt::format("--{} {:?}: expected NAMESPACE/POD or an IP address", what, text)};
-        const auto ns = text.substr(0, slash), name = text.substr(slash + 1);
+        const auto ns = std::string_view(text).substr(0, slash), name = std::string_view(text).substr(slash + 1);
         auto pod = s.find_pod(ns, name);
         if (!pod) {
             if (!s.find_namespace(ns))
@@ -1131,7 +1141,7 @@ Result<Explanation> explain_query(const ClusterState& s, const ExplainQuery& q) 
         flow.protocol = q.protocol;
         flow.port = q.port;
         if (!to->pod) return explain_from(s, flow.src, *dst_ip, q.protocol, q.port, q.from, q.to);
-        return explain_resolved(s, flow, q.from, q.to);
+        return explain_resolved(s, flow, std::move(q.from), std::move(q.to));
     }
     return explain_flow(s, *src_ip, *dst_ip, q.protocol, q.port, q.from, q.to);
 }

@@ -20,7 +20,8 @@ struct ExplainQuery {
 };
 
 // Errors: unknown pod or namespace, a pod without an IP of the requested family, bad literals.
-Result<Explanation> explain_query(const ClusterState& state, const ExplainQuery& query);
+// The query's texts become the result's from and to.
+Result<Explanation> explain_query(const ClusterState& state, ExplainQuery query);
 
 // Explains a flow that is already resolved (the live tail: the IPs come from the packet). When
 // dst is a Service IP, it is followed to its endpoints.
@@ -28,7 +29,6 @@ Explanation explain_flow(const ClusterState& state, const IpAddr& src, const IpA
                          uint16_t port, const std::string& from_text, const std::string& to_text);
 
 // The diagnosis of one flow against its already-resolved endpoints (no Service handling).
-Explanation explain_resolved(const ClusterState& state, const Flow& flow, const std::string& from_text,
-                             const std::string& to_text);
+Explanation explain_resolved(const ClusterState& state, const Flow& flow, std::string from_text, std::string to_text);
 
 }  // namespace npt
