@@ -1,16 +1,38 @@
 #include "output/miss_text.hpp"
 
-#include <fmt/compile.h>
-#include <fmt/format.h>
-
 #include <algorithm>
-#include <iterator>
+#include <charconv>
+#include <string_view>
+#include <type_traits>
 
 namespace npt {
 
 namespace {
 
-using Out = std::back_insert_iterator<std::string>;
+// The words are appended piece by piece: text as it is, an integer in decimal.
+void append_piece(std::string& out, std::string_view text) {
+    out.append(text);
+}
+void append_piece(std::string& out, char c) {
+    out.push_back(c);
+}
+template <typename N>
+requires std::is_integral_v<N>
+void append_piece(std::string& out, N n) {
+    char buf[24];
+    const auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+    out.append(buf, static_cast<size_t>(end - buf));
+}
+template <typename... Pieces>
+void append(std::string& out, const Pieces&... pieces) {
+    (append_piece(out, pieces), ...);
+}
+template <typename... Pieces>
+std::string append_text(const Pieces&... pieces) {
+    std::string out;
+    append(out, pieces...);
+    return out;
+}
 
 const char* remote_role(Direction d) {
     return d == Direction::Ingress ? "source" : "destination";
@@ -29,23 +51,23 @@ void append_requirement(std::string& out, const LabelMiss& m) {
     switch (m.op) {
         case LabelRequirement::Op::In:
             if (m.values.size() == 1) {
-                fmt::format_to(Out(out), FMT_COMPILE("{}={}"), m.key, m.values[0]);
+                append(out, m.key, '=', m.values[0]);
             } else {
-                fmt::format_to(Out(out), FMT_COMPILE("{} in ("), m.key);
+                append(out, m.key, " in (");
                 values();
                 out += ')';
             }
             return;
         case LabelRequirement::Op::NotIn:
-            fmt::format_to(Out(out), FMT_COMPILE("{} notin ("), m.key);
+            append(out, m.key, " notin (");
             values();
             out += ')';
             return;
         case LabelRequirement::Op::Exists:
-            fmt::format_to(Out(out), FMT_COMPILE("{} (exists)"), m.key);
+            append(out, m.key, " (exists)");
             return;
         case LabelRequirement::Op::DoesNotExist:
-            fmt::format_to(Out(out), FMT_COMPILE("no {} label"), m.key);
+            append(out, "no ", m.key, " label");
             return;
     }
 }
@@ -53,16 +75,16 @@ void append_requirement(std::string& out, const LabelMiss& m) {
 void append_subject(std::string& out, const LabelMiss& m, Direction dir) {
     switch (m.subject) {
         case LabelMiss::Subject::Pod:
-            fmt::format_to(Out(out), FMT_COMPILE("{} pod {}"), remote_role(dir), m.name);
+            append(out, remote_role(dir), " pod ", m.name);
             return;
         case LabelMiss::Subject::Namespace:
-            fmt::format_to(Out(out), FMT_COMPILE("its namespace {}"), m.name);
+            append(out, "its namespace ", m.name);
             return;
         case LabelMiss::Subject::PodNamespace:
-            fmt::format_to(Out(out), FMT_COMPILE("the namespace {} of {} pod {}"), m.name, remote_role(dir), m.pod);
+            append(out, "the namespace ", m.name, " of ", remote_role(dir), " pod ", m.pod);
             return;
         case LabelMiss::Subject::Node:
-            fmt::format_to(Out(out), FMT_COMPILE("{} node {}"), remote_role(dir), m.name);
+            append(out, remote_role(dir), " node ", m.name);
             return;
     }
 }
@@ -81,7 +103,7 @@ void append_label_miss(std::string& out, const LabelMiss& m, const Miss& miss) {
     out += selector_field_name(m.field);
     const bool exists = m.op == LabelRequirement::Op::Exists;
     if (exists) {
-        fmt::format_to(Out(out), FMT_COMPILE(" needs label {}; "), m.key);
+        append(out, " needs label ", m.key, "; ");
     } else {
         out += " needs ";
         append_requirement(out, m);
@@ -90,22 +112,21 @@ void append_label_miss(std::string& out, const LabelMiss& m, const Miss& miss) {
     append_subject(out, m, miss.direction);
     switch (m.found) {
         case LabelMiss::Found::Value:
-            fmt::format_to(Out(out), FMT_COMPILE(" has {}={}"), m.key, m.value);
+            append(out, " has ", m.key, '=', m.value);
             if (m.op == LabelRequirement::Op::In && miss.near) out += " (a small edit away)";
             return;
         case LabelMiss::Found::ValueElsewhere:
-            fmt::format_to(Out(out), FMT_COMPILE(" has no {} label but carries the value as {}={}"), m.key,
-                           m.label.first, m.label.second);
+            append(out, " has no ", m.key, " label but carries the value as ", m.label.first, '=', m.label.second);
             return;
         case LabelMiss::Found::SimilarKey:
-            fmt::format_to(Out(out), FMT_COMPILE(" has {}={} (a similar key)"), m.label.first, m.label.second);
+            append(out, " has ", m.label.first, '=', m.label.second, " (a similar key)");
             return;
         case LabelMiss::Found::Labels:
             if (exists) {
                 out += " has ";
                 append_labels(out, m);
             } else {
-                fmt::format_to(Out(out), FMT_COMPILE(" has no {} label ("), m.key);
+                append(out, " has no ", m.key, " label (");
                 append_labels(out, m);
                 out += ')';
             }
@@ -116,11 +137,11 @@ void append_label_miss(std::string& out, const LabelMiss& m, const Miss& miss) {
 // "10.0.0.5 (node worker-1)", "pod shop/cart-1", ...
 void append_remote(std::string& out, const RemoteEnd& r) {
     if (r.pod) {
-        fmt::format_to(Out(out), FMT_COMPILE("pod {}"), *r.pod);
+        append(out, "pod ", *r.pod);
     } else if (r.host_network_pod) {
-        fmt::format_to(Out(out), FMT_COMPILE("{} (hostNetwork pod {})"), r.ip.str(), *r.host_network_pod);
+        append(out, r.ip.str(), " (hostNetwork pod ", *r.host_network_pod, ')');
     } else if (r.node) {
-        fmt::format_to(Out(out), FMT_COMPILE("{} (node {})"), r.ip.str(), *r.node);
+        append(out, r.ip.str(), " (node ", *r.node, ')');
     } else {
         out += r.ip.str();
     }
@@ -130,20 +151,20 @@ void append_not_an_endpoint(std::string& out, const NotAnEndpointMiss& m, Direct
     const char* role = remote_role(dir);
     switch (m.peer) {
         case NotAnEndpointMiss::Peer::Selector:
-            fmt::format_to(Out(out), FMT_COMPILE("pod/namespace selectors match pods only; {} "), role);
+            append(out, "pod/namespace selectors match pods only; ", role, ' ');
             append_remote(out, m.remote);
             out += " is not a pod IP (only an ipBlock can allow it)";
             return;
         case NotAnEndpointMiss::Peer::Pods:
         case NotAnEndpointMiss::Peer::Namespaces:
-            fmt::format_to(Out(out), FMT_COMPILE("a {} peer matches pods only; {} "),
-                           m.peer == NotAnEndpointMiss::Peer::Pods ? "pods" : "namespaces", role);
+            append(out, "a ", m.peer == NotAnEndpointMiss::Peer::Pods ? "pods" : "namespaces",
+                   " peer matches pods only; ", role, ' ');
             append_remote(out, m.remote);
             out += " is not a pod IP";
             if (dir == Direction::Egress) out += " (a nodes or networks peer can match it)";
             return;
         case NotAnEndpointMiss::Peer::Nodes:
-            fmt::format_to(Out(out), FMT_COMPILE("a nodes peer matches node addresses; {} "), role);
+            append(out, "a nodes peer matches node addresses; ", role, ' ');
             append_remote(out, m.remote);
             out += " is not one";
             return;
@@ -158,37 +179,36 @@ void append_port_entry(std::string& out, const PortEntry& e, bool cluster) {
             return;
         case PortEntry::Kind::Named:
             if (cluster)
-                fmt::format_to(Out(out), FMT_COMPILE("named port {}"), e.name);
+                append(out, "named port ", e.name);
             else if (e.resolved)
-                fmt::format_to(Out(out), FMT_COMPILE("{}/{} (= {})"), proto, e.name, *e.resolved);
+                append(out, proto, '/', e.name, " (= ", *e.resolved, ')');
             else
-                fmt::format_to(Out(out), FMT_COMPILE("{}/{}"), proto, e.name);
+                append(out, proto, '/', e.name);
             return;
         case PortEntry::Kind::Number:
             if (e.port == 0)
-                fmt::format_to(Out(out), FMT_COMPILE("{} (all ports)"), proto);
+                append(out, proto, " (all ports)");
             else if (e.end_port)
-                fmt::format_to(Out(out), FMT_COMPILE("{}/{}-{}"), proto, e.port, e.end_port);
+                append(out, proto, '/', e.port, '-', e.end_port);
             else
-                fmt::format_to(Out(out), FMT_COMPILE("{}/{}"), proto, e.port);
+                append(out, proto, '/', e.port);
             return;
     }
 }
 
 void append_named_port(std::string& out, const NamedPortMiss& m) {
     if (m.cluster)
-        fmt::format_to(Out(out), FMT_COMPILE("named port {} is not defined for {} by "), m.name,
-                       protocol_name(m.protocol));
+        append(out, "named port ", m.name, " is not defined for ", protocol_name(m.protocol), " by ");
     else
-        fmt::format_to(Out(out), FMT_COMPILE("named port {}/{} is not defined by "), protocol_name(m.protocol), m.name);
+        append(out, "named port ", protocol_name(m.protocol), '/', m.name, " is not defined by ");
     if (!m.pod) {
-        fmt::format_to(Out(out), FMT_COMPILE("destination {} is not a pod"), m.ip.str());
+        append(out, "destination ", m.ip.str(), " is not a pod");
         return;
     }
-    fmt::format_to(Out(out), FMT_COMPILE("destination pod {} ("), *m.pod);
+    append(out, "destination pod ", *m.pod, " (");
     if (m.defined.empty()) out += "no named ports";
     append_list(out, m.defined, [&](const NamedPortMiss::Defined& d) {
-        fmt::format_to(Out(out), FMT_COMPILE("{}={}/{}"), d.name, protocol_name(d.protocol), d.port);
+        append(out, d.name, '=', protocol_name(d.protocol), '/', d.port);
     });
     out += ')';
 }
@@ -200,33 +220,28 @@ void append_miss_message(std::string& out, const Miss& m) {
     if (const auto* d = std::get_if<LabelMiss>(&m.detail)) {
         append_label_miss(out, *d, m);
     } else if (const auto* d = std::get_if<NamespaceScopeMiss>(&m.detail)) {
-        fmt::format_to(
-            Out(out),
-            FMT_COMPILE("a podSelector without namespaceSelector selects only pods in namespace {}; {} pod {} is in "
-                        "namespace {}"),
-            d->policy_namespace, role, d->pod, d->pod_namespace);
+        append(out, "a podSelector without namespaceSelector selects only pods in namespace ", d->policy_namespace,
+               "; ", role, " pod ", d->pod, " is in namespace ", d->pod_namespace);
     } else if (const auto* d = std::get_if<NotAnEndpointMiss>(&m.detail)) {
         append_not_an_endpoint(out, *d, m.direction);
     } else if (const auto* d = std::get_if<RangeMiss>(&m.detail)) {
         out += d->networks ? "networks " : "ipBlock ";
         append_list(out, d->cidrs, [&](const Cidr& c) { out += c.str(); });
-        fmt::format_to(Out(out), FMT_COMPILE(" {} contain {} {}"), d->networks ? "do not" : "does not", role,
-                       d->ip.str());
+        append(out, ' ', d->networks ? "do not" : "does not", " contain ", role, ' ', d->ip.str());
     } else if (const auto* d = std::get_if<ExceptMiss>(&m.detail)) {
-        fmt::format_to(Out(out), FMT_COMPILE("{} {} is inside ipBlock {} but excluded by its except {}"), role,
-                       d->ip.str(), d->cidr.str(), d->except.str());
+        append(out, role, ' ', d->ip.str(), " is inside ipBlock ", d->cidr.str(), " but excluded by its except ",
+               d->except.str());
     } else if (const auto* d = std::get_if<PortMiss>(&m.detail)) {
         out += d->cluster ? "protocols allow " : "ports allow ";
         append_list(out, d->entries, [&](const PortEntry& e) { append_port_entry(out, e, d->cluster); });
-        fmt::format_to(Out(out), FMT_COMPILE("; the connection is {}/{}"), protocol_name(d->protocol), d->port);
+        append(out, "; the connection is ", protocol_name(d->protocol), '/', d->port);
     } else if (const auto* d = std::get_if<NamedPortMiss>(&m.detail)) {
         append_named_port(out, *d);
     } else if (const auto* d = std::get_if<DomainNameMiss>(&m.detail)) {
         out += "domainNames ";
         append_list(out, d->names, [&](const std::string& n) { out += n; });
-        fmt::format_to(Out(out),
-                       FMT_COMPILE(": whether {} {} is one of them depends on DNS, which the state does not record"),
-                       role, d->ip.str());
+        append(out, ": whether ", role, ' ', d->ip.str(),
+               " is one of them depends on DNS, which the state does not record");
     } else {
         out +=
             "a peer with no field this version of netpol-trace knows (a newer API): an Accept rule treats it as "
@@ -242,28 +257,26 @@ std::string miss_message(const Miss& m) {
 
 void append_summary_message(std::string& out, const PolicyDiagnosis& d) {
     const PolicySummary& s = d.summary;
-    const char* dir = direction_name(s.direction);
+    const std::string_view dir = direction_name(s.direction);
     const int rule = d.closest ? d.closest->rule : -1;
     switch (s.kind) {
         case PolicySummary::Kind::NoRules:
-            fmt::format_to(Out(out), FMT_COMPILE("selects {} for {} and has no {} rules: it allows no {} at all"),
-                           s.pod, dir, dir, dir);
+            append(out, "selects ", s.pod, " for ", dir, " and has no ", dir, " rules: it allows no ", dir, " at all");
             return;
         case PolicySummary::Kind::Allows:
-            fmt::format_to(Out(out), FMT_COMPILE("allows it (spec.{}[{}])"), dir, rule);
+            append(out, "allows it (spec.", dir, '[', rule, "])");
             return;
         case PolicySummary::Kind::NoRuleMatches:
-            fmt::format_to(Out(out), FMT_COMPILE("none of its {} {} rule{} matches; closest is spec.{}[{}]"), s.rules,
-                           dir, s.rules == 1 ? "" : "s", dir, rule);
+            append(out, "none of its ", s.rules, ' ', dir, s.rules == 1 ? " rule" : " rules",
+                   " matches; closest is spec.", dir, '[', rule, ']');
             return;
         case PolicySummary::Kind::ClusterNoRuleMatches:
             out += d.tier == DecidingTier::Baseline ? "baseline policy" : "admin policy";
-            if (s.priority) fmt::format_to(Out(out), FMT_COMPILE(", priority {}"), *s.priority);
-            fmt::format_to(
-                Out(out), FMT_COMPILE(": none of its {} {} rule{} before the decision matches; closest is spec.{}[{}]"),
-                s.rules, s.with_pass ? "Accept/Pass" : "Accept", s.rules == 1 ? "" : "s", dir, rule);
-            if (d.closest && d.closest->rule_name)
-                fmt::format_to(Out(out), FMT_COMPILE(" \"{}\""), *d.closest->rule_name);
+            if (s.priority) append(out, ", priority ", *s.priority);
+            append(out, ": none of its ", s.rules, ' ', s.with_pass ? "Accept/Pass" : "Accept",
+                   s.rules == 1 ? " rule" : " rules", " before the decision matches; closest is spec.", dir, '[', rule,
+                   ']');
+            if (d.closest && d.closest->rule_name) append(out, " \"", *d.closest->rule_name, '"');
             return;
     }
 }
@@ -276,20 +289,19 @@ std::string summary_message(const PolicyDiagnosis& d) {
 
 std::string note_message(const Note& n) {
     if (n.exemption == Exemption::LocalNode)
-        return fmt::format(FMT_COMPILE("{}: traffic between pod {} and its own node ({}) is always allowed"),
-                           direction_name(n.direction), n.pod, n.node_ip.str());
-    return fmt::format(FMT_COMPILE("{}: a pod cannot block traffic to itself"), direction_name(n.direction));
+        return append_text(direction_name(n.direction), ": traffic between pod ", n.pod, " and its own node (",
+                           n.node_ip.str(), ") is always allowed");
+    return append_text(direction_name(n.direction), ": a pod cannot block traffic to itself");
 }
 
 void append_rule_detail(std::string& out, const ClusterRuleRef& r) {
-    fmt::format_to(Out(out), FMT_COMPILE("rule {}"), r.rule);
-    if (r.rule_name) fmt::format_to(Out(out), FMT_COMPILE(" \"{}\""), *r.rule_name);
-    if (r.priority) fmt::format_to(Out(out), FMT_COMPILE(", priority {}"), *r.priority);
+    append(out, "rule ", r.rule);
+    if (r.rule_name) append(out, " \"", *r.rule_name, '\"');
+    if (r.priority) append(out, ", priority ", *r.priority);
 }
 
 void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r) {
-    fmt::format_to(Out(out), FMT_COMPILE("{} policy {} ("), tier == DecidingTier::Baseline ? "baseline" : "admin",
-                   r.policy);
+    append(out, tier == DecidingTier::Baseline ? "baseline" : "admin", " policy ", r.policy, " (");
     append_rule_detail(out, r);
     out += ')';
 }
@@ -312,19 +324,16 @@ struct DetailWords {
 
     void operator()(const std::monostate&) const {}
     void operator()(const DefaultDenyHint& d) const {
-        fmt::format_to(Out(out), FMT_COMPILE("{} is isolated for {} only by policies without {} rules ("), d.pod, dir,
-                       dir);
+        append(out, d.pod, " is isolated for ", dir, " only by policies without ", dir, " rules (");
         append_names(out, d.policies);
-        fmt::format_to(Out(out), FMT_COMPILE("): no policy allows any {} {} it"), dir,
-                       hint.direction == Direction::Ingress ? "to" : "from");
+        append(out, "): no policy allows any ", dir, ' ', hint.direction == Direction::Ingress ? "to" : "from", " it");
     }
     void operator()(const DnsHint& d) const {
-        fmt::format_to(Out(out), FMT_COMPILE("DNS ({}/53 to {}) is blocked by "), protocol_name(d.protocol),
-                       d.ip.str());
+        append(out, "DNS (", protocol_name(d.protocol), "/53 to ", d.ip.str(), ") is blocked by ");
         if (d.rule)
             append_cluster_rule_text(out, d.tier.value_or(DecidingTier::Admin), *d.rule);
         else
-            fmt::format_to(Out(out), FMT_COMPILE("the egress isolation of {}"), d.pod);
+            append(out, "the egress isolation of ", d.pod);
         out +=
             d.tier == DecidingTier::Admin
                 ? ": an Admin-tier Deny is changed by the cluster administrator (an Accept rule for UDP and TCP "
@@ -333,7 +342,7 @@ struct DetailWords {
                   "kubernetes.io/metadata.name=kube-system)";
     }
     void operator()(const TierDenyHint& d) const {
-        fmt::format_to(Out(out), FMT_COMPILE("the {} of {} is denied by "), dir, d.pod);
+        append(out, "the ", dir, " of ", d.pod, " is denied by ");
         append_cluster_rule_text(out, d.tier, d.rule);
         if (d.tier == DecidingTier::Admin) {
             out +=
@@ -347,68 +356,61 @@ struct DetailWords {
             append_admin_passes(out, d.passed);
             out += " passed it on)";
         }
-        fmt::format_to(Out(out),
-                       FMT_COMPILE(" because no NetworkPolicy selects {} for {}: a NetworkPolicy in namespace {} that "
-                                   "selects it and allows this {} overrides the Baseline tier"),
-                       d.pod, dir, std::string_view(d.pod).substr(0, d.pod.find('/')), dir);
+        append(out, " because no NetworkPolicy selects ", d.pod, " for ", dir, ": a NetworkPolicy in namespace ",
+               std::string_view(d.pod).substr(0, d.pod.find('/')), " that selects it and allows this ", dir,
+               " overrides the Baseline tier");
     }
     void operator()(const PassToDenyHint& d) const {
         append_admin_passes(out, d.passed);
-        fmt::format_to(Out(out), FMT_COMPILE(" passed the {} of {} to the NetworkPolicy tier, where "), dir, d.pod);
+        append(out, " passed the ", dir, " of ", d.pod, " to the NetworkPolicy tier, where ");
         append_names(out, d.policies);
         const char* s = d.policies.size() == 1 ? "s" : "";
-        fmt::format_to(Out(out), FMT_COMPILE(" isolate{} it and allow{} nothing that matches"), s, s);
+        append(out, " isolate", s, " it and allow", s, " nothing that matches");
     }
     void operator()(const PriorityTieHint& d) const {
-        fmt::format_to(Out(out), FMT_COMPILE("{} and "), d.policy);
+        append(out, d.policy, " and ");
         append_names(out, d.others);
-        fmt::format_to(Out(out),
-                       FMT_COMPILE(" share priority {} in the {} tier and each has a rule matching the {} of {}: the "
-                                   "API lets an implementation apply either, so the dataplane may not do what "
-                                   "netpol-trace reports ({} {} it, by name order); give them distinct priorities"),
-                       d.priority, d.tier == DecidingTier::Baseline ? "baseline" : "admin", dir, d.pod, d.policy,
-                       d.action == RuleAction::Accept ? "accepts"
-                       : d.action == RuleAction::Deny ? "denies"
-                                                      : "passes");
+        append(out, " share priority ", d.priority, " in the ", d.tier == DecidingTier::Baseline ? "baseline" : "admin",
+               " tier and each has a rule matching the ", dir, " of ", d.pod,
+               ": the API lets an implementation apply either, so the dataplane may not do what netpol-trace reports (",
+               d.policy, ' ',
+               d.action == RuleAction::Accept ? "accepts"
+               : d.action == RuleAction::Deny ? "denies"
+                                              : "passes",
+               " it, by name order); give them distinct priorities");
     }
     void operator()(const DomainNameHint& d) const {
         append_cluster_rule_text(out, d.tier, d.rule);
         out += " accepts the domain names ";
         append_names(out, d.names);
-        fmt::format_to(Out(out),
-                       FMT_COMPILE("; whether {} is one of their addresses depends on DNS, which the state does not "
-                                   "record: netpol-trace treats the rule as not matching and cannot decide whether it "
-                                   "accepts this connection"),
-                       d.ip.str());
+        append(out, "; whether ", d.ip.str(),
+               " is one of their addresses depends on DNS, which the state does not record: netpol-trace treats the "
+               "rule as not matching and cannot decide whether it accepts this connection");
     }
     void operator()(const ServicePortHint& d) const {
-        fmt::format_to(Out(out), FMT_COMPILE("Service {} has no port {}/{} (it serves "), d.service,
-                       protocol_name(d.protocol), d.port);
+        append(out, "Service ", d.service, " has no port ", protocol_name(d.protocol), '/', d.port, " (it serves ");
         if (d.ports.empty()) out += "no ports";
         append_list(out, d.ports, [&](const std::pair<Protocol, uint16_t>& p) {
-            fmt::format_to(Out(out), FMT_COMPILE("{}/{}"), protocol_name(p.first), p.second);
+            append(out, protocol_name(p.first), '/', p.second);
         });
         out += ')';
     }
     void operator()(const ServiceNoEndpointsHint& d) const {
-        fmt::format_to(Out(out),
-                       FMT_COMPILE("Service {} has no {} endpoints for port {}/{}: connections to it fail whatever the "
-                                   "policies say"),
-                       d.service, d.v4 ? "IPv4" : "IPv6", protocol_name(d.protocol), d.port);
+        append(out, "Service ", d.service, " has no ", d.v4 ? "IPv4" : "IPv6", " endpoints for port ",
+               protocol_name(d.protocol), '/', d.port, ": connections to it fail whatever the policies say");
     }
     void operator()(const ServiceDnatHint& d) const {
-        fmt::format_to(Out(out), FMT_COMPILE("{}:{} is Service {}; policies see its endpoints after DNAT ("),
-                       d.ip.host_str(), d.port, d.service);
-        append_list(out, d.endpoints, [&](const std::pair<IpAddr, uint16_t>& e) {
-            fmt::format_to(Out(out), FMT_COMPILE("{}:{}"), e.first.host_str(), e.second);
-        });
+        append(out, d.ip.host_str(), ':', d.port, " is Service ", d.service,
+               "; policies see its endpoints after DNAT (");
+        append_list(out, d.endpoints,
+                    [&](const std::pair<IpAddr, uint16_t>& e) { append(out, e.first.host_str(), ':', e.second); });
         out += "), so rules must allow the endpoint IPs and target port ";
         for (size_t i = 0; i < d.target_ports.size(); ++i) {
             if (i) out += '/';
             out += d.target_ports[i];
         }
         out += ", not the Service IP and port";
-        if (hint.policy) fmt::format_to(Out(out), FMT_COMPILE(" ({} allows the Service IP/port)"), *hint.policy);
+        if (hint.policy) append(out, " (", *hint.policy, " allows the Service IP/port)");
     }
 };
 
@@ -422,11 +424,11 @@ void append_hint_message(std::string& out, const Hint& h) {
             std::visit(DetailWords{out, h, direction_name(h.direction)}, h.detail);
         return;
     }
-    fmt::format_to(Out(out), FMT_COMPILE("{} spec.{}[{}]"), h.policy.value_or(""), direction_name(h.direction), h.rule);
-    if (h.peer >= 0)
-        fmt::format_to(Out(out), FMT_COMPILE(".{}[{}]"), h.direction == Direction::Ingress ? "from" : "to", h.peer);
+    append(out, h.policy ? std::string_view(*h.policy) : std::string_view(), " spec.", direction_name(h.direction), '[',
+           h.rule, ']');
+    if (h.peer >= 0) append(out, '.', h.direction == Direction::Ingress ? "from" : "to", '[', h.peer, ']');
     if (h.code == hint::kPortNotAllowed)
-        fmt::format_to(Out(out), FMT_COMPILE(" matches the {} but not the port: "), remote_role(h.direction));
+        append(out, " matches the ", remote_role(h.direction), " but not the port: ");
     else
         out += ": ";
     append_miss_message(out, *h.miss);
