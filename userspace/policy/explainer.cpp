@@ -91,12 +91,13 @@ Miss make_miss(MissKind kind, Direction dir) {
     return m;
 }
 
-// Why one requirement fails on a label set; near when the label drifted. `proto` names the selector field and
-// whose labels these are.
-Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelSetId set, MissKind kind, Direction dir,
-                      LabelMiss proto) {
-    Miss m = make_miss(kind, dir);
-    LabelMiss lm = std::move(proto);
+// Fills `m` with why one requirement fails on a label set; near when the label drifted. `proto` names the selector
+// field and whose labels these are.
+void requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelSetId set, MissKind kind, Direction dir,
+                      LabelMiss&& proto, Miss& m) {
+    m.kind = kind;
+    m.direction = dir;
+    LabelMiss& lm = m.detail.emplace<LabelMiss>(std::move(proto));
     lm.op = req.op;
     lm.key = req.key;
     lm.values = req.values;
@@ -155,8 +156,6 @@ Miss requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
             if (have) lm.value = s.str(*have);
             break;
     }
-    m.detail = std::move(lm);
-    return m;
 }
 
 void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind, Direction dir,
@@ -166,10 +165,10 @@ void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId
     const LabelRequirement* pending = nullptr;
     for (const auto& req : sel.requirements) {
         if (s.requirement_matches(req, set)) continue;
-        if (pending) out.push_back(requirement_miss(s, *pending, set, kind, dir, proto));
+        if (pending) requirement_miss(s, *pending, set, kind, dir, LabelMiss(proto), out.emplace_back());
         pending = &req;
     }
-    if (pending) out.push_back(requirement_miss(s, *pending, set, kind, dir, std::move(proto)));
+    if (pending) requirement_miss(s, *pending, set, kind, dir, std::move(proto), out.emplace_back());
 }
 
 int misses_cost(const std::vector<Miss>& misses) {
@@ -402,27 +401,27 @@ RuleDiagnosis diagnose_rule(RuleMisses&& m, const RuleScore& sc, int index) {
 }
 
 bool has_hint(const std::vector<Hint>& hints, std::string_view code, Direction dir,
-              const std::optional<std::string>& policy) {
+              std::optional<std::string_view> policy) {
     return std::any_of(hints.begin(), hints.end(),
                        [&](const Hint& h) { return h.code == code && h.direction == dir && h.policy == policy; });
 }
 
 void add_hint(std::vector<Hint>& hints, Hint h) {
-    if (!has_hint(hints, h.code, h.direction, h.policy)) hints.push_back(std::move(h));
+    const auto policy = h.policy ? std::optional<std::string_view>(*h.policy) : std::nullopt;
+    if (!has_hint(hints, h.code, h.direction, policy)) hints.push_back(std::move(h));
 }
 
 // A hint about a miss at rule `rule` (and peer `peer`, -1: its ports) of policy `id`.
 void add_miss_hint(std::vector<Hint>& hints, const char* code, Direction dir, const std::string& id, int rule, int peer,
                    const Miss& miss) {
     if (has_hint(hints, code, dir, id)) return;
-    Hint h;
+    Hint& h = hints.emplace_back();
     h.code = code;
     h.direction = dir;
     h.policy = id;
     h.miss = miss;
     h.rule = rule;
     h.peer = peer;
-    hints.push_back(std::move(h));
 }
 
 // Hints for one rule of a denying policy: each applies only when the rest of the rule matches.
@@ -470,17 +469,17 @@ void rule_hints(const ClusterState& s, const std::string& id, const PolicyRule& 
     }
 }
 
-PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Flow& flow, Direction dir,
-                                std::vector<Hint>& hints) {
+// Fills `pd` (a new one) with what `policy` does for the flow on this side.
+void diagnose_policy(const ClusterState& s, uint32_t policy, const Flow& flow, Direction dir, std::vector<Hint>& hints,
+                     PolicyDiagnosis& pd) {
     const auto& pol = s.policies()[policy];
     const auto& rules = dir == Direction::Ingress ? pol.ingress : pol.egress;
-    PolicyDiagnosis pd;
     pd.policy = s.policy_id(policy);
     pd.summary.direction = dir;
     if (rules.empty()) {
         pd.summary.kind = PolicySummary::Kind::NoRules;
         pd.summary.pod = s.pod_id(*local_end(flow, dir).pod);
-        return pd;
+        return;
     }
     for (size_t i = 0; i < rules.size(); ++i) {
         const int index = static_cast<int>(i);
@@ -490,14 +489,13 @@ PolicyDiagnosis diagnose_policy(const ClusterState& s, uint32_t policy, const Fl
             pd.allows = true;
             pd.closest = diagnose_rule(std::move(misses), score, index);
             pd.summary.kind = PolicySummary::Kind::Allows;
-            return pd;
+            return;
         }
         rule_hints(s, pd.policy, rules[i], index, flow, dir, misses, hints);
         if (!pd.closest || score.cost < pd.closest->cost) pd.closest = diagnose_rule(std::move(misses), score, index);
     }
     pd.summary.kind = PolicySummary::Kind::NoRuleMatches;
     pd.summary.rules = rules.size();
-    return pd;
 }
 
 // ---- Cluster policy tiers ----
@@ -808,11 +806,11 @@ void tier_hints(const ClusterState& s, const Flow& flow, Direction dir, const Si
     }
 }
 
-// `v` is the side's evaluation, overwritten (a caller's, to reuse its vectors).
-SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction dir, SideVerdict& v,
-                             std::vector<Hint>& hints) {
+// Fills `side` (a new one) for one direction. `v` is the side's evaluation, overwritten (a caller's, to reuse its
+// vectors).
+void explain_side(const ClusterState& s, const Flow& flow, Direction dir, SideVerdict& v, std::vector<Hint>& hints,
+                  SideExplanation& side) {
     evaluate_side(s, flow, dir, v);
-    SideExplanation side;
     side.direction = dir;
     const FlowEndpoint& local = local_end(flow, dir);
     if (local.pod) side.pod = s.pod_id(*local.pod);
@@ -831,12 +829,12 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
     for (uint32_t p : v.cluster_policies) side.cluster_policies.push_back(s.cluster_policies()[p].id());
     for (const auto& p : v.passes) side.passed_by.push_back(cluster_rule_ref(s, p.policy, dir, p.rule));
     if (!v.cluster_policies.empty()) tier_hints(s, flow, dir, v, side, hints);
-    if (v.allowed) return side;
+    if (v.allowed) return;
 
     if (!v.cluster_policies.empty()) diagnose_cluster_tiers(s, flow, dir, v, side, hints);
     if (v.decided_by.tier == DecidingTier::NetworkPolicy) {
         side.diagnoses.reserve(v.policies.size());
-        for (uint32_t p : v.policies) side.diagnoses.push_back(diagnose_policy(s, p, flow, dir, hints));
+        for (uint32_t p : v.policies) diagnose_policy(s, p, flow, dir, hints, side.diagnoses.emplace_back());
         const bool all_default_deny = std::all_of(v.policies.begin(), v.policies.end(), [&](uint32_t p) {
             const auto& pol = s.policies()[p];
             return (dir == Direction::Ingress ? pol.ingress : pol.egress).empty();
@@ -862,7 +860,6 @@ SideExplanation explain_side(const ClusterState& s, const Flow& flow, Direction 
         }
         add_hint(hints, detail_hint(hint::kDnsEgressBlocked, dir, about, std::move(d)));
     }
-    return side;
 }
 
 EndpointRef endpoint_ref(const ClusterState& s, const FlowEndpoint& ep) {
@@ -926,8 +923,8 @@ Explanation explain_resolved(const ClusterState& s, const Flow& flow, std::strin
     e.dst = endpoint_ref(s, flow.dst);
     e.dst.port = flow.port;
     SideVerdict verdict;  // both sides' evaluation, in the same vectors
-    e.egress = explain_side(s, flow, Direction::Egress, verdict, e.hints);
-    e.ingress = explain_side(s, flow, Direction::Ingress, verdict, e.hints);
+    explain_side(s, flow, Direction::Egress, verdict, e.hints, e.egress);
+    explain_side(s, flow, Direction::Ingress, verdict, e.hints, e.ingress);
     for (const auto* side : {&e.egress, &e.ingress})
         if (auto note = exemption_note(flow, *side)) e.notes.push_back(std::move(*note));
     e.verdict = e.egress.allowed && e.ingress.allowed ? "allowed" : "denied";
