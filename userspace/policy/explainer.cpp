@@ -159,7 +159,7 @@ void requirement_miss(const ClusterState& s, const LabelRequirement& req, LabelS
 }
 
 void selector_misses(const ClusterState& s, const LabelSelector& sel, LabelSetId set, MissKind kind, Direction dir,
-                     LabelMiss proto, std::vector<Miss>& out) {
+                     LabelMiss&& proto, std::vector<Miss>& out) {
     // Each failing requirement's miss starts from a copy of proto; the last takes proto itself.
     out.reserve(out.size() + sel.requirements.size());
     const LabelRequirement* pending = nullptr;
@@ -311,15 +311,15 @@ std::vector<Miss> port_misses(const ClusterState& s, const PolicyRule& rule, con
     std::vector<Miss> out;
     if (rule_ports_match(s, rule, flow)) return out;
     PortMiss pm{false, {}, flow.protocol, flow.port};
+    pm.entries.reserve(rule.ports.size());
     for (const auto& p : rule.ports) {
         pm.entries.push_back(port_entry(s, p, flow));
         if (p.port_name.empty() || !match_port(s, p, flow).named_unresolved) continue;
         out.push_back(named_port_miss(s, false, p.protocol, p.port_name, flow));
         out.back().direction = dir;
     }
-    Miss m = make_miss(MissKind::Port, dir);
+    Miss& m = out.emplace_back(make_miss(MissKind::Port, dir));
     m.detail = std::move(pm);
-    out.push_back(std::move(m));
     return out;
 }
 
@@ -537,7 +537,7 @@ std::vector<Miss> cluster_peer_misses(const ClusterState& s, const ClusterPeer& 
             proto.subject = LabelMiss::Subject::PodNamespace;
             proto.name = s.str(ns.name);
             proto.pod = s.pod_id(*remote.pod);
-            selector_misses(s, peer.pods.namespaces, ns.labels, MissKind::NamespaceLabels, dir, proto, out);
+            selector_misses(s, peer.pods.namespaces, ns.labels, MissKind::NamespaceLabels, dir, LabelMiss(proto), out);
             if (peer.pods.pods) {
                 proto.field = SelectorField::PodsPodSelector;
                 proto.subject = LabelMiss::Subject::Pod;
