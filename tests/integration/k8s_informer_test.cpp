@@ -25,7 +25,7 @@ using npt::testing::pod_json;
 std::string pod_at(const std::shared_ptr<const ClusterState>& s, std::string_view ip) {
     if (!s) return "";
     auto idx = s->pod_by_ip(*IpAddr::parse(ip));
-    return idx ? s->pod_id(*idx) : "";
+    return idx ? std::string(s->pod_id(*idx)) : "";
 }
 
 std::string verdict(const std::shared_ptr<const ClusterState>& s, const std::string& from, const std::string& to,

@@ -26,7 +26,7 @@ PodInfo pod(std::string ns, std::string name, std::string ip, LabelMap labels = 
 
 std::string pod_at(const ClusterState& s, std::string_view ip) {
     auto idx = s.pod_by_ip(*IpAddr::parse(ip));
-    return idx ? s.pod_id(*idx) : "";
+    return idx ? std::string(s.pod_id(*idx)) : "";
 }
 
 TEST(ApiDecode, WatchEvents) {

@@ -165,7 +165,7 @@ FlowTracker::Report FlowTracker::on_event(const capture::DropEvent& ev, capture:
         const ClusterState& s = state_ ? *state_ : empty_state();
         auto name = [&](const IpAddr& ip) {
             auto pod = s.pod_by_ip(ip);
-            return pod ? s.pod_id(*pod) : ip.str();
+            return pod ? std::string(s.pod_id(*pod)) : ip.str();
         };
         const Protocol protocol = engine_protocol(ev.protocol);
         bool explained = false;

@@ -257,7 +257,8 @@ std::vector<Miss> peer_misses(const ClusterState& s, const NetworkPolicy& pol, c
         }
     } else if (s.pod_namespace(*remote.pod) != pol.ns) {
         Miss m = make_miss(MissKind::PodNamespace, dir);
-        m.detail = NamespaceScopeMiss{pol.ns, s.pod_id(*remote.pod), std::string(s.pod_namespace(*remote.pod))};
+        m.detail =
+            NamespaceScopeMiss{pol.ns, std::string(s.pod_id(*remote.pod)), std::string(s.pod_namespace(*remote.pod))};
         out.push_back(std::move(m));
     }
     if (peer.pod_selector && fails(*peer.pod_selector, pod.labels)) {
@@ -993,7 +994,7 @@ Explanation explain_from(const ClusterState& s, const FlowEndpoint& src, const I
             ef.dst.pod.reset();
         }
         ef.port = ep.port;
-        const std::string to = ef.dst.pod ? s.pod_id(*ef.dst.pod) : ep.ip.str();
+        const std::string to = ef.dst.pod ? std::string(s.pod_id(*ef.dst.pod)) : ep.ip.str();
         endpoint_addrs.emplace_back(ep.ip, ep.port);
         Explanation ee = explain_resolved(s, ef, from_text, to);
         if (ee.allowed()) ++allowed;

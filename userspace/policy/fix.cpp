@@ -482,7 +482,7 @@ std::vector<Candidate> candidates_for(const ClusterState& s, const SideGroup& g)
 }
 
 std::string example_end(const ClusterState& s, uint32_t pod) {
-    return s.pod_id(pod);
+    return std::string(s.pod_id(pod));
 }
 
 void measure(const ClusterState& s, const SideGroup& g, Candidate& c, const FixOptions& options) {

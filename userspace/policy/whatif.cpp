@@ -17,7 +17,7 @@ namespace {
 
 std::string end_text(const ClusterState& s, const IpAddr& ip) {
     auto pod = s.pod_by_ip(ip);
-    return pod ? s.pod_id(*pod) : ip.str();
+    return pod ? std::string(s.pod_id(*pod)) : ip.str();
 }
 
 // The verdict of an observed connection: through the Service it dialled, or as the packet went.

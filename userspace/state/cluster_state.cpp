@@ -350,13 +350,8 @@ std::shared_ptr<const ClusterState> ClusterState::build(ClusterObjects objects) 
                 if (ip) s.pod_ip_index_.insert_or_assign(*ip, idx);
         }
     }
-    s.pod_ids_.ids.reserve(s.pods_.size());
-    for (const auto& pod : s.pods_) {
-        std::string id(s.str(s.namespaces_[pod.ns].name));
-        id += '/';
-        id += s.str(pod.name);
-        s.pod_ids_.ids.push_back(std::move(id));
-    }
+    s.pod_ids_.ends.reserve(s.pods_.size() + 1);
+    for (const auto& pod : s.pods_) s.pod_ids_.add(s.str(s.namespaces_[pod.ns].name), s.str(pod.name));
     s.pod_ids_.reindex();
     s.index_policies();
 
@@ -465,13 +460,19 @@ std::optional<uint32_t> ClusterState::find_pod(std::string_view ns, std::string_
     return pod_ids_.find(std::string_view(buf, ns.size() + 1 + name.size()));
 }
 
+void ClusterState::PodIds::add(std::string_view ns, std::string_view name) {
+    bytes.append(ns).append(1, '/').append(name);
+    ends.push_back(static_cast<uint32_t>(bytes.size()));
+}
+
 void ClusterState::PodIds::reindex() {
+    const size_t pods = ends.size() - 1;
     size_t n = 16;
-    while (n < 2 * ids.size()) n *= 2;
+    while (n < 2 * pods) n *= 2;
     slots.assign(n, Slot{});
     const size_t mask = n - 1;
-    for (uint32_t i = 0; i < ids.size(); ++i) {
-        const size_t h = std::hash<std::string_view>{}(ids[i]);
+    for (uint32_t i = 0; i < pods; ++i) {
+        const size_t h = std::hash<std::string_view>{}(id(i));
         size_t at = h & mask;
         while (slots[at].pod != 0) at = (at + 1) & mask;
         slots[at] = Slot{static_cast<uint32_t>(h >> 32), i + 1};
@@ -486,7 +487,7 @@ std::optional<uint32_t> ClusterState::PodIds::find(std::string_view id) const {
     for (size_t at = h & mask;; at = (at + 1) & mask) {
         const Slot& slot = slots[at];
         if (slot.pod == 0) return std::nullopt;
-        if (slot.tag == tag && ids[slot.pod - 1] == id) return slot.pod - 1;
+        if (slot.tag == tag && this->id(slot.pod - 1) == id) return slot.pod - 1;
     }
 }
 
@@ -609,7 +610,7 @@ size_t ClusterState::approximate_bytes() const {
     total += label_storage_.capacity() * sizeof(Label) + label_sets_.capacity() * 8;
     total += pod_ip_index_.size() * (sizeof(IpAddr) + 4 + 16) + pod_ip_index_.bucket_count() * 8;
     total += pod_name_index_.size() * 32 + pod_name_index_.bucket_count() * 8;
-    for (const auto& id : pod_ids_.ids) total += sizeof(std::string) + (id.size() > 15 ? id.size() + 1 : 0) + 32;
+    total += pod_ids_.bytes.capacity() + pod_ids_.ends.capacity() * sizeof(uint32_t);
     total += pod_ids_.slots.capacity() * sizeof(PodIds::Slot);
     total += selections_.capacity() * sizeof(SelectionEntry);
     for (size_t i = 0; i < strings_.size(); ++i) total += 32 + strings_.view(static_cast<StrId>(i)).size() + 40;

@@ -186,7 +186,7 @@ class ClusterState {
     std::optional<uint32_t> node_by_ip(const IpAddr& ip) const;
     std::optional<uint32_t> service_by_ip(const IpAddr& ip) const;  // ClusterIP or external IP
 
-    const std::string& pod_id(uint32_t pod) const { return pod_ids_.ids[pod]; }          // "ns/name"
+    std::string_view pod_id(uint32_t pod) const { return pod_ids_.id(pod); }             // "ns/name"
     const std::string& policy_id(uint32_t policy) const { return policy_ids_[policy]; }  // NetworkPolicy "ns/name"
     // The pod's primary address (status.podIP).
     const std::optional<IpAddr>& primary_ip(uint32_t pod) const {
@@ -266,16 +266,22 @@ class ClusterState {
     std::unordered_map<StrId, uint32_t> namespace_index_;
     std::vector<PodRecord> pods_;
     std::unordered_map<uint64_t, uint32_t> pod_name_index_;  // (ns << 32 | name) -> pod
-    // "ns/name" of each pod, as outputs name it, and the pod of each: one lookup for a pod asked by name. The
-    // index is open addressing over the ids (slots of 8 bytes, at most half full): a lookup reads one slot, and
-    // an id's bytes only when the slot's tag (the high bits of its hash) agrees.
+    // "ns/name" of each pod, as outputs name it, and the pod of each: one lookup for a pod asked by name. The ids
+    // are stored back to back in one string, so reading one touches its bytes and no string object. The index is
+    // open addressing over them (slots of 8 bytes, at most half full): a lookup reads one slot, and an id's bytes
+    // only when the slot's tag (the high bits of its hash) agrees.
     struct PodIds {
         struct Slot {
             uint32_t tag = 0;
             uint32_t pod = 0;  // the pod + 1; 0: an empty slot
         };
-        std::vector<std::string> ids;
+        std::string bytes;              // every id, in pod order
+        std::vector<uint32_t> ends{0};  // pod i's id is bytes[ends[i], ends[i + 1])
         std::vector<Slot> slots;
+        void add(std::string_view ns, std::string_view name);
+        std::string_view id(uint32_t pod) const {
+            return std::string_view(bytes).substr(ends[pod], ends[pod + 1] - ends[pod]);
+        }
         void reindex();
         std::optional<uint32_t> find(std::string_view id) const;
     };

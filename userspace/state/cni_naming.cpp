@@ -209,7 +209,7 @@ std::optional<std::string> pod_of_interface(std::string_view iface, const Cluste
     const uint32_t pod = it->second;
     // The key is 44 bits of the digest: the whole name decides.
     if (calico_interface(s.pod_namespace(pod), s.str(s.pods()[pod].name)) != lowered) return std::nullopt;
-    return s.pod_id(pod);
+    return std::string(s.pod_id(pod));
 }
 
 // What the id a hash entry stands for names, and the Calico versions that write that id.
