@@ -334,6 +334,28 @@ TEST(JsonWriter, EveryPositionOfEveryLengthIsChecked) {
     EXPECT_EQ(compared, 14u * 48 * 49 / 2);
 }
 
+// The plain prefix ends exactly at the first byte a JSON string cannot hold as is, wherever it is and whatever
+// follows it (a second such byte later in the same block must not move it), at every length around the 8- and
+// 16-byte steps. The probe-line reader takes a string's end from it.
+TEST(JsonWriter, ThePlainPrefixEndsAtTheFirstByteNeedingCare) {
+    const std::vector<char> stops = {'"', '\\', '\x01', '\x1f', '\x80', '\xff'};
+    size_t checked = 0;
+    for (size_t len = 0; len <= 40; ++len) {
+        const std::string plain(len, 'x');
+        ASSERT_EQ(json_plain_prefix(plain), len) << "length " << len;
+        for (size_t at = 0; at < len; ++at) {
+            for (const char stop : stops) {
+                std::string s = plain;
+                s[at] = stop;
+                if (at + 1 < len) s[len - 1] = '"';  // a later stop in the same or a later block
+                ASSERT_EQ(json_plain_prefix(s), at) << "length " << len << ", byte " << int(stop) << " at " << at;
+                ++checked;
+            }
+        }
+    }
+    EXPECT_EQ(checked, 6u * 40 * 41 / 2);
+}
+
 // Between top-level values the string is the caller's: what it appends stays, in order, and the writer's next
 // value goes after it.
 TEST(JsonWriter, TheCallerMayAppendBetweenValues) {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/ip_addr.hpp"
+#include "common/json_writer.hpp"
 
 namespace npt::cli {
 
@@ -89,12 +90,9 @@ std::optional<PlainProbe> read_plain_probe(std::string_view line) {
     };
     auto plain_string = [&](std::optional<std::string_view>& out) {
         if (out || i >= n || line[i] != '"') return false;
-        size_t j = i + 1;
-        for (; j < n && line[j] != '"'; ++j) {
-            const auto c = static_cast<unsigned char>(line[j]);
-            if (c == '\\' || c < 0x20 || c >= 0x80) return false;
-        }
-        if (j >= n) return false;
+        // It ends at its first byte that is not plain: a quote, or the line is not one of these.
+        const size_t j = i + 1 + json_plain_prefix(line.substr(i + 1));
+        if (j >= n || line[j] != '"') return false;
         out = line.substr(i + 1, j - i - 1);
         i = j + 1;
         return true;

@@ -39,8 +39,8 @@ namespace {
 constexpr uint64_t kOnes = 0x0101010101010101ULL;
 constexpr uint64_t kHighs = 0x8080808080808080ULL;
 
-// Non-zero when one of the word's 8 bytes is below 0x20, a quote, a backslash or not ASCII (the bit tricks
-// may also flag bytes after a flagged one, never a word without one).
+// The high bit of each of the word's 8 bytes that is below 0x20, a quote, a backslash or not ASCII; bytes after
+// the first flagged one may be flagged wrongly (the subtractions borrow), the first flagged byte is exact.
 inline uint64_t needs_care(uint64_t w) {
     // With every byte below 0x80, (x - 0x01..) & ~x has a high bit set exactly when some byte of x is zero
     // (and (w - 0x20..) & ~w when some byte of w is below 0x20); w's own high bits flag the bytes above.
@@ -49,51 +49,57 @@ inline uint64_t needs_care(uint64_t w) {
     return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | w) & kHighs;
 }
 
-inline bool word_needs_care(const char* p) {
+// The index of the first such byte of the 8 at p, or 8.
+inline size_t word_first(const char* p) {
     uint64_t w;
     std::memcpy(&w, p, 8);
-    return needs_care(w) != 0;
+    const uint64_t hits = needs_care(w);
+    return hits ? static_cast<size_t>(__builtin_ctzll(hits)) / 8 : 8;  // little-endian: the first byte is lowest
 }
 
 #ifdef __SSE2__
-// The same test on 16 bytes: as signed bytes, those below 0x20 and those from 0x80 up are less than 0x20.
-inline bool block_needs_care(const char* p) {
+// The same on 16 bytes, of 16: as signed bytes, those below 0x20 and those from 0x80 up are less than 0x20.
+inline size_t block_first(const char* p) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m128i hit =
         _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
                      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-    return _mm_movemask_epi8(hit) != 0;
+    const int mask = _mm_movemask_epi8(hit);
+    return mask ? static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask))) : 16;
 }
 #endif
-
-// Whether any byte of [p, p + n) needs more than a copy: a control character, a quote, a backslash or a byte
-// of a UTF-8 sequence. Reads only those bytes: the last block overlaps the one before it instead of reading
-// past the end.
-bool needs_escaping(const char* p, size_t n) {
-    const char* const end = p + n;
-#ifdef __SSE2__
-    if (n >= 16) {
-        for (; end - p > 16; p += 16)
-            if (block_needs_care(p)) return true;
-        return block_needs_care(end - 16);
-    }
-#endif
-    if (n >= 8) {
-        for (; end - p > 8; p += 8)
-            if (word_needs_care(p)) return true;
-        return word_needs_care(end - 8);
-    }
-    for (; p != end; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return true;
-    }
-    return false;
-}
 
 }  // namespace
 
+size_t json_plain_prefix(std::string_view s) {
+    const char* const begin = s.data();
+    const char* const end = begin + s.size();
+    const char* p = begin;
+    // Blocks in order; the last one overlaps the one before it instead of reading past the end (its bytes before
+    // the overlap are known to be plain, so its first hit is the first of the string).
+#ifdef __SSE2__
+    if (s.size() >= 16) {
+        for (; end - p > 16; p += 16)
+            if (const size_t k = block_first(p); k < 16) return static_cast<size_t>(p - begin) + k;
+        const size_t k = block_first(end - 16);
+        return k < 16 ? s.size() - 16 + k : s.size();
+    }
+#endif
+    if (s.size() >= 8) {
+        for (; end - p > 8; p += 8)
+            if (const size_t k = word_first(p); k < 8) return static_cast<size_t>(p - begin) + k;
+        const size_t k = word_first(end - 8);
+        return k < 8 ? s.size() - 8 + k : s.size();
+    }
+    for (; p != end; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
+    }
+    return static_cast<size_t>(p - begin);
+}
+
 void JsonWriter::escaped(std::string_view s) {
-    if (needs_escaping(s.data(), s.size())) return escaped_slow(s);
+    if (json_plain_prefix(s) != s.size()) return escaped_slow(s);
     reserve(s.size() + 2);
     char* out = data_ + pos_;
     *out++ = '"';

@@ -14,6 +14,10 @@
 
 namespace npt {
 
+// The length of the longest prefix of `s` that a JSON string literal holds byte for byte: no quote, backslash,
+// control character or byte of a UTF-8 sequence. Reads 16 bytes at a time, and nothing past the end.
+size_t json_plain_prefix(std::string_view s);
+
 class JsonWriter {
   public:
     // Appends to `out`. The bytes are in `out` once the top-level value is complete (or the writer is
