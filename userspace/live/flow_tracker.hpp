@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <ostream>
@@ -98,8 +99,8 @@ class FlowTracker {
     // (a long-running agent's memory stays bounded). Returns how many were forgotten.
     size_t expire(std::chrono::system_clock::time_point idle_before, size_t max_flows);
 
-    const std::vector<TrackedFlow>& flows() const { return flows_; }
-    std::vector<TrackedFlow>& flows() { return flows_; }
+    const std::deque<TrackedFlow>& flows() const { return flows_; }
+    std::deque<TrackedFlow>& flows() { return flows_; }
     uint64_t reported() const { return reported_; }  // new flows in scope so far
 
   private:
@@ -110,7 +111,9 @@ class FlowTracker {
     PodScope scope_;
     std::string node_;
     std::shared_ptr<const ClusterState> state_;
-    std::vector<TrackedFlow> flows_;
+    // A deque: a new flow never moves the others (a record is ~2.3 KiB; growing a vector of 20,000 of them
+    // held both copies at once), and a Report's pointer stays valid while flows are added.
+    std::deque<TrackedFlow> flows_;
     std::unordered_map<std::string, size_t> index_;
     std::unordered_map<capture::FlowKey, size_t, capture::FlowKeyHash> by_kernel_key_;
     uint64_t reported_ = 0;
