@@ -4,6 +4,7 @@ npt_fuzz_target(probe_line_fuzz
           ${PROJECT_SOURCE_DIR}/userspace/cli/probe_line.cpp
           ${PROJECT_SOURCE_DIR}/userspace/state/objects.cpp
           ${PROJECT_SOURCE_DIR}/userspace/common/ip_addr.cpp
+          ${PROJECT_SOURCE_DIR}/userspace/common/json_writer.cpp
   LIBRARIES fmt::fmt nlohmann_json::nlohmann_json
   CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/probe_line
   SECONDS 10)
