@@ -159,12 +159,7 @@ class JsonWriter {
         first_ = false;
         after_key_ = true;
     }
-    static bool plain(std::string_view s) {
-        for (const char c : s)
-            if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' || static_cast<unsigned char>(c) >= 0x80)
-                return false;
-        return true;
-    }
+    static bool plain(std::string_view s) { return json_plain_prefix(s) == s.size(); }
     void value_of(std::string_view s) { string(s); }
     void value_of(const std::string& s) { string(s); }
     void value_of(const char* s) { string(s); }
