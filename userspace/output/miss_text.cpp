@@ -34,6 +34,11 @@ std::string append_text(const Pieces&... pieces) {
     return out;
 }
 
+// A cluster policy's tier as the words name it: the Baseline tier's, or the Admin tier's.
+const char* cluster_tier_word(DecidingTier t) {
+    return t == DecidingTier::Baseline ? "baseline" : "admin";
+}
+
 const char* remote_role(Direction d) {
     return d == Direction::Ingress ? "source" : "destination";
 }
@@ -271,7 +276,7 @@ void append_summary_message(std::string& out, const PolicyDiagnosis& d) {
                    " matches; closest is spec.", dir, '[', rule, ']');
             return;
         case PolicySummary::Kind::ClusterNoRuleMatches:
-            out += d.tier == DecidingTier::Baseline ? "baseline policy" : "admin policy";
+            append(out, cluster_tier_word(d.tier.value_or(DecidingTier::Admin)), " policy");
             if (s.priority) append(out, ", priority ", *s.priority);
             append(out, ": none of its ", s.rules, ' ', s.with_pass ? "Accept/Pass" : "Accept",
                    s.rules == 1 ? " rule" : " rules", " before the decision matches; closest is spec.", dir, '[', rule,
@@ -301,7 +306,7 @@ void append_rule_detail(std::string& out, const ClusterRuleRef& r) {
 }
 
 void append_cluster_rule_text(std::string& out, DecidingTier tier, const ClusterRuleRef& r) {
-    append(out, tier == DecidingTier::Baseline ? "baseline" : "admin", " policy ", r.policy, " (");
+    append(out, cluster_tier_word(tier), " policy ", r.policy, " (");
     append_rule_detail(out, r);
     out += ')';
 }
@@ -370,7 +375,7 @@ struct DetailWords {
     void operator()(const PriorityTieHint& d) const {
         append(out, d.policy, " and ");
         append_names(out, d.others);
-        append(out, " share priority ", d.priority, " in the ", d.tier == DecidingTier::Baseline ? "baseline" : "admin",
+        append(out, " share priority ", d.priority, " in the ", cluster_tier_word(d.tier),
                " tier and each has a rule matching the ", dir, " of ", d.pod,
                ": the API lets an implementation apply either, so the dataplane may not do what netpol-trace reports (",
                d.policy, ' ',
